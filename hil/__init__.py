@@ -1,0 +1,1 @@
+"""farside on the PC: links, virtual board, flashing, relay emulator, ground station, CLI."""

@@ -1,0 +1,1 @@
+"""One module per `farside` subcommand; each exposes a click command named `cli`."""
