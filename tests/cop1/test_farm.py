@@ -175,12 +175,16 @@ buf = bytearray(4)
 f.clcw_into(buf, 0)
 print(codes, f.vr, hex(f.clcw()), bytes(buf).hex())
 # no allocation per frame
+def run(n):
+    for i in range(n):
+        f.on_frame(0, 0, f.vr, mv)
+        f.on_frame(0, 0, f.vr + 3, mv)
+        f.clcw_into(buf, 0)
+        f.clcw()
+run(10)
 gc.collect()
 before = gc.mem_free()
-for i in range(2000):
-    f.on_frame(0, 0, f.vr, mv)
-    f.clcw_into(buf, 0)
-    f.clcw()
+run(2000)
 print('alloc', before - gc.mem_free())
 """
 
