@@ -1,0 +1,153 @@
+# TM transfer frames (CCSDS 132.0-B) as the rover sends them: fixed length, the CLCW
+# in the operational control field, FECF, each written after the attached sync marker
+# 1A CF FC 1D.
+#
+# Frame: header(6) | data field (frame_len - 12) | OCF = CLCW (4) | FECF (2).
+# Header, big-endian: version 2b (0), SCID 10b, VCID 3b, OCF flag 1b (1), master
+# channel frame count u8, VC frame count u8, data field status u16 = sec header 0,
+# sync 0, order 0, segment length id 3, first header pointer 11b (offset of the first
+# packet that starts in this frame; 0x7FF none starts here; 0x7FE idle data only).
+# Packets span frames. Padding a frame uses an idle packet (APID 0x7FF, fill 0x55);
+# when fewer than 7 octets are left the idle packet runs on into the next frame, as
+# the standard allows.
+#
+#   TmFramer(scid, vcid, frame_len=256, write=None, clcw=None, asm=True)
+#       write(memoryview): called with each finished frame (ASM + frame when asm),
+#       pointing into the framer's buffer: send or copy before returning.
+#       clcw() -> the 32-bit CLCW for the frame being closed (None: 0).
+#   .put(packet, n=-1)   append a whole packet; full frames are written as they fill
+#   .flush()             pad and write the current frame if it holds packet data
+#   .idle()              write one frame now: the current frame padded out if it holds
+#                        anything, else an idle-only frame (FHP 0x7FE); both carry the CLCW
+#   .pending             packet octets waiting in the current frame
+#   Counters: frames (written), idle_frames (idle-only), packets.
+import struct
+
+from firmware_py.compat import const
+from firmware_py.crc16 import crc16
+
+HEADER_LEN = const(6)
+OCF_LEN = const(4)
+FECF_LEN = const(2)
+ASM_LEN = const(4)
+FHP_NONE = const(0x7FF)
+FHP_IDLE = const(0x7FE)
+IDLE_APID = const(0x7FF)
+IDLE_FILL = const(0x55)
+_MIN_IDLE = const(7)
+_DFS = const(0x1800)  # segment length id 3, no secondary header, sync 0, order 0
+
+
+class TmFramer:
+    def __init__(self, scid, vcid, frame_len=256, write=None, clcw=None, asm=True):
+        self.frame_len = frame_len
+        self.write = write
+        self.clcw = clcw
+        self._id = ((scid & 0x3FF) << 4) | ((vcid & 7) << 1) | 1
+        b = bytearray(ASM_LEN + frame_len)
+        b[0] = 0x1A
+        b[1] = 0xCF
+        b[2] = 0xFC
+        b[3] = 0x1D
+        self._b = b
+        mv = memoryview(b)
+        self._f = mv[ASM_LEN:]
+        self._out = mv if asm else self._f
+        self._end = frame_len - OCF_LEN - FECF_LEN
+        self._idle = bytearray(_MIN_IDLE)
+        self._pos = HEADER_LEN
+        self._fhp = FHP_NONE
+        self._data = False
+        self.mc = 0
+        self.vc = 0
+        self.idle_seq = 0
+        self.frames = 0
+        self.idle_frames = 0
+        self.packets = 0
+
+    @property
+    def pending(self):
+        return self._pos - HEADER_LEN if self._data else 0
+
+    def put(self, pkt, n=-1):
+        if n < 0:
+            n = len(pkt)
+        if n == 0:
+            return
+        if not isinstance(pkt, memoryview):
+            pkt = memoryview(pkt)
+        self.packets += 1
+        self._copy(pkt, n, True)
+
+    def flush(self):
+        if self._data:
+            self._pad()
+
+    def idle(self):
+        if self._pos > HEADER_LEN:
+            self._pad()
+            return
+        f = self._f
+        for i in range(HEADER_LEN, self._end):
+            f[i] = IDLE_FILL
+        self.idle_frames += 1
+        self._emit(FHP_IDLE)
+
+    def _copy(self, src, n, real):
+        f = self._f
+        end = self._end
+        if self._fhp == FHP_NONE:
+            self._fhp = self._pos - HEADER_LEN
+        i = 0
+        while i < n:
+            pos = self._pos
+            k = end - pos
+            if k > n - i:
+                k = n - i
+            f[pos : pos + k] = src[i : i + k]
+            i += k
+            pos += k
+            self._pos = pos
+            if real:
+                self._data = True
+            if pos == end:
+                self._emit(self._fhp)
+
+    def _pad(self):
+        r = self._end - self._pos
+        ln = r if r >= _MIN_IDLE else _MIN_IDLE
+        ib = self._idle
+        struct.pack_into(">HHH", ib, 0, IDLE_APID, 0xC000 | self.idle_seq, ln - _MIN_IDLE)
+        self.idle_seq = (self.idle_seq + 1) & 0x3FFF
+        ib[6] = IDLE_FILL
+        if ln == _MIN_IDLE:
+            self._copy(ib, _MIN_IDLE, False)
+            return
+        # Fill the rest of the frame: header, then the fill pattern in place.
+        f = self._f
+        pos = self._pos
+        if self._fhp == FHP_NONE:
+            self._fhp = pos - HEADER_LEN
+        f[pos : pos + 6] = ib[0:6]
+        for i in range(pos + 6, self._end):
+            f[i] = IDLE_FILL
+        self._pos = self._end
+        self._emit(self._fhp)
+
+    def _emit(self, fhp):
+        f = self._f
+        struct.pack_into(">HBBH", f, 0, self._id, self.mc, self.vc, _DFS | fhp)
+        word = self.clcw() if self.clcw is not None else 0
+        struct.pack_into(">I", f, self._end, word)
+        n = self.frame_len - FECF_LEN
+        c = crc16(f, 0, n)
+        f[n] = c >> 8
+        f[n + 1] = c & 0xFF
+        self.mc = (self.mc + 1) & 0xFF
+        self.vc = (self.vc + 1) & 0xFF
+        self.frames += 1
+        self._pos = HEADER_LEN
+        self._fhp = FHP_NONE
+        self._data = False
+        if self.write is not None:
+            self.write(self._out)
