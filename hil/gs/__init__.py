@@ -1,0 +1,1 @@
+"""The ground station: link session, commanding, archive, replay, export, plot, watch, procedures."""

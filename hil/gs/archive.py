@@ -1,0 +1,320 @@
+"""Session archive: every frame received and sent, append-only, crash-safe.
+
+One archive per session: a folder holding numbered part files, rotated by size.
+A part file is an 8-octet magic followed by records:
+
+    length u32 BE | body (length octets) | crc32(length + body) u32 BE
+    body = time f64 BE (UNIX seconds) | kind u8 | payload
+
+Each record goes to the file in a single unbuffered `write` on an O_APPEND
+descriptor, so killing the writer at any moment can only leave a torn *last*
+record. Opening a part (for reading or appending) finds that torn tail and the
+writer truncates it ("repair"); a bad record with good records after it is
+corruption, not a torn tail, and is reported as an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hil.errors import FarsideError
+
+MAGIC = b"FSARC\x00\x01\n"
+PART_GLOB = "part-*.fsa"
+
+# record kinds
+KIND_TM = 1  # a TM transfer frame that passed its FECF check
+KIND_TM_BAD = 2  # a TM frame that failed its FECF check (raw octets)
+KIND_TC = 3  # a TC frame as sent (after security, before stream framing)
+KIND_META = 4  # JSON: session start, link url, dictionary hash
+KIND_LINK = 5  # JSON: link went down / came back
+
+KIND_NAMES = {KIND_TM: "tm", KIND_TM_BAD: "tm_bad", KIND_TC: "tc", KIND_META: "meta", KIND_LINK: "link"}
+
+_LEN = struct.Struct(">I")
+_HEAD = struct.Struct(">dB")
+_MAX_BODY = 1 << 20  # longer length fields are corruption, not records
+DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
+
+
+class ArchiveError(FarsideError):
+    """An archive that cannot be read: bad magic or a corrupt record before the tail."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One archived item: when (UNIX s), what kind, and its octets."""
+
+    time: float
+    kind: int
+    payload: bytes
+
+    def json(self) -> dict[str, object]:
+        """The payload of a META or LINK record as a dict."""
+        loaded: dict[str, object] = json.loads(self.payload.decode())
+        return loaded
+
+
+def encode_record(t: float, kind: int, payload: bytes) -> bytes:
+    """The octets of one record."""
+    body = _HEAD.pack(t, kind) + payload
+    head = _LEN.pack(len(body))
+    return head + body + _LEN.pack(zlib.crc32(body, zlib.crc32(head)))
+
+
+@dataclass
+class ScanResult:
+    """Where a part's good records end and why scanning stopped there."""
+
+    good_end: int  # offset after the last good record
+    size: int
+    records: int
+    problem: str | None  # None: clean; else what stopped the scan
+
+
+def _scan(data: bytes | memoryview, *, offsets: list[int] | None = None) -> ScanResult:
+    """Walk the records of one part; stop at the first incomplete or bad one."""
+    n = len(data)
+    if n < len(MAGIC):
+        return ScanResult(0, n, 0, "no magic" if n else None)
+    if bytes(data[: len(MAGIC)]) != MAGIC:
+        return ScanResult(0, n, 0, f"bad magic {bytes(data[:8]).hex()}, expected {MAGIC.hex()}")
+    mv = memoryview(data)
+    o = len(MAGIC)
+    count = 0
+    crc32 = zlib.crc32
+    unpack = _LEN.unpack_from
+    append = offsets.append if offsets is not None else None
+    while o < n:
+        if o + 4 > n:
+            return ScanResult(o, n, count, f"torn length field at offset {o}")
+        (ln,) = unpack(mv, o)
+        if ln < _HEAD.size or ln > _MAX_BODY:
+            return ScanResult(o, n, count, f"record length {ln} at offset {o} is impossible")
+        end = o + 8 + ln
+        if end > n:
+            return ScanResult(o, n, count, f"torn record at offset {o} ({n - o} of {ln + 8} octets)")
+        (crc,) = unpack(mv, end - 4)
+        if crc32(mv[o : end - 4]) != crc:
+            return ScanResult(o, n, count, f"record at offset {o} fails its CRC")
+        if append is not None:
+            append(o)
+        count += 1
+        o = end
+    return ScanResult(o, n, count, None)
+
+
+def check_part(path: Path) -> ScanResult:
+    """Scan one part file; raise ArchiveError if a bad record has good data after it."""
+    data = path.read_bytes()
+    res = _scan(data)
+    if res.problem is not None and res.good_end == 0 and res.size >= len(MAGIC):
+        raise ArchiveError(f"{path.name}: {res.problem}")
+    if res.problem is not None and _looks_like_more_records(data, res.good_end):
+        raise ArchiveError(f"{path.name}: corrupt archive: {res.problem}, with records after it")
+    return res
+
+
+def _looks_like_more_records(data: bytes, bad_at: int) -> bool:
+    """True if a valid record starts somewhere after a bad one (so it is not a torn tail)."""
+    mv = memoryview(data)
+    n = len(data)
+    o = bad_at + 1
+    while True:
+        o = data.find(b"\x00\x00", o, n)  # a length field of a plausible record starts 00 0x
+        if o < 0 or o + 8 + _HEAD.size > n:
+            return False
+        (ln,) = _LEN.unpack_from(mv, o)
+        end = o + 8 + ln
+        if _HEAD.size <= ln <= _MAX_BODY and end <= n:
+            (crc,) = _LEN.unpack_from(mv, end - 4)
+            if zlib.crc32(mv[o : end - 4]) == crc:
+                return True
+        o += 1
+
+
+def repair_part(path: Path) -> int:
+    """Truncate a torn tail; returns the number of octets dropped."""
+    res = check_part(path)
+    if res.good_end == 0:
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.write(MAGIC)
+        return res.size
+    if res.problem is None:
+        return 0
+    with open(path, "r+b") as f:
+        f.truncate(res.good_end)
+    return res.size - res.good_end
+
+
+def part_paths(archive: Path) -> list[Path]:
+    """The part files of an archive folder (or a single part file), in order."""
+    archive = Path(archive)
+    if archive.is_file():
+        return [archive]
+    if not archive.is_dir():
+        raise ArchiveError(f"no archive at {archive}: expected a session folder or a .fsa part file")
+    parts = sorted(archive.glob(PART_GLOB))
+    if not parts:
+        raise ArchiveError(f"{archive}: no {PART_GLOB} part files in this folder")
+    return parts
+
+
+class ArchiveWriter:
+    """Appends records to a session folder, rotating parts by size.
+
+    `ArchiveWriter(folder)` opens the folder's last part (repairing a torn tail)
+    or starts part-0001.fsa. Every `append` is one unbuffered write.
+    """
+
+    def __init__(
+        self,
+        folder: Path | str,
+        *,
+        rotate_bytes: int = DEFAULT_ROTATE_BYTES,
+        fsync_interval_s: float | None = 1.0,
+    ) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.rotate_bytes = rotate_bytes
+        self.fsync_interval_s = fsync_interval_s
+        self.repaired_octets = 0
+        self.records = 0
+        self._fd = -1
+        self._last_sync = time.monotonic()
+        parts = sorted(self.folder.glob(PART_GLOB))
+        if parts:
+            self.repaired_octets = repair_part(parts[-1])
+            self._open(parts[-1])
+        else:
+            self._open(self.folder / "part-0001.fsa")
+
+    def _open(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.size = os.fstat(self._fd).st_size
+        if self.size == 0:
+            os.write(self._fd, MAGIC)
+            self.size = len(MAGIC)
+
+    def _rotate(self) -> None:
+        number = int(self.path.stem.split("-")[1]) + 1
+        os.close(self._fd)
+        self._open(self.folder / f"part-{number:04d}.fsa")
+
+    def append(self, kind: int, payload: bytes, t: float | None = None) -> None:
+        """Append one record (time defaults to now)."""
+        if self._fd < 0:
+            raise ArchiveError(f"archive {self.folder} is closed")
+        rec = encode_record(time.time() if t is None else t, kind, payload)
+        if self.size + len(rec) > self.rotate_bytes and self.size > len(MAGIC):
+            self._rotate()
+        os.write(self._fd, rec)
+        self.size += len(rec)
+        self.records += 1
+        if self.fsync_interval_s is not None:
+            now = time.monotonic()
+            if now - self._last_sync >= self.fsync_interval_s:
+                os.fsync(self._fd)
+                self._last_sync = now
+
+    def append_json(self, kind: int, obj: dict[str, object], t: float | None = None) -> None:
+        self.append(kind, json.dumps(obj, sort_keys=True).encode(), t)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def new_session_folder(root: Path | str, label: str = "session") -> Path:
+    """A fresh folder under `root` named by UTC time: one archive per session."""
+    root = Path(root)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = root / f"{label}-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = root / f"{label}-{stamp}-{n}"
+    return folder
+
+
+def read_records(archive: Path | str, kinds: set[int] | None = None) -> Iterator[Record]:
+    """Every complete record of an archive, in order (a torn tail is skipped)."""
+    for part in part_paths(Path(archive)):
+        check_part(part)
+        data = part.read_bytes()
+        offsets: list[int] = []
+        _scan(data, offsets=offsets)
+        mv = memoryview(data)
+        for o in offsets:
+            (ln,) = _LEN.unpack_from(mv, o)
+            t, kind = _HEAD.unpack_from(mv, o + 4)
+            if kinds is None or kind in kinds:
+                yield Record(t, kind, bytes(mv[o + 4 + _HEAD.size : o + 4 + ln]))
+
+
+@dataclass
+class FrameTable:
+    """TM frames of an archive as arrays: for vectorised decoding."""
+
+    times: np.ndarray  # float64 UNIX seconds, one per frame
+    frames: np.ndarray  # uint8 (n, frame_length)
+
+
+def read_tm_frames(archive: Path | str, frame_length: int) -> FrameTable:
+    """All good TM frames of an archive as a (n, frame_length) array, without a per-record object."""
+    times: list[np.ndarray] = []
+    frames: list[np.ndarray] = []
+    rec_len = 8 + _HEAD.size + frame_length
+    tm_dtype = np.dtype(
+        [("len", ">u4"), ("time", ">f8"), ("kind", "u1"), ("frame", "u1", (frame_length,)), ("crc", ">u4")]
+    )
+    for part in part_paths(Path(archive)):
+        check_part(part)
+        data = part.read_bytes()
+        offsets: list[int] = []
+        _scan(data, offsets=offsets)
+        if not offsets:
+            continue
+        off = np.asarray(offsets, dtype=np.int64)
+        u8 = np.frombuffer(data, dtype=np.uint8)
+        # runs of consecutive fixed-size TM records are read as one structured view each
+        lens = (
+            u8[off].astype(np.uint32) << 24
+            | u8[off + 1].astype(np.uint32) << 16
+            | u8[off + 2].astype(np.uint32) << 8
+            | u8[off + 3]
+        )
+        kinds = u8[off + 4 + 8]
+        is_tm = (lens == rec_len - 8) & (kinds == KIND_TM)
+        if not is_tm.any():
+            continue
+        idx = np.flatnonzero(is_tm)
+        # split idx into runs where offsets are contiguous
+        contiguous = np.diff(off[idx]) == rec_len
+        breaks = np.flatnonzero(~contiguous) + 1
+        for run in np.split(idx, breaks):
+            view = np.frombuffer(data, dtype=tm_dtype, count=len(run), offset=int(off[run[0]]))
+            times.append(view["time"].astype(np.float64))
+            frames.append(view["frame"])
+    if not frames:
+        return FrameTable(np.zeros(0), np.zeros((0, frame_length), dtype=np.uint8))
+    return FrameTable(np.concatenate(times), np.concatenate(frames))
