@@ -7,3 +7,13 @@ class ProtocolError(ValueError):
 
 class DictionaryError(ProtocolError):
     """The command/telemetry/event dictionary is invalid, or a name is not in it."""
+
+
+class AuthError(ProtocolError):
+    """A TC frame failed authentication; `reason` is the dictionary's auth_reason code (1..5)."""
+
+    def __init__(self, reason: int, message: str, spi: int = 0, seq: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.spi = spi
+        self.seq = seq

@@ -1,0 +1,82 @@
+"""Hypothesis strategies for the wire format's layouts (test-time only: imports hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from protocols.clcw import Clcw
+from protocols.cuc import Cuc
+
+apids = st.integers(0, 0x7FE)
+seq_counts = st.integers(0, 0x3FFF)
+octets = st.integers(0, 0xFF)
+u16s = st.integers(0, 0xFFFF)
+scids = st.integers(0, 0x3FF)
+tc_vcids = st.integers(0, 0x3F)
+tm_vcids = st.integers(0, 7)
+keys = st.binary(min_size=32, max_size=32)
+cucs = st.builds(Cuc, st.integers(0, 0xFFFFFFFF), u16s)
+
+
+@st.composite
+def tc_packet_args(draw: st.DrawFn, max_data: int = 64) -> dict[str, object]:
+    """Keyword arguments for pus.build_tc_packet."""
+    return {
+        "apid": draw(apids),
+        "seq_count": draw(seq_counts),
+        "service": draw(octets),
+        "subservice": draw(octets),
+        "app_data": draw(st.binary(max_size=max_data)),
+        "ack": draw(st.integers(0, 0xF)),
+        "source_id": draw(u16s),
+    }
+
+
+@st.composite
+def tm_packet_args(draw: st.DrawFn, max_data: int = 64) -> dict[str, object]:
+    """Keyword arguments for pus.build_tm_packet."""
+    return {
+        "apid": draw(apids),
+        "seq_count": draw(seq_counts),
+        "service": draw(octets),
+        "subservice": draw(octets),
+        "data": draw(st.binary(max_size=max_data)),
+        "time": draw(st.binary(min_size=6, max_size=6)),
+        "msg_counter": draw(u16s),
+        "dest_id": draw(u16s),
+    }
+
+
+@st.composite
+def tc_frame_args(draw: st.DrawFn, max_data: int = 200) -> dict[str, object]:
+    """Keyword arguments for tc_frame.build_tc_frame (AD, BD or BC; no security)."""
+    kind = draw(st.sampled_from(["AD", "BD", "BC"]))
+    if kind == "BC":
+        data = draw(st.one_of(st.just(b"\x00"), octets.map(lambda n: b"\x82\x00" + bytes([n]))))
+    else:
+        data = draw(st.binary(max_size=max_data))
+    return {
+        "scid": draw(scids),
+        "vcid": draw(tc_vcids),
+        "frame_seq": draw(octets),
+        "data": data,
+        "bypass": kind != "AD",
+        "control": kind == "BC",
+    }
+
+
+clcws = st.builds(
+    Clcw,
+    vcid=tc_vcids,
+    report_value=octets,
+    lockout=st.booleans(),
+    wait=st.booleans(),
+    retransmit=st.booleans(),
+    farm_b_counter=st.integers(0, 3),
+    no_rf_available=st.booleans(),
+    no_bit_lock=st.booleans(),
+    status_field=st.integers(0, 7),
+    cop_in_effect=st.integers(0, 3),
+    version=st.integers(0, 3),
+    control_word_type=st.integers(0, 1),
+)

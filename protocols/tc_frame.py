@@ -1,0 +1,287 @@
+"""TC transfer frame (CCSDS 232.0-B-4 TC Space Data Link Protocol, section 4.1).
+
+Primary header, 5 octets: transfer frame version number 2b (0), bypass flag 1b, control
+command flag 1b, reserved spare 2b, spacecraft ID 10b, virtual channel ID 6b, frame length
+10b (total octets - 1), frame sequence number N(S) 8b; then the data field and the frame
+error control field (CRC-16/CCITT-FALSE). At most 1024 octets.
+
+Frame types (bypass, control): AD (0, 0) sequence-controlled, BD (1, 0) expedited,
+BC (1, 1) COP-1 control commands: Unlock `00` and Set V(R) `82 00 NN`.
+
+With SDLS-style authentication (CCSDS 355.0-B, see sdls.py) the data field is
+security header (SPI u16, sequence number u32) | data | MAC (16 octets).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from construct import (
+    BitsInteger,
+    BitStruct,
+    Bytes,
+    Checksum,
+    Flag,
+    Int16ub,
+    Int32ub,
+    RawCopy,
+    Struct,
+    this,
+)
+
+from protocols.crc import crc16
+from protocols.errors import AuthError, ProtocolError
+
+PRIMARY_HEADER_LENGTH = 5
+FECF_LENGTH = 2
+MAX_FRAME_LENGTH = 1024
+MIN_FRAME_LENGTH = PRIMARY_HEADER_LENGTH + FECF_LENGTH
+SECURITY_HEADER_LENGTH = 6
+MAC_LENGTH = 16
+SECURITY_OVERHEAD = SECURITY_HEADER_LENGTH + MAC_LENGTH
+NO_SECURITY_HEADER = 5  # auth_reason code, see sdls.AuthReason
+
+UNLOCK = b"\x00"
+SET_VR_PREFIX = b"\x82\x00"
+
+tc_frame_primary_header = BitStruct(
+    "transfer_frame_version_number" / BitsInteger(2),
+    "bypass_flag" / Flag,
+    "control_command_flag" / Flag,
+    "reserved_spare" / BitsInteger(2),
+    "spacecraft_id" / BitsInteger(10),
+    "virtual_channel_id" / BitsInteger(6),
+    "frame_length" / BitsInteger(10),
+    "frame_sequence_number" / BitsInteger(8),
+)
+
+tc_transfer_frame = Struct(
+    "frame"
+    / RawCopy(
+        Struct(
+            "primary_header" / tc_frame_primary_header,
+            "frame_data_field"
+            / Bytes(this.primary_header.frame_length + 1 - PRIMARY_HEADER_LENGTH - FECF_LENGTH),
+        )
+    ),
+    "frame_error_control_field" / Checksum(Int16ub, crc16, this.frame.data),
+)
+
+tc_security_header = Struct(
+    "security_parameter_index" / Int16ub,
+    "sequence_number" / Int32ub,
+)
+
+_SEC_HEADER = struct.Struct(">HI")
+
+
+class FrameType(Enum):
+    AD = "AD"
+    BD = "BD"
+    BC = "BC"
+
+
+def frame_type_of(bypass: bool, control: bool) -> FrameType:
+    if control and not bypass:
+        raise ProtocolError("control command flag 1 with bypass flag 0 is not a valid TC frame type")
+    if control:
+        return FrameType.BC
+    return FrameType.BD if bypass else FrameType.AD
+
+
+@dataclass(frozen=True)
+class TcFrame:
+    """A parsed TC transfer frame; spi/sec_seq/mac are set when parsed with security."""
+
+    scid: int
+    vcid: int
+    frame_seq: int
+    data: bytes
+    bypass: bool = False
+    control: bool = False
+    version: int = 0
+    length: int = 0
+    spi: int | None = None
+    sec_seq: int | None = None
+    mac: bytes | None = None
+    raw: bytes = field(default=b"", repr=False)
+
+    @property
+    def frame_type(self) -> FrameType:
+        return frame_type_of(self.bypass, self.control)
+
+    @property
+    def mac_input(self) -> bytes:
+        """What the MAC covers: header(5) + SPI + sequence number + data."""
+        return self.raw[: len(self.raw) - MAC_LENGTH - FECF_LENGTH]
+
+
+class FrameSecurity(Protocol):
+    """Sender side of authentication (sdls.SecuritySender)."""
+
+    def secure(self, header: bytes, data: bytes) -> bytes:
+        """Return security header + data + MAC for a frame whose header is `header`."""
+        ...
+
+
+class SecurityCheck(Protocol):
+    """Receiver side of authentication (sdls.FrameAuthenticator): raise AuthError, commit nothing."""
+
+    def check(self, frame: TcFrame) -> None: ...
+
+
+def build_tc_frame(
+    scid: int,
+    vcid: int,
+    frame_seq: int,
+    data: bytes,
+    bypass: bool = False,
+    control: bool = False,
+    security: FrameSecurity | None = None,
+) -> bytes:
+    """A whole TC frame with its FECF (and security header/MAC when `security` is given)."""
+    frame_type_of(bypass, control)
+    for name, value, high in (("SCID", scid, 0x3FF), ("VCID", vcid, 0x3F), ("N(S)", frame_seq, 0xFF)):
+        if not 0 <= value <= high:
+            raise ProtocolError(f"TC frame {name} must be 0..{high}, got {value}")
+    overhead = SECURITY_OVERHEAD if security is not None else 0
+    total = PRIMARY_HEADER_LENGTH + overhead + len(data) + FECF_LENGTH
+    if total > MAX_FRAME_LENGTH:
+        raise ProtocolError(f"TC frame would be {total} octets, more than {MAX_FRAME_LENGTH}")
+    header = bytes(
+        tc_frame_primary_header.build(
+            {
+                "transfer_frame_version_number": 0,
+                "bypass_flag": bypass,
+                "control_command_flag": control,
+                "reserved_spare": 0,
+                "spacecraft_id": scid,
+                "virtual_channel_id": vcid,
+                "frame_length": total - 1,
+                "frame_sequence_number": frame_seq,
+            }
+        )
+    )
+    field_octets = bytes(data) if security is None else security.secure(header, bytes(data))
+    if len(field_octets) != total - PRIMARY_HEADER_LENGTH - FECF_LENGTH:
+        raise ProtocolError(f"security added {len(field_octets) - len(data)} octets, expected {overhead}")
+    return bytes(
+        tc_transfer_frame.build(
+            {
+                "frame": {"value": {"primary_header": _header_dict(header), "frame_data_field": field_octets}},
+                "frame_error_control_field": None,
+            }
+        )
+    )
+
+
+def _header_dict(header: bytes) -> dict[str, object]:
+    parsed = tc_frame_primary_header.parse(header)
+    return {k: v for k, v in parsed.items() if not k.startswith("_")}
+
+
+def frame_length_from_header(data: bytes | bytearray | memoryview, offset: int = 0) -> int:
+    """Total frame octets from the header at `offset` (needs 4 octets)."""
+    return (((data[offset + 2] & 0x03) << 8) | data[offset + 3]) + 1
+
+
+def parse_tc_frame(
+    data: bytes | bytearray | memoryview,
+    security: bool | SecurityCheck | None = None,
+) -> TcFrame:
+    """Parse and check (length, FECF) a TC frame.
+
+    security: None = plain data field; True = split the security header and MAC out of the
+    data field (no check); an object with `check(frame)` (sdls.FrameAuthenticator) = split and
+    verify it, raising AuthError without committing the sequence number.
+    """
+    raw = bytes(data)
+    if len(raw) < MIN_FRAME_LENGTH:
+        raise ProtocolError(f"TC frame needs at least {MIN_FRAME_LENGTH} octets, got {len(raw)}")
+    if raw[0] >> 6 != 0:
+        raise ProtocolError(f"TC frame version number at octet 0 is {raw[0] >> 6}, expected 0")
+    length = frame_length_from_header(raw)
+    if length != len(raw):
+        raise ProtocolError(f"TC frame length field (octets 2-3) says {length} octets, got {len(raw)}")
+    crc = crc16(raw[:-FECF_LENGTH])
+    seen = (raw[-2] << 8) | raw[-1]
+    if crc != seen:
+        raise ProtocolError(f"TC frame FECF at octet {len(raw) - 2} is {seen:04x}, expected {crc:04x}")
+    parsed = tc_transfer_frame.parse(raw)
+    h = parsed.frame.value.primary_header
+    frame_type_of(h.bypass_flag, h.control_command_flag)
+    field_octets = bytes(parsed.frame.value.frame_data_field)
+    frame = TcFrame(
+        scid=h.spacecraft_id,
+        vcid=h.virtual_channel_id,
+        frame_seq=h.frame_sequence_number,
+        data=field_octets,
+        bypass=h.bypass_flag,
+        control=h.control_command_flag,
+        version=h.transfer_frame_version_number,
+        length=length,
+        raw=raw,
+    )
+    if security is None or security is False:
+        return frame
+    if len(field_octets) < SECURITY_OVERHEAD:
+        raise AuthError(
+            NO_SECURITY_HEADER,
+            f"TC frame data field is {len(field_octets)} octets, too short for the "
+            f"{SECURITY_OVERHEAD}-octet security header and MAC (octet {PRIMARY_HEADER_LENGTH})",
+        )
+    sec = tc_security_header.parse(field_octets[:SECURITY_HEADER_LENGTH])
+    frame = TcFrame(
+        scid=frame.scid,
+        vcid=frame.vcid,
+        frame_seq=frame.frame_seq,
+        data=field_octets[SECURITY_HEADER_LENGTH:-MAC_LENGTH],
+        bypass=frame.bypass,
+        control=frame.control,
+        version=frame.version,
+        length=length,
+        spi=sec.security_parameter_index,
+        sec_seq=sec.sequence_number,
+        mac=field_octets[-MAC_LENGTH:],
+        raw=raw,
+    )
+    if security is not True:
+        security.check(frame)
+    return frame
+
+
+def unlock() -> bytes:
+    """BC control command Unlock (232.0-B 4.1.3.3.2)."""
+    return UNLOCK
+
+
+def set_vr(n: int) -> bytes:
+    """BC control command Set V(R) to `n`."""
+    if not 0 <= n <= 0xFF:
+        raise ProtocolError(f"Set V(R) value must be 0..255, got {n}")
+    return SET_VR_PREFIX + bytes([n])
+
+
+def parse_control_command(data: bytes) -> tuple[str, int | None]:
+    """("UNLOCK", None) or ("SET_VR", n) from a BC frame's data."""
+    if data == UNLOCK:
+        return "UNLOCK", None
+    if len(data) == 3 and data[:2] == SET_VR_PREFIX:
+        return "SET_VR", data[2]
+    raise ProtocolError(f"BC frame data {data.hex()} is neither Unlock (00) nor Set V(R) (8200NN)")
+
+
+def build_ad_frame(scid: int, vcid: int, frame_seq: int, data: bytes, security: FrameSecurity | None = None) -> bytes:
+    return build_tc_frame(scid, vcid, frame_seq, data, False, False, security)
+
+
+def build_bd_frame(scid: int, vcid: int, data: bytes, frame_seq: int = 0, security: FrameSecurity | None = None) -> bytes:
+    return build_tc_frame(scid, vcid, frame_seq, data, True, False, security)
+
+
+def build_bc_frame(scid: int, vcid: int, command: bytes, frame_seq: int = 0, security: FrameSecurity | None = None) -> bytes:
+    parse_control_command(command)
+    return build_tc_frame(scid, vcid, frame_seq, command, True, True, security)
