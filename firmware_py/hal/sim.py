@@ -1,0 +1,185 @@
+# sim HAL: the rover's hardware as a plant model (firmware_py.hal.plant).
+#
+# Runs on CPython, on the MicroPython unix port and on a real Pico with no
+# motors wired (processor in the loop). The plant advances by the time elapsed
+# between update() calls, so under a virtual-time asyncio loop the rover runs
+# faster than real time. The hardware watchdog is emulated: update() and the
+# tasks() coroutine raise Reset(RESET_WATCHDOG) when it is not fed in time.
+#
+# Like the rp2 port, a commanded machine.reset() is reported as WATCHDOG at the
+# next boot: the firmware's intent flag tells the two apart.
+#
+# SIM_INJECT faults (dictionary enum sim_fault): CLEAR, JAM, OPEN_CIRCUIT,
+# ENCODER_DEAD (wheel 1-6), IMU_STUCK, BROWN_OUT (value > 0: the battery drops
+# to `value` percent; value <= 0: the supply browns out and the board resets),
+# SLOPE_DEG (value: pitch under the rover), ROCK_AHEAD_M (a 0.3 m rock `value`
+# metres ahead), SUN (value 0..1), HANG_TASK (wheel field = task id to hang).
+from firmware_py.aio import sleep_ms
+from firmware_py.compat import const, mem_free, ticks_diff, ticks_ms
+from firmware_py.hal import RESET_BROWN_OUT, RESET_POWER_ON, RESET_WATCHDOG, Reset
+from firmware_py.hal.plant import WHEEL_ENC_DEAD, WHEEL_JAM, WHEEL_OK, WHEEL_OPEN, Plant
+
+_F_CLEAR = const(0)
+_F_JAM = const(1)
+_F_OPEN = const(2)
+_F_ENC = const(3)
+_F_IMU = const(4)
+_F_BROWN = const(5)
+_F_SLOPE = const(6)
+_F_ROCK = const(7)
+_F_SUN = const(8)
+_F_HANG = const(9)
+_MAX_STEP_MS = const(20)  # plant integration step
+
+
+class SimHal:
+    name = "sim"
+
+    def __init__(self, board=None, link=None, seed=1, plant=None):
+        board = board or {}
+        enc = board.get("encoders", {})
+        self.counts_per_m = enc.get("counts_per_m", 5000)
+        self.plant = plant or Plant(seed, self.counts_per_m)
+        self.link = link
+        self.enc = [0] * 6
+        self.current_ma = [0] * 6
+        self.pitch_deg = 0.0
+        self.roll_deg = 0.0
+        self.yaw_rate_rps = 0.0
+        self.obstacle_mm = 0
+        self.obstacle_dist_mm = 0
+        self.battery_pct = 0
+        self.battery_mv = 0
+        self.solar_dw = 0
+        self.temp_motor_cc = 0
+        self.temp_board_cc = 0
+        self.hang_task = 0
+        self._cause = RESET_POWER_ON
+        self._last_ms = None
+        self._wdt_ms = 0
+        self._wdt_fed = 0
+        self._pending_reset = -1
+        self.resets = 0
+
+    # -- boot and reset (the same object survives a reset, like the hardware) --
+    def boot(self):
+        # Called by the app at boot: forget the previous run's transient state.
+        self._last_ms = None
+        self._wdt_ms = 0
+        self.hang_task = 0
+        self._pending_reset = -1
+        self.plant.enabled = False
+        for i in range(6):
+            self.plant.duty[i] = 0.0
+        self.plant.hibernating = False
+
+    def reset_cause(self):
+        return self._cause
+
+    def reset(self, cause=RESET_WATCHDOG):
+        # machine.reset(): rp2 reports WATCHDOG after it, and so do we.
+        self._cause = cause
+        self.resets += 1
+        raise Reset(cause)
+
+    # -- watchdog --
+    def wdt_start(self, timeout_ms):
+        self._wdt_ms = timeout_ms
+        self._wdt_fed = ticks_ms()
+
+    def wdt_feed(self):
+        self._wdt_fed = ticks_ms()
+
+    def _wdt_check(self, now):
+        if self._wdt_ms and ticks_diff(now, self._wdt_fed) > self._wdt_ms:
+            self.reset(RESET_WATCHDOG)
+
+    async def _wdt_task(self):
+        while True:
+            await sleep_ms(50)
+            self._wdt_check(ticks_ms())
+            if self._pending_reset >= 0:
+                self.reset(self._pending_reset)
+
+    def tasks(self):
+        return (self._wdt_task(),)
+
+    # -- actuators --
+    def set_motor(self, i, duty):
+        self.plant.duty[i] = duty
+
+    def motors_enable(self, on):
+        self.plant.enabled = bool(on)
+
+    def hibernate(self, on):
+        self.plant.hibernating = bool(on)
+
+    # -- sensors --
+    def update(self, now_ms):
+        # Advance the plant to now_ms and refresh every sensor attribute.
+        p = self.plant
+        if self._last_ms is None:
+            self._last_ms = now_ms
+        dt_ms = ticks_diff(now_ms, self._last_ms)
+        self._last_ms = now_ms
+        while dt_ms > 0:
+            step = dt_ms if dt_ms < _MAX_STEP_MS else _MAX_STEP_MS
+            p.step(step * 0.001)
+            dt_ms -= step
+        self._wdt_check(now_ms)
+        if p.brown_out:
+            p.brown_out = False
+            self.reset(RESET_BROWN_OUT)
+        enc = self.enc
+        cur = self.current_ma
+        for i in range(6):
+            enc[i] = p.enc_out[i]
+            cur[i] = int(p.current[i] * 1000.0)
+        self.pitch_deg = p.pitch_out
+        self.roll_deg = p.roll_out
+        self.yaw_rate_rps = p.gyro_out
+        h, d = p.obstacle()
+        self.obstacle_mm = int(h * 1000.0)
+        self.obstacle_dist_mm = int(d * 1000.0)
+        self.battery_pct = int(p.soc * 100.0 + 0.5)
+        self.battery_mv = int(p.battery_v() * 1000.0)
+        self.solar_dw = int(p.solar_w * 10.0)
+        self.temp_motor_cc = int(p.temp_motor * 100.0)
+        self.temp_board_cc = int(p.temp_board * 100.0)
+
+    def mem_free(self):
+        return mem_free()
+
+    # -- fault injection --
+    def inject(self, fault, wheel, value):
+        # Returns False when the fault needs a wheel and none was given.
+        p = self.plant
+        if fault == _F_CLEAR:
+            p.clear_faults()
+            self.hang_task = 0
+            return True
+        if fault in (_F_JAM, _F_OPEN, _F_ENC):
+            if not 1 <= wheel <= 6:
+                return False
+            kind = WHEEL_JAM if fault == _F_JAM else WHEEL_OPEN if fault == _F_OPEN else WHEEL_ENC_DEAD
+            if value < 0:
+                kind = WHEEL_OK  # a negative value clears this wheel's fault
+            p.set_wheel_fault(wheel - 1, kind)
+        elif fault == _F_IMU:
+            p.imu_stuck = value >= 0
+        elif fault == _F_BROWN:
+            if value > 0:
+                p.set_soc(value)
+            else:
+                p.brown_out = True
+        elif fault == _F_SLOPE:
+            p.slope_deg = value
+        elif fault == _F_ROCK:
+            p.add_rock_ahead(value)
+        elif fault == _F_SUN:
+            p.sun = 0.0 if value < 0 else 1.0 if value > 1 else value
+        elif fault == _F_HANG:
+            self.hang_task = wheel
+        else:
+            return False
+        return True
