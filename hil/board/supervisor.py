@@ -1,0 +1,444 @@
+"""The virtual Pico: the MicroPython unix port behind a pty, supervised like a board on USB.
+
+    user (mpremote, farside flash, gs)          supervisor (this module)          micropython
+    opens /dev/pts/N  <-- pty A -->  master A  ==== relay, Ctrl-C, power ====  master B <-- pty B --> stdin/stdout
+
+The supervisor owns two pty pairs. Users open the slave of pty A (a stable path that
+survives resets, as /dev/serial/by-id does for a real Pico). MicroPython runs on the
+slave of pty B with its working directory set to the board's flash folder and its heap
+limited with `-X heapsize=`. Both slaves are raw (8-bit clean, no ISIG, no \\r added),
+so after boot the same line carries the rover's binary link.
+
+What the supervisor adds to the unix port to make it behave like the rp2 port:
+- boot.py then main.py run at power-on (a small bootstrap passed with `-i -c`), then the REPL;
+- Ctrl-C: a 0x03 byte becomes SIGINT only while MicroPython has its KeyboardInterrupt
+  handler installed (read from /proc/<pid>/status SigCgt), i.e. while code runs and
+  `micropython.kbd_intr(-1)` was not called; otherwise the byte passes as data, exactly
+  like the rp2 port where kbd_intr(-1) makes 0x03 plain data;
+- soft reboot: when the unix port exits on Ctrl-D, it prints `MPY: soft reboot` and
+  restarts MicroPython; from the raw REPL the new one comes back in the raw REPL
+  without running main.py, as on a Pico;
+- hard reset, power off/on/cycle, and a power cut armed to fire after N more bytes from
+  the user (the write in progress on the board is cut in half), through a control socket.
+
+Run as `python -m hil.board.supervisor --name NAME ...` (see hil.board.start_board).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import time
+import tty
+from pathlib import Path
+from typing import Any
+
+from hil.board.runtime import BoardState, runtime_dir, write_state
+
+_CTRL_C = 0x03
+_RAW_BANNER = b"raw REPL; CTRL-B to exit"
+_FRIENDLY_PROMPT = b">>> "
+_OUT_BUFFER_MAX = 1 << 16
+
+
+def bootstrap_code(run_main: bool) -> str:
+    """The code MicroPython runs at start: boot.py, then main.py (unless `run_main` is
+    False, as after a soft reboot from the raw REPL), each like rp2's pyexec_file."""
+    files = "('boot.py', 'main.py')" if run_main else "('boot.py',)"
+    return (
+        "import sys\n"
+        "def _farside_run(f):\n"
+        "    try:\n"
+        "        src = open(f).read()\n"
+        "    except OSError:\n"
+        "        return\n"
+        "    try:\n"
+        "        exec(src, globals())\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    except BaseException as e:\n"
+        "        sys.print_exception(e)\n"
+        f"for _f in {files}:\n"
+        "    _farside_run(_f)\n"
+        "del _farside_run, _f\n"
+    )
+
+
+def _set_raw(fd: int) -> None:
+    """cfmakeraw: 8-bit clean, no echo, no ISIG, no output processing."""
+    tty.setraw(fd, termios.TCSANOW)
+    attrs = termios.tcgetattr(fd)
+    attrs[1] &= ~termios.OPOST
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _set_nonblocking(fd: int) -> None:
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+
+
+def _sigint_caught(pid: int) -> bool:
+    """True when the process has a SIGINT handler installed (MicroPython runs code
+    with Ctrl-C enabled)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        pass
+    return False
+
+
+class Supervisor:
+    """One virtual board: the pty pairs, the MicroPython process, the control socket."""
+
+    def __init__(
+        self,
+        name: str,
+        board: str,
+        micropython: str,
+        flash_dir: Path,
+        heapsize: str,
+        serial_number: str,
+    ) -> None:
+        self.name = name
+        self.board = board
+        self.micropython = micropython
+        self.flash_dir = flash_dir
+        self.heapsize = heapsize
+        self.serial_number = serial_number
+        self.folder = runtime_dir() / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # pty A: the user's side. We keep the slave open so the master never sees EIO
+        # when a user closes the port.
+        self.user_master, self.user_slave = os.openpty()
+        _set_raw(self.user_slave)
+        _set_nonblocking(self.user_master)
+        self.port = os.ttyname(self.user_slave)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.mpy_master = -1
+        self.power = "off"
+        self.raw_mode = False
+        self.tail = b""
+        self.to_user = bytearray()
+        self.strip_banner = False
+        self.banner_buf = b""
+        self.cut_after: int | None = None
+        self.cut_then = "off"
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.boots = 0
+        self.running = True
+        self.sel = selectors.DefaultSelector()
+        self.ctl_path = str(self.folder / "ctl")
+        with contextlib.suppress(OSError):
+            os.unlink(self.ctl_path)
+        self.ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ctl.bind(self.ctl_path)
+        self.ctl.listen(8)
+        self.sel.register(self.ctl, selectors.EVENT_READ, "ctl")
+        self.sel.register(self.user_master, selectors.EVENT_READ, "user")
+
+    # ---- the MicroPython process -------------------------------------------------------
+
+    def power_on(self, run_main: bool = True) -> None:
+        """Start MicroPython in the flash folder: boot.py, main.py (if run_main), REPL."""
+        if self.proc is not None:
+            return
+        master, slave = os.openpty()
+        _set_raw(slave)
+        _set_nonblocking(master)
+        env = dict(os.environ, MICROPYPATH=".frozen:")
+        self.proc = subprocess.Popen(
+            [self.micropython, "-X", f"heapsize={self.heapsize}", "-i", "-c", bootstrap_code(run_main)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=self.flash_dir,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.mpy_master = master
+        self.sel.register(master, selectors.EVENT_READ, "mpy")
+        self.power = "on"
+        self.boots += 1
+        self.raw_mode = False
+        self.tail = b""
+        if not run_main:
+            # Come back in the raw REPL, as rp2 does after a soft reboot from it: ask for it
+            # with Ctrl-A (queued until the REPL reads) and hide the friendly banner.
+            os.write(master, b"\x01")
+            self.strip_banner = True
+            self.banner_buf = b""
+        self.publish()
+
+    def power_off(self) -> None:
+        """Cut the power: kill MicroPython at once (a write in progress stays half done)."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        self._close_mpy()
+        self.power = "off"
+        self.cut_after = None
+        self.publish()
+
+    def _close_mpy(self) -> None:
+        if self.mpy_master >= 0:
+            # Drain what MicroPython wrote before it stopped, then close.
+            with contextlib.suppress(OSError):
+                while True:
+                    data = os.read(self.mpy_master, 4096)
+                    if not data:
+                        break
+                    self._from_mpy(data)
+            self.sel.unregister(self.mpy_master)
+            os.close(self.mpy_master)
+            self.mpy_master = -1
+
+    def _check_exit(self) -> None:
+        """A MicroPython that exited by itself did a soft reboot (Ctrl-D) or crashed."""
+        if self.proc is None or self.proc.poll() is None:
+            return
+        code = self.proc.returncode
+        self.proc = None
+        self._close_mpy()
+        back_to_raw = self.raw_mode and code == 0
+        self._to_user(b"MPY: soft reboot\r\n")
+        self.power_on(run_main=not back_to_raw)
+
+    # ---- the byte relay --------------------------------------------------------------
+
+    def _from_user(self, data: bytes) -> None:
+        if self.proc is None:
+            return  # powered off: bytes go nowhere, as into an unpowered board
+        if self.cut_after is not None:
+            if len(data) >= self.cut_after:
+                self._to_mpy(data[: self.cut_after])
+                time.sleep(0.05)  # let the board act on the first half
+                then = self.cut_then
+                self.power_off()
+                if then == "cycle":
+                    self.power_on()
+                return
+            self.cut_after -= len(data)
+        self._to_mpy(data)
+
+    def _to_mpy(self, data: bytes) -> None:
+        if self.proc is None or not data:
+            return
+        if _CTRL_C in data and _sigint_caught(self.proc.pid):
+            # Ctrl-C while code runs with kbd_intr enabled: a KeyboardInterrupt.
+            parts = data.split(bytes([_CTRL_C]))
+            for i, part in enumerate(parts):
+                if part:
+                    self._write_mpy(part)
+                if i < len(parts) - 1:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.proc.pid, signal.SIGINT)
+            return
+        self._write_mpy(data)
+
+    def _write_mpy(self, data: bytes) -> None:
+        view = memoryview(data)
+        deadline = time.monotonic() + 2.0
+        while view and time.monotonic() < deadline:
+            try:
+                n = os.write(self.mpy_master, view)
+            except BlockingIOError:
+                time.sleep(0.002)
+                self._pump_mpy()
+                continue
+            except OSError:
+                return
+            self.bytes_in += n
+            view = view[n:]
+
+    def _pump_mpy(self) -> None:
+        with contextlib.suppress(OSError):
+            self._from_mpy(os.read(self.mpy_master, 65536))
+
+    def _from_mpy(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.strip_banner:
+            self.banner_buf += data
+            end = self.banner_buf.find(_FRIENDLY_PROMPT)
+            if end < 0:
+                return
+            start = self.banner_buf.rfind(b"MicroPython ", 0, end)
+            keep = self.banner_buf[:start] if start >= 0 else b""
+            data = keep + self.banner_buf[end + len(_FRIENDLY_PROMPT) :]
+            self.strip_banner = False
+            self.banner_buf = b""
+        self.tail = (self.tail + data)[-64:]
+        raw_at = self.tail.rfind(_RAW_BANNER)
+        friendly_at = self.tail.rfind(_FRIENDLY_PROMPT)
+        if raw_at >= 0 or friendly_at >= 0:
+            self.raw_mode = raw_at > friendly_at
+        self._to_user(data)
+
+    def _to_user(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        self.to_user += data
+        if len(self.to_user) > _OUT_BUFFER_MAX:
+            # Nobody reads: drop the oldest, like a USB CDC endpoint with no host.
+            del self.to_user[: len(self.to_user) - _OUT_BUFFER_MAX]
+        self._flush_user()
+
+    def _flush_user(self) -> None:
+        while self.to_user:
+            try:
+                n = os.write(self.user_master, self.to_user)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EAGAIN):
+                    return
+                raise
+            del self.to_user[:n]
+
+    # ---- control socket --------------------------------------------------------------
+
+    def _control(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "status":
+            pass
+        elif op == "reset":
+            self.power_off()
+            self.power_on()
+        elif op == "power_off":
+            self.power_off()
+        elif op == "power_on":
+            self.power_on()
+        elif op == "power_cycle":
+            self.power_off()
+            time.sleep(float(request.get("off_s", 0.0)))
+            self.power_on()
+        elif op == "cut_after":
+            self.cut_after = int(request["bytes"])
+            self.cut_then = str(request.get("then", "off"))
+        elif op == "stop":
+            self.running = False
+        else:
+            return {"ok": False, "error": f"expected one of status, reset, power_off, power_on, power_cycle, cut_after, stop; got {op!r}"}
+        return {
+            "ok": True,
+            "power": self.power,
+            "raw_repl": self.raw_mode,
+            "boots": self.boots,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "cut_armed": self.cut_after is not None,
+            "pid": self.proc.pid if self.proc else None,
+        }
+
+    def _serve_control(self) -> None:
+        conn, _ = self.ctl.accept()
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            try:
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                try:
+                    answer = self._control(json.loads(data))
+                except (ValueError, KeyError, TypeError) as exc:
+                    answer = {"ok": False, "error": f"bad request {data[:80]!r}: {exc}"}
+                conn.sendall(json.dumps(answer).encode() + b"\n")
+            except OSError:
+                pass
+
+    # ---- main loop -------------------------------------------------------------------
+
+    def publish(self) -> None:
+        write_state(
+            BoardState(
+                name=self.name,
+                board=self.board,
+                port=self.port,
+                serial_number=self.serial_number,
+                pid=os.getpid(),
+                flash_dir=str(self.flash_dir),
+                micropython=self.micropython,
+                heapsize=self.heapsize,
+                control=self.ctl_path,
+                power=self.power,
+            )
+        )
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        self.power_on()
+        while self.running:
+            events = self.sel.select(timeout=0.05 if not self.to_user else 0.005)
+            for key, _ in events:
+                if key.data == "ctl":
+                    self._serve_control()
+                elif key.data == "user":
+                    try:
+                        data = os.read(self.user_master, 65536)
+                    except OSError:
+                        continue
+                    self._from_user(data)
+                elif key.data == "mpy" and self.mpy_master >= 0:
+                    try:
+                        data = os.read(self.mpy_master, 65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    self._from_mpy(data)
+            self._check_exit()
+            self._flush_user()
+        self.power_off()
+        with contextlib.suppress(OSError):
+            os.unlink(self.ctl_path)
+        with contextlib.suppress(OSError):
+            (self.folder / "state.json").unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hil.board.supervisor")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--board", default="sim")
+    parser.add_argument("--micropython", required=True)
+    parser.add_argument("--flash-dir", required=True)
+    parser.add_argument("--heapsize", default="192K")
+    parser.add_argument("--serial-number", default=None)
+    args = parser.parse_args(argv)
+    flash_dir = Path(args.flash_dir).resolve()
+    flash_dir.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(
+        name=args.name,
+        board=args.board,
+        micropython=args.micropython,
+        flash_dir=flash_dir,
+        heapsize=args.heapsize,
+        serial_number=args.serial_number or secrets.token_hex(8).upper(),
+    )
+    sys.stdout.flush()
+    sup.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""`farside board`: start, list, reset and stop virtual boards."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from hil.errors import FarsideError
+
+
+@click.group(name="board")
+def cli() -> None:
+    """Virtual boards: the MicroPython unix port in a pty, behaving like a Pico on USB."""
+
+
+@cli.command()
+@click.option("--board", "board", default="sim", show_default=True, help="Board definition (boards/<name>.json).")
+@click.option("--name", default=None, help="Name of the virtual board (default sim0, sim1, ...).")
+@click.option("--micropython", default=None, help="Path of the MicroPython unix port to run.")
+@click.option("--flash-dir", default=None, help="Folder used as the board's flash (kept across restarts).")
+@click.option("--heapsize", default=None, help="MicroPython heap, e.g. 192K (default: the board's budget).")
+@click.option("--json", "as_json", is_flag=True, help="Print the board's state as JSON.")
+def start(board: str, name: str | None, micropython: str | None, flash_dir: str | None, heapsize: str | None, as_json: bool) -> None:
+    """Start a virtual board and print its serial device path."""
+    from hil.board import start_board
+
+    vb = start_board(board=board, name=name, flash_dir=flash_dir, micropython=micropython, heapsize=heapsize)
+    if as_json:
+        click.echo(json.dumps(vb.state.to_json()))
+    else:
+        click.echo(vb.port)
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(as_json: bool) -> None:
+    """List running virtual boards."""
+    from hil.board import list_boards
+
+    boards = list_boards()
+    if as_json:
+        click.echo(json.dumps([b.to_json() for b in boards]))
+        return
+    if not boards:
+        click.echo("no virtual boards running")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "board", "port", "serial number", "power", "flash dir")
+    for b in boards:
+        table.add_row(b.name, b.board, b.port, b.serial_number, b.power, b.flash_dir)
+    Console().print(table)
+
+
+def _get(which: str | None) -> list:
+    from hil.board import VirtualBoard, find_board, list_boards
+
+    if which is None:
+        boards = list_boards()
+        if len(boards) != 1:
+            seen = ", ".join(f"{b.name} ({b.port})" for b in boards) or "none"
+            raise FarsideError(f"expected exactly one running virtual board (or a NAME), saw {seen}")
+        return [VirtualBoard(boards[0])]
+    state = find_board(which)
+    if state is None:
+        seen = ", ".join(f"{b.name} ({b.port})" for b in list_boards()) or "none"
+        raise FarsideError(f"expected a running virtual board named {which!r} (or with that port), saw {seen}")
+    return [VirtualBoard(state)]
+
+
+@cli.command()
+@click.argument("which", required=False)
+@click.option("--all", "all_", is_flag=True, help="Stop every running virtual board.")
+def stop(which: str | None, all_: bool) -> None:
+    """Stop a virtual board (WHICH = name, serial number or port)."""
+    from hil.board import VirtualBoard, list_boards
+
+    targets = [VirtualBoard(s) for s in list_boards()] if all_ else _get(which)
+    for vb in targets:
+        vb.stop()
+        click.echo(f"stopped {vb.name}")
+
+
+@cli.command()
+@click.argument("which", required=False)
+@click.option("--power-cycle", is_flag=True, help="Power off and on instead of a reset.")
+def reset(which: str | None, power_cycle: bool) -> None:
+    """Hard-reset a virtual board: boot.py and main.py run again."""
+    for vb in _get(which):
+        if power_cycle:
+            vb.power_cycle()
+        else:
+            vb.reset()
+        click.echo(f"reset {vb.name}")
