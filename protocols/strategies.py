@@ -80,3 +80,61 @@ clcws = st.builds(
     version=st.integers(0, 3),
     control_word_type=st.integers(0, 1),
 )
+
+
+@st.composite
+def tm_frame_args(draw: st.DrawFn, frame_length: int = 256) -> dict[str, object]:
+    """Keyword arguments for tm_frame.build_tm_frame (with an OCF)."""
+    return {
+        "scid": draw(scids),
+        "vcid": draw(tm_vcids),
+        "mc_count": draw(octets),
+        "vc_count": draw(octets),
+        "first_header_pointer": draw(st.one_of(st.integers(0, frame_length - 13), st.just(0x7FF), st.just(0x7FE))),
+        "data": draw(st.binary(min_size=frame_length - 12, max_size=frame_length - 12)),
+        "ocf": draw(st.integers(0, 0xFFFFFFFF)),
+        "frame_length": frame_length,
+    }
+
+
+@st.composite
+def pus_tm_packets(draw: st.DrawFn, max_data: int = 600) -> bytes:
+    """Whole PUS TM packets, some longer than a 256-octet frame."""
+    from protocols.pus import build_tm_packet
+
+    args = draw(tm_packet_args(max_data=max_data))
+    return build_tm_packet(**args)  # type: ignore[arg-type]
+
+
+def _without(marker: bytes) -> st.SearchStrategy[bytes]:
+    # garbage that cannot contain or complete a marker, so drop counts are exact
+    return st.binary(max_size=80).map(lambda b: b.replace(marker[:1], b"\x00"))
+
+
+@st.composite
+def streams_with_garbage(
+    draw: st.DrawFn, frames: list[bytes], marker: bytes
+) -> tuple[bytes, int]:
+    """(stream, garbage octets): `frames` each after `marker`, with garbage between them."""
+    out = bytearray()
+    garbage = 0
+    for frame in frames:
+        junk = draw(_without(marker))
+        out += junk + marker + frame
+        garbage += len(junk)
+    tail = draw(_without(marker))
+    out += tail
+    return bytes(out), garbage + len(tail)
+
+
+@st.composite
+def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """`data` cut into chunks of 1 octet up to the whole thing."""
+    chunks = []
+    pos = 0
+    mode = draw(st.sampled_from(["one", "random", "whole"]))
+    while pos < len(data):
+        n = 1 if mode == "one" else len(data) if mode == "whole" else draw(st.integers(1, 300))
+        chunks.append(data[pos : pos + n])
+        pos += n
+    return chunks
