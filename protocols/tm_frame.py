@@ -123,15 +123,15 @@ def build_tm_frame(
     frame_length: int = DEFAULT_FRAME_LENGTH,
 ) -> bytes:
     """A whole TM frame with FECF; `data` must fill the data field exactly; ocf None = no OCF."""
-    for name, value, high in (
+    for name, number, high in (
         ("SCID", scid, 0x3FF),
         ("VCID", vcid, 7),
         ("MC frame count", mc_count, 0xFF),
         ("VC frame count", vc_count, 0xFF),
         ("first header pointer", first_header_pointer, 0x7FF),
     ):
-        if not 0 <= value <= high:
-            raise ProtocolError(f"TM frame {name} must be 0..{high}, got {value}")
+        if not 0 <= number <= high:
+            raise ProtocolError(f"TM frame {name} must be 0..{high}, got {number}")
     expected = data_field_length(frame_length, ocf is not None)
     if len(data) != expected:
         raise ProtocolError(f"TM frame data field must be {expected} octets, got {len(data)}")
