@@ -4,9 +4,12 @@
 # frame length field covers all of it. MAC = HMAC-SHA256(key, header + SPI + seq +
 # data)[:16] (RFC 2104 built on hashlib.sha256: MicroPython has no hmac module; the
 # key's inner and outer pad blocks are made once per key).
-# Anti-replay per SPI, IPsec style: H = highest sequence number accepted (0 at start,
-# so the ground's first seq is 1), a 64-bit window of the seqs H-63..H kept as a
-# circular bitmap indexed by seq mod 64 (no big ints on a 32-bit board).
+# Checks in this order (as the ground's reference model): too short ->
+# NO_SECURITY_HEADER, no key for the SPI -> UNKNOWN_SPI, MAC mismatch -> BAD_MAC,
+# seq <= H - window -> OUT_OF_WINDOW, seq already accepted -> REPLAYED.
+# Anti-replay per SPI, IPsec style: H = highest sequence number accepted (0 at start;
+# the ground's first seq is 1), the seqs H-63..H accepted kept as a circular bitmap
+# indexed by seq mod 64 (no big ints on a 32-bit board).
 # A sequence number is recorded only by commit(), called after FARM-1 accepts the
 # frame: a COP-1 retransmission of a frame FARM discarded is not a replay.
 #
@@ -90,9 +93,7 @@ class Security:
         for spi in keys:
             self._pads[spi] = _pads(keys[spi])
             self._h[spi] = 0
-            b = bytearray(8)
-            b[0] = 1  # seq 0 counts as used
-            self._bits[spi] = b
+            self._bits[spi] = bytearray(8)
         self.spi = 0
         self.seq = 0
         self.data_start = 0

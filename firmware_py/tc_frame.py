@@ -17,10 +17,13 @@
 #       The memoryview points into the deframer's own buffer: use or copy it before
 #       returning. After a bad frame the hunt resumes one octet after its start
 #       sequence, so a frame hidden inside a false one is still found.
-#       Counters: frames_ok, bad_crc, bad_length (length field < 7 or > max_len, or
-#       version != 0), garbage (octets skipped while hunting, start sequences of good
-#       or bad frames not included; octets of a bad frame count when rescanned).
+#       Counters: frames_ok, bad_crc, bad_header (version != 0), bad_length (length
+#       field < 7 or > max_len), garbage (octets dropped). Every octet fed is in a
+#       good frame (start sequence included), counted in garbage, or .pending; the
+#       same accounting as the ground's protocols.stream.TcDeframer.
 #       No allocation per received octet: one memoryview per chunk and per frame.
+#   .pending  octets held (partial start sequence or partial frame)
+#   .reset()  drop any partial frame (counters kept)
 from firmware_py.compat import const
 from firmware_py.crc16 import crc16
 
@@ -72,16 +75,25 @@ class TcDeframer:
         self.frames_ok = 0
         self.bad_crc = 0
         self.bad_length = 0
+        self.bad_header = 0
         self.garbage = 0
         self.reset()
 
     # Forget any partial frame and hunt again (counters are kept).
     def reset(self):
         self._hunting = True
-        self._prev = 0
+        self._prev = -1
         self._pos = 0
-        self._need = HEADER_LEN
+        self._need = 1
         self._start = 0
+
+    # Octets held: the last octet seen while hunting (it may start a start
+    # sequence), or a partial frame with its start sequence.
+    @property
+    def pending(self):
+        if self._hunting:
+            return 1 if self._prev >= 0 else 0
+        return self._pos + 2
 
     def feed(self, chunk, n=-1):
         if n < 0:
@@ -100,14 +112,16 @@ class TcDeframer:
                     b = src[i]
                     i += 1
                     if b == _SYNC1 and prev == _SYNC0:
-                        g -= 1  # the EB before it was counted
                         self._hunting = False
                         self._pos = 0
-                        self._need = HEADER_LEN
+                        self._need = 1
                         self._start = i
-                        prev = 0
+                        prev = -1
                         break
-                    g += 1
+                    # The octet before b starts no marker: it is garbage. The last
+                    # octet stays pending until the next one is seen.
+                    if prev >= 0:
+                        g += 1
                     prev = b
                 self._prev = prev
                 self.garbage += g
@@ -122,24 +136,31 @@ class TcDeframer:
             self._pos = pos
             if pos < self._need:
                 continue
-            if pos == HEADER_LEN:
+            if pos == 1:
+                if buf[0] >> 6 == 0:
+                    self._need = 4
+                    continue
+                self.bad_header += 1
+            elif pos == 4:
                 ln = (((buf[2] & 3) << 8) | buf[3]) + 1
-                if buf[0] >> 6 == 0 and MIN_FRAME <= ln <= self.max_len:
+                if MIN_FRAME <= ln <= self.max_len:
                     self._need = ln
                     continue
                 self.bad_length += 1
             elif crc16(buf, 0, pos) == 0:
                 self.frames_ok += 1
                 self._hunting = True
-                self._prev = 0
+                self._prev = -1
                 if self.on_frame is not None:
                     self.on_frame(self._mv[0:pos])
                 continue
             else:
                 self.bad_crc += 1
-            # Bad frame: hunt again from one octet after its start sequence.
+            # Bad frame: its start sequence is garbage; hunt again from the octet
+            # after it.
+            self.garbage += 2
             self._hunting = True
-            self._prev = 0
+            self._prev = -1
             if backlog:
                 i = self._start
             else:

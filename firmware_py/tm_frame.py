@@ -7,9 +7,9 @@
 # channel frame count u8, VC frame count u8, data field status u16 = sec header 0,
 # sync 0, order 0, segment length id 3, first header pointer 11b (offset of the first
 # packet that starts in this frame; 0x7FF none starts here; 0x7FE idle data only).
-# Packets span frames. Padding a frame uses an idle packet (APID 0x7FF, fill 0x55);
-# when fewer than 7 octets are left the idle packet runs on into the next frame, as
-# the standard allows.
+# Packets span frames. Padding a frame uses an idle packet (APID 0x7FF, seq 0, fill
+# 0x55); when fewer than 7 octets are left the idle packet also fills the whole next
+# frame. Byte for byte what the ground's protocols.tm_frame.TmMultiplexer makes.
 #
 #   TmFramer(scid, vcid, frame_len=256, write=None, clcw=None, asm=True)
 #       write(memoryview): called with each finished frame (ASM + frame when asm),
@@ -20,7 +20,8 @@
 #   .idle()              write one frame now: the current frame padded out if it holds
 #                        anything, else an idle-only frame (FHP 0x7FE); both carry the CLCW
 #   .pending             packet octets waiting in the current frame
-#   Counters: frames (written), idle_frames (idle-only), packets.
+#   .data_len            data field octets per frame (frame_len - 12)
+#   Counters: frames (written), idle_frames (idle-only), packets, mc, vc (next counts).
 import struct
 
 from firmware_py.compat import const
@@ -54,20 +55,19 @@ class TmFramer:
         self._f = mv[ASM_LEN:]
         self._out = mv if asm else self._f
         self._end = frame_len - OCF_LEN - FECF_LEN
-        self._idle = bytearray(_MIN_IDLE)
+        self.data_len = self._end - HEADER_LEN
+        self._idle = bytearray(6)
         self._pos = HEADER_LEN
         self._fhp = FHP_NONE
-        self._data = False
         self.mc = 0
         self.vc = 0
-        self.idle_seq = 0
         self.frames = 0
         self.idle_frames = 0
         self.packets = 0
 
     @property
     def pending(self):
-        return self._pos - HEADER_LEN if self._data else 0
+        return self._pos - HEADER_LEN
 
     def put(self, pkt, n=-1):
         if n < 0:
@@ -77,10 +77,12 @@ class TmFramer:
         if not isinstance(pkt, memoryview):
             pkt = memoryview(pkt)
         self.packets += 1
-        self._copy(pkt, n, True)
+        if self._fhp == FHP_NONE:
+            self._fhp = self._pos - HEADER_LEN
+        self._copy(pkt, n)
 
     def flush(self):
-        if self._data:
+        if self._pos > HEADER_LEN:
             self._pad()
 
     def idle(self):
@@ -91,13 +93,11 @@ class TmFramer:
         for i in range(HEADER_LEN, self._end):
             f[i] = IDLE_FILL
         self.idle_frames += 1
-        self._emit(FHP_IDLE)
+        self._write_frame(FHP_IDLE)
 
-    def _copy(self, src, n, real):
+    def _copy(self, src, n):
         f = self._f
         end = self._end
-        if self._fhp == FHP_NONE:
-            self._fhp = self._pos - HEADER_LEN
         i = 0
         while i < n:
             pos = self._pos
@@ -108,33 +108,40 @@ class TmFramer:
             i += k
             pos += k
             self._pos = pos
-            if real:
-                self._data = True
             if pos == end:
-                self._emit(self._fhp)
+                self._emit()
 
-    def _pad(self):
-        r = self._end - self._pos
-        ln = r if r >= _MIN_IDLE else _MIN_IDLE
-        ib = self._idle
-        struct.pack_into(">HHH", ib, 0, IDLE_APID, 0xC000 | self.idle_seq, ln - _MIN_IDLE)
-        self.idle_seq = (self.idle_seq + 1) & 0x3FFF
-        ib[6] = IDLE_FILL
-        if ln == _MIN_IDLE:
-            self._copy(ib, _MIN_IDLE, False)
-            return
-        # Fill the rest of the frame: header, then the fill pattern in place.
+    def _fill(self, n):
         f = self._f
-        pos = self._pos
-        if self._fhp == FHP_NONE:
-            self._fhp = pos - HEADER_LEN
-        f[pos : pos + 6] = ib[0:6]
-        for i in range(pos + 6, self._end):
-            f[i] = IDLE_FILL
-        self._pos = self._end
-        self._emit(self._fhp)
+        end = self._end
+        while n > 0:
+            pos = self._pos
+            k = end - pos
+            if k > n:
+                k = n
+            for i in range(pos, pos + k):
+                f[i] = IDLE_FILL
+            n -= k
+            self._pos = pos + k
+            if self._pos == end:
+                self._emit()
 
-    def _emit(self, fhp):
+    # Complete the frame with an idle packet; one that would be shorter than 7 octets
+    # also fills the whole next frame (as the ground multiplexer does). The idle
+    # packet is a packet: the first header pointer may point at it.
+    def _pad(self):
+        if self._fhp == FHP_NONE:
+            self._fhp = self._pos - HEADER_LEN
+        r = self._end - self._pos
+        ln = r if r >= _MIN_IDLE else r + self.data_len
+        struct.pack_into(">HHH", self._idle, 0, IDLE_APID, 0xC000, ln - _MIN_IDLE)
+        self._copy(self._idle, 6)
+        self._fill(ln - 6)
+
+    def _emit(self):
+        self._write_frame(self._fhp)
+
+    def _write_frame(self, fhp):
         f = self._f
         struct.pack_into(">HBBH", f, 0, self._id, self.mc, self.vc, _DFS | fhp)
         word = self.clcw() if self.clcw is not None else 0
@@ -148,6 +155,5 @@ class TmFramer:
         self.frames += 1
         self._pos = HEADER_LEN
         self._fhp = FHP_NONE
-        self._data = False
         if self.write is not None:
             self.write(self._out)
