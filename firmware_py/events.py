@@ -1,6 +1,7 @@
 # Events (PUS service 5): TM 5/1..5/4 by severity, kept in a small ring buffer.
 #
-#   Events(table, send)   table: {event id: (subservice, struct fmt of the args)}
+#   Events(table, send)   table: {event id: (subservice, struct fmt of the whole
+#                         5/x data, u16 id first)}, as firmware_py.dictionary derives
 #                         send(subservice, data_mv, n): queue a 5/x TM packet
 #   .emit(eid, *args)     pack u16 id + args big-endian, remember, send
 #   .dump()               resend every held event, oldest first (EVENT_DUMP 5/128)
@@ -27,6 +28,7 @@ class Events:
         self.emitted = 0
         self.listeners = []
 
+
     def emit(self, eid, *args):
         ent = self.table.get(eid)
         if ent is None:
@@ -34,9 +36,8 @@ class Events:
         sub, fmt = ent
         i = self._head
         off = i * _SLOT_LEN
-        struct.pack_into(">H", self._buf, off, eid)
-        struct.pack_into(fmt, self._buf, off + 2, *args)
-        n = 2 + struct.calcsize(fmt)
+        struct.pack_into(fmt, self._buf, off, eid, *args)
+        n = struct.calcsize(fmt)
         self._len[i] = n
         self._sub[i] = sub
         self._head = (i + 1) % _SLOTS
@@ -56,3 +57,12 @@ class Events:
                 self.send(self._sub[i], self._mv[off : off + self._len[i]], self._len[i])
             i = (i + 1) % _SLOTS
         return self.count
+
+
+def table_from(dictionary):
+    # {event id: (subservice, format)} from a firmware_py.dictionary.Dictionary
+    t = {}
+    for name in dictionary._events:
+        eid, sub, fmt = dictionary.event(name)
+        t[eid] = (sub, fmt)
+    return t

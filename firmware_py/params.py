@@ -29,10 +29,39 @@ class OsFs:
         os.remove(path)
 
 
+_OS = OsFs()
+
+
 def join(root, name):
     if not root:
         return name
     return root + name if root.endswith("/") else root + "/" + name
+
+
+def write_atomic(path, text, fs=None):
+    # Write `path` so that a power cut leaves the old or the new contents: the
+    # new text goes to path.new, which is then renamed over path.
+    fs = fs or _OS
+    tmp = path + ".new"
+    with fs.open(tmp, "w") as f:
+        f.write(text)
+    try:
+        fs.rename(tmp, path)
+    except OSError:
+        fs.remove(path)
+        fs.rename(tmp, path)
+
+
+def read_json(path, fs=None):
+    # The object in path, else in path.new (a cut between remove and rename), else None.
+    fs = fs or _OS
+    for p in (path, path + ".new"):
+        try:
+            with fs.open(p, "r") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            pass
+    return None
 
 
 class Params:
@@ -109,11 +138,4 @@ class Params:
         vals = {}
         for t in self.table:
             vals[str(t[0])] = self.v[t[0]]
-        tmp = self.path + ".new"
-        with self.fs.open(tmp, "w") as f:
-            f.write(json.dumps({"version": 1, "values": vals}))
-        try:
-            self.fs.rename(tmp, self.path)
-        except OSError:
-            self.fs.remove(self.path)
-            self.fs.rename(tmp, self.path)
+        write_atomic(self.path, json.dumps({"version": 1, "values": vals}), self.fs)

@@ -1,0 +1,418 @@
+# The rover application: every component wired together on asyncio.
+#
+#   rover = Rover(board, hal, root="", link_stream=None)
+#       board        dict from boards/<name>.json (boards.load)
+#       hal          firmware_py.hal.sim.SimHal or firmware_py.hal.rp2.Rp2Hal
+#       root         folder holding dictionary.json (canonical bytes), keys.json,
+#                    and the rover's own files: params.json, boot.json, ttq.json,
+#                    time.json, reset_intent ("" is the current folder)
+#       link_stream  read_into(buf) -> n (non-blocking) / write(buf); default hal.link
+#   await rover.run()
+#       boots (boot count, reset cause, params, time-tagged queue, BOOT event,
+#       watchdog) and runs until the board resets: raises hal Reset (sim) or
+#       EnterRepl (ENTER_REPL command); machine.reset() on rp2 never returns.
+#   await run_forever(board, hal, root, link_stream)   the sim "power supply":
+#       restarts the rover after each Reset, keeping root (its flash) and the hal
+#       (its hardware and plant); returns on EnterRepl.
+#   rover.step(dt_ms)  one control period without asyncio, with time advanced by
+#       the caller (scenario runners under the unix port, benchmarks).
+#
+# Tasks (ids are what the watchdog and SIM_INJECT HANG_TASK use):
+#   1 control  50 ms while driving, 250 ms otherwise: hal.update, drive, safety
+#   2 link     20 ms: TC in, TM out, link-loss check
+#   3 telemetry 100 ms: HK at its period
+#   4 housekeeping 1 s: clock, power, time-tagged queue
+#   + watchdog (feeds when 1-4 checked in) + the HAL's own (sim watchdog)
+import asyncio
+import json
+
+from firmware_py import modes
+from firmware_py.aio import sleep_ms
+from firmware_py.compat import const, ticks_diff, ticks_ms, ticks_us
+from firmware_py.dictionary import Dictionary
+from firmware_py.dispatcher import Dispatcher
+from firmware_py.drive import Drive
+from firmware_py.events import Events, table_from
+from firmware_py.farm import Farm
+from firmware_py.hal import (
+    RESET_BROWN_OUT,
+    RESET_COMMANDED,
+    RESET_SOFT,
+    RESET_WATCHDOG,
+    EnterRepl,
+    Reset,
+)
+from firmware_py.link import Link
+from firmware_py.modes import Modes
+from firmware_py.params import Params, join, read_json, write_atomic
+from firmware_py.power import Power
+from firmware_py.safety import Safety
+from firmware_py.sdls import Security, load_keys
+from firmware_py.sequencer import Sequencer
+from firmware_py.telemetry import Telemetry
+from firmware_py.version import VERSION
+from firmware_py.watchdog import Watchdog
+
+T_CONTROL = const(1)
+T_LINK = const(2)
+T_TELEMETRY = const(3)
+T_HOUSEKEEPING = const(4)
+
+CONTROL_MS = const(50)
+_IDLE_MS = const(250)
+_LINK_MS = const(20)
+_EV_BOOT = const(1)
+_EV_MODE = const(2)
+_EV_LINK_LOST = const(14)
+_EV_LINK_RESTORED = const(15)
+_EV_OVERRUN = const(23)
+_P_LINK_TIMEOUT = const(5)
+_P_RESET_SAFE = const(11)
+_MPS_TO_DMPH = 36000.0  # m/s -> 0.1 m/h
+_TIME_SAVE_S = const(60)
+
+
+class Rover:
+    def __init__(self, board, hal, root="", link_stream=None):
+        self.board = board
+        self.hal = hal
+        self.root = root
+        d = self.dictionary = Dictionary(join(root, "dictionary.json"))
+        table = []
+        for pid in d.params:
+            e = d.params[pid]
+            table.append((pid, e[1], e[2], e[3]))
+        self.params = Params(tuple(table), root)
+        self.events = Events(table_from(d), self._send_event)
+        self.modes = Modes(self._mode_changed)
+        self.safety = Safety(hal, self.params, self.modes, self.events)
+        self.drive = Drive(board, hal, self.params, self.modes, self.safety, self.events)
+        self.power = Power(hal, self.params, self.modes, self.events, self.drive)
+        m = d.mission
+        self.farm = Farm(m.get("tc_vcid", 1), 64)
+        keys = load_keys(join(root, "keys.json"))
+        self.security = Security(keys, m.get("auth", {}).get("replay_window", 64))
+        self.link = Link(
+            link_stream or hal.link, self.security, self.farm, self.events, self.clock,
+            self._on_packet, m,
+        )
+        self.dispatcher = Dispatcher(self, d, self.link.send_data, self.link.data)
+        self.drive.on_done = self.dispatcher.done
+        self.sequencer = Sequencer(root, self.dispatcher.on_packet, self.events)
+        self.telemetry = Telemetry(
+            d.hk_format(1), d.hk_names(1), self._hk_sources(), self.link.data,
+            self.link.send_data, 1, 1000,
+        )
+        wdt = board.get("watchdog", {}).get("timeout_ms", 5000)
+        self.watchdog = Watchdog(hal, wdt, (T_CONTROL, T_LINK, T_TELEMETRY, T_HOUSEKEEPING))
+        # clock: uptime since boot, rover time = t0_s + (uptime - t0_up) / 1000
+        self.uptime_ms = 0
+        self._t0_s = 0
+        self._t0_up_ms = 0
+        self._last_ms = None
+        self._saved_time_s = 0
+        self.boot_count = 0
+        self.reset_cause = 0
+        self.unexpected_resets = 0
+        self.loop_worst_us = 0
+        self.link_lost = False
+        self._exit = None
+        self._ctrl_last = None
+
+    # -- clock --
+    def _advance(self, now_ms):
+        if self._last_ms is None:
+            self._last_ms = now_ms
+        d = ticks_diff(now_ms, self._last_ms)
+        if d > 0:
+            self.uptime_ms += d
+            self._last_ms = now_ms
+
+    @property
+    def time_s(self):
+        return self._t0_s + (self.uptime_ms - self._t0_up_ms) // 1000
+
+    def clock(self):
+        ms = self.uptime_ms - self._t0_up_ms
+        return self._t0_s + ms // 1000, ((ms % 1000) * 65536) // 1000
+
+    def set_time(self, time_s, ms=0):
+        self._t0_s = time_s
+        self._t0_up_ms = self.uptime_ms - ms
+        self._save_time()
+        self.events.emit(19, time_s)
+
+    def adjust_time(self, delta_ms):
+        ms = self.uptime_ms - self._t0_up_ms + delta_ms
+        self._t0_up_ms = self.uptime_ms - ms % 1000
+        self._t0_s += ms // 1000
+        if self._t0_s < 0:
+            self._t0_s = 0
+        self._save_time()
+        self.events.emit(19, self.time_s)
+
+    def _save_time(self):
+        self._saved_time_s = self.time_s
+        write_atomic(join(self.root, "time.json"), json.dumps({"time_s": self._saved_time_s}))
+
+    # -- events and modes --
+    def _send_event(self, sub, mv, n):
+        self.link.send(5, sub, mv, n)
+
+    def _mode_changed(self, frm, to, reason):
+        self.events.emit(_EV_MODE, frm, to, reason)
+
+    def _on_packet(self, buf, start, end):
+        if self.link_lost:
+            self.link_lost = False
+            self.events.emit(_EV_LINK_RESTORED)
+        self.dispatcher.on_packet(buf, start, end)
+
+    # -- boot --
+    def boot(self):
+        hal = self.hal
+        if hasattr(hal, "boot"):
+            hal.boot()
+        cause = hal.reset_cause()
+        intent = join(self.root, "reset_intent")
+        try:
+            import os
+
+            os.stat(intent)
+            os.remove(intent)
+            if cause == RESET_WATCHDOG or cause == RESET_SOFT:
+                cause = RESET_COMMANDED
+        except OSError:
+            pass
+        self.reset_cause = cause
+        self.params.load()
+        rec = read_json(join(self.root, "boot.json")) or {}
+        self.boot_count = (rec.get("count", 0) + 1) & 0xFFFF
+        unexpected = cause == RESET_WATCHDOG or cause == RESET_BROWN_OUT
+        self.unexpected_resets = rec.get("unexpected", 0) + 1 if unexpected else 0
+        write_atomic(
+            join(self.root, "boot.json"),
+            json.dumps({"count": self.boot_count, "unexpected": self.unexpected_resets}),
+        )
+        t = read_json(join(self.root, "time.json"))
+        if t:
+            self._t0_s = int(t.get("time_s", 0))
+            self._saved_time_s = self._t0_s
+        self.sequencer.load()
+        self.events.emit(
+            _EV_BOOT, VERSION, self.boot_count, cause, self.dictionary.hash
+        )
+        if self.unexpected_resets >= self.params.v[_P_RESET_SAFE]:
+            self.modes.request(modes.SAFE, modes.R_RESETS)
+        else:
+            self.modes.request(modes.STANDBY, modes.R_BOOT)
+        self.watchdog.start()
+
+    # -- commands that end the run --
+    def request_reboot(self):
+        self._exit = "reboot"
+
+    def request_repl(self):
+        self._exit = "repl"
+
+    def _finish_exit(self):
+        self.link.framer.flush()
+        why = self._exit
+        self._exit = None
+        self.safety.disarm()
+        if why == "repl":
+            raise EnterRepl()
+        write_atomic(join(self.root, "reset_intent"), "1")
+        self.hal.reset()  # rp2 and the sim report WATCHDOG; the intent flag says COMMANDED
+
+    # -- one control period (also used by stepped runners) --
+    def control(self, now_ms):
+        t0 = ticks_us()
+        if self._ctrl_last is None:
+            self._ctrl_last = now_ms
+        dt_ms = ticks_diff(now_ms, self._ctrl_last)
+        self._ctrl_last = now_ms
+        self._advance(now_ms)
+        self.hal.update(now_ms)
+        self.drive.step(dt_ms * 0.001)
+        us = ticks_diff(ticks_us(), t0)
+        if us > self.loop_worst_us:
+            self.loop_worst_us = us
+
+    def housekeeping(self, dt_s):
+        self.power.step(dt_s)
+        self.sequencer.poll(self.time_s)
+        if self.time_s - self._saved_time_s >= _TIME_SAVE_S:
+            self._save_time()
+        silence_ms = self.uptime_ms - (self.link.last_tc_ms or 0)
+        if not self.link_lost and silence_ms > self.params.v[_P_LINK_TIMEOUT] * 1000:
+            self.link_lost = True
+            self.events.emit(_EV_LINK_LOST, silence_ms // 1000)
+            if self.modes.mode != modes.HIBERNATE:
+                self.modes.request(modes.SAFE, modes.R_LINK_LOSS)
+
+    def step(self, now_ms):
+        # Everything one control period does, called with the caller's clock:
+        # for stepped runs without asyncio (the unix port's scenario runner).
+        self.control(now_ms)
+        self.link.poll(self.uptime_ms)
+        if self._exit:
+            self._finish_exit()
+        self.telemetry.poll(self.uptime_ms)
+        s = self.uptime_ms // 1000
+        if s != getattr(self, "_hk_s", -1):
+            self._hk_s = s
+            self.housekeeping(1)
+        self.watchdog.checkin(T_CONTROL)
+        self.watchdog.checkin(T_LINK)
+        self.watchdog.checkin(T_TELEMETRY)
+        self.watchdog.checkin(T_HOUSEKEEPING)
+        self.watchdog.poll()
+
+    # -- tasks --
+    async def _hang_if(self, tid):
+        # SIM_INJECT HANG_TASK: this task stops checking in (the watchdog must bite)
+        while self.hal_hang() == tid:
+            await sleep_ms(1000)
+
+    def hal_hang(self):
+        return getattr(self.hal, "hang_task", 0)
+
+    async def _control_task(self):
+        while True:
+            self.control(ticks_ms())
+            self.watchdog.checkin(T_CONTROL)
+            if self.hal_hang() == T_CONTROL:
+                await self._hang_if(T_CONTROL)
+            await sleep_ms(CONTROL_MS if self.safety.armed or self.drive.v > 0.001 or self.drive.v < -0.001 else _IDLE_MS)
+
+    async def _link_task(self):
+        while True:
+            self._advance(ticks_ms())
+            self.link.poll(self.uptime_ms)
+            if self._exit:
+                self._finish_exit()
+            self.watchdog.checkin(T_LINK)
+            if self.hal_hang() == T_LINK:
+                await self._hang_if(T_LINK)
+            await sleep_ms(_LINK_MS)
+
+    async def _telemetry_task(self):
+        while True:
+            self._advance(ticks_ms())
+            self.telemetry.poll(self.uptime_ms)
+            self.watchdog.checkin(T_TELEMETRY)
+            if self.hal_hang() == T_TELEMETRY:
+                await self._hang_if(T_TELEMETRY)
+            await sleep_ms(100)
+
+    async def _housekeeping_task(self):
+        while True:
+            self._advance(ticks_ms())
+            self.housekeeping(1)
+            self.watchdog.checkin(T_HOUSEKEEPING)
+            if self.hal_hang() == T_HOUSEKEEPING:
+                await self._hang_if(T_HOUSEKEEPING)
+            await sleep_ms(1000)
+
+    async def _watchdog_task(self):
+        period = self.watchdog.timeout_ms // 4
+        while True:
+            await sleep_ms(period)
+            self.watchdog.poll()
+
+    async def run(self):
+        self.boot()
+        coros = [
+            self._control_task(),
+            self._link_task(),
+            self._telemetry_task(),
+            self._housekeeping_task(),
+            self._watchdog_task(),
+        ]
+        if hasattr(self.hal, "tasks"):
+            coros.extend(self.hal.tasks())
+        tasks = [asyncio.create_task(c) for c in coros]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            self.safety.disarm()
+
+    # -- housekeeping values (raw, as the dictionary's HK_ROVER defines them) --
+    def _hk_sources(self):
+        hal = self.hal
+        dr = self.drive
+        sf = self.safety
+        lk = self.link
+        fm = self.farm
+        ds = self.dispatcher
+        src = {
+            "uptime_s": lambda: self.uptime_ms // 1000,
+            "rover_time_s": lambda: self.time_s,
+            "mode": lambda: self.modes.mode,
+            "boot_count": lambda: self.boot_count,
+            "reset_cause": lambda: self.reset_cause,
+            "dict_hash": lambda: self.dictionary.hash,
+            "x_m": lambda: int(dr.x * 1000),
+            "y_m": lambda: int(dr.y * 1000),
+            "heading_deg": dr.heading_cdeg,
+            "speed_mph": lambda: int(dr.v * _MPS_TO_DMPH),
+            "odometer_m": lambda: int(dr.odometer * 1000),
+            "pitch_deg": lambda: int(hal.pitch_deg * 100),
+            "roll_deg": lambda: int(hal.roll_deg * 100),
+            "battery_pct": lambda: hal.battery_pct,
+            "battery_v": lambda: hal.battery_mv,
+            "solar_w": lambda: hal.solar_dw,
+            "temp_motor_c": lambda: hal.temp_motor_cc,
+            "temp_board_c": lambda: hal.temp_board_cc,
+            "tc_frames_ok": lambda: lk.frames_ok & 0xFFFF,
+            "tc_frames_bad": lambda: lk.frames_bad & 0xFFFF,
+            "tc_auth_rejected": lambda: lk.auth_rejected & 0xFFFF,
+            "tm_packets": lambda: lk.tm_packets & 0xFFFF,
+            "clcw": lambda: lk.last_clcw,
+            "farm_vr": lambda: fm.vr,
+            "farm_lockout": lambda: fm.lockout,
+            "cmd_accepted": lambda: ds.accepted & 0xFFFF,
+            "cmd_rejected": lambda: ds.rejected & 0xFFFF,
+            "cmd_completed": lambda: ds.completed & 0xFFFF,
+            "cmd_failed": lambda: ds.failed & 0xFFFF,
+            "tt_queue_depth": lambda: self.sequencer.depth,
+            "free_heap": hal.mem_free,
+            "loop_worst_us": lambda: self.loop_worst_us,
+            "obstacle_mm": lambda: hal.obstacle_mm,
+        }
+        for i in range(6):
+            src["wheel%d_speed_mph" % (i + 1)] = _wheel_speed(dr.wheel_v, i)
+            src["wheel%d_current_a" % (i + 1)] = _item(hal.current_ma, i)
+            src["wheel%d_state" % (i + 1)] = _item(sf.state, i)
+        return src
+
+
+def _item(seq, i):
+    return lambda: seq[i]
+
+
+def _wheel_speed(seq, i):
+    return lambda: int(seq[i] * _MPS_TO_DMPH)
+
+
+async def run_forever(board, hal, root="", link_stream=None, on_boot=None, max_boots=0):
+    # Power supply for the sim: run the rover, restart it after each Reset (root
+    # and hal are kept, as flash and hardware are). Returns on EnterRepl, or after
+    # max_boots boots when max_boots > 0. on_boot(rover) is called for each boot.
+    boots = 0
+    while True:
+        rover = Rover(board, hal, root, link_stream)
+        boots += 1
+        if on_boot is not None:
+            on_boot(rover)
+        try:
+            await rover.run()
+        except Reset:
+            if max_boots and boots >= max_boots:
+                return rover
+            continue
+        except EnterRepl:
+            return rover

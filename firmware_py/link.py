@@ -1,0 +1,144 @@
+# Link: TC frames in, TM frames out, over the board's byte stream.
+#
+# Uplink: stream octets -> TcDeframer (EB 90 hunt, FECF) -> SCID/VCID check ->
+# Security.verify (SDLS: SPI, seq, MAC, anti-replay) -> FARM-1 -> Security.commit
+# when FARM accepted -> each PUS TC packet in the frame's data -> on_packet.
+# Rejected authentication: counted and reported (TC_AUTH_REJECTED). FARM Lockout
+# and its Unlock are reported (FARM_LOCKOUT, FARM_UNLOCKED).
+# Downlink: PUS TM packets (TmPacketBuilder, APID 32, CUC time from the rover
+# clock) -> TmFramer (fixed 256-octet frames, CLCW from FARM in the OCF, ASM
+# before each frame) -> stream. Packets are flushed every 100 ms; with nothing to
+# send an idle frame still carries the CLCW once a second, and right after any
+# accepted TC frame so COP-1 on the ground sees V(R) move promptly.
+#
+#   Link(stream, security, farm, events, clock, on_packet, mission)
+#     stream.read_into(buf) -> n (non-blocking), stream.write(mv)
+#     on_packet(buf, start, end) for each TC packet
+#   .send(service, subservice, data, n=-1)    queue one TM packet
+#   .data -> memoryview to pack TM application data into, then .send_data(svc, sub, n)
+#   .poll(now_ms)  read the stream and run the transmit timers (the link task calls it)
+#   Counters: frames_ok, frames_bad, auth_rejected, tm_packets, last_tc_ms
+from firmware_py import farm as farm_mod
+from firmware_py import tc_frame
+from firmware_py.compat import const, ticks_diff
+from firmware_py.spacepacket import TmPacketBuilder
+from firmware_py.tm_frame import TmFramer
+
+_RX_CHUNK = const(256)
+_FLUSH_MS = const(100)
+_IDLE_MS = const(1000)
+_EV_AUTH = const(16)
+_EV_LOCKOUT = const(20)
+_EV_UNLOCKED = const(21)
+
+
+class Link:
+    def __init__(self, stream, security, farm, events, clock, on_packet, mission=None):
+        m = mission or {}
+        self.scid = m.get("scid", 171)
+        self.tc_vcid = m.get("tc_vcid", 1)
+        self.stream = stream
+        self.sec = security
+        self.farm = farm
+        self.events = events
+        self.on_packet = on_packet
+        self.tm = TmPacketBuilder(m.get("tm_apid", 32), clock)
+        self.data = self.tm.data
+        self.framer = TmFramer(
+            self.scid, m.get("tm_vcid", 0), m.get("tm_frame_length", 256), self._write, farm.clcw
+        )
+        self.deframer = tc_frame.TcDeframer(m.get("tc_frame_max", 1024), self._frame)
+        self._rx = bytearray(_RX_CHUNK)
+        self._rxmv = memoryview(self._rx)
+        self.frames_ok = 0
+        self.frames_bad_hdr = 0
+        self.auth_rejected = 0
+        self.tm_packets = 0
+        self.last_clcw = 0
+        self.last_tc_ms = None
+        self._now = 0
+        self._last_tx = 0
+        self._last_flush = 0
+        self._kick = False
+        self.bytes_out = 0
+
+    @property
+    def frames_bad(self):
+        d = self.deframer
+        return d.bad_crc + d.bad_length + self.frames_bad_hdr
+
+    # -- downlink --
+    def _write(self, mv):
+        self.last_clcw = self.farm.clcw()
+        self.stream.write(mv)
+        self.bytes_out += len(mv)
+        self._last_tx = self._now
+
+    def send(self, service, subservice, data=b"", n=-1):
+        pkt = self.tm.build(service, subservice, data, n)
+        self.framer.put(pkt)
+        self.tm_packets += 1
+
+    def send_data(self, service, subservice, n):
+        pkt = self.tm.finish(service, subservice, n)
+        self.framer.put(pkt)
+        self.tm_packets += 1
+
+    # -- uplink --
+    def _frame(self, f):
+        n = len(f)
+        bypass, control, scid, vcid, _ln, ns = tc_frame.parse_header(f)
+        if scid != self.scid or vcid != self.tc_vcid:
+            self.frames_bad_hdr += 1
+            return
+        sec = self.sec
+        reason = sec.verify(f, n)
+        if reason:
+            self.auth_rejected += 1
+            self.events.emit(_EV_AUTH, reason, sec.spi, sec.seq)
+            return
+        fm = self.farm
+        was_locked = fm.lockout
+        code = fm.on_frame(bypass, control, ns, f[sec.data_start : sec.data_end])
+        if code == farm_mod.LOCKOUT_ENTERED:
+            self.events.emit(_EV_LOCKOUT, ns, fm.vr)
+        self._kick = True
+        if not farm_mod.accepted(code):
+            return
+        sec.commit(sec.spi, sec.seq)
+        self.frames_ok += 1
+        self.last_tc_ms = self._now
+        if code == farm_mod.CONTROL_DONE:
+            if was_locked and not fm.lockout:
+                self.events.emit(_EV_UNLOCKED, fm.vr)
+            return
+        # the data field holds one or more whole TC packets
+        s = sec.data_start
+        end = sec.data_end
+        while end - s >= 6:
+            plen = ((f[s + 4] << 8) | f[s + 5]) + 7
+            if s + plen > end:
+                plen = end - s
+            self.on_packet(f, s, s + plen)
+            s += plen
+
+    def poll(self, now_ms):
+        self._now = now_ms
+        rd = self.stream.read_into
+        while True:
+            n = rd(self._rx)
+            if not n:
+                break
+            self.deframer.feed(self._rxmv, n)
+            if n < _RX_CHUNK:
+                break
+        fr = self.framer
+        if fr.pending and (self._kick or ticks_diff(now_ms, self._last_flush) >= _FLUSH_MS):
+            fr.flush()
+            self._last_flush = now_ms
+            self._kick = False
+        elif self._kick or ticks_diff(now_ms, self._last_tx) >= _IDLE_MS:
+            fr.idle()
+            self._kick = False
+        if not fr.pending:
+            self._last_flush = now_ms
