@@ -31,6 +31,7 @@ import numpy as np
 from hil.errors import FarsideError
 from hil.gs.archive import read_tm_frames
 from hil.gs.mission import TM_HEADER_OCTETS, Mission
+from protocols.errors import ProtocolError
 
 TM_FRAME_HEADER = 6
 TM_FRAME_TRAILER = 6  # OCF 4 + FECF 2
@@ -47,6 +48,14 @@ class Table:
     name: str
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
+    enums: dict[str, list[str]] = field(default_factory=dict)  # column of codes -> label per code
+
+    def labels(self, name: str) -> np.ndarray:
+        """An enum column as label strings (other columns as they are)."""
+        col = self.columns[name]
+        if name not in self.enums:
+            return col
+        return np.asarray(self.enums[name], dtype=object)[col.astype(np.int64)]
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
@@ -85,7 +94,7 @@ def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray) -> Pa
         return PacketIndex(np.zeros(0, np.uint8), z, z, np.zeros(0))
     # a break in the VC frame count ends a segment: a packet may not span it
     seg_start = np.ones(n, dtype=bool)
-    seg_start[1:] = vcc[1:] != (vcc[:-1] + 1) & 0xFF
+    seg_start[1:] = vcc[1:] != ((vcc[:-1] + 1) & 0xFF)
     seg_id = np.cumsum(seg_start) - 1
     stream = np.ascontiguousarray(frames[:, TM_FRAME_HEADER : TM_FRAME_HEADER + dlen]).reshape(-1)
     has_anchor = fhp < dlen
@@ -188,15 +197,19 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
         col = rows[p["name"]]
         poly = p.get("calibration", {}).get("poly")
         if poly:
-            acc = np.zeros(len(col), dtype=np.float64)
             x = col.astype(np.float64)
-            for c in reversed(poly):  # Horner
-                acc = acc * x + c
+            if len(poly) == 2 and poly[0] == 0:
+                x *= poly[1]
+                acc = x
+            else:
+                acc = np.zeros(len(col), dtype=np.float64)
+                for c in reversed(poly):  # Horner
+                    acc = acc * x + c
             t.columns[p["name"]] = acc
         elif "enum" in p:
             labels = mission.enum(p["enum"])
-            lut = np.array([labels.get(i, str(i)) for i in range(256)], dtype=object)
-            t.columns[p["name"]] = lut[col.astype(np.int64) & 0xFF]
+            t.columns[p["name"]] = col.astype(np.uint8)
+            t.enums[p["name"]] = [labels.get(i, str(i)) for i in range(256)]
         else:
             t.columns[p["name"]] = col.astype(col.dtype.newbyteorder("="))
         if p.get("unit"):
@@ -230,17 +243,18 @@ def decode_index(mission: Mission, idx: PacketIndex) -> dict[str, Table]:
     rover = hdr["apid"] == mission.tm_apid
     # events 5/1..5/4
     ev_rows: dict[str, list[Any]] = {k: [] for k in ("ground_time", "packet_time_s", "severity", "event", "message", "args")}
-    for gt, rt, data in _packet_rows(idx, rover & (hdr["service"] == 5) & (hdr["subservice"] >= 1) & (hdr["subservice"] <= 4)):
+    sel = rover & (hdr["service"] == 5) & (hdr["subservice"] >= 1) & (hdr["subservice"] <= 4)
+    for (gt, rt, data), sub in zip(_packet_rows(idx, sel), hdr["subservice"][sel].tolist(), strict=True):
         try:
-            ev, args = mission.decode_event(data)
-        except FarsideError:
+            ev = mission.decode_event(sub, data)
+        except ProtocolError:
             continue
         ev_rows["ground_time"].append(gt)
         ev_rows["packet_time_s"].append(rt)
-        ev_rows["severity"].append(ev.get("severity", ""))
-        ev_rows["event"].append(ev["name"])
-        ev_rows["message"].append(mission.event_message(ev, args))
-        ev_rows["args"].append(json.dumps(args, sort_keys=True))
+        ev_rows["severity"].append(ev.severity)
+        ev_rows["event"].append(ev.name)
+        ev_rows["message"].append(ev.message)
+        ev_rows["args"].append(json.dumps({v.name: v.value for v in ev.values}, sort_keys=True))
     tables["events"] = _rows_table("events", ev_rows, {"ground_time": "s", "packet_time_s": "s"})
     # verification 1/x
     stage = {1: "accepted", 2: "rejected", 3: "started", 4: "start_failed", 7: "completed", 8: "completion_failed"}
@@ -305,7 +319,7 @@ def write_tables(tables: dict[str, Table], out: Path, fmt: str) -> list[Path]:
     return written
 
 
-def _arrow_table(t: Table) -> Any:
+def _arrow_table(t: Table, decode_enums: bool = False) -> Any:
     try:
         import pyarrow as pa
     except ImportError:
@@ -313,7 +327,12 @@ def _arrow_table(t: Table) -> Any:
     fields = []
     arrays = []
     for k, v in t.columns.items():
-        arr = pa.array(v.tolist()) if v.dtype == object else pa.array(v)
+        if k in t.enums:
+            arr = pa.DictionaryArray.from_arrays(pa.array(v.astype(np.int32)), pa.array(t.enums[k]))
+            if decode_enums:
+                arr = arr.dictionary_decode()
+        else:
+            arr = pa.array(v.tolist()) if v.dtype == object else pa.array(v)
         meta = {"unit": t.units[k]} if k in t.units else None
         fields.append(pa.field(k, arr.type, metadata=meta))
         arrays.append(arr)
@@ -336,20 +355,20 @@ def _write_csv(t: Table, path: Path) -> Path:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        tab = _arrow_table(t).rename_columns(_header(t))
+        tab = _arrow_table(t, decode_enums=True).rename_columns(_header(t))
         pacsv.write_csv(tab, path)
         del pa
     except ImportError:
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(_header(t))
-            cols = [c.tolist() for c in t.columns.values()]
+            cols = [t.labels(k).tolist() for k in t.columns]
             w.writerows(zip(*cols, strict=True))
     return path
 
 
 def _write_jsonl(t: Table, path: Path) -> Path:
-    cols = {k: v.tolist() for k, v in t.columns.items()}
+    cols = {k: t.labels(k).tolist() for k in t.columns}
     keys = list(cols)
     with open(path, "w") as f:
         for row in zip(*cols.values(), strict=True):

@@ -8,7 +8,6 @@ structured dtype for vectorised decoding, limit colours.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ import numpy as np
 import protocols
 from hil.errors import FarsideError
 from hil.gs.units import convert, parse_quantity
+from protocols.dictionary import Decoded, Dictionary
+from protocols.errors import ProtocolError
 
 DEFAULT_DICTIONARY = Path(protocols.__file__).resolve().parent / "dictionary.json"
 
@@ -39,15 +40,6 @@ TM_HEADER_OCTETS = 19
 TM_CRC_OCTETS = 2
 
 
-def canonical_bytes(d: dict[str, Any]) -> bytes:
-    return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
-
-
-def dictionary_hash(d: dict[str, Any]) -> int:
-    """First 4 octets of SHA-256 over the canonical dictionary bytes, as a u32."""
-    return int.from_bytes(hashlib.sha256(canonical_bytes(d)).digest()[:4], "big")
-
-
 @dataclass
 class Mission:
     """The dictionary, indexed for the ground station."""
@@ -64,6 +56,10 @@ class Mission:
 
     def __post_init__(self) -> None:
         d = self.raw
+        try:
+            self.pd = Dictionary.from_json(d, source=self.path.name if self.path else "dictionary")
+        except ProtocolError as exc:
+            raise FarsideError(str(exc)) from None
         for c in d["commands"]:
             self.commands[c["name"]] = c
             self.by_service[(c["service"], c["subservice"])] = c
@@ -76,7 +72,7 @@ class Mission:
                 self.hk_params[p["name"]] = p
         for p in d.get("parameters", []):
             self.parameters[p["name"]] = p
-        self.hash = dictionary_hash(d)
+        self.hash = self.pd.short_hash()
         m = d["mission"]
         self.scid: int = m["scid"]
         self.tc_vcid: int = m["tc_vcid"]
@@ -182,27 +178,15 @@ class Mission:
 
     def encode_args(self, name: str, values: dict[str, int | float], packet: bytes = b"") -> bytes:
         """Application data of command `name`: arguments packed big-endian in order."""
-        cmd = self.command(name)
-        try:
-            from protocols import dictionary as pdict
-
-            encode = getattr(pdict, "encode_command", None)
-        except ImportError:
-            encode = None
-        if encode is not None and not packet:
-            try:
-                out = encode(self.raw, cmd["name"], values)
-            except TypeError:
-                out = None
-            if isinstance(out, bytes | bytearray):
-                return bytes(out)
-        data = bytearray()
-        for a in cmd["args"]:
+        given: dict[str, Any] = dict(values)
+        for a in self.command(name)["args"]:
             if a["type"] == "tc":
-                data += packet
-            else:
-                data += struct.pack(">" + STRUCT_CODES[a["type"]], values[a["name"]])
-        return bytes(data)
+                given[a["name"]] = packet
+        try:
+            _, _, data = self.pd.encode_command(name, given)
+        except ProtocolError as exc:
+            raise FarsideError(str(exc)) from None
+        return data
 
     # --- housekeeping -------------------------------------------------------
     def hk_dtype(self, sid: int) -> np.dtype:
@@ -223,16 +207,9 @@ class Mission:
     def hk_packet_length(self, sid: int) -> int:
         return TM_HEADER_OCTETS + 2 + self.hk_struct(sid).size + TM_CRC_OCTETS
 
-    def decode_hk(self, data: bytes) -> tuple[int, dict[str, int | float]]:
-        """Source data of a TM 3/25 (sid + parameters) -> (sid, raw values by name)."""
-        sid = int.from_bytes(data[:2], "big")
-        if sid not in self.hk:
-            raise FarsideError(f"HK report with unknown sid {sid}")
-        st = self.hk_struct(sid)
-        if len(data) - 2 != st.size:
-            raise FarsideError(f"HK sid {sid}: expected {st.size} parameter octets, got {len(data) - 2}")
-        names = [p["name"] for p in self.hk[sid]["parameters"]]
-        return sid, dict(zip(names, st.unpack_from(data, 2), strict=True))
+    def decode_hk(self, data: bytes) -> Decoded:
+        """Source data of a TM 3/25 (sid + parameters), named and calibrated."""
+        return self.pd.decode_hk(data)
 
     def calibrate(self, name: str, raw: float) -> float:
         p = self.hk_params[name]
@@ -254,32 +231,9 @@ class Mission:
             return "yellow"
         return "ok"
 
-    def decode_event(self, data: bytes) -> tuple[dict[str, Any], dict[str, int | float]]:
-        """Source data of a TM 5/x -> (event definition, argument values)."""
-        eid = int.from_bytes(data[:2], "big")
-        ev = self.events.get(eid)
-        if ev is None:
-            return {"id": eid, "name": f"EVENT_{eid}", "args": [], "message": "", "severity": "info"}, {}
-        st = struct.Struct(">" + "".join(STRUCT_CODES[a["type"]] for a in ev["args"]))
-        if len(data) - 2 < st.size:
-            raise FarsideError(f"event {ev['name']}: expected {st.size} argument octets, got {len(data) - 2}")
-        vals = st.unpack_from(data, 2)
-        return ev, dict(zip([a["name"] for a in ev["args"]], vals, strict=True))
-
-    def event_message(self, ev: dict[str, Any], args: dict[str, int | float]) -> str:
-        shown: dict[str, Any] = {}
-        for a in ev.get("args", []):
-            v = args.get(a["name"])
-            if v is not None and "enum" in a:
-                shown[a["name"]] = self.enum_label(a["enum"], int(v))
-            elif a["name"] == "dict_hash" and v is not None:
-                shown[a["name"]] = f"{int(v):08x}"
-            else:
-                shown[a["name"]] = v
-        try:
-            return str(ev.get("message", "")).format(**shown) or ev["name"]
-        except (KeyError, IndexError, ValueError):
-            return ev["name"] + " " + " ".join(f"{k}={v}" for k, v in shown.items())
+    def decode_event(self, subservice: int, data: bytes) -> Decoded:
+        """Source data of a TM 5/x: the event, its arguments and its message."""
+        return self.pd.decode_event(subservice, data)
 
 
 def _is_number(text: str) -> bool:

@@ -6,15 +6,19 @@ values, events and verification reports, exactly as the rover would frame them.
 
 from __future__ import annotations
 
+import importlib
 import random
 import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from firmware_py.spacepacket import TmPacketBuilder
-from firmware_py.tm_frame import TmFramer
 from hil.gs.archive import KIND_TM, ArchiveWriter
 from hil.gs.mission import INT_RANGES, STRUCT_CODES, Mission
+
+
+# the rover's codec, imported by name: it is MicroPython code, not type-checked with the host's
+TmPacketBuilder = importlib.import_module("firmware_py.spacepacket").TmPacketBuilder
+TmFramer = importlib.import_module("firmware_py.tm_frame").TmFramer
 
 
 def random_hk_values(mission: Mission, sid: int, rng: random.Random) -> list[int | float]:

@@ -1,0 +1,383 @@
+"""A live ground-station session: one link, one archive, COP-1, commanding, waits.
+
+    with Session.open("socket://localhost:7000", archive_root="archive") as s:
+        s.check_dictionary(timeout=10)             # refuses to command on a mismatch
+        track = s.send_command("DRIVE_DISTANCE", {"distance_m": 1.0, "speed_mph": 200.0})
+        s.wait_verification(track, timeout=30)     # accepted, started, completed
+
+The link is any pyserial URL or device path (serial port, pty, socket://host:port).
+One I/O thread reads the link, deframes TM (ASM), archives every good frame,
+feeds the ground state, drives FOP-1 with each CLCW and writes what FOP-1 says to
+send (each TC frame is archived as sent). If the port vanishes (USB
+re-enumeration, relay restart) the thread records the loss and reopens it with
+backoff; nothing archived is lost and commanding resumes when the port returns.
+
+The F Prime style test API (send_and_assert_command, await_telemetry, ...) is on
+`hil.gs.api.GroundApi`, which wraps a session or a replay.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import serial
+
+from hil.errors import FarsideError
+from hil.gs.archive import KIND_LINK, KIND_META, KIND_TC, KIND_TM, ArchiveWriter, new_session_folder
+from hil.gs.mission import Mission
+from hil.gs.state import GroundState, Verification
+from protocols.cop1 import CommandRecord, CommandState, Fop1, FopConfig, FopState, FrameKind
+from protocols.errors import ProtocolError
+from protocols.pus import build_tc_packet
+from protocols.sdls import KeyStore, SecuritySender
+from protocols.stream import TmDeframer, frame_tc
+from protocols.tc_frame import build_ad_frame, build_bc_frame, build_bd_frame
+
+DEV_KEYS = Path(__file__).resolve().parent / "dev_keys.json"
+
+# `farside gs send` exit codes, by the verification stage that failed
+EXIT_COMPLETED = 0
+EXIT_BAD_INPUT = 2  # bad input, link down, dictionary mismatch
+EXIT_REJECTED = 3  # TM 1/2, or never accepted
+EXIT_START_FAILED = 4  # TM 1/4
+EXIT_COMPLETION_FAILED = 5  # TM 1/8
+EXIT_TIMEOUT = 6  # accepted (or sent) but no final report within --timeout
+
+FAILED_STAGES = {"rejected": EXIT_REJECTED, "start_failed": EXIT_START_FAILED, "completion_failed": EXIT_COMPLETION_FAILED}
+
+
+class VerificationFailed(FarsideError):
+    """A command was rejected, failed to start or failed to complete (exit code by stage)."""
+
+
+@dataclass
+class CommandTrack:
+    """One command sent by this session: its request id and what the rover said."""
+
+    name: str
+    args: dict[str, Any]
+    request_id: tuple[int, int]
+    packet: bytes
+    sent_at: float
+    fop: CommandRecord | None = None
+    reports: list[Verification] = field(default_factory=list)
+
+    def describe(self) -> str:
+        a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
+        return f"{self.name} {a}".strip()
+
+
+def open_link(url: str, baudrate: int = 115200) -> serial.SerialBase:
+    """A pyserial port for a URL (socket://, loop://, rfc2217://) or a device/pty path."""
+    try:
+        return serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, write_timeout=2.0)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise FarsideError(f"link {url}: cannot open ({exc})") from None
+
+
+class Session:
+    """A ground-station session on one link. Start with `Session.open(...)`."""
+
+    def __init__(
+        self,
+        url: str,
+        mission: Mission | None = None,
+        *,
+        archive: Path | str | None = None,
+        keys: Path | str | None = None,
+        spi: int = 1,
+        ad: bool = True,
+        baudrate: int = 115200,
+        force: bool = False,
+        fop: FopConfig | None = None,
+        reconnect_max_s: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.mission = mission or Mission.load()
+        self.state = GroundState(self.mission)
+        self.state.link.url = url
+        self.force = force
+        self.ad = ad
+        self.baudrate = baudrate
+        self.reconnect_max_s = reconnect_max_s
+        keyfile = Path(keys) if keys is not None else DEV_KEYS
+        try:
+            self.security = SecuritySender.from_keystore(KeyStore.load(keyfile), spi, seq=_initial_sdls_seq())
+        except ProtocolError as exc:
+            raise FarsideError(str(exc)) from None
+        self.archive = ArchiveWriter(archive) if archive is not None else None
+        self.fop = Fop1(fop or FopConfig(vcid=self.mission.tc_vcid, k=4, t1_s=8.0), self._build_frame)
+        self._tc_seq = int(time.time() * 8) & 0x3FFF
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._port: serial.SerialBase | None = None
+        self._deframer = TmDeframer(self.mission.tm_frame_length)
+        self._thread: threading.Thread | None = None
+        self._dict_checked = False
+        self.tracks: list[CommandTrack] = []
+        if self.archive is not None:
+            self.archive.append_json(
+                KIND_META,
+                {"event": "session_start", "url": url, "dict_hash": f"{self.mission.hash:08x}", "spi": spi},
+            )
+
+    @classmethod
+    def open(cls, url: str, mission: Mission | None = None, *, connect_timeout: float = 5.0, archive_root: Path | str | None = None, **kw: Any) -> Session:
+        """Open the link (failing fast if it cannot be opened at all) and start the I/O thread."""
+        if archive_root is not None and "archive" not in kw:
+            kw["archive"] = new_session_folder(Path(archive_root))
+        s = cls(url, mission, **kw)
+        s._port = open_link(url, s.baudrate)
+        s._link_up()
+        s.start()
+        return s
+
+    # --- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gs-link", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        with self._lock:
+            if self._port is not None:
+                try:
+                    self._port.close()
+                except (serial.SerialException, OSError):
+                    pass
+                self._port = None
+        if self.archive is not None:
+            self.archive.append_json(KIND_META, {"event": "session_end"})
+            self.archive.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- link I/O -------------------------------------------------------------------
+    def _link_up(self) -> None:
+        with self.state.cond:
+            self.state.link.up = True
+            self.state.link.note = ""
+            self.state.cond.notify_all()
+        if self.archive is not None:
+            self.archive.append_json(KIND_LINK, {"up": True, "url": self.url})
+
+    def _link_down(self, why: str) -> None:
+        with self._lock:
+            if self._port is not None:
+                try:
+                    self._port.close()
+                except (serial.SerialException, OSError):
+                    pass
+            self._port = None
+        with self.state.cond:
+            self.state.link.up = False
+            self.state.link.note = why
+            self.state.cond.notify_all()
+        if self.archive is not None:
+            self.archive.append_json(KIND_LINK, {"up": False, "why": why})
+        self._deframer = TmDeframer(self.mission.tm_frame_length)
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self._stop.is_set():
+            if self._port is None:
+                try:
+                    port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.02, write_timeout=2.0)
+                except (serial.SerialException, OSError, ValueError) as exc:
+                    with self.state.cond:
+                        self.state.link.note = f"reconnecting: {exc}"
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.reconnect_max_s)
+                    continue
+                with self._lock:
+                    self._port = port
+                backoff = 0.05
+                with self.state.cond:
+                    self.state.link.reconnects += 1
+                self._link_up()
+            try:
+                self._service_once()
+            except (serial.SerialException, OSError) as exc:
+                self._link_down(f"link lost: {exc}")
+            except Exception as exc:  # keep the link thread alive; report it
+                with self.state.cond:
+                    self.state.link.note = f"ground error: {type(exc).__name__}: {exc}"
+
+    def _service_once(self) -> None:
+        port = self._port
+        if port is None:
+            return
+        waiting = port.in_waiting
+        chunk = port.read(waiting if waiting else 1)
+        now = time.time()
+        if chunk:
+            for frame in self._deframer.feed(chunk):
+                if self.archive is not None:
+                    self.archive.append(KIND_TM, frame, now)
+                self.state.on_frame(frame, now)
+                clcw = self.state.link.clcw
+                if clcw is not None:
+                    with self._lock:
+                        self.fop.on_clcw(clcw.to_int(), time.monotonic())
+            with self.state.cond:
+                self.state.link.frames_bad = self._deframer.counters.frames_bad
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start the AD service when possible and write what FOP-1 has to send."""
+        mono = time.monotonic()
+        with self._lock:
+            if self.ad and self.fop.state == FopState.INITIAL and self.state.link.clcw is not None:
+                self.fop.initiate_ad_unlock(mono)
+            txs = self.fop.poll(mono)
+            port = self._port
+            for tx in txs:
+                if port is None:
+                    break
+                port.write(tx.data)
+                if self.archive is not None:
+                    self.archive.append(KIND_TC, tx.data[2:])
+                self.state.link.tc_frames_sent += 1
+            with self.state.cond:
+                self.state.link.cop_queued = self.fop.queued_count
+                self.state.link.cop_sent = self.fop.sent_count
+                self.state.link.cop_state = self.fop.state.value + (f" alert: {self.fop.alert.value}" if self.fop.alert else "")
+            if port is not None and txs:
+                port.flush()
+
+    def _build_frame(self, kind: FrameKind, ns: int, payload: bytes) -> bytes:
+        m = self.mission
+        if kind == FrameKind.AD:
+            frame = build_ad_frame(m.scid, m.tc_vcid, ns, payload, security=self.security)
+        elif kind == FrameKind.BD:
+            frame = build_bd_frame(m.scid, m.tc_vcid, payload, security=self.security)
+        else:
+            frame = build_bc_frame(m.scid, m.tc_vcid, payload, security=self.security)
+        return frame_tc(frame)
+
+    # --- dictionary check -------------------------------------------------------------
+    def check_dictionary(self, timeout: float = 10.0) -> int:
+        """Wait for the rover's dictionary hash (BOOT event or HK); raise on a mismatch."""
+        deadline = time.monotonic() + timeout
+        with self.state.cond:
+            while self.state.rover_dict_hash is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if not self.state.link.up:
+                        raise FarsideError(f"link {self.url} is down: {self.state.link.note or 'no connection'}")
+                    raise FarsideError(
+                        f"no telemetry with the rover's dictionary hash within {timeout:g} s on {self.url} "
+                        f"({self.state.link.frames_ok} frames received)"
+                    )
+                self.state.cond.wait(min(left, 0.2))
+            rover = self.state.rover_dict_hash
+        if rover != self.mission.hash and not self.force:
+            raise FarsideError(
+                f"dictionary mismatch: rover has {rover:08x}, ground has {self.mission.hash:08x} "
+                f"({self.mission.path}); refusing to command (use --force to override)"
+            )
+        self._dict_checked = True
+        return rover
+
+    # --- commanding ---------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        with self._lock:
+            seq = self._tc_seq
+            self._tc_seq = (seq + 1) & 0x3FFF
+            return seq
+
+    def build_command(self, name: str, args: dict[str, Any], *, packet: bytes = b"") -> tuple[bytes, tuple[int, int]]:
+        """The TC packet for a command (arguments already typed) and its request id."""
+        cmd = self.mission.command(name)
+        data = self.mission.encode_args(cmd["name"], args, packet)
+        seq = self._next_seq()
+        try:
+            pkt = build_tc_packet(self.mission.tc_apid, seq, cmd["service"], cmd["subservice"], data)
+        except ProtocolError as exc:
+            raise FarsideError(f"{name}: {exc}") from None
+        return pkt, (int.from_bytes(pkt[0:2], "big"), int.from_bytes(pkt[2:4], "big"))
+
+    def send_packet(self, name: str, args: dict[str, Any], pkt: bytes, rid: tuple[int, int]) -> CommandTrack:
+        if not self._dict_checked and not self.force:
+            self.check_dictionary()
+        if not self.state.link.up:
+            raise FarsideError(f"link {self.url} is down: {self.state.link.note or 'no connection'}")
+        track = CommandTrack(name, args, rid, pkt, time.time())
+        with self.state.cond:
+            self.state.verifications.pop(rid, None)  # a new command with a reused id
+        with self._lock:
+            mono = time.monotonic()
+            track.fop = self.fop.submit(pkt, mono) if self.ad else self.fop.submit_bd(pkt, mono)
+            self.tracks.append(track)
+        return track
+
+    def send_command(self, name: str, args: dict[str, Any] | None = None, *, at: int | None = None) -> CommandTrack:
+        """Send a command (typed args); `at` (rover seconds) wraps it in TT_INSERT."""
+        args = dict(args or {})
+        pkt, rid = self.build_command(name, args)
+        if at is None:
+            return self.send_packet(name.upper(), args, pkt, rid)
+        outer, orid = self.build_command("TT_INSERT", {"release_s": at}, packet=pkt)
+        return self.send_packet("TT_INSERT", {"release_s": at, "command": name.upper()}, outer, orid)
+
+    def reports(self, track: CommandTrack) -> list[Verification]:
+        with self.state.cond:
+            track.reports = list(self.state.verifications.get(track.request_id, []))
+            return track.reports
+
+    def wait_verification(self, track: CommandTrack, timeout: float, until: str = "completed") -> list[Verification]:
+        """Wait for `until` (accepted/started/completed); raise VerificationFailed on a failure."""
+        order = {"accepted": 1, "started": 2, "completed": 3}
+        need = order[until]
+        deadline = time.monotonic() + timeout
+        with self.state.cond:
+            while True:
+                reps = self.reports(track)
+                for r in reps:
+                    if r.stage in FAILED_STAGES:
+                        code = self.mission.failure_name(r.failure_code) if r.failure_code is not None else "?"
+                        raise VerificationFailed(
+                            f"{track.describe()}: {r.stage.replace('_', ' ')} ({code})", FAILED_STAGES[r.stage]
+                        )
+                got = max((order.get(r.stage, 0) for r in reps), default=0)
+                if got >= need:
+                    if track.fop is not None and until == "completed":
+                        with self._lock:
+                            if track.fop.state != CommandState.FAILED:
+                                self.fop.mark_verified(track.fop, time.monotonic())
+                    return reps
+                if track.fop is not None and track.fop.state == CommandState.FAILED:
+                    raise VerificationFailed(
+                        f"{track.describe()}: not accepted by the link (COP-1: {track.fop.reason.value if track.fop.reason else 'failed'})",
+                        EXIT_REJECTED,
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = ", ".join(r.stage for r in reps) or "no report"
+                    if not reps and not self.state.link.up:
+                        raise FarsideError(f"{track.describe()}: link down ({self.state.link.note})")
+                    raise VerificationFailed(
+                        f"{track.describe()}: timed out after {timeout:g} s waiting for '{until}' (seen: {seen})",
+                        EXIT_TIMEOUT,
+                    )
+                self.state.cond.wait(min(left, 0.1))
+
+
+def _initial_sdls_seq() -> int:
+    """A starting security sequence number above any earlier session's (time based)."""
+    return max(1, int(time.time() * 10) & 0x7FFFFFFF)
+
+
+def describe_reports(reps: list[Verification]) -> str:
+    return json.dumps([r.stage for r in reps])

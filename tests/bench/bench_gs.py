@@ -1,0 +1,142 @@
+"""Ground-station benchmarks (prints figures; not a test).
+
+    python -m tests.bench.bench_gs [--packets 1000000]
+
+1. export throughput: an archive of N HK packets framed by the rover's own TM framer;
+   the vectorised decode (hil.gs.export) against a plain per-packet decode
+   (walk the frames, reassemble, struct.unpack each packet) in the same run.
+2. watch lag: packets fed live at 200/s through a session-like state and the watch
+   renderer; lag = time from a packet's arrival to the frame that shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hil.gs.archive import KIND_TM, read_records
+from hil.gs.export import decode_archive, write_tables
+from hil.gs.mission import Mission
+from hil.gs.synth import frames_of, synth_archive, synth_packets
+
+
+def plain_decode(mission: Mission, archive: Path) -> int:
+    """Per-packet decode: frame by frame, reassemble, unpack each HK packet with struct."""
+    st = mission.hk_struct(1)
+    plen = mission.hk_packet_length(1)
+    calib = [p.get("calibration", {}).get("poly") for p in mission.hk[1]["parameters"]]
+    rows = 0
+    buf = bytearray()
+    for rec in read_records(archive, {KIND_TM}):
+        f = rec.payload
+        fhp = ((f[4] & 7) << 8) | f[5]
+        data = f[6:250]
+        if not buf and fhp < 0x7FE:
+            buf += data[fhp:]
+        elif buf:
+            buf += data
+        pos = 0
+        while len(buf) - pos >= 6:
+            n = ((buf[pos + 4] << 8) | buf[pos + 5]) + 7
+            if len(buf) - pos < n:
+                break
+            if n == plen and buf[pos + 7] == 3 and buf[pos + 8] == 25:
+                vals = st.unpack_from(buf, pos + 21)
+                _ = [v if c is None else c[0] + c[1] * v for v, c in zip(vals, calib, strict=True)]
+                rows += 1
+            pos += n
+        del buf[:pos]
+    return rows
+
+
+def bench_export(n: int) -> None:
+    m = Mission.load()
+    t0 = time.perf_counter()
+    packets, _ = synth_packets(m, n, events_every=1000)
+    frames = frames_of(m, packets)
+    with tempfile.TemporaryDirectory() as d:
+        arch = Path(d) / "session"
+        synth_archive(arch, m, frames)
+        size = sum(p.stat().st_size for p in arch.glob("*.fsa"))
+        print(f"archive: {n} HK packets in {len(frames)} frames, {size / 1e6:.1f} MB "
+              f"(built in {time.perf_counter() - t0:.1f} s)")
+        t = time.perf_counter()
+        tabs = decode_archive(m, arch)
+        dv = time.perf_counter() - t
+        rows = len(tabs["hk_rover"])
+        assert rows == n, (rows, n)
+        print(f"vectorised decode:  {rows / dv:,.0f} packets/s ({dv:.3f} s, {rows} rows, 52 columns)")
+        t = time.perf_counter()
+        write_tables({"hk_rover": tabs["hk_rover"]}, Path(d) / "out", "parquet")
+        dw = time.perf_counter() - t
+        print(f"vectorised decode + Parquet write: {rows / (dv + dw):,.0f} packets/s ({dv + dw:.3f} s)")
+        t = time.perf_counter()
+        rows2 = plain_decode(m, arch)
+        dp = time.perf_counter() - t
+        assert rows2 == n, (rows2, n)
+        print(f"plain per-packet decode: {rows2 / dp:,.0f} packets/s ({dp:.3f} s)")
+        print(f"speed-up: {dp / dv:.1f}x")
+
+
+def bench_watch(rate: float = 200.0, seconds: float = 5.0) -> None:
+    from hil.gs.state import GroundState
+    from hil.gs.watch import render_to_string
+
+    m = Mission.load()
+    packets, _ = synth_packets(m, int(rate * seconds), events_every=10)
+    state = GroundState(m)
+    arrivals: list[float] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def feed() -> None:
+        t0 = time.perf_counter()
+        for i, p in enumerate(packets):
+            due = t0 + i / rate
+            while time.perf_counter() < due:
+                time.sleep(max(0.0, min(0.002, due - time.perf_counter())))
+            with lock:
+                state.on_packet(p, time.time())
+                arrivals.append(time.perf_counter())
+        done.set()
+
+    th = threading.Thread(target=feed)
+    th.start()
+    lags: list[float] = []
+    frames = 0
+    while not done.is_set() or frames == 0:
+        with lock:
+            seen = state.packets_total
+            stamp = arrivals[-1] if arrivals else None
+        render_to_string(state, width=140)
+        frames += 1
+        if stamp is not None and seen:
+            lags.append(time.perf_counter() - stamp)
+        time.sleep(0.05)  # watch refreshes at 20 Hz
+    th.join()
+    a = np.array(lags)
+    print(f"watch: {len(packets)} packets at {rate:.0f}/s, {frames} renders; "
+          f"lag from arrival to rendered: median {np.median(a) * 1e3:.1f} ms, "
+          f"p99 {np.percentile(a, 99) * 1e3:.1f} ms, max {a.max() * 1e3:.1f} ms; "
+          f"packets decoded {state.packets_total} of {len(packets)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--skip-watch", action="store_true")
+    args = ap.parse_args()
+    bench_export(args.packets)
+    if not args.skip_watch:
+        bench_watch()
+
+
+if __name__ == "__main__":
+    struct.calcsize(">I")
+    main()
