@@ -1,0 +1,322 @@
+"""The relay's two ends: serial ports (pyserial URLs), ptys it creates, TCP, or memory.
+
+Endpoint specs (`open_endpoint`):
+
+    pty                      a new pseudo-terminal; its path is printed (connect a tool to it)
+    tcp-listen:PORT          listen on 127.0.0.1:PORT, one client at a time
+    tcp-listen:HOST:PORT     listen on HOST:PORT
+    tcp:HOST:PORT            connect to HOST:PORT (pyserial socket://)
+    socket://, rfc2217://, loop://, spy://, ...   any pyserial URL
+    /dev/ttyACM0, COM3       a serial port (115200 baud unless the URL says otherwise)
+
+Every endpoint calls `on_data(bytes)` on the event loop's thread, and `write()` never
+blocks or loses data: while the far side is gone (port unplugged, TCP client away),
+writes are held in `pending` and sent after it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import serial
+
+from hil.errors import FarsideError
+
+RECONNECT_S = 0.5
+
+
+class Endpoint:
+    """Base class: buffering writes while disconnected, a data callback, a name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.on_data: Callable[[bytes], None] = lambda data: None
+        self.pending = bytearray()
+        self.connected = False
+        self.reconnects = 0
+
+    async def open(self) -> None:
+        """Open the endpoint; FarsideError if it is missing."""
+
+    def write(self, data: bytes) -> None:
+        self.pending += data
+        self._flush()
+
+    def _flush(self) -> None:
+        """Send as much of `pending` as the transport takes now."""
+
+    async def close(self) -> None:
+        self.connected = False
+
+    def describe(self) -> str:
+        return self.name
+
+
+# -------------------------------------------------------------------- memory
+class MemoryEndpoint(Endpoint):
+    """An in-process end, for the virtual-time loop: `peer_write()` feeds the relay,
+    `peer_on_data` receives what the relay sends."""
+
+    def __init__(self, name: str = "memory") -> None:
+        super().__init__(name)
+        self.peer_on_data: Callable[[bytes], None] = lambda data: None
+        self.received = bytearray()
+
+    async def open(self) -> None:
+        self.connected = True
+
+    def _flush(self) -> None:
+        if self.connected and self.pending:
+            data = bytes(self.pending)
+            self.pending.clear()
+            self.received += data
+            self.peer_on_data(data)
+
+    def peer_write(self, data: bytes) -> None:
+        """The far side sends `data` into the relay."""
+        self.on_data(bytes(data))
+
+    def set_connected(self, up: bool) -> None:
+        """Simulate the far side going away (writes are held) and coming back."""
+        self.connected = up
+        if up:
+            self.reconnects += 1
+            self._flush()
+
+
+# -------------------------------------------------------------------- pyserial
+class SerialEndpoint(Endpoint):
+    """A pyserial port or URL, read by a thread; reopened when it drops."""
+
+    def __init__(self, url: str, baudrate: int = 115200) -> None:
+        super().__init__(url)
+        self.url = url
+        self.baudrate = baudrate
+        self._port: serial.SerialBase | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _open_port(self) -> serial.SerialBase:
+        return serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.05, write_timeout=0)
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            self._port = self._open_port()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise FarsideError(f"endpoint {self.url}: cannot open: {exc}") from None
+        self.connected = True
+        self._thread = threading.Thread(target=self._reader, name=f"relay:{self.url}", daemon=True)
+        self._thread.start()
+
+    def _reader(self) -> None:
+        while not self._stop.is_set():
+            port = self._port
+            if port is None:
+                if self._stop.wait(RECONNECT_S):
+                    return
+                try:
+                    port = self._open_port()
+                except (serial.SerialException, OSError, ValueError):
+                    continue
+                with self._lock:
+                    self._port = port
+                    self.connected = True
+                    self.reconnects += 1
+                self._call(self._flush)
+                continue
+            try:
+                data = port.read(max(1, port.in_waiting))
+            except (serial.SerialException, OSError, TypeError, AttributeError):
+                self._drop(port)
+                continue
+            if data:
+                self._call(self.on_data, bytes(data))
+
+    def _call(self, fn: Callable[..., None], *args: object) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(fn, *args)
+
+    def _drop(self, port: serial.SerialBase) -> None:
+        with self._lock:
+            self.connected = False
+            if self._port is port:
+                self._port = None
+        with contextlib.suppress(Exception):
+            port.close()
+
+    def _flush(self) -> None:
+        with self._lock:
+            port = self._port
+        if port is None or not self.pending:
+            return
+        try:
+            n = port.write(bytes(self.pending))
+        except serial.SerialTimeoutException:
+            n = 0
+        except (serial.SerialException, OSError):
+            self._drop(port)
+            return
+        del self.pending[: n or 0]
+        if self.pending and self._loop is not None:
+            self._loop.call_later(0.01, self._flush)
+
+    async def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(Exception):
+                port.close()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 1.0)
+        self.connected = False
+
+
+# -------------------------------------------------------------------- pty
+class PtyEndpoint(Endpoint):
+    """A pseudo-terminal the relay creates; tools open `path` as a serial port."""
+
+    def __init__(self) -> None:
+        super().__init__("pty")
+        self.master = -1
+        self._slave = -1
+        self.path = ""
+
+    async def open(self) -> None:
+        import tty
+
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self._slave)
+        self.name = self.path
+        self.connected = True
+        asyncio.get_running_loop().add_reader(self.master, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.master, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # nobody has the other side open: we keep ours
+                return
+            raise
+        if data:
+            self.on_data(data)
+
+    def _flush(self) -> None:
+        while self.pending:
+            try:
+                n = os.write(self.master, self.pending[:4096])
+            except BlockingIOError:
+                asyncio.get_running_loop().call_later(0.01, self._flush)
+                return
+            del self.pending[:n]
+
+    async def close(self) -> None:
+        if self.master >= 0:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self.master)
+            for fd in (self.master, self._slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self.master = self._slave = -1
+        self.connected = False
+
+    def describe(self) -> str:
+        return f"pty {self.path}"
+
+
+# -------------------------------------------------------------------- TCP listen
+class TcpListenEndpoint(Endpoint):
+    """A TCP server; the latest client is the far side. Data waits for a client."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"tcp-listen:{host}:{port}")
+        self.host = host
+        self.port = port
+        self._server: asyncio.AbstractServer | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._clients = 0
+
+    async def open(self) -> None:
+        try:
+            self._server = await asyncio.start_server(self._client, self.host, self.port)
+        except OSError as exc:
+            raise FarsideError(f"endpoint {self.name}: cannot listen: {exc.strerror}") from None
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        self.name = f"tcp-listen:{self.host}:{self.port}"
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._clients:
+            self.reconnects += 1
+        self._clients += 1
+        self._writer = writer
+        self.connected = True
+        self._flush()
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                self.on_data(data)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if self._writer is writer:
+                self._writer = None
+                self.connected = False
+            writer.close()
+
+    def _flush(self) -> None:
+        if self._writer is not None and self.pending:
+            self._writer.write(bytes(self.pending))
+            self.pending.clear()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        self.connected = False
+
+
+# -------------------------------------------------------------------- specs
+def open_endpoint(spec: str) -> Endpoint:
+    """An endpoint for a spec (see the module docstring); FarsideError when it is not one."""
+    if spec == "pty":
+        return PtyEndpoint()
+    if spec.startswith("tcp-listen:"):
+        rest = spec[len("tcp-listen:") :]
+        host, _, port = rest.rpartition(":")
+        if not port.isdigit() or int(port) > 65535:
+            raise FarsideError(f"endpoint {spec!r}: expected tcp-listen:PORT or tcp-listen:HOST:PORT")
+        return TcpListenEndpoint(host or "127.0.0.1", int(port))
+    if spec.startswith("tcp:"):
+        host, _, port = spec[4:].rpartition(":")
+        if not host or not port.isdigit():
+            raise FarsideError(f"endpoint {spec!r}: expected tcp:HOST:PORT")
+        return SerialEndpoint(f"socket://{host}:{port}")
+    if "://" in spec:
+        return SerialEndpoint(spec)
+    if not spec or not Path(spec).exists():
+        raise FarsideError(
+            f"endpoint {spec!r}: no such port (expected pty, tcp-listen:PORT, tcp:HOST:PORT, a pyserial URL or a device)"
+        )
+    return SerialEndpoint(spec)
