@@ -12,7 +12,7 @@
 #       entry = (name, fmt, size, ranges, enums, tail)
 #       fmt: struct format of the fixed arguments (">" + one char per argument),
 #       size: its octets; ranges: per argument (lo, hi) or None (f32 bounds rounded
-#       to f32); enums: per argument a tuple of valid values or None; tail: True when
+#       to f32; an f32 without a range gets the finite f32 range, so NaN and inf fail); enums: per argument a tuple of valid values or None; tail: True when
 #       the last argument is "tc" (the rest of the application data is a TC packet,
 #       starting at size octets into the data).
 #   .check(entry, buf, start, end) -> (code, values)
@@ -36,6 +36,7 @@ FAIL_OUT_OF_RANGE = const(3)
 FAIL_BAD_ENUM = const(12)
 
 _TYPES = {"u8": "B", "i8": "b", "u16": "H", "i16": "h", "u32": "I", "i32": "i", "f32": "f"}
+_F32_FINITE = (-3.4028234663852886e38, 3.4028234663852886e38)
 _SEVERITY = {"info": 1, "low": 2, "medium": 3, "high": 4}
 
 
@@ -123,11 +124,11 @@ def _commands(raw, spans, enums):
             if a["type"] == "tc":
                 break
             r = a.get("range")
-            if r is not None:
-                if a["type"] == "f32":
-                    r = (_f32(r[0]), _f32(r[1]))
-                else:
-                    r = (r[0], r[1])
+            if a["type"] == "f32":
+                # An f32 without a range must still be finite.
+                r = (_f32(r[0]), _f32(r[1])) if r is not None else _F32_FINITE
+            elif r is not None:
+                r = (r[0], r[1])
             ranges.append(r)
             e = a.get("enum")
             evals.append(enums[e] if e else None)
@@ -216,13 +217,14 @@ class Dictionary:
         evals = entry[4]
         for i in range(len(values)):
             v = values[i]
+            r = ranges[i]
+            # Range first, then enum (the ground's order); "not (lo <= v <= hi)" also
+            # rejects NaN.
+            if r is not None and not (r[0] <= v <= r[1]):
+                return FAIL_OUT_OF_RANGE, None
             e = evals[i]
             if e is not None and v not in e:
                 return FAIL_BAD_ENUM, None
-            r = ranges[i]
-            # "not (lo <= v <= hi)" also rejects NaN.
-            if r is not None and not (r[0] <= v <= r[1]):
-                return FAIL_OUT_OF_RANGE, None
         return 0, values
 
     def hk_format(self, sid):
