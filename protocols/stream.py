@@ -58,6 +58,10 @@ class _Deframer:
     def __post_init__(self) -> None:
         self._buf = bytearray()
         self._pos = 0
+        self._base = 0  # stream offset of _buf[0]
+        self.drops: list[tuple[int, str]] = []  # (stream offset of the marker, reason), first 100
+        self.offsets: list[int] = []  # stream offset of each good frame's marker, if track_offsets
+        self.track_offsets = False
 
     @property
     def pending(self) -> int:
@@ -107,14 +111,20 @@ class _Deframer:
                     if crc16(memoryview(buf)[start:end]) == 0:
                         out.append(bytes(buf[start:end]))
                         c.frames_ok += 1
+                        if self.track_offsets:
+                            self.offsets.append(self._base + i)
                         pos = end
                         continue
                     bad = "bad_crc_frames"
-            setattr(c, bad, getattr(c, bad) + 1)  # type: ignore[arg-type]
+            assert bad is not None
+            setattr(c, bad, getattr(c, bad) + 1)
+            if len(self.drops) < 100:
+                self.drops.append((self._base + i, bad))
             c.garbage_octets += 1
             pos = i + 1
         if pos > 65536 or pos == len(buf):
             del buf[:pos]
+            self._base += pos
             pos = 0
         self._pos = pos
         return out
