@@ -1,0 +1,138 @@
+"""The code the flash tool runs on the board, defined once per raw-REPL session.
+
+The functions live in the REPL's globals under the `_fa_` prefix. Paths are relative
+to the filesystem root (FARSIDE_ROOT from boot.py, else the current directory), so
+the same calls work on a Pico (root `/`) and on a virtual board (its flash folder).
+Hashes are SHA-256 computed on the board in 1 KB chunks through a preallocated buffer.
+"""
+
+from __future__ import annotations
+
+AGENT = """\
+import os, sys, hashlib, binascii, json
+try:
+    _fa_root = FARSIDE_ROOT
+except NameError:
+    _fa_root = os.getcwd()
+_fa_root = "" if _fa_root == "/" else _fa_root
+_fa_buf = bytearray(1024)
+_fa_f = None
+def _fa_p(rel):
+    return _fa_root + "/" + rel
+def _fa_hash(rel):
+    h = hashlib.sha256()
+    mv = memoryview(_fa_buf)
+    with open(_fa_p(rel), "rb") as f:
+        while True:
+            n = f.readinto(_fa_buf)
+            if not n:
+                break
+            h.update(mv[:n])
+    return binascii.hexlify(h.digest()).decode()
+def _fa_walk(rel, out):
+    try:
+        it = list(os.ilistdir(_fa_p(rel)))
+    except OSError:
+        return out
+    for e in it:
+        sub = rel + "/" + e[0]
+        if e[1] == 0x4000:
+            _fa_walk(sub, out)
+        else:
+            out[sub] = 0
+    return out
+def _fa_files(rel):
+    out = {}
+    _fa_walk(rel, out)
+    n = len(rel) + 1
+    return {k[n:]: [os.stat(_fa_p(k))[6], _fa_hash(k)] for k in out}
+def _fa_read(rel):
+    try:
+        with open(_fa_p(rel)) as f:
+            return f.read()
+    except OSError:
+        return None
+def _fa_survey():
+    r = {"version": list(sys.implementation.version[:3]), "mpy": getattr(sys.implementation, "_mpy", 0),
+         "platform": sys.platform, "machine": getattr(sys.implementation, "_machine", ""),
+         "active": _fa_read("farside/active"), "root": {}, "slots": {}}
+    for n in ("boot.py", "main.py"):
+        try:
+            r["root"][n] = _fa_hash(n)
+        except OSError:
+            pass
+    for s in ("a", "b"):
+        m = _fa_read("farside/" + s + "/MANIFEST")
+        try:
+            m = json.loads(m) if m else None
+        except ValueError:
+            m = None
+        r["slots"][s] = {"manifest": m, "files": _fa_files("farside/" + s)}
+    try:
+        st = os.statvfs(_fa_p(""))
+        r["free"] = st[0] * st[3]
+    except (OSError, AttributeError):
+        r["free"] = -1
+    print(json.dumps(r))
+def _fa_mkdirs(rel):
+    p = ""
+    for part in rel.split("/"):
+        p = part if not p else p + "/" + part
+        try:
+            os.mkdir(_fa_p(p))
+        except OSError:
+            pass
+def _fa_open(rel):
+    global _fa_f
+    if _fa_f:
+        _fa_f.close()
+    d = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    if d:
+        _fa_mkdirs(d)
+    _fa_f = open(_fa_p(rel), "wb")
+def _fa_w(b64):
+    _fa_f.write(binascii.a2b_base64(b64))
+def _fa_close():
+    global _fa_f
+    if _fa_f:
+        _fa_f.close()
+    _fa_f = None
+def _fa_put(rel, b64):
+    _fa_open(rel)
+    _fa_w(b64)
+    _fa_close()
+def _fa_rm(rel):
+    try:
+        os.remove(_fa_p(rel))
+    except OSError:
+        pass
+def _fa_cp(src, dst):
+    _fa_open(dst)
+    with open(_fa_p(src), "rb") as f:
+        while True:
+            n = f.readinto(_fa_buf)
+            if not n:
+                break
+            _fa_f.write(memoryview(_fa_buf)[:n])
+    _fa_close()
+def _fa_rename(src, dst):
+    try:
+        os.rename(_fa_p(src), _fa_p(dst))
+    except OSError:
+        # A filesystem whose rename will not replace (FAT): remove, then rename.
+        _fa_rm(dst)
+        os.rename(_fa_p(src), _fa_p(dst))
+def _fa_hashes(rels):
+    out = {}
+    for r in rels:
+        try:
+            out[r] = _fa_hash(r)
+        except OSError:
+            out[r] = None
+    print(json.dumps(out))
+def _fa_sync():
+    try:
+        os.sync()
+    except (AttributeError, OSError):
+        pass
+"""

@@ -1,0 +1,115 @@
+"""The two files `farside flash` keeps at the root of the board's filesystem.
+
+Board layout (paths relative to the filesystem root; `/` on a Pico, the flash folder
+on a virtual board):
+
+    boot.py                   picks the firmware slot (below) and puts it on sys.path
+    main.py                   escape window, then runs the rover from that slot
+    farside/active            pointer file: "a" or "b" (replaced by rename: atomic)
+    farside/a/, farside/b/    slots: firmware_py/*.mpy, board.json, dictionary.json,
+                              keys.json, and MANIFEST (written last, by rename)
+
+A slot is complete when its MANIFEST parses and every file it lists has the listed
+size. boot.py takes the slot the pointer names if it is complete, else the other one
+if complete, else none (the board stays at the REPL). The flash tool only ever writes
+into the slot boot.py does not take, and switches the pointer last, so a flash cut at
+any point leaves a board that boots the old firmware or the new one.
+
+While the rover runs, the working directory is its slot: the rover opens
+`board.json`, `dictionary.json`, `keys.json` by relative name, and files it creates
+there (params.json, ...) are carried over to the next slot by the flash tool.
+"""
+
+from __future__ import annotations
+
+# Both files must stay valid on every MicroPython since 1.20 and on CPython (tests).
+BOOT_PY = """\
+# farside boot: choose the complete firmware slot and put it on sys.path.
+# Written by `farside flash`; see hil/flash/bootfiles.py for the layout.
+import os
+import sys
+
+FARSIDE_ROOT = os.getcwd()
+FARSIDE_SLOT = None
+
+
+def _farside_complete(slot):
+    import json
+
+    try:
+        with open(slot + "/MANIFEST") as f:
+            files = json.load(f)["files"]
+        for name in files:
+            if os.stat(slot + "/" + name)[6] != files[name][0]:
+                return False
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+    return True
+
+
+def _farside_pick():
+    base = ("" if FARSIDE_ROOT == "/" else FARSIDE_ROOT) + "/farside/"
+    try:
+        with open(base + "active") as f:
+            want = f.read().strip()
+    except OSError:
+        want = "a"
+    if want not in ("a", "b"):
+        want = "a"
+    for s in (want, "b" if want == "a" else "a"):
+        if _farside_complete(base + s):
+            return base + s
+    return None
+
+
+FARSIDE_SLOT = _farside_pick()
+if FARSIDE_SLOT is not None and FARSIDE_SLOT not in sys.path:
+    sys.path.insert(0, FARSIDE_SLOT)
+del _farside_pick, _farside_complete
+"""
+
+# The escape window: Ctrl-C during it lands at the REPL before the rover can turn
+# Ctrl-C off (the flash tool resets the board and sends Ctrl-C until it sees the REPL).
+ESCAPE_MS = 400
+
+MAIN_PY = """\
+# farside main: a short escape window (Ctrl-C: stop at the REPL), then the rover.
+# Written by `farside flash`; see hil/flash/bootfiles.py.
+import os
+import time
+
+try:
+    _slot = FARSIDE_SLOT
+except NameError:
+    _slot = None
+
+
+def _farside_main(slot):
+    print("farside: escape window %d ms (Ctrl-C for the REPL)" % ESCAPE_MS)
+    try:
+        time.sleep_ms(ESCAPE_MS)
+    except KeyboardInterrupt:
+        print("farside: stopped at the REPL")
+        return
+    root = os.getcwd()
+    os.chdir(slot)
+    try:
+        import firmware_py.main as entry
+
+        run = getattr(entry, "main", None)
+        if run is not None:
+            run()
+    except KeyboardInterrupt:
+        print("farside: rover stopped, at the REPL")
+    finally:
+        os.chdir(root)
+
+
+if _slot is None:
+    print("farside: no complete firmware slot; at the REPL (run `farside flash`)")
+else:
+    _farside_main(_slot)
+del _slot, _farside_main
+""".replace("ESCAPE_MS)", f"{ESCAPE_MS})").replace("% ESCAPE_MS", f"% {ESCAPE_MS}")
+
+ROOT_FILES: dict[str, bytes] = {"boot.py": BOOT_PY.encode(), "main.py": MAIN_PY.encode()}

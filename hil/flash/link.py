@@ -1,0 +1,115 @@
+"""The two things the flash tool says and hears on the rover's link: the ENTER_REPL
+command (to stop a running rover) and the BOOT event (to confirm the new firmware).
+
+Both use protocols/: a PUS TC 200/10 in an authenticated Type-BD frame after 0xEB90;
+TM frames after 0x1ACFFC1D, rebuilt into packets, events 5/x with BOOT = id 1:
+version u32, boot_count u16, reset_cause u8, dict_hash u32.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from dataclasses import asdict, dataclass
+
+import serial
+
+from protocols.errors import ProtocolError
+
+BOOT_EVENT_ID = 1
+_BOOT_ARGS = struct.Struct(">HIHBI")
+ENTER_REPL = (200, 10)
+REBOOT = (200, 9)
+RESET_CAUSES = {0: "POWER_ON", 1: "WATCHDOG", 2: "COMMANDED", 3: "SOFT", 4: "BROWN_OUT"}
+
+
+def _mission() -> dict[str, int]:
+    from hil.flash.image import ROOT
+
+    d = json.loads((ROOT / "protocols" / "dictionary.json").read_text())
+    m: dict[str, int] = d["mission"]
+    return m
+
+
+def command_bytes(keys_json: bytes, service: int, subservice: int, seq: int | None = None) -> bytes:
+    """A Type-BD TC frame (authenticated with SPI 1 of the key file) on the stream.
+
+    The security sequence number is the Unix time in seconds, so it is above what a
+    ground session has used since the rover booted (its window resets at boot)."""
+    from protocols.pus import build_tc_packet
+    from protocols.sdls import KeyStore, SecuritySender
+    from protocols.stream import frame_tc
+    from protocols.tc_frame import build_bd_frame
+
+    m = _mission()
+    keys = KeyStore.from_json(json.loads(keys_json))
+    sender = SecuritySender.from_keystore(keys, seq=seq if seq is not None else int(time.time()) & 0xFFFFFFFF)
+    packet = build_tc_packet(m["tc_apid"], 0, service, subservice)
+    frame = build_bd_frame(m["scid"], m["tc_vcid"], packet, security=sender)
+    return frame_tc(frame)
+
+
+@dataclass
+class BootEvent:
+    """The rover's BOOT event as decoded from the link."""
+
+    version: int
+    boot_count: int
+    reset_cause: int
+    dict_hash: int
+
+    @property
+    def reset_cause_name(self) -> str:
+        return RESET_CAUSES.get(self.reset_cause, str(self.reset_cause))
+
+    def to_json(self) -> dict[str, object]:
+        d: dict[str, object] = asdict(self)
+        d["reset_cause_name"] = self.reset_cause_name
+        return d
+
+
+class BootWatcher:
+    """Feeds raw link bytes through the TM deframer and demultiplexer; finds BOOT events."""
+
+    def __init__(self) -> None:
+        from protocols.stream import TmDeframer
+        from protocols.tm_frame import TmDemultiplexer
+
+        m = _mission()
+        self.deframer = TmDeframer(m["tm_frame_length"])
+        self.demux = TmDemultiplexer(m["tm_frame_length"])
+        self.text = bytearray()
+
+    def feed(self, data: bytes) -> BootEvent | None:
+        from protocols.pus import parse_tm_packet
+
+        self.text += data
+        del self.text[:-4096]
+        for frame in self.deframer.feed(data):
+            for packet in self.demux.feed(frame):
+                try:
+                    tm = parse_tm_packet(packet)
+                except ProtocolError:
+                    continue
+                if tm.service == 5 and len(tm.data) >= _BOOT_ARGS.size:
+                    event_id, version, boot_count, cause, dict_hash = _BOOT_ARGS.unpack_from(tm.data)
+                    if event_id == BOOT_EVENT_ID:
+                        return BootEvent(version, boot_count, cause, dict_hash)
+        return None
+
+
+def wait_boot_event(ser: serial.Serial, timeout_s: float) -> tuple[BootEvent | None, bytes]:
+    """Read the link until a BOOT event or the timeout; returns (event, the last bytes seen)."""
+    watcher = BootWatcher()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            data = ser.read(ser.in_waiting or 1)
+        except (serial.SerialException, OSError):
+            return None, bytes(watcher.text)
+        if data:
+            event = watcher.feed(data)
+            if event is not None:
+                return event, bytes(watcher.text)
+    return None, bytes(watcher.text)
