@@ -50,7 +50,11 @@ Item = dict[str, Any]
 def read_input(source: str) -> bytes:
     """Bytes of a file, or of a hex string (spaces, colons, 0x and newlines allowed)."""
     path = Path(source)
-    if path.exists():
+    try:
+        is_file = path.exists()
+    except OSError:  # e.g. a long hex string is "file name too long"
+        is_file = False
+    if is_file:
         if path.is_dir():
             raise FarsideError(f"{source} is a directory, expected a capture file or hex")
         data = path.read_bytes()
@@ -251,11 +255,11 @@ def decode_bytes(data: bytes, dictionary: Dictionary, direction: str = "auto",
         d.track_offsets = True
         frames = d.feed(data)
         if frames:
-            items, demux = decode_tm_frames(list(zip(d.offsets, frames, strict=True)), dictionary, tm_length)
+            items, demux = decode_tm_frames([(off + 4, f) for off, f in zip(d.offsets, frames, strict=True)], dictionary, tm_length)
             return {"input": "tm_stream", "items": items,
                     "counters": asdict(d.counters) | {"pending": d.pending, "demux": demux},
                     "drops": d.drops}
-        if direction == "tm" or data[:4] == ASM:
+        if direction == "tm" or data[:2] != TC_START:
             raise ProtocolError(_no_frame("TM", d, len(data)))
     if direction in ("auto", "tc") and data[:2] == TC_START:
         tcd = TcDeframer(int(dictionary.mission.get("tc_frame_max", 1024)))

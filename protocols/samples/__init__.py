@@ -1,0 +1,1 @@
+"""Sample captures for `farside decode`, made by make_samples.py with the protocols builders."""

@@ -1,0 +1,132 @@
+"""`farside decode`: every layer of samples and hex; bad input is one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil.cli import main
+from protocols.samples.make_samples import build_samples
+from protocols.stream import frame_tm
+from protocols.tm_frame import TmMultiplexer
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "protocols" / "samples"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["decode", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("name", ["tm_stream.bin", "tc_stream.bin", "keys.json"])
+def test_committed_samples_equal_what_the_builders_make(name: str) -> None:
+    assert (SAMPLES / name).read_bytes() == build_samples()[name], (
+        f"protocols/samples/{name} is stale: run python -m protocols.samples.make_samples"
+    )
+
+
+def test_decode_tm_sample_names_every_packet(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(SAMPLES / "tm_stream.bin"))
+    assert code == 0 and err == ""
+    assert "event BOOT (id 1) [info]: boot 3:" in out
+    assert "mode = DRIVE  (raw 3)" in out
+    assert "x_m = 1.5 m  (raw 1500)" in out
+    assert "verification COMPLETION_FAILED: TC apid 1 seq 3 completion failed: HAZARD" in out
+    assert "event WHEEL_FAULT (id 3) [high]: wheel 5 failed: STALL" in out
+    assert "CLCW 01040004: VC 1 N(R) 4" in out
+    assert "4 frames ok" in out and "13 packets, 0 gaps" in out
+
+
+def test_decode_tc_sample_json_with_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, str(SAMPLES / "tc_stream.bin"), "--json", "--keys", str(SAMPLES / "keys.json"))
+    assert code == 0
+    result = json.loads(out)
+    assert result["input"] == "tc_stream"
+    names = [layer["name"] for item in result["items"] for layer in item["layers"]
+             if layer["layer"] in ("command", "control_command")]
+    assert names == ["PING", "MODE_SET", "DRIVE_DISTANCE", "UNLOCK"]
+    auths = [layer["auth"] for item in result["items"] for layer in item["layers"] if layer["layer"] == "security"]
+    assert auths == ["OK"] * 4
+    drive = next(layer for item in result["items"] for layer in item["layers"] if layer.get("name") == "DRIVE_DISTANCE")
+    assert {v["name"]: (v["value"], v["unit"]) for v in drive["values"]} == {
+        "distance_m": (2.0, "m"), "speed_mph": (150.0, "m/h"),
+    }
+
+
+def test_wrong_key_shows_bad_mac(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": {"1": "11" * 32}}))
+    code, out, _ = run(capsys, str(SAMPLES / "tc_stream.bin"), "--keys", str(keys))
+    assert code == 0 and out.count("auth BAD_MAC") == 4
+
+
+def test_golden_hex_in_each_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "20ab0413001801c01600062f11010000ab62cf39")
+    assert code == 0
+    assert out.splitlines() == [
+        "TC frame @0: type BD SCID 171 VC 1 N(S) 0 length 20 FECF cf39 ok",
+        "  space packet: TC APID 1 seq 22 length 13",
+        "  PUS TC 17/1 ack f source 0 CRC ab62 ok",
+        "  command PING",
+    ]
+    code, out, _ = run(capsys, "0x0820c001 0010200319000000000000000000000102f5c6", "--json")
+    layers = json.loads(out)["items"][0]["layers"]
+    assert [layer["layer"] for layer in layers] == ["space_packet", "pus_tm", "unknown"]
+
+
+def test_single_tm_frame_and_garbage_before_a_stream(capsys: pytest.CaptureFixture[str]) -> None:
+    frame = TmMultiplexer(171).idle_frame()
+    code, out, _ = run(capsys, frame.hex(), "--direction", "tm")
+    assert code == 0 and "FHP idle" in out
+    code, out, _ = run(capsys, ("00ff" * 5) + frame_tm(frame).hex())
+    assert code == 0 and "1 frames ok" in out and "10 octets of garbage" in out
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("zz12", r"neither a file nor hex: 'z' at hex digit 0"),
+        ("abc", r"odd number of digits"),
+        ("20ab0413001801c01600062f11010000ab62cf38", r"TC frame FECF at octet 18 is cf38, expected cf39"),
+        ("1801c01600062f11010000ab63", r"packet error control at octet 11 is ab63, expected ab62"),
+        ("1801c01600072f11010000ab63", r"13 octets fit no layout: not a space packet \(length field, octets 4-5, says 14"),
+        ("1acffc1d0000", r"no valid TM frame in 6 octets"),
+        ("0820", r"too short"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], arg: str, message: str) -> None:
+    code, out, err = run(capsys, arg)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("farside: error: ")
+    import re
+
+    assert re.search(message, err), err
+
+
+def test_stream_of_only_bad_frames_names_the_first_bad_offset(capsys: pytest.CaptureFixture[str]) -> None:
+    frame = bytearray(frame_tm(TmMultiplexer(171).idle_frame()))
+    frame[50] ^= 1
+    code, _, err = run(capsys, "0000" + frame.hex())
+    assert code == 2 and "first bad frame at octet 2 (bad crc frame)" in err
+
+
+def test_missing_key_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "00", "--keys", str(tmp_path / "nope.json"))
+    assert code == 2 and err.count("\n") == 1 and "cannot read key file" in err
+
+
+def test_installed_command_exits_2_without_a_traceback() -> None:
+    exe = Path(sys.executable).parent / "farside"
+    if not exe.exists():
+        pytest.skip("farside console script not installed in this environment")
+    proc = subprocess.run([str(exe), "decode", "1801c01600062f11010000ab63"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("farside: error: ") and "Traceback" not in proc.stderr
+    ok = subprocess.run([str(exe), "decode", str(SAMPLES / "tm_stream.bin")], capture_output=True, text=True)
+    assert ok.returncode == 0 and "HK_ROVER" in ok.stdout
