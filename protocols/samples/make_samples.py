@@ -89,7 +89,7 @@ def tc_stream() -> bytes:
     m = d.mission
     sender = SecuritySender(DEMO_KEY, spi=m["auth"]["default_spi"])
     out = bytearray()
-    commands = [
+    commands: list[tuple[str, dict[str, object]]] = [
         ("PING", {}),
         ("MODE_SET", {"mode": "DRIVE"}),
         ("DRIVE_DISTANCE", {"distance_m": 2.0, "speed_mph": 150}),
