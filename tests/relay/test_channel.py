@@ -9,8 +9,22 @@ import statistics
 import pytest
 
 from hil.relay.capture import Direction
-from hil.relay.channel import ASM, TC_START, BitErrors, FrameSplitter, Relay, fixed_length, tc_length
-from hil.relay.profile import DirectionConfig, GilbertElliott, RelayProfile, Visibility, parse_schedule
+from hil.relay.channel import (
+    ASM,
+    TC_START,
+    BitErrors,
+    FrameSplitter,
+    Relay,
+    fixed_length,
+    tc_length,
+)
+from hil.relay.profile import (
+    DirectionConfig,
+    GilbertElliott,
+    RelayProfile,
+    Visibility,
+    parse_schedule,
+)
 from protocols.tc_frame import build_bd_frame
 
 
@@ -54,7 +68,7 @@ def test_rate_limit_queues_frames_back_to_back_at_the_bit_rate() -> None:
     relay.from_ground(0.0, b"".join(frames))
     out = run_until_idle(relay)
     assert [d for _, _, d in out] == frames
-    gaps = [b[0] - a[0] for a, b in zip(out, out[1:])]
+    gaps = [b[0] - a[0] for a, b in zip(out, out[1:], strict=False)]
     assert gaps == pytest.approx([len(frames[0]) * 8 / 1000] * 9, abs=1e-9)
     total_bits = sum(len(f) * 8 for f in frames)
     assert out[-1][0] == pytest.approx(total_bits / 1000 + 0.5)

@@ -68,7 +68,7 @@ def test_real_time_delay_is_close_to_configured() -> None:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.4)
         await runner.stop()
-        errors = [g - s - 0.2 for g, s in zip(got, sent)]
+        errors = [g - s - 0.2 for g, s in zip(got, sent, strict=False)]
         assert len(errors) == 3
         assert all(-0.001 <= e < 0.1 for e in errors), errors  # loose: shared CI machine
 
@@ -98,7 +98,7 @@ def test_capture_file_records_everything_in_and_out_and_decodes(tmp_path: Path) 
     by = {d: b"".join(r.data for r in recs if r.direction == d) for d in Direction}
     assert by[Direction.GROUND_IN] == by[Direction.ROVER_OUT] == tc(1)
     assert by[Direction.ROVER_IN] == by[Direction.GROUND_OUT] == tm + tm
-    assert all(a.time_s <= b.time_s for a, b in zip(recs, recs[1:]) if a.direction == b.direction)
+    assert all(a.time_s <= b.time_s for a, b in zip(recs, recs[1:], strict=False) if a.direction == b.direction)
     assert len(TmDeframer(256).feed(by[Direction.GROUND_OUT])) == 0  # not real frames: bad FECF
     assert capture_metadata(path)["clock"] == "virtual"
     # a truncated tail (relay killed mid-write) is tolerated
