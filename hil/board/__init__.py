@@ -67,6 +67,9 @@ def board_heapsize(board: str) -> str:
             definition = json.loads(path.read_text())
         except (OSError, ValueError):
             return DEFAULT_HEAPSIZE
+    kb = definition.get("heap_budget_kb") if isinstance(definition, dict) else None
+    if isinstance(kb, int) and kb > 0:
+        return f"{kb}K"
     for key in ("heap_budget", "heap_bytes", "heapsize", "heap"):
         value = definition.get(key) if isinstance(definition, dict) else getattr(definition, key, None)
         if isinstance(value, int) and value > 0:

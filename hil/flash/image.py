@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -83,8 +82,13 @@ def load_board_definition(board: str) -> tuple[bytes, dict[str, Any]]:
 
 
 def board_arch(board: str, definition: dict[str, Any]) -> str:
+    """The -march for mpy-cross; "" when the definition says null (bytecode only)."""
     for key in ARCH_KEYS:
+        if key not in definition:
+            continue
         value = definition.get(key)
+        if value is None:
+            return ""
         if isinstance(value, str) and value:
             return value
     mpy = definition.get("mpy_cross")
@@ -134,7 +138,7 @@ def compile_sources(source: Path, arch: str, cmd: list[str] | None = None) -> di
             rel = path.relative_to(source).as_posix()
             target = Path(tmp) / (rel.replace("/", "__") + ".mpy")
             proc = subprocess.run(
-                cmd + [f"-march={arch}", "-s", f"{package}/{rel}", "-o", str(target), str(path)],
+                cmd + ([f"-march={arch}"] if arch else []) + ["-s", f"{package}/{rel}", "-o", str(target), str(path)],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -181,26 +185,21 @@ def dictionary_hash(canonical: bytes) -> int:
 
 
 def default_keys_path() -> Path:
-    """$FARSIDE_KEYS, else ~/.config/farside/keys.json (shared with the ground station)."""
+    """$FARSIDE_KEYS, else the ground station's development key file (the same key on
+    both ends of the link by default)."""
     env = os.environ.get("FARSIDE_KEYS")
     if env:
         return Path(env)
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "farside" / "keys.json"
+    return ROOT / "hil" / "gs" / "dev_keys.json"
 
 
-def load_keys(path: Path | None, create: bool = True) -> bytes:
-    """The key file's bytes. The default file is created with a fresh random key for
-    SPI 1 when it does not exist (so a first flash just works; the ground reads it too)."""
-    explicit = path is not None
+def load_keys(path: Path | None) -> bytes:
+    """The key file's bytes, checked: {"keys": {"<spi>": "<64 hex digits>"}}."""
     path = path or default_keys_path()
-    if not path.exists():
-        if explicit or not create:
-            raise FarsideError(f"expected a key file at {path}, found none")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"keys": {"1": secrets.token_hex(32)}}, indent=1) + "\n")
-        os.chmod(path, 0o600)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FarsideError(f"expected a key file at {path}, found none (--keys PATH)") from exc
     try:
         keys = json.loads(raw)["keys"]
         for spi, hexkey in keys.items():

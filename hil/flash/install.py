@@ -82,6 +82,7 @@ class FlashOptions:
     boot_timeout_s: float = 20.0
     min_micropython: tuple[int, int, int] = MIN_MICROPYTHON
     chunk_bytes: int = 3072
+    exec_timeout_s: float = 20.0
 
 
 @dataclass
@@ -288,12 +289,12 @@ class Flasher:
 
     # ---- board-side helpers -----------------------------------------------------------
 
-    def call(self, code: str, timeout_s: float = 20.0) -> str:
+    def call(self, code: str, timeout_s: float | None = None) -> str:
         assert self.repl is not None
-        return self.repl.eval(code, timeout_s)
+        return self.repl.eval(code, timeout_s or self.options.exec_timeout_s)
 
     def survey(self) -> dict[str, Any]:
-        out = self.call("_fa_survey()", timeout_s=60.0)
+        out = self.call("_fa_survey()", timeout_s=max(60.0, self.options.exec_timeout_s))
         try:
             survey: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError) as exc:
@@ -336,7 +337,7 @@ class Flasher:
         return done
 
     def hashes(self, board_paths: list[str]) -> dict[str, str | None]:
-        out = self.call(f"_fa_hashes({json.dumps(board_paths)})", timeout_s=120.0)
+        out = self.call(f"_fa_hashes({json.dumps(board_paths)})", timeout_s=max(120.0, self.options.exec_timeout_s))
         result: dict[str, str | None] = json.loads(out.strip().splitlines()[-1])
         return result
 

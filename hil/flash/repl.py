@@ -88,9 +88,9 @@ class RawRepl:
         except (serial.SerialException, OSError) as exc:
             raise RawReplError(f"{self.label}: the port went away while reading ({exc})") from exc
 
-    def read_until(self, ending: bytes, timeout_s: float) -> bytes:
-        """Read until `ending` (returned data ends with it) or the timeout (it does not).
-        Bytes after the ending stay for the next read."""
+    def read_until(self, ending: bytes, timeout_s: float, abort: bytes | None = None) -> bytes:
+        """Read until `ending` (returned data ends with it), `abort` (likewise), or the
+        timeout (neither). Bytes after the ending stay for the next read."""
         data = bytearray()
         deadline = time.monotonic() + timeout_s
         while True:
@@ -103,6 +103,8 @@ class RawRepl:
                     end = idx + len(ending)
                     self._pushback[:0] = data[end:]
                     return bytes(data[:end])
+                if abort is not None and data.endswith(abort):
+                    return bytes(data)
             elif time.monotonic() > deadline:
                 return bytes(data)
 
@@ -214,7 +216,10 @@ class RawRepl:
             ok = self._read_exact(2, 2.0)
             if ok != b"OK":
                 raise RawReplError(f"{self.label}: expected 'OK' after the code, saw {_tail(ok)}")
-        out = self.read_until(b"\x04", timeout_s)
+        out = self.read_until(b"\x04", timeout_s, abort=b">>> ")
+        if out.endswith(b">>> "):
+            self.in_raw = False
+            raise RawReplError(f"{self.label}: the board reset while running code (saw {_tail(out)})")
         if not out.endswith(b"\x04"):
             raise RawReplError(f"{self.label}: no answer within {timeout_s} s (saw {_tail(out)})")
         err = self.read_until(b"\x04", timeout_s)
