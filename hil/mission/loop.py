@@ -1,0 +1,258 @@
+"""The whole loop in virtual time: ground station, Queqiao relay and rover on one event loop.
+
+    ground (LoopGround) --TC octets--> relay (hil.relay.Relay) --> rover link (CPython firmware,
+    ground  <--TM octets--  relay  <--  rover link                  sim HAL and plant)
+
+Everything runs on one `hil.vclock.VirtualTimeLoop`: the rover's tasks, the relay's
+deliveries (timers at `Relay.next_time()`) and COP-1's timer T1. When nothing is ready
+the clock jumps to the next timer, so an hour's traverse through `queqiao` takes seconds.
+The octets move through in-memory pipes, with no polling of their own. The rover is
+restarted after each reset with its flash folder and hardware kept (firmware_py.app's
+`run_forever`), as the sim board's power supply would. A run is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import hil
+from hil import vclock
+from hil.errors import FarsideError
+from hil.gs.archive import ArchiveWriter
+from hil.gs.mission import Mission
+from hil.gs.session import DEV_KEYS
+from hil.mission.ground import LoopGround
+from hil.relay.channel import Relay
+from hil.relay.profile import load_profile
+from protocols.cop1 import FopConfig, size_for_link
+
+T = TypeVar("T")
+
+BOARDS = Path(hil.__file__).resolve().parent.parent / "boards"
+
+
+class RoverStream:
+    """The rover's end of the link (firmware_py.hal link API) as two in-memory buffers.
+
+    read_into(buf) -> n takes what the relay delivered; write(buf) hands the octets to
+    `on_tx` at once (the relay then times them), so nothing polls the pipe.
+    """
+
+    def __init__(self, on_tx: Callable[[bytes], None]) -> None:
+        self._rx = bytearray()
+        self._on_tx = on_tx
+        self.octets_in = 0
+        self.octets_out = 0
+
+    def deliver(self, data: bytes) -> None:
+        self._rx += data
+        self.octets_in += len(data)
+
+    def read_into(self, buf: Any) -> int:
+        n = min(len(buf), len(self._rx))
+        if n:
+            buf[:n] = self._rx[:n]
+            del self._rx[:n]
+        return n
+
+    def write(self, data: Any) -> int:
+        b = bytes(data)
+        self.octets_out += len(b)
+        self._on_tx(b)
+        return len(b)
+
+
+def load_board(name: str) -> dict[str, Any]:
+    path = BOARDS / f"{name}.json"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in BOARDS.glob("*.json")))
+        raise FarsideError(f"expected a board definition ({known}), got {name!r}")
+    board: dict[str, Any] = json.loads(path.read_text())
+    return board
+
+
+def make_rover_root(folder: Path, mission: Mission, keys: Path = DEV_KEYS) -> Path:
+    """A sim board's flash: canonical dictionary bytes and the key file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    canon = json.dumps(mission.raw, sort_keys=True, separators=(",", ":")).encode()
+    (folder / "dictionary.json").write_bytes(canon)
+    (folder / "keys.json").write_text(Path(keys).read_text())
+    return folder
+
+
+def fop_config_for(relay: Relay, mission: Mission) -> FopConfig:
+    """FOP-1 window and T1 sized from the relay profile (round trip plus serialisation)."""
+    p = relay.profile
+    sizing = size_for_link(
+        p.uplink.delay_s, p.downlink.delay_s, p.uplink.rate_bps, p.downlink.rate_bps,
+        tc_frame_octets=2 + 5 + 6 + 40 + 16 + 2, tm_frame_octets=4 + mission.tm_frame_length,
+        tm_interval_s=1.0,
+    )
+    return FopConfig(vcid=mission.tc_vcid, k=min(sizing.k, 8), t1_s=max(sizing.t1_s, 2.0))
+
+
+@dataclass
+class LoopConfig:
+    seed: int = 1
+    relay: str = "queqiao"  # profile name or file; "none" connects ground and rover directly
+    board: str = "sim"
+    folder: Path | None = None  # rover flash + archive live here (a temp folder if None)
+    archive: bool = True
+
+
+class WholeLoop:
+    """Ground + relay + CPython rover on one virtual-time loop. Drive it with `run()`."""
+
+    def __init__(self, config: LoopConfig, mission: Mission | None = None) -> None:
+        import tempfile
+
+        from firmware_py.hal.sim import SimHal
+
+        self.config = config
+        self.mission = mission or Mission.load()
+        if config.folder is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="farside-")
+            folder = Path(self._tmp.name)
+        else:
+            self._tmp = None
+            folder = config.folder
+        self.folder = folder
+        self.loop = vclock.new_event_loop()
+        self.board = load_board(config.board)
+        self.rover_root = make_rover_root(folder / "rover", self.mission)
+        self.relay: Relay | None = None
+        if config.relay != "none":
+            self.relay = Relay(load_profile(config.relay), seed=config.seed)
+        self.archive_path = folder / "archive"
+        archive = ArchiveWriter(self.archive_path, fsync_interval_s=None) if config.archive else None
+        fop = fop_config_for(self.relay, self.mission) if self.relay else None
+        self.ground = LoopGround(self.mission, self._from_ground, loop=self.loop, archive=archive, fop=fop)
+        self.stream = RoverStream(self._from_rover)
+        self.hal = SimHal(self.board, self.stream, config.seed)
+        self.rover: Any = None  # the running firmware_py.app.Rover (changes at each boot)
+        self.boots = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._handle_at = math.inf
+        self._rover_task: asyncio.Task[Any] | None = None
+        self._closed = False
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+
+    # --- plumbing ---------------------------------------------------------------------
+    async def _start(self) -> None:
+        from firmware_py.app import run_forever
+
+        self._rover_task = asyncio.get_running_loop().create_task(
+            run_forever(self.board, self.hal, str(self.rover_root), self.stream, on_boot=self._on_boot),
+            name="rover",
+        )
+
+    def _on_boot(self, rover: Any) -> None:
+        self.rover = rover
+        self.boots += 1
+
+    def _from_ground(self, data: bytes) -> None:
+        if self.relay is None:
+            self.loop.call_soon(self.stream.deliver, data)
+            return
+        self.relay.from_ground(self.loop.time(), data)
+        self._schedule()
+
+    def _from_rover(self, data: bytes) -> None:
+        if self.relay is None:
+            self.loop.call_soon(self.ground.feed, data)
+            return
+        self.relay.from_rover(self.loop.time(), data)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        assert self.relay is not None
+        t = self.relay.next_time()
+        if t is None or t >= self._handle_at:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle_at = t
+        self._handle = self.loop.call_at(max(t, self.loop.time()), self._deliver)
+
+    def _deliver(self) -> None:
+        assert self.relay is not None
+        self._handle = None
+        self._handle_at = math.inf
+        now = self.loop.time()
+        for data in self.relay.to_rover(now):
+            self.stream.deliver(data)
+        down = self.relay.to_ground(now)
+        if down:
+            self.ground.feed(b"".join(down))
+        self._schedule()
+
+    def relay_changed(self) -> None:
+        """Call after changing the relay's conditions: re-times the next delivery."""
+        if self.relay is None:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._handle_at = math.inf
+        self._schedule()
+
+    # --- driving the loop ------------------------------------------------------------
+    def now(self) -> float:
+        """Loop time = rover uptime clock (s since the loop started)."""
+        return self.loop.time()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run the loop until `coro` finishes; a crashed rover fails the run with its error."""
+        if self._closed:
+            raise FarsideError("the whole loop is closed")
+        task = self.loop.create_task(coro)
+        assert self._rover_task is not None
+        rover_task = self._rover_task
+
+        def stop_on_crash(_: asyncio.Task[Any]) -> None:
+            if not task.done():
+                task.cancel()
+
+        rover_task.add_done_callback(stop_on_crash)
+        try:
+            return self.loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            if rover_task.done():
+                exc = rover_task.exception() if not rover_task.cancelled() else None
+                raise FarsideError(f"the rover firmware stopped: {exc!r}") from exc
+            raise
+        finally:
+            rover_task.remove_done_callback(stop_on_crash)
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` of rover time pass."""
+        self.run(asyncio.sleep(seconds))
+
+    def relay_stats(self) -> dict[str, Any]:
+        if self.relay is None:
+            return {"profile": "none"}
+        return self.relay.stats(self.now())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            self.ground.close()
+        finally:
+            asyncio.set_event_loop(None)
+            self.loop.close()
+            if self._tmp is not None:
+                self._tmp.cleanup()
