@@ -21,7 +21,8 @@
 #       field < 7 or > max_len), garbage (octets dropped). Every octet fed is in a
 #       good frame (start sequence included), counted in garbage, or .pending; the
 #       same accounting as the ground's protocols.stream.TcDeframer.
-#       No allocation per received octet: one memoryview per chunk and per frame.
+#       No allocation per received octet: a memoryview per chunk (none when given
+#       one) and one per good frame.
 #   .pending  octets held (partial start sequence or partial frame)
 #   .reset()  drop any partial frame (counters kept)
 from firmware_py.compat import const
@@ -99,7 +100,9 @@ class TcDeframer:
         if n < 0:
             n = len(chunk)
         if n:
-            self._run(memoryview(chunk), n, False)
+            if not isinstance(chunk, memoryview):
+                chunk = memoryview(chunk)
+            self._run(chunk, n, False)
 
     def _run(self, src, n, backlog):
         i = 0
@@ -130,9 +133,15 @@ class TcDeframer:
             k = self._need - pos
             if k > n - i:
                 k = n - i
-            self._mv[pos : pos + k] = src[i : i + k]
-            i += k
-            pos += k
+            if k > 8:
+                self._mv[pos : pos + k] = src[i : i + k]
+                i += k
+                pos += k
+            else:  # header octets: a loop allocates no slice objects
+                for _ in range(k):
+                    buf[pos] = src[i]
+                    pos += 1
+                    i += 1
             self._pos = pos
             if pos < self._need:
                 continue
