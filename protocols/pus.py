@@ -11,6 +11,7 @@ destination ID u16, then the absolute time (CUC 4+2 octets, see cuc.py).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from construct import (
@@ -291,8 +292,54 @@ def _precheck(data: bytes | bytearray | memoryview, packet_type: int, overhead: 
     return raw
 
 
+_TC_FAST = struct.Struct(">HHHBBBH")
+_TM_FAST = struct.Struct(">HHHBBBHH6s")
+
+
 def parse_tc_packet(data: bytes | bytearray | memoryview) -> TcPacket:
-    """Parse and check (length, PUS version, CRC) a PUS-C TC packet."""
+    """Parse and check (length, PUS version, CRC) a PUS-C TC packet (struct fast path; tests
+    prove it equals parse_tc_packet_layout, the construct layout)."""
+    raw = _precheck(data, TYPE_TC, TC_OVERHEAD, "TC packet")
+    _, word1, _, flags, service, subservice, source_id = _TC_FAST.unpack_from(raw)
+    if flags >> 4 != PUS_VERSION:
+        raise ProtocolError(f"TC packet: PUS version at octet 6 is {flags >> 4}, expected {PUS_VERSION}")
+    return TcPacket(
+        apid=((raw[0] & 7) << 8) | raw[1],
+        seq_count=word1 & 0x3FFF,
+        service=service,
+        subservice=subservice,
+        app_data=raw[TC_OVERHEAD - CRC_LENGTH : -CRC_LENGTH],
+        ack=flags & 0xF,
+        source_id=source_id,
+        sequence_flags=word1 >> 14,
+        crc=(raw[-2] << 8) | raw[-1],
+    )
+
+
+def parse_tm_packet(data: bytes | bytearray | memoryview) -> TmPacket:
+    """Parse and check (length, PUS version, CRC) a PUS-C TM packet (struct fast path; tests
+    prove it equals parse_tm_packet_layout, the construct layout)."""
+    raw = _precheck(data, TYPE_TM, TM_OVERHEAD, "TM packet")
+    _, word1, _, flags, service, subservice, counter, dest, time = _TM_FAST.unpack_from(raw)
+    if flags >> 4 != PUS_VERSION:
+        raise ProtocolError(f"TM packet: PUS version at octet 6 is {flags >> 4}, expected {PUS_VERSION}")
+    return TmPacket(
+        apid=((raw[0] & 7) << 8) | raw[1],
+        seq_count=word1 & 0x3FFF,
+        service=service,
+        subservice=subservice,
+        data=raw[TM_OVERHEAD - CRC_LENGTH : -CRC_LENGTH],
+        time=time,
+        msg_counter=counter,
+        dest_id=dest,
+        time_ref_status=flags & 0xF,
+        sequence_flags=word1 >> 14,
+        crc=(raw[-2] << 8) | raw[-1],
+    )
+
+
+def parse_tc_packet_layout(data: bytes | bytearray | memoryview) -> TcPacket:
+    """parse_tc_packet through the construct layout (the reference for the fast path)."""
     raw = _precheck(data, TYPE_TC, TC_OVERHEAD, "TC packet")
     try:
         parsed = tc_packet.parse(raw)
@@ -318,8 +365,8 @@ def parse_tc_packet(data: bytes | bytearray | memoryview) -> TcPacket:
     )
 
 
-def parse_tm_packet(data: bytes | bytearray | memoryview) -> TmPacket:
-    """Parse and check (length, PUS version, CRC) a PUS-C TM packet."""
+def parse_tm_packet_layout(data: bytes | bytearray | memoryview) -> TmPacket:
+    """parse_tm_packet through the construct layout (the reference for the fast path)."""
     raw = _precheck(data, TYPE_TM, TM_OVERHEAD, "TM packet")
     try:
         parsed = tm_packet.parse(raw)

@@ -13,7 +13,14 @@ from protocols import strategies as pst
 from protocols.crc import crc16
 from protocols.cuc import MISSION_EPOCH, Cuc
 from protocols.errors import ProtocolError
-from protocols.pus import build_tc_packet, build_tm_packet, parse_tc_packet, parse_tm_packet
+from protocols.pus import (
+    build_tc_packet,
+    build_tm_packet,
+    parse_tc_packet,
+    parse_tc_packet_layout,
+    parse_tm_packet,
+    parse_tm_packet_layout,
+)
 from protocols.spacepacket import (
     IDLE_APID,
     build_idle_packet,
@@ -57,6 +64,7 @@ def test_tc_packet_round_trip(args: dict) -> None:
         args["app_data"], args["ack"], args["source_id"],
     )
     assert p.to_bytes() == raw
+    assert parse_tc_packet_layout(raw) == p
 
 
 @given(pst.tm_packet_args())
@@ -68,6 +76,7 @@ def test_tm_packet_round_trip(args: dict) -> None:
         args["time"], args["msg_counter"], args["dest_id"],
     )
     assert p.to_bytes() == raw
+    assert parse_tm_packet_layout(raw) == p
 
 
 @given(pst.tc_packet_args())

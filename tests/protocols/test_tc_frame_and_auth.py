@@ -27,7 +27,9 @@ from protocols.tc_frame import (
     build_tc_frame,
     parse_control_command,
     parse_tc_frame,
+    parse_tc_frame_layout,
     set_vr,
+    tc_security_header,
     unlock,
 )
 
@@ -53,6 +55,7 @@ def test_tc_frame_round_trip(args: dict) -> None:
         args["scid"], args["vcid"], args["frame_seq"], args["data"], args["bypass"], args["control"],
     )
     assert len(raw) == f.length
+    assert parse_tc_frame_layout(raw) == f
 
 
 def test_bc_control_commands() -> None:
@@ -137,6 +140,7 @@ def test_secured_frame_layout_and_mac() -> None:
     assert raw[14:30] == mac
     f = parse_tc_frame(raw, security=True)
     assert (f.spi, f.sec_seq, f.data, f.mac) == (1, 5, b"abc", mac)
+    assert tc_security_header.parse(raw[5:11]) == {"security_parameter_index": 1, "sequence_number": 5}
     assert _auth().verify(raw).data == b"abc"
 
 
