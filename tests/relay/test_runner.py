@@ -202,7 +202,7 @@ def test_builtin_profiles_have_the_mission_numbers() -> None:
     lab = load_profile("lab")
     assert lab.uplink.delay_s == 0 and lab.uplink.rate_bps is None and lab.uplink.ber == 0
     h = load_profile("harsh")
-    assert h.uplink.burst is not None and h.visibility.schedules and not h.visibility.visible(530.0)
+    assert h.uplink.burst is not None and h.visibility.schedules and not h.visibility.visible(250.0) and h.visibility.visible(300.0)
 
 
 # ------------------------------------------------------------------------- CLI
