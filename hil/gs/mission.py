@@ -149,7 +149,10 @@ class Mission:
         if "enum" in spec and not _is_number(text):
             value: int | float = self.enum_value(spec["enum"], text)
         else:
-            num, unit = parse_quantity(text)
+            try:
+                num, unit = parse_quantity(text)
+            except FarsideError as exc:
+                raise FarsideError(f"{cmd}.{aname}: {exc}") from None
             if unit is not None:
                 target = spec.get("unit", "")
                 if not target:

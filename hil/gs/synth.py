@@ -15,7 +15,6 @@ from pathlib import Path
 from hil.gs.archive import KIND_TM, ArchiveWriter
 from hil.gs.mission import INT_RANGES, STRUCT_CODES, Mission
 
-
 # the rover's codec, imported by name: it is MicroPython code, not type-checked with the host's
 TmPacketBuilder = importlib.import_module("firmware_py.spacepacket").TmPacketBuilder
 TmFramer = importlib.import_module("firmware_py.tm_frame").TmFramer

@@ -1,0 +1,335 @@
+"""`farside gs`: the ground station (command, watch, archive, replay, export, plot, run, dict).
+
+Exit codes of `send` and `run` (by the verification stage that failed):
+  0 completed   1 a procedure check failed   2 bad input, link down, dictionary mismatch
+  3 rejected / not accepted   4 start failed   5 completion failed   6 timeout
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hil.errors import FarsideError
+from protocols.errors import ProtocolError
+
+LINK_HELP = "pyserial URL or device: /dev/ttyACM0, /dev/pts/N, socket://host:port (env FARSIDE_LINK)"
+
+
+class GsGroup(click.Group):
+    """Turns protocol errors into FarsideError so the CLI prints one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ProtocolError as exc:
+            raise FarsideError(str(exc)) from None
+
+
+def _mission(dictionary: str | None) -> Any:
+    from hil.gs.mission import Mission
+
+    return Mission.load(dictionary)
+
+
+def link_options(f: Any) -> Any:
+    f = click.option("--link", "link", envvar="FARSIDE_LINK", help=LINK_HELP)(f)
+    f = click.option("--dictionary", type=click.Path(dir_okay=False), help="dictionary JSON (default: the project's)")(f)
+    f = click.option("--keys", type=click.Path(dir_okay=False), help="SDLS key file (default: the development keys)")(f)
+    f = click.option("--spi", type=int, default=1, show_default=True, help="security parameter index")(f)
+    f = click.option("--archive-root", type=click.Path(file_okay=False), default="archive", show_default=True,
+                     help="folder for session archives (one folder per session)")(f)
+    f = click.option("--force", is_flag=True, help="command even if the rover's dictionary hash differs")(f)
+    f = click.option("--bd", is_flag=True, help="send Type-BD (bypass) frames instead of COP-1 Type-AD")(f)
+    f = click.option("--baud", type=int, default=115200, show_default=True)(f)
+    f = click.option("--connect-timeout", type=float, default=10.0, show_default=True,
+                     help="seconds to wait for the rover's telemetry (dictionary hash)")(f)
+    return f
+
+
+def open_session(opts: dict[str, Any], check: bool = True) -> Any:
+    from hil.gs.session import Session
+
+    if not opts.get("link"):
+        raise FarsideError("no link: give --link URL (or set FARSIDE_LINK)")
+    s = Session.open(
+        opts["link"], _mission(opts.get("dictionary")), archive_root=opts["archive_root"], keys=opts.get("keys"),
+        spi=opts["spi"], ad=not opts["bd"], baudrate=opts["baud"], force=opts["force"],
+    )
+    if check:
+        try:
+            s.check_dictionary(opts["connect_timeout"])
+        except BaseException:
+            s.close()
+            raise
+    return s
+
+
+@click.group(cls=GsGroup)
+def cli() -> None:
+    """Ground station: command the rover, watch, archive, replay, export and plot telemetry.
+
+    \b
+    send exit codes: 0 completed, 2 bad input/link/dictionary, 3 rejected or not
+    accepted, 4 start failed, 5 completion failed, 6 timeout (run: 1 check failed).
+    """
+
+
+# --- send ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("command")
+@click.argument("args", nargs=-1)
+@click.option("--at", "at", help="time-tag: rover seconds, +30s / +5min from the rover clock, or ISO UTC")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds to wait for the reports")
+@click.option("--until", type=click.Choice(["accepted", "started", "completed"]), default="completed", show_default=True)
+@link_options
+def send(command: str, args: tuple[str, ...], at: str | None, timeout: float, until: str, **opts: Any) -> int:
+    """Send COMMAND ARG=VALUE ... and wait for its verification reports.
+
+    Values are typed and may carry units (speed_mph=5km/h, angle_deg=1.57rad,
+    time_s=2min); enums by name (mode=STANDBY). Everything is checked against the
+    dictionary before the link is opened.
+    """
+    from hil.gs.commanding import release_time
+
+    mission = _mission(opts.get("dictionary"))
+    values = mission.parse_args(command, list(args))  # bad input fails before any I/O
+    mission.encode_args(command, values)
+    if at is not None and not at.startswith("+"):
+        release_time(at, None)
+    s = open_session(opts)
+    try:
+        rel = release_time(at, s.state) if at is not None else None
+        track = s.send_command(command, values, at=rel)
+        reps = s.wait_verification(track, timeout, until)
+        click.echo(f"{track.describe()}: " + ", ".join(r.stage for r in reps) + (f" (release at {rel})" if rel else ""))
+    finally:
+        s.close()
+    return 0
+
+
+# --- watch / replay / run -------------------------------------------------------------------
+
+
+def _run_watch(state: Any, stop: Any, seconds: float | None, once: bool) -> None:
+    from hil.gs.watch import render_to_string, watch_loop
+
+    if once or not sys.stdout.isatty():
+        if seconds:
+            until = time.monotonic() + seconds
+            while time.monotonic() < until and not stop():
+                time.sleep(0.05)
+        click.echo(render_to_string(state, width=140))
+        return
+    end: float | None = time.monotonic() + seconds if seconds else None
+    watch_loop(state, lambda: stop() or (end is not None and time.monotonic() >= end))
+
+
+@cli.command()
+@click.option("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+@click.option("--once", is_flag=True, help="print one screen (after --seconds) and exit")
+@link_options
+def watch(seconds: float | None, once: bool, **opts: Any) -> int:
+    """Live view: housekeeping with limits, events, link state, mode and pose."""
+    s = open_session(opts, check=False)
+    try:
+        _run_watch(s.state, lambda: False, seconds, once)
+    finally:
+        s.close()
+    return 0
+
+
+@cli.command()
+@click.argument("archive", type=click.Path())
+@click.option("--speed", type=float, default=1.0, show_default=True, help="x recorded pace; 0 = as fast as possible")
+@click.option("--procedure", type=click.Path(dir_okay=False), help="run this procedure on the replay instead of watching")
+@click.option("--once", is_flag=True, help="print the final screen only")
+@click.option("--dictionary", type=click.Path(dir_okay=False))
+def replay(archive: str, speed: float, procedure: str | None, once: bool, dictionary: str | None) -> int:
+    """Play an archive back into watch (or into a procedure)."""
+    from hil.gs.replay import Replay
+
+    mission = _mission(dictionary)
+    r = Replay(archive, mission, speed=speed)
+    if procedure:
+        r.start()
+        try:
+            _run_proc(Path(procedure), r.state, None)
+        finally:
+            r.stop()
+        return 0
+    r.start()
+    try:
+        if once:
+            r.done.wait()
+            if r.error is not None:
+                raise FarsideError(f"replay: {r.error}")
+        _run_watch(r.state, r.done.is_set, None, once)
+    finally:
+        r.stop()
+    return 0
+
+
+def _run_proc(path: Path, state: Any, session: Any) -> None:
+    from hil.gs.api import GroundApi
+    from hil.gs.procedure import StepResult, run_procedure
+
+    gs = GroundApi(state, session)
+
+    def report(res: StepResult) -> None:
+        mark = click.style("ok  ", fg="green") if res.ok else click.style("FAIL", fg="red", bold=True)
+        click.echo(f"{mark} {path.name}:{res.line}: {res.text}  -> {res.detail}")
+
+    run_procedure(path, gs, report)
+    click.echo(f"procedure {path.name}: all steps passed")
+
+
+@cli.command()
+@click.argument("procedure", type=click.Path(dir_okay=False))
+@click.option("--replay", "replay_from", type=click.Path(), help="run against an archive instead of a link")
+@click.option("--speed", type=float, default=0.0, help="replay pace (0 = as fast as possible)")
+@link_options
+def run(procedure: str, replay_from: str | None, speed: float, **opts: Any) -> int:
+    """Run a procedure (plain steps or Python); stops at the first failed check."""
+    path = Path(procedure)
+    if not path.exists():
+        raise FarsideError(f"no procedure file {path}")
+    if replay_from:
+        from hil.gs.replay import Replay
+
+        r = Replay(replay_from, _mission(opts.get("dictionary")), speed=speed).start()
+        try:
+            _run_proc(path, r.state, None)
+        finally:
+            r.stop()
+        return 0
+    s = open_session(opts)
+    try:
+        _run_proc(path, s.state, s)
+    finally:
+        s.close()
+    return 0
+
+
+# --- export / plot / archive ----------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("archive", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="folder for one file per table")
+@click.option("--dictionary", type=click.Path(dir_okay=False))
+def export(archive: str, fmt: str, out: str, dictionary: str | None) -> int:
+    """Archive -> decoded telemetry (one table per packet type, calibrated, with units)."""
+    from hil.gs.export import decode_archive, write_tables
+
+    t = time.perf_counter()
+    tables = decode_archive(_mission(dictionary), archive)
+    files = write_tables(tables, Path(out), fmt)
+    dt = time.perf_counter() - t
+    for name, tab in tables.items():
+        if len(tab):
+            click.echo(f"{name}: {len(tab)} rows")
+    click.echo(f"wrote {len(files)} files to {out} in {dt:.2f} s")
+    return 0
+
+
+@cli.command()
+@click.argument("archive", type=click.Path(), required=False)
+@click.option("-p", "--param", "params", multiple=True, help="HK parameter to plot against time (repeatable)")
+@click.option("--traverse", is_flag=True, help="plot the rover's tracks with fault and hazard markers")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write")
+@click.option("--seconds", type=float, default=30.0, show_default=True, help="with --link: how long to record first")
+@link_options
+def plot(archive: str | None, params: tuple[str, ...], traverse: bool, out: str, seconds: float, **opts: Any) -> int:
+    """PNG plots of parameters over time, or the traverse, from an archive or a live link."""
+    from hil.gs.export import decode_archive
+    from hil.gs.plot import plot_parameters, plot_traverse, save_png
+
+    if not params and not traverse:
+        raise FarsideError("plot: give -p NAME (repeatable) and/or --traverse")
+    mission = _mission(opts.get("dictionary"))
+    if archive is None:
+        s = open_session(opts, check=False)
+        try:
+            time.sleep(seconds)
+        finally:
+            s.close()
+        assert s.archive is not None
+        archive = str(s.archive.folder)
+    tables = decode_archive(mission, archive)
+    hk = tables[mission.hk[min(mission.hk)]["name"].lower()]
+    outp = Path(out)
+    written = []
+    if params:
+        written.append(save_png(plot_parameters(hk, list(params)), outp))
+    if traverse:
+        tp = outp if not params else outp.with_name(outp.stem + "-traverse.png")
+        written.append(save_png(plot_traverse(hk, tables["events"]), tp))
+    for w in written:
+        click.echo(f"wrote {w}")
+    return 0
+
+
+@cli.command("archive")
+@click.argument("action", type=click.Choice(["check", "repair", "list"]))
+@click.argument("archive", type=click.Path())
+def archive_cmd(action: str, archive: str) -> int:
+    """Check, repair (truncate a torn tail) or list the records of an archive."""
+    from hil.gs.archive import KIND_NAMES, check_part, part_paths, read_records, repair_part
+
+    if action == "list":
+        for r in read_records(archive):
+            click.echo(f"{r.time:.3f} {KIND_NAMES.get(r.kind, r.kind)} {len(r.payload)}")
+        return 0
+    for part in part_paths(Path(archive)):
+        if action == "check":
+            res = check_part(part)
+            tail = f", torn tail: {res.problem}" if res.problem else ""
+            click.echo(f"{part.name}: {res.records} records{tail}")
+        else:
+            click.echo(f"{part.name}: dropped {repair_part(part)} octets")
+    return 0
+
+
+# --- dict ---------------------------------------------------------------------------------
+
+
+@cli.command("dict")
+@click.argument("what", type=click.Choice(["commands", "telemetry", "events", "parameters", "show"]))
+@click.argument("name", required=False)
+@click.option("--dictionary", type=click.Path(dir_okay=False))
+def dict_cmd(what: str, name: str | None, dictionary: str | None) -> int:
+    """Browse the dictionary: `dict commands`, `dict show DRIVE_DISTANCE`."""
+    from rich.console import Console
+
+    from hil.gs.dictview import render_dict
+
+    console = Console(width=int(os.environ.get("COLUMNS", "120")))
+    console.print(render_dict(_mission(dictionary), what, name))
+    return 0
+
+
+# --- shell ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--timeout", type=float, default=30.0, show_default=True)
+@link_options
+def shell(timeout: float, **opts: Any) -> int:
+    """Interactive commanding with tab completion of commands and arguments."""
+    from hil.gs.shell import GsShell
+
+    s = open_session(opts)
+    try:
+        GsShell(s, timeout).cmdloop()
+    finally:
+        s.close()
+    return 0
