@@ -275,8 +275,8 @@ class TcpListenEndpoint(Endpoint):
                 if not data:
                     break
                 self.on_data(data)
-        except (ConnectionError, OSError):
-            pass
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass  # the client left, or the relay is closing
         finally:
             if self._writer is writer:
                 self._writer = None
