@@ -18,6 +18,7 @@ import click
 
 from hil.errors import FarsideError
 from protocols.clcw import decode_clcw
+from protocols.cltu import CltuDeframer
 from protocols.cuc import Cuc
 from protocols.dictionary import Decoded, Dictionary, load_dictionary
 from protocols.errors import AuthError, DictionaryError, ProtocolError
@@ -266,6 +267,11 @@ def decode_bytes(data: bytes, dictionary: Dictionary, direction: str = "auto",
         tcd.track_offsets = True
         frames = tcd.feed(data)
         if not frames:
+            cltus = CltuDeframer()
+            cltu_frames = cltus.feed(data)
+            if cltu_frames:
+                items = [{"layers": tc_frame_layers(f, dictionary, 0, auth)} for f in cltu_frames]
+                return {"input": "cltu_stream", "items": items, "cltu_counters": asdict(cltus.counters)}
             raise ProtocolError(_no_frame("TC", tcd, len(data)))
         items = [{"layers": tc_frame_layers(f, dictionary, off + 2, auth)}
                  for off, f in zip(tcd.offsets, frames, strict=True)]
@@ -383,6 +389,11 @@ def render_text(result: dict[str, Any]) -> str:
     for item in result["items"]:
         for layer in item["layers"]:
             lines += render_layer(layer)
+    if "cltu_counters" in result:
+        c = result["cltu_counters"]
+        lines.append(f"{result['input']}: {c['cltus']} CLTUs, {c['blocks']} code blocks "
+                     f"({c['corrected_blocks']} corrected), {c['frames_ok']} frames ok, "
+                     f"{c['bad_crc_frames']} bad CRC, {c['garbage_octets']} octets of garbage")
     if "counters" in result:
         c = result["counters"]
         demux = c.get("demux")

@@ -130,3 +130,15 @@ def test_installed_command_exits_2_without_a_traceback() -> None:
     assert proc.stderr.startswith("farside: error: ") and "Traceback" not in proc.stderr
     ok = subprocess.run([str(exe), "decode", str(SAMPLES / "tm_stream.bin")], capture_output=True, text=True)
     assert ok.returncode == 0 and "HK_ROVER" in ok.stdout
+
+
+def test_decode_a_cltu_with_a_corrected_bit(capsys: pytest.CaptureFixture[str]) -> None:
+    from protocols.cltu import encode_cltu
+    from protocols.pus import build_tc_packet
+    from protocols.tc_frame import build_tc_frame
+
+    cltu = bytearray(encode_cltu(build_tc_frame(171, 1, 0, build_tc_packet(1, 22, 17, 1), bypass=True)))
+    cltu[5] ^= 0x04
+    code, out, _ = run(capsys, cltu.hex())
+    assert code == 0
+    assert "command PING" in out and "(1 corrected), 1 frames ok" in out
