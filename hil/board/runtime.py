@@ -52,13 +52,18 @@ class BoardState:
 
     @property
     def alive(self) -> bool:
+        """The supervisor process exists and is not a zombie."""
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
-        return True
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
 
 
 def state_path(name: str) -> Path:

@@ -1,0 +1,136 @@
+"""The virtual Pico behaves like a Pico on USB: REPL, raw REPL, raw-paste, boot.py and
+main.py at power-on, Ctrl-C, an 8-bit clean line, soft reboot, resets and power cuts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import serial
+
+from hil.board import VirtualBoard, list_boards
+from hil.flash.repl import RAW_PROMPT, RawRepl, open_port
+from tests.board.fixtures import ROOT, read_for
+
+pytestmark = pytest.mark.micropython
+
+
+def _reset_and_open(board: VirtualBoard) -> serial.Serial:
+    ser = open_port(board.port)
+    ser.reset_input_buffer()
+    board.reset()
+    return ser
+
+
+def test_friendly_repl_answers_like_a_pico(vboard: VirtualBoard) -> None:
+    with _reset_and_open(vboard) as ser:
+        assert read_for(ser, 5, b">>> ").endswith(b">>> ")
+        ser.write(b"print(6*7)\r")
+        assert b"42" in read_for(ser, 3, b"42")
+
+
+def test_raw_repl_and_raw_paste_run_code(vboard: VirtualBoard) -> None:
+    with open_port(vboard.port) as ser:
+        repl = RawRepl(ser)
+        repl.enter()
+        out, err = repl.exec_raw("import sys\nprint(sys.implementation.name, 1+1)")
+        assert (out, err) == (b"micropython 2\n", b"")
+        assert repl.use_paste, "raw-paste mode was refused"
+        out, err = repl.exec_raw("1/0")
+        assert out == b"" and b"ZeroDivisionError" in err
+
+
+def test_boot_py_then_main_py_run_at_power_on_then_the_repl(vboard: VirtualBoard) -> None:
+    (vboard.flash_dir / "boot.py").write_text("print('boot-ran')\n")
+    (vboard.flash_dir / "main.py").write_text("print('main-ran')\n")
+    with _reset_and_open(vboard) as ser:
+        text = read_for(ser, 5, b">>> ")
+    assert text.index(b"boot-ran") < text.index(b"main-ran") < text.index(b">>> ")
+
+
+def test_ctrl_c_interrupts_a_busy_main_py(vboard: VirtualBoard) -> None:
+    (vboard.flash_dir / "main.py").write_text("import time\nprint('busy')\nwhile True:\n    time.sleep_ms(10)\n")
+    with _reset_and_open(vboard) as ser:
+        assert b"busy" in read_for(ser, 5, b"busy")
+        ser.write(b"\x03")
+        text = read_for(ser, 3, b">>> ")
+    assert b"KeyboardInterrupt" in text and text.endswith(b">>> ")
+
+
+def test_line_is_8bit_clean_when_kbd_intr_is_off(vboard: VirtualBoard) -> None:
+    # The rover's link after boot: every byte value both ways, 0x03 and \n untouched.
+    (vboard.flash_dir / "main.py").write_text(
+        "import micropython, sys\n"
+        "micropython.kbd_intr(-1)\n"
+        "sys.stdout.buffer.write(b'READY')\n"
+        "data = sys.stdin.buffer.read(256)\n"
+        "sys.stdout.buffer.write(bytes(reversed(data)))\n"
+    )
+    with _reset_and_open(vboard) as ser:
+        assert b"READY" in read_for(ser, 5, b"READY")
+        payload = bytes(range(256))
+        ser.write(payload)
+        echo = read_for(ser, 5, payload[::-1])
+    assert payload[::-1] in echo
+
+
+def test_soft_reboot_from_raw_repl_returns_to_raw_repl_without_main(vboard: VirtualBoard) -> None:
+    (vboard.flash_dir / "boot.py").write_text("print('boot-ran')\n")
+    (vboard.flash_dir / "main.py").write_text("print('main-ran')\n")
+    with open_port(vboard.port) as ser:
+        repl = RawRepl(ser)
+        repl.enter()
+        ser.write(b"\x04")
+        text = read_for(ser, 5, RAW_PROMPT)
+    assert b"soft reboot\r\n" in text and text.endswith(RAW_PROMPT)
+    assert b"boot-ran" in text and b"main-ran" not in text
+
+
+def test_real_mpremote_lists_and_reads_files(vboard: VirtualBoard) -> None:
+    (vboard.flash_dir / "hello.txt").write_text("from the far side\n")
+    mpremote = str(Path(sys.executable).parent / "mpremote")
+    proc = subprocess.run(
+        [mpremote, "connect", vboard.port, "fs", "ls", "+", "fs", "cat", ":hello.txt"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "hello.txt" in proc.stdout and "from the far side" in proc.stdout
+
+
+def test_power_cut_mid_write_leaves_half_a_file(vboard: VirtualBoard) -> None:
+    with open_port(vboard.port) as ser:
+        repl = RawRepl(ser)
+        repl.enter()
+        repl.use_paste = False  # plain raw REPL: the code runs only after Ctrl-D
+        repl.exec_raw("f = open('cut.bin', 'wb')")
+        code = b"f.write(b'" + b"x" * 2000 + b"'); f.close()"
+        vboard.cut_power_after(len(code) // 2)
+        with pytest.raises(Exception):
+            repl.exec_raw(code, timeout_s=1.0)
+    assert vboard.status()["power"] == "off"
+    assert (vboard.flash_dir / "cut.bin").read_bytes() == b""  # the write never completed
+    vboard.power_on()
+    assert vboard.status()["power"] == "on"
+
+
+def test_cli_starts_lists_and_stops_a_board(tmp_path: Path, micropython: str) -> None:
+    farside = [sys.executable, "-m", "hil.cli"]
+    start = subprocess.run(
+        farside + ["board", "start", "--board", "sim", "--micropython", micropython, "--flash-dir", str(tmp_path / "f")],
+        capture_output=True, text=True, cwd=ROOT, timeout=30,
+    )
+    assert start.returncode == 0, start.stderr
+    port = start.stdout.strip()
+    assert port.startswith("/dev/")
+    listed = subprocess.run(farside + ["board", "list", "--json"], capture_output=True, text=True, cwd=ROOT)
+    boards = json.loads(listed.stdout)
+    assert [b["port"] for b in boards] == [port]
+    assert [b.port for b in list_boards()] == [port]
+    stop = subprocess.run(farside + ["board", "stop", boards[0]["name"]], capture_output=True, text=True, cwd=ROOT)
+    assert stop.returncode == 0
+    assert list_boards() == []
+    again = subprocess.run(farside + ["board", "stop", "nope"], capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "nope" in again.stderr
