@@ -7,11 +7,15 @@
 #                    and the rover's own files: params.json, boot.json, ttq.json,
 #                    time.json, reset_intent ("" is the current folder)
 #       link_stream  read_into(buf) -> n (non-blocking) / write(buf); default hal.link
+#       dictionary   a firmware_py.dictionary.Dictionary already loaded (else it is
+#                    loaded from root; on a small heap load it before importing
+#                    this module: it needs one contiguous buffer of the file's size)
 #   await rover.run()
 #       boots (boot count, reset cause, params, time-tagged queue, BOOT event,
 #       watchdog) and runs until the board resets: raises hal Reset (sim) or
 #       EnterRepl (ENTER_REPL command); machine.reset() on rp2 never returns.
-#   await run_forever(board, hal, root, link_stream)   the sim "power supply":
+#   await run_forever(board, hal, root, link_stream, on_boot=None, max_boots=0,
+#                     dictionary=None)   the sim "power supply":
 #       restarts the rover after each Reset, keeping root (its flash) and the hal
 #       (its hardware and plant); returns on EnterRepl.
 #   rover.step(dt_ms)  one control period without asyncio, with time advanced by
@@ -73,11 +77,11 @@ _TIME_SAVE_S = const(60)
 
 
 class Rover:
-    def __init__(self, board, hal, root="", link_stream=None):
+    def __init__(self, board, hal, root="", link_stream=None, dictionary=None):
         self.board = board
         self.hal = hal
         self.root = root
-        d = self.dictionary = Dictionary(join(root, "dictionary.json"))
+        d = self.dictionary = dictionary or Dictionary(join(root, "dictionary.json"))
         table = []
         for pid in d.params:
             e = d.params[pid]
@@ -398,13 +402,14 @@ def _wheel_speed(seq, i):
     return lambda: int(seq[i] * _MPS_TO_DMPH)
 
 
-async def run_forever(board, hal, root="", link_stream=None, on_boot=None, max_boots=0):
+async def run_forever(board, hal, root="", link_stream=None, on_boot=None, max_boots=0, dictionary=None):
     # Power supply for the sim: run the rover, restart it after each Reset (root
     # and hal are kept, as flash and hardware are). Returns on EnterRepl, or after
     # max_boots boots when max_boots > 0. on_boot(rover) is called for each boot.
     boots = 0
     while True:
-        rover = Rover(board, hal, root, link_stream)
+        rover = Rover(board, hal, root, link_stream, dictionary)
+        dictionary = rover.dictionary
         boots += 1
         if on_boot is not None:
             on_boot(rover)

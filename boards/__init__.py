@@ -1,0 +1,158 @@
+# Board definitions: load a boards/<name>.json and check it against its chip.
+#
+# MicroPython-compatible (the board reads its own definition at boot) and CPython.
+#
+#   load(name_or_path) -> dict     "pico", "pico_w", "pico2", "sim" or a path to a .json
+#   validate(board)                raises BoardError with one clear line on the first
+#                                  problem: unknown chip or HAL, pin not on the chip,
+#                                  pin reserved by the board (pico_w: CYW43 on GP23,
+#                                  24, 25, 29), pin used twice, two motors on one PWM
+#                                  slice with different frequencies, watchdog beyond
+#                                  the chip's maximum, wrong mpy-cross arch, heap
+#                                  budget beyond the chip's RAM
+#   pwm_slice(chip, gpio) -> slice
+#   NAMES                          the boards shipped here
+#
+# Wiring model (see the JSON files): three dual motor drivers (TB6612FNG) give six
+# PWM channels, one per wheel; wheels on one side share their direction pins
+# (skid steering turns a whole side one way), and the drivers' STBY lines are tied
+# to one enable pin that only the safety component drives. Six quadrature encoders
+# on consecutive GPIO pairs (PIO or pin IRQs). An I2C bus carries the IMU (MPU-6050)
+# and six INA219 current sensors.
+import json
+
+NAMES = ("pico", "pico_w", "pico2", "sim")
+
+CHIPS = {
+    # gpio: GPIO count; wdt_max_ms: machine.WDT limit; ram_kb: SRAM
+    "rp2040": {"gpio": 30, "wdt_max_ms": 8388, "arch": "armv6m", "ram_kb": 264},
+    "rp2350": {"gpio": 30, "wdt_max_ms": 16777, "arch": "armv7emsp", "ram_kb": 520},
+    "sim": {"gpio": 0, "wdt_max_ms": 0x7FFFFFFF, "arch": None, "ram_kb": 1 << 20},
+}
+HALS = ("rp2", "sim")
+
+
+class BoardError(ValueError):
+    pass
+
+
+def _dir():
+    try:
+        f = __file__
+    except NameError:
+        return "boards"
+    i = f.rfind("/")
+    return f[:i] if i >= 0 else "."
+
+
+def pwm_slice(chip, gpio):
+    # RP2040: slice = (gpio >> 1) & 7. RP2350: the same for GPIO 0-31, slices 8-11
+    # for GPIO 32-47 (RP2350B).
+    if chip == "rp2350" and gpio >= 32:
+        return 8 + ((gpio >> 1) & 3)
+    return (gpio >> 1) & 7
+
+
+def load(name):
+    path = name if name.endswith(".json") else _dir() + "/" + name + ".json"
+    try:
+        with open(path) as f:
+            board = json.load(f)
+    except OSError:
+        raise BoardError("board %s: no such file %s (boards: %s)" % (name, path, ", ".join(NAMES)))
+    except ValueError as e:
+        raise BoardError("board %s: %s is not valid JSON (%s)" % (name, path, e))
+    validate(board)
+    return board
+
+
+def _pins(board):
+    # [(gpio, what)] for every pin the board uses
+    out = []
+    md = board.get("motor_driver") or {}
+    if "standby_pin" in md:
+        out.append((md["standby_pin"], "motor driver STBY"))
+    for side in ("left", "right"):
+        for p in (board.get("direction_pins") or {}).get(side, ()):
+            out.append((p, side + " direction"))
+    for m in board.get("motors") or ():
+        out.append((m["pwm"], "motor %d PWM" % m["wheel"]))
+    enc = board.get("encoders") or {}
+    for i, pair in enumerate(enc.get("pins") or ()):
+        for p in pair:
+            out.append((p, "encoder %d" % (i + 1)))
+    i2c = board.get("i2c")
+    if i2c:
+        out.append((i2c["sda"], "I2C SDA"))
+        out.append((i2c["scl"], "I2C SCL"))
+    link = board.get("link") or {}
+    for k in ("tx", "rx"):
+        if k in link:
+            out.append((link[k], "link UART " + k.upper()))
+    led = board.get("led_pin")
+    if led is not None:
+        out.append((led, "LED"))
+    return out
+
+
+def validate(board):
+    name = board.get("name", "?")
+
+    def err(msg):
+        raise BoardError("board %s: %s" % (name, msg))
+
+    chip = board.get("chip")
+    if chip not in CHIPS:
+        err("chip %r is not one of %s" % (chip, ", ".join(sorted(CHIPS))))
+    c = CHIPS[chip]
+    if board.get("hal") not in HALS:
+        err("hal %r is not one of %s" % (board.get("hal"), ", ".join(HALS)))
+    wdt = (board.get("watchdog") or {}).get("timeout_ms")
+    if not isinstance(wdt, int) or wdt <= 0:
+        err("watchdog.timeout_ms must be a positive integer, got %r" % (wdt,))
+    if wdt > c["wdt_max_ms"]:
+        err("watchdog.timeout_ms %d is beyond the %s maximum of %d ms" % (wdt, chip, c["wdt_max_ms"]))
+    if board.get("mpy_arch") != c["arch"]:
+        err("mpy_arch %r does not match %s (expected %r)" % (board.get("mpy_arch"), chip, c["arch"]))
+    heap = board.get("heap_budget_kb")
+    if not isinstance(heap, int) or heap <= 0 or heap > c["ram_kb"]:
+        err("heap_budget_kb %r must be 1..%d for %s" % (heap, c["ram_kb"], chip))
+    if chip == "sim":
+        return
+    reserved = {}
+    for r in board.get("reserved_pins") or ():
+        reserved[r["gpio"]] = r.get("use", "reserved")
+    seen = {}
+    for gpio, what in _pins(board):
+        if not isinstance(gpio, int) or not 0 <= gpio < c["gpio"]:
+            err("%s on GP%s: %s has GPIO 0..%d" % (what, gpio, chip, c["gpio"] - 1))
+        if gpio in reserved:
+            err("%s on GP%d: the pin is used by the board (%s)" % (what, gpio, reserved[gpio]))
+        if gpio in seen:
+            err("GP%d used twice: %s and %s" % (gpio, seen[gpio], what))
+        seen[gpio] = what
+    motors = board.get("motors") or ()
+    if len(motors) != 6 or sorted(m["wheel"] for m in motors) != [1, 2, 3, 4, 5, 6]:
+        err("six motors with wheels 1..6 are required, got %d" % len(motors))
+    slices = {}
+    for m in motors:
+        s = pwm_slice(chip, m["pwm"])
+        f = m.get("freq_hz")
+        if not isinstance(f, int) or f <= 0:
+            err("motor %d: freq_hz must be a positive integer" % m["wheel"])
+        if s in slices and slices[s][1] != f:
+            err(
+                "motors %d and %d share PWM slice %d (GP%d, GP%d) but ask for %d Hz and %d Hz"
+                % (slices[s][0], m["wheel"], s, slices[s][2], m["pwm"], slices[s][1], f)
+            )
+        slices[s] = (m["wheel"], f, m["pwm"])
+    enc = board.get("encoders") or {}
+    pins = enc.get("pins") or ()
+    if len(pins) != 6:
+        err("six encoders are required, got %d" % len(pins))
+    if enc.get("method") == "pio":
+        for i, pair in enumerate(pins):
+            if len(pair) != 2 or pair[1] != pair[0] + 1:
+                err("encoder %d: PIO quadrature needs two consecutive pins, got %r" % (i + 1, pair))
+        if len(pins) > 8:
+            err("at most 8 PIO state machines")

@@ -1,0 +1,235 @@
+# rp2 HAL: the rover's hardware on a Raspberry Pi Pico / Pico W / Pico 2 through the
+# real `machine` API (type-checked against micropython-rp2-rpi-pico-stubs).
+#
+# Wiring (boards/pico.json): six PWM outputs (duty_u16, 20 kHz) into three
+# TB6612FNG drivers; the wheels of a side share direction pins (IN1/IN2), the
+# drivers' STBY lines are one enable pin that only safety drives
+# (motors_enable). Six quadrature encoders on pin IRQs (both edges of A and B,
+# a 16-entry transition table; the handler only updates a counter). I2C: an
+# MPU-6050 (pitch and roll from the accelerometer, yaw rate from the gyro) and
+# an INA219 per motor (shunt voltage -> current; bus voltage -> battery).
+# machine.WDT (cannot be stopped; RP2040 max 8388 ms, RP2350 16777 ms).
+# machine.reset_cause(): rp2 reports WDT_RESET after machine.reset() too, so the
+# app keeps an intent flag file to tell COMMANDED from WATCHDOG.
+import math
+
+import machine
+from machine import I2C, PWM, WDT, Pin
+
+from firmware_py.hal import RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
+
+_MPU_PWR = 0x6B
+_MPU_ACCEL = 0x3B
+_MPU_TEMP = 0x41
+_MPU_GYRO_Z = 0x47
+_INA_SHUNT = 0x01
+_INA_BUS = 0x02
+_QUAD = (0, -1, 1, 0, 1, 0, 0, -1, -1, 0, 0, 1, 0, 1, -1, 0)
+_BATT_EMPTY_MV = 10800
+_BATT_FULL_MV = 12600
+
+
+class _Encoder:
+    # Quadrature decoder on two pins, counted in a pin IRQ (no allocation).
+    def __init__(self, pin_a, pin_b):
+        self.a = Pin(pin_a, Pin.IN, Pin.PULL_UP)
+        self.b = Pin(pin_b, Pin.IN, Pin.PULL_UP)
+        self.count = 0
+        self.state = (self.a.value() << 1) | self.b.value()
+        trig = Pin.IRQ_RISING | Pin.IRQ_FALLING
+        self.a.irq(self._edge, trig, hard=True)
+        self.b.irq(self._edge, trig, hard=True)
+
+    def _edge(self, _pin):
+        s = (self.a.value() << 1) | self.b.value()
+        self.count += _QUAD[(self.state << 2) | s]
+        self.state = s
+
+
+class UartLink:
+    # The link API on a machine.UART.
+    def __init__(self, uart):
+        self.uart = uart
+
+    def read_into(self, buf):
+        n = self.uart.any()
+        if not n:
+            return 0
+        got = self.uart.readinto(buf, min(n, len(buf)))
+        return got or 0
+
+    def write(self, data):
+        return self.uart.write(data) or 0
+
+
+class Rp2Hal:
+    name = "rp2"
+
+    def __init__(self, board, link=None):
+        self.board = board
+        self.pwm = []
+        for m in sorted(board["motors"], key=lambda m: m["wheel"]):
+            p = PWM(Pin(m["pwm"]))
+            p.freq(m["freq_hz"])
+            p.duty_u16(0)
+            self.pwm.append(p)
+        md = board["motor_driver"]
+        self.stby = Pin(md["standby_pin"], Pin.OUT, value=0)
+        dp = board["direction_pins"]
+        self.dir_pins = (
+            (Pin(dp["left"][0], Pin.OUT, value=0), Pin(dp["left"][1], Pin.OUT, value=0)),
+            (Pin(dp["right"][0], Pin.OUT, value=0), Pin(dp["right"][1], Pin.OUT, value=0)),
+        )
+        self.side_dir = [0, 0]
+        self.encoders = [_Encoder(p[0], p[1]) for p in board["encoders"]["pins"]]
+        ic = board["i2c"]
+        self.i2c = I2C(ic["bus"], sda=Pin(ic["sda"]), scl=Pin(ic["scl"]), freq=ic["freq_hz"])
+        self.imu_addr = ic["imu"]["addr"]
+        self.ina = [(c["addr"], c["shunt_ohm"]) for c in ic["current"]]
+        self._buf6 = bytearray(6)
+        self._buf2 = bytearray(2)
+        self.imu_ok = self._imu_init()
+        self.wdt = None
+        self.link = link
+        if link is None:
+            lk = board.get("link", {})
+            if lk.get("kind") == "uart":
+                self.link = UartLink(
+                    machine.UART(lk["uart"], lk["baud"], tx=Pin(lk["tx"]), rx=Pin(lk["rx"]))
+                )
+            else:
+                from firmware_py.hal.stdio import StdioLink
+
+                self.link = StdioLink()
+        self.enc = [0] * 6
+        self.current_ma = [0] * 6
+        self.duty = [0.0] * 6
+        self.pitch_deg = 0.0
+        self.roll_deg = 0.0
+        self.yaw_rate_rps = 0.0
+        self.obstacle_mm = 0
+        self.obstacle_dist_mm = 0
+        self.battery_pct = 0
+        self.battery_mv = 0
+        self.solar_dw = 0
+        self.temp_motor_cc = 0
+        self.temp_board_cc = 0
+        self.hibernating = False
+
+    def _imu_init(self):
+        try:
+            self.i2c.writeto_mem(self.imu_addr, _MPU_PWR, b"\x00")
+            return True
+        except OSError:
+            return False
+
+    # -- reset and watchdog --
+    def reset_cause(self):
+        c = machine.reset_cause()
+        if c == machine.WDT_RESET:
+            return RESET_WATCHDOG
+        if c == machine.PWRON_RESET:
+            return RESET_POWER_ON
+        return RESET_SOFT
+
+    def reset(self, cause=RESET_WATCHDOG):
+        machine.reset()
+
+    def wdt_start(self, timeout_ms):
+        self.wdt = WDT(timeout=timeout_ms)
+
+    def wdt_feed(self):
+        if self.wdt is not None:
+            self.wdt.feed()
+
+    def tasks(self):
+        return ()
+
+    # -- actuators --
+    def motors_enable(self, on):
+        self.stby.value(1 if on else 0)
+
+    def set_motor(self, i, duty):
+        # Wheels on a side share their direction: the side turns the way its
+        # first non-zero duty asks, and a wheel asking the other way coasts.
+        side = 0 if i < 3 else 1
+        self.duty[i] = duty
+        want = 1 if duty > 0 else -1 if duty < 0 else 0
+        cur = self.side_dir[side]
+        if want and want != cur:
+            others = 0
+            for j in range(side * 3, side * 3 + 3):
+                if j != i and self.duty[j] != 0:
+                    others += 1
+            if others == 0:
+                pins = self.dir_pins[side]
+                pins[0].value(1 if want > 0 else 0)
+                pins[1].value(0 if want > 0 else 1)
+                self.side_dir[side] = want
+                cur = want
+        if want != cur:
+            duty = 0.0
+        d = int(abs(duty) * 65535)
+        self.pwm[i].duty_u16(d if d < 65535 else 65535)
+
+    def hibernate(self, on):
+        self.hibernating = bool(on)
+        if on:
+            self.motors_enable(False)
+
+    def inject(self, fault, wheel, value):
+        return False
+
+    def mem_free(self):
+        import gc
+
+        return gc.mem_free()
+
+    # -- sensors --
+    def update(self, now_ms):
+        for i in range(6):
+            self.enc[i] = self.encoders[i].count
+        if self.imu_ok:
+            self._read_imu()
+        self._read_currents()
+
+    def _read_imu(self):
+        b = self._buf6
+        try:
+            self.i2c.readfrom_mem_into(self.imu_addr, _MPU_ACCEL, b)
+            ax = _s16(b, 0)
+            ay = _s16(b, 2)
+            az = _s16(b, 4)
+            self.pitch_deg = math.degrees(math.atan2(-ax, math.sqrt(ay * ay + az * az)))
+            self.roll_deg = math.degrees(math.atan2(ay, az))
+            g = self._buf2
+            self.i2c.readfrom_mem_into(self.imu_addr, _MPU_GYRO_Z, g)
+            self.yaw_rate_rps = math.radians(_s16(g, 0) / 131.0)
+            self.i2c.readfrom_mem_into(self.imu_addr, _MPU_TEMP, g)
+            t = int((_s16(g, 0) / 340.0 + 36.53) * 100)
+            self.temp_board_cc = t
+            self.temp_motor_cc = t
+        except OSError:
+            pass
+
+    def _read_currents(self):
+        g = self._buf2
+        for i in range(6):
+            addr, shunt = self.ina[i]
+            try:
+                self.i2c.readfrom_mem_into(addr, _INA_SHUNT, g)
+                uv = _s16(g, 0) * 10  # 10 uV per LSB
+                self.current_ma[i] = abs(int(uv / shunt / 1000))
+                if i == 0:
+                    self.i2c.readfrom_mem_into(addr, _INA_BUS, g)
+                    mv = ((g[0] << 8 | g[1]) >> 3) * 4
+                    self.battery_mv = mv
+                    pct = (mv - _BATT_EMPTY_MV) * 100 // (_BATT_FULL_MV - _BATT_EMPTY_MV)
+                    self.battery_pct = 0 if pct < 0 else 100 if pct > 100 else pct
+            except OSError:
+                self.current_ma[i] = 0
+
+
+def _s16(b, off):
+    v = (b[off] << 8) | b[off + 1]
+    return v - 65536 if v & 0x8000 else v

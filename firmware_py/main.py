@@ -1,0 +1,135 @@
+# Board entry: read the board definition, pick the HAL, run the rover.
+#
+# On a board (Pico or the unix-port virtual board) the root folder holds:
+#   main.py           two lines: from firmware_py.main import main; main()
+#   board.json        the board definition (a copy of boards/<name>.json); without
+#                     it boards/sim.json (or the name in board.txt) is loaded
+#   dictionary.json   the dictionary in canonical form (its hash is reported)
+#   keys.json         the TC authentication keys {"keys": {"1": "<hex>"}}
+#   firmware_py/ and boards/ (the code)
+# and the rover writes params.json, boot.json, ttq.json, time.json, reset_intent.
+#
+# The link is the board's stdin/stdout carrying binary frames (USB CDC on a
+# Pico, the pty on the virtual board): TC frames after EB 90 in, TM frames
+# after 1A CF FC 1D out. A one-line banner "farside rover <version> on <board>"
+# goes to stderr first (the same USB CDC stream on a Pico; the ground's
+# deframer skips it).
+#
+# For the flash engineer, two ways back to the REPL:
+#   1. Boot-time escape window: for `escape_ms` (default 1000 ms) after boot,
+#      Ctrl-C (0x03) still raises KeyboardInterrupt and main() returns to the
+#      REPL before the flight software starts. After the window Ctrl-C is off
+#      (micropython.kbd_intr(-1)) so 0x03 octets inside frames are data.
+#   2. The ENTER_REPL command (200/10): the rover completes the command, flushes
+#      TM, restores Ctrl-C (kbd_intr(3)) and main() returns to the REPL.
+# mpremote/`farside flash` therefore: reset the board (or start the port), send
+# Ctrl-C repeatedly during the first second, then use the raw REPL as usual.
+#
+# A watchdog reset of the sim (unix port, CPython) restarts the rover in-process
+# keeping the root folder (run_forever); on rp2 machine.reset() resets the chip.
+#
+# CPython / unix port command line:
+#   python -m firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N] [--escape-ms MS]
+#   micropython -X heapsize=192K -m firmware_py.main ...   (same options)
+import sys
+
+from firmware_py.compat import MICROPYTHON
+from firmware_py.params import join
+from firmware_py.version import MAJOR, MINOR, PATCH
+
+
+def load_board(root="", name=None):
+    import json
+
+    import boards
+
+    if name:
+        return boards.load(name)
+    try:
+        with open(join(root, "board.json")) as f:
+            b = json.load(f)
+        boards.validate(b)
+        return b
+    except OSError:
+        pass
+    try:
+        with open(join(root, "board.txt")) as f:
+            return boards.load(f.read().strip())
+    except OSError:
+        return boards.load("sim")
+
+
+def make_hal(board, link=None, seed=1):
+    if board.get("hal") == "rp2":
+        from firmware_py.hal.rp2 import Rp2Hal
+
+        return Rp2Hal(board, link)
+    from firmware_py.hal.sim import SimHal
+
+    if link is None:
+        from firmware_py.hal.stdio import StdioLink
+
+        link = StdioLink()
+    return SimHal(board, link, seed)
+
+
+def _kbd_intr(c):
+    if MICROPYTHON:
+        import micropython
+
+        micropython.kbd_intr(c)
+
+
+async def _escape_window(ms):
+    from firmware_py.aio import sleep_ms
+
+    await sleep_ms(ms)
+
+
+def main(root="", board=None, link=None, seed=1, escape_ms=1000):
+    # Returns only on ENTER_REPL (or Ctrl-C in the escape window).
+    import asyncio
+    import gc
+
+    from firmware_py.dictionary import Dictionary
+
+    if board is None or isinstance(board, str):
+        board = load_board(root, board)
+    # the dictionary first, while the heap is still in one piece
+    gc.collect()
+    dictionary = Dictionary(join(root, "dictionary.json"))
+    gc.collect()
+    from firmware_py.app import run_forever
+
+    hal = make_hal(board, link, seed)
+    sys.stderr.write("farside rover %d.%d.%d on %s\n" % (MAJOR, MINOR, PATCH, board.get("name")))
+    try:
+        if escape_ms > 0:
+            asyncio.run(_escape_window(escape_ms))
+    except KeyboardInterrupt:
+        sys.stderr.write("farside: REPL\n")
+        return None
+    _kbd_intr(-1)
+    try:
+        return asyncio.run(run_forever(board, hal, root, hal.link, None, 0, dictionary))
+    finally:
+        _kbd_intr(3)
+
+
+def _cli(argv):
+    opts = {"--board": None, "--root": "", "--seed": "1", "--escape-ms": "0"}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a not in opts or i + 1 >= len(argv):
+            sys.stderr.write(
+                "usage: firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N] [--escape-ms MS]\n"
+            )
+            sys.exit(2)
+        opts[a] = argv[i + 1]
+        i += 2
+    main(opts["--root"], opts["--board"], None, int(opts["--seed"]), int(opts["--escape-ms"]))
+
+
+if __name__ == "__main__":
+    _cli(sys.argv[1:])
