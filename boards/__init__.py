@@ -1,3 +1,4 @@
+# ruff: noqa: UP031, B904  (MicroPython-compatible: %-formatting, no exception chaining)
 # Board definitions: load a boards/<name>.json and check it against its chip.
 #
 # MicroPython-compatible (the board reads its own definition at boot) and CPython.
