@@ -205,6 +205,12 @@ class Session:
                 backoff = 0.05
                 with self.state.cond:
                     self.state.link.reconnects += 1
+                    # the board may have been reset or reflashed: check its dictionary again
+                    self.state.rover_dict_hash = None
+                    self._dict_checked = False
+                with self._lock:
+                    # FARM-1 on the other side may have restarted: initiate AD again
+                    self.fop.terminate(time.monotonic())
                 self._link_up()
             try:
                 self._service_once()

@@ -51,7 +51,7 @@ UNITS: dict[str, tuple[str, float]] = {
 
 _AMBIGUOUS = {"mph": "use m/h (metres per hour) or mi/h (miles per hour)"}
 
-_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?0[xX][0-9a-fA-F]+)\s*(.*?)\s*$")
+_NUMBER = re.compile(r"^\s*([-+]?0[xX][0-9a-fA-F]+|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 
 
 def parse_quantity(text: str) -> tuple[float | int, str | None]:
