@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from hypothesis import strategies as st
 
 from protocols.clcw import Clcw
@@ -138,3 +140,42 @@ def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
         chunks.append(data[pos : pos + n])
         pos += n
     return chunks
+
+
+@st.composite
+def command_values(draw: st.DrawFn, dictionary: object, name: str | None = None) -> tuple[str, dict[str, object]]:
+    """(command name, {arg: value}) drawn inside each argument's type and range."""
+    from protocols.dictionary import TC_TYPE, TYPE_BOUNDS, Dictionary
+    from protocols.pus import build_tc_packet
+
+    assert isinstance(dictionary, Dictionary)
+    cmd = dictionary.commands[name] if name else draw(st.sampled_from(sorted(dictionary.commands.values(),
+                                                                             key=lambda c: c.name)))
+    values: dict[str, object] = {}
+    for a in cmd.args:
+        if a.type == TC_TYPE:
+            values[a.name] = build_tc_packet(**draw(tc_packet_args(max_data=16)))  # type: ignore[arg-type]
+            continue
+        lo, hi = a.range if a.range is not None else TYPE_BOUNDS[a.type]
+        if a.type == "f32":
+            values[a.name] = draw(
+                st.floats(lo, hi)
+                .map(lambda x: struct.unpack(">f", struct.pack(">f", x))[0])
+                .filter(lambda x, lo=lo, hi=hi: lo <= x <= hi)
+            )
+        elif a.enum is not None:
+            names = [n for k, n in dictionary.enums[a.enum].items() if lo <= k <= hi]
+            values[a.name] = draw(st.sampled_from(names)) if names else draw(st.integers(int(lo), int(hi)))
+        else:
+            values[a.name] = draw(st.integers(int(lo), int(hi)))
+    return cmd.name, values
+
+
+@st.composite
+def secured_tc_frame_args(draw: st.DrawFn) -> dict[str, object]:
+    """tc_frame_args plus a key, SPI and sequence number for sdls.SecuritySender."""
+    args = draw(tc_frame_args(max_data=1024 - 5 - 22 - 2))
+    args["key"] = draw(keys)
+    args["spi"] = draw(u16s)
+    args["seq"] = draw(st.integers(1, 0xFFFFFFFF))
+    return args

@@ -310,9 +310,19 @@ class DemuxCounters:
     other_vc_frames: int = 0
 
 
+class _VcState:
+    __slots__ = ("buf", "in_sync", "expected")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.in_sync = False
+        self.expected: int | None = None
+
+
 @dataclass
 class TmDemultiplexer:
-    """Rebuilds space packets from TM frames of one virtual channel (or all, vcid=None)."""
+    """Rebuilds space packets from TM frames: one virtual channel (vcid), or every virtual
+    channel with its own packet stream and frame counter (vcid=None)."""
 
     frame_length: int = DEFAULT_FRAME_LENGTH
     vcid: int | None = None
@@ -322,18 +332,15 @@ class TmDemultiplexer:
     last_frame: TmFrame | None = None
 
     def __post_init__(self) -> None:
-        self._buf = bytearray()
-        self._in_sync = False
-        self._expected_vc: int | None = None
+        self._vcs: dict[int, _VcState] = {}
 
-    def _drop_partial(self) -> None:
-        if self._buf:
+    def _drop_partial(self, vc: _VcState) -> None:
+        if vc.buf:
             self.counters.packets_dropped += 1
-            self.counters.octets_dropped += len(self._buf)
-            self._buf.clear()
+            self.counters.octets_dropped += len(vc.buf)
+            vc.buf.clear()
 
-    def _extract(self, out: list[bytes]) -> None:
-        buf = self._buf
+    def _extract(self, buf: bytearray, out: list[bytes]) -> None:
         pos = 0
         n = len(buf)
         while n - pos >= PACKET_HEADER_LENGTH:
@@ -361,50 +368,55 @@ class TmDemultiplexer:
         return self.feed_parsed(tm)
 
     def feed_parsed(self, tm: TmFrame) -> list[bytes]:
+        """As feed(), for a frame already parsed (and FECF-checked) by parse_tm_frame."""
         if self.vcid is not None and tm.vcid != self.vcid:
             self.counters.other_vc_frames += 1
             return []
-        self.counters.frames += 1
+        c = self.counters
+        c.frames += 1
         self.last_frame = tm
         if tm.ocf is not None:
             self.last_clcw = tm.ocf
-        expected = self._expected_vc
-        self._expected_vc = (tm.vc_count + 1) & 0xFF
+        vc = self._vcs.get(tm.vcid)
+        if vc is None:
+            vc = self._vcs[tm.vcid] = _VcState()
+        expected = vc.expected
+        vc.expected = (tm.vc_count + 1) & 0xFF
         if expected is not None and tm.vc_count != expected:
-            self.counters.gaps += 1
-            self.counters.frames_lost += (tm.vc_count - expected) & 0xFF
-            self._drop_partial()
-            self._in_sync = False
+            c.gaps += 1
+            c.frames_lost += (tm.vc_count - expected) & 0xFF
+            self._drop_partial(vc)
+            vc.in_sync = False
         fhp = tm.first_header_pointer
         if fhp == FHP_IDLE:
-            self.counters.idle_frames += 1
+            c.idle_frames += 1
             return []
         out: list[bytes] = []
         data = tm.data
         if fhp != FHP_NO_PACKET_START and fhp >= len(data):
             # a pointer past the data field: this frame cannot be trusted
-            self._drop_partial()
-            self._in_sync = False
-            self.counters.octets_dropped += len(data)
+            self._drop_partial(vc)
+            vc.in_sync = False
+            c.octets_dropped += len(data)
             return out
-        if not self._in_sync:
+        if not vc.in_sync:
             if fhp == FHP_NO_PACKET_START:
-                self.counters.octets_dropped += len(data)
+                c.octets_dropped += len(data)
                 return out
-            self.counters.octets_dropped += fhp
-            self._buf += data[fhp:]
-            self._in_sync = True
-            self._extract(out)
+            c.octets_dropped += fhp
+            vc.buf += data[fhp:]
+            vc.in_sync = True
+            self._extract(vc.buf, out)
             return out
         if fhp == FHP_NO_PACKET_START:
-            self._buf += data
-            self._extract(out)
+            vc.buf += data
+            self._extract(vc.buf, out)
             return out
-        self._buf += data[:fhp]
-        self._extract(out)
-        if self._buf:
+        vc.buf += data[:fhp]
+        self._extract(vc.buf, out)
+        if vc.buf:
             # the pointer says a packet starts where the previous one had not ended
-            self._drop_partial()
-        self._buf += data[fhp:]
-        self._extract(out)
+            self._drop_partial(vc)
+        vc.buf += data[fhp:]
+        self._extract(vc.buf, out)
         return out

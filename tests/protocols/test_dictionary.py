@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocols import strategies as pst
 from protocols.dictionary import (
     DEFAULT_PATH,
     Dictionary,
@@ -186,3 +187,20 @@ def test_decode_events_verification_ping_and_parameters() -> None:
         D.decode_tm(5, 1, struct.pack(">H", 999))
     with pytest.raises(DictionaryError, match="verification report 1/1 is 4 octets"):
         D.decode_tm(1, 1, b"\x00")
+
+
+@given(pst.command_values(D))
+def test_every_command_round_trips_through_its_arguments(drawn: tuple[str, dict[str, Any]]) -> None:
+    name, values = drawn
+    svc, sub, data = D.encode_command(name, values)
+    decoded = D.decode_command(svc, sub, data)
+    assert decoded.name == name
+    for a in D.commands[name].args:
+        got = decoded.value(a.name)
+        want = values[a.name]
+        if a.type == "tc":
+            assert got.raw == bytes(want).hex()
+        elif a.enum is not None and isinstance(want, str):
+            assert got.value == want
+        else:
+            assert got.raw == want

@@ -271,3 +271,14 @@ def test_key_file_loading_and_errors(tmp_path: Path) -> None:
             KeyStore.load(path)
     with pytest.raises(ProtocolError, match="cannot read key file"):
         KeyStore.load(tmp_path / "missing.json")
+
+
+@given(pst.secured_tc_frame_args())
+def test_secured_frame_round_trip(args: dict) -> None:
+    key, spi, seq = args.pop("key"), args.pop("spi"), args.pop("seq")
+    raw = build_tc_frame(**args, security=SecuritySender(key, spi=spi, seq=seq))
+    f = parse_tc_frame(raw, security=FrameAuthenticator(KeyStore({spi: key})))
+    assert (f.data, f.spi, f.sec_seq, f.frame_seq, f.bypass, f.control) == (
+        args["data"], spi, seq, args["frame_seq"], args["bypass"], args["control"],
+    )
+    assert len(raw) == len(args["data"]) + 5 + 22 + 2

@@ -245,3 +245,38 @@ def test_marker_split_across_chunks() -> None:
     d = TmDeframer()
     s = frame_tm(frame)
     assert d.feed(s[:2]) == [] and d.feed(s[2:3]) == [] and d.feed(s[3:]) == [frame]
+
+
+def test_virtual_channels_are_demultiplexed_separately() -> None:
+    a = TmMultiplexer(171, vcid=0)
+    b = TmMultiplexer(171, vcid=3, vc_count=77)
+    pa = [build_tm_packet(32, i, 3, 25, bytes(150)) for i in range(6)]
+    pb = [build_tm_packet(40, i, 5, 1, bytes(90)) for i in range(6)]
+    frames_a, frames_b = [], []
+    for p, q in zip(pa, pb, strict=True):
+        a.push(p)
+        b.push(q)
+        frames_a += a.frames()
+        frames_b += b.frames()
+    frames_a += a.flush()
+    frames_b += b.flush()
+    interleaved = [f for pair in zip(frames_a, frames_b, strict=False) for f in pair]
+    interleaved += frames_a[len(frames_b):] + frames_b[len(frames_a):]
+    every = TmDemultiplexer()
+    out = [p for f in interleaved for p in every.feed(f)]
+    assert [p for p in out if p in pa] == pa and [p for p in out if p in pb] == pb
+    assert every.counters.gaps == 0
+    only_b = TmDemultiplexer(vcid=3)
+    assert [p for f in interleaved for p in only_b.feed(f)] == pb
+    assert only_b.counters.other_vc_frames == len(frames_a)
+
+
+def test_a_corrupt_first_header_pointer_drops_and_resyncs() -> None:
+    packets = [build_tm_packet(32, i, 3, 25, bytes(100)) for i in range(8)]
+    frames, _ = _mux_all(packets)
+    f1 = parse_tm_frame(frames[1])
+    lying = build_tm_frame(171, 0, f1.mc_count, f1.vc_count, f1.first_header_pointer + 1, f1.data, f1.ocf)
+    demux = TmDemultiplexer()
+    out = [p for f in [frames[0], lying, *frames[2:]] for p in demux.feed(f)]
+    assert demux.counters.packets_dropped >= 1
+    assert out[:2] == packets[:2] and out[-3:] == packets[-3:]
