@@ -142,6 +142,18 @@ def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
     return chunks
 
 
+def _f32_in(lo: float, hi: float) -> st.SearchStrategy[float]:
+    """Single-precision values inside [lo, hi]."""
+
+    def to_f32(x: float) -> float:
+        return float(struct.unpack(">f", struct.pack(">f", x))[0])
+
+    def inside(x: float) -> bool:
+        return lo <= x <= hi
+
+    return st.floats(lo, hi).map(to_f32).filter(inside)
+
+
 @st.composite
 def command_values(draw: st.DrawFn, dictionary: object, name: str | None = None) -> tuple[str, dict[str, object]]:
     """(command name, {arg: value}) drawn inside each argument's type and range."""
@@ -158,11 +170,7 @@ def command_values(draw: st.DrawFn, dictionary: object, name: str | None = None)
             continue
         lo, hi = a.range if a.range is not None else TYPE_BOUNDS[a.type]
         if a.type == "f32":
-            values[a.name] = draw(
-                st.floats(lo, hi)
-                .map(lambda x: struct.unpack(">f", struct.pack(">f", x))[0])
-                .filter(lambda x, lo=lo, hi=hi: lo <= x <= hi)
-            )
+            values[a.name] = draw(_f32_in(lo, hi))
         elif a.enum is not None:
             names = [n for k, n in dictionary.enums[a.enum].items() if lo <= k <= hi]
             values[a.name] = draw(st.sampled_from(names)) if names else draw(st.integers(int(lo), int(hi)))
