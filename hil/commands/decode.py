@@ -243,7 +243,10 @@ def decode_tm_frames(frames: list[tuple[int, bytes]], dictionary: Dictionary,
         tm = parse_tm_frame(raw, frame_length)
         items.append({"layers": [tm_frame_layer(tm, offset)]})
         for packet in demux.feed_parsed(tm):
-            items.append({"layers": tm_packet_layers(packet, dictionary)})
+            try:
+                items.append({"layers": tm_packet_layers(packet, dictionary)})
+            except ProtocolError as exc:
+                items.append({"layers": [{"layer": "error", "message": str(exc), "data": packet.hex()}]})
     return items, asdict(demux.counters)
 
 
@@ -270,14 +273,21 @@ def decode_bytes(data: bytes, dictionary: Dictionary, direction: str = "auto",
             cltus = CltuDeframer()
             cltu_frames = cltus.feed(data)
             if cltu_frames:
-                items = [{"layers": tc_frame_layers(f, dictionary, 0, auth)} for f in cltu_frames]
+                items = [_tc_item(f, dictionary, 0, auth) for f in cltu_frames]
                 return {"input": "cltu_stream", "items": items, "cltu_counters": asdict(cltus.counters)}
             raise ProtocolError(_no_frame("TC", tcd, len(data)))
-        items = [{"layers": tc_frame_layers(f, dictionary, off + 2, auth)}
-                 for off, f in zip(tcd.offsets, frames, strict=True)]
+        items = [_tc_item(f, dictionary, off + 2, auth) for off, f in zip(tcd.offsets, frames, strict=True)]
         return {"input": "tc_stream", "items": items,
                 "counters": asdict(tcd.counters) | {"pending": tcd.pending}, "drops": tcd.drops}
     return {"input": "single", "items": [{"layers": _single(data, dictionary, direction, auth)}]}
+
+
+def _tc_item(frame: bytes, dictionary: Dictionary, offset: int, auth: FrameAuthenticator | None) -> Item:
+    """One TC frame of a stream; a frame whose content does not parse becomes an error layer."""
+    try:
+        return {"layers": tc_frame_layers(frame, dictionary, offset, auth)}
+    except ProtocolError as exc:
+        return {"layers": [{"layer": "error", "offset": offset, "message": str(exc), "data": frame.hex()}]}
 
 
 def _no_frame(kind: str, d: TmDeframer | TcDeframer, n: int) -> str:
@@ -371,6 +381,8 @@ def render_layer(layer: Layer) -> list[str]:
     if kind == "pus_tm":
         return [f"  PUS TM {layer['service']}/{layer['subservice']} counter {layer['msg_counter']} "
                 f"time {layer['time_s']:.3f} s ({layer['time_utc']}) CRC {layer['crc']} ok"]
+    if kind == "error":
+        return [f"  error: {layer['message']}"]
     if kind == "unknown":
         note = f" ({layer['note']})" if "note" in layer else ""
         return [f"  {layer['name']}: data {layer['data'] or '-'}{note}"]

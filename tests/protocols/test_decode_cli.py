@@ -142,3 +142,19 @@ def test_decode_a_cltu_with_a_corrected_bit(capsys: pytest.CaptureFixture[str]) 
     code, out, _ = run(capsys, cltu.hex())
     assert code == 0
     assert "command PING" in out and "(1 corrected), 1 frames ok" in out
+
+
+def test_a_bad_packet_inside_a_good_stream_is_reported_in_place(capsys: pytest.CaptureFixture[str]) -> None:
+    from protocols.pus import build_tm_packet
+
+    good = build_tm_packet(32, 1, 17, 2)
+    bad = bytearray(build_tm_packet(32, 2, 17, 2))
+    bad[-1] ^= 0xFF
+    mux = TmMultiplexer(171)
+    for p in (good, bytes(bad), good):
+        mux.push(p)
+    stream = b"".join(frame_tm(f) for f in mux.flush())
+    code, out, _ = run(capsys, stream.hex())
+    assert code == 0
+    assert out.count("ping PING_REPLY") == 2
+    assert "error: TM packet: packet error control at octet 19" in out
