@@ -317,12 +317,14 @@ class Fop1:
             self._init_bc_clcw(c, now)
             return
         # ACTIVE
+        # acknowledge first (so what FARM took before locking out is reported exactly),
+        # then Lockout, then an N(R) outside the sent frames (e.g. the rover rebooted)
         acked = self._acknowledge(c.nr, now)
-        if acked < 0:
-            self._raise_alert(FailReason.INVALID_NR, now, f"N(R)={c.nr} V(S)={self.vs} NN(R)={self.nnr}")
-            return
         if c.lockout:
             self._raise_alert(FailReason.LOCKOUT, now, f"FARM V(R)={c.nr}")
+            return
+        if acked < 0:
+            self._raise_alert(FailReason.INVALID_NR, now, f"N(R)={c.nr} V(S)={self.vs} NN(R)={self.nnr}")
             return
         self._wait = c.wait
         if acked:

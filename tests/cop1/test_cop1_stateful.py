@@ -30,17 +30,29 @@ MAX_DELAY = 8  # ticks: the longest a reordered uplink frame lingers
 DELAY = 1  # ticks, each way, normally
 
 
-def build(kind: FrameKind, ns: int, payload: bytes) -> bytes:
-    """A minimal TC frame for the test wire: flags, N(S), data, CRC-16/CCITT-FALSE."""
-    flags = {FrameKind.AD: 0, FrameKind.BD: 2, FrameKind.BC: 3}[kind]
-    body = bytes((flags, ns)) + payload
-    return body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+class Builder:
+    """A minimal TC frame for the test wire: flags, N(S), a security sequence number
+    (new per frame, kept by retransmissions), data, CRC-16/CCITT-FALSE."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.built: list[bytes] = []
+
+    def __call__(self, kind: FrameKind, ns: int, payload: bytes) -> bytes:
+        self.seq += 1
+        flags = {FrameKind.AD: 0, FrameKind.BD: 2, FrameKind.BC: 3}[kind]
+        body = bytes((flags, ns)) + self.seq.to_bytes(4, "big") + payload
+        frame = body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+        self.built.append(frame)
+        return frame
 
 
 class Cop1Link(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.fop = Fop1(FopConfig(vcid=1, k=3, t1_s=4 * DELAY + 2, transmission_limit=4), build)
+        self.builder = Builder()
+        self.committed: set[int] = set()  # the rover's anti-replay record (SDLS model)
+        self.fop = Fop1(FopConfig(vcid=1, k=3, t1_s=4 * DELAY + 2, transmission_limit=4), self.builder)
         self.farm = F.Farm(vcid=1, window=10)
         self.now = 0.0
         self.up: list[tuple[float, int, bytes]] = []  # (arrival, order, frame)
@@ -82,8 +94,13 @@ class Cop1Link(RuleBasedStateMachine):
         if len(frame) < 4 or binascii.crc_hqx(frame, 0xFFFF) != 0:
             return  # the TC deframer drops it: bad FECF
         flags, ns = frame[0], frame[1]
-        data = memoryview(frame)[2:-2]
+        seq = int.from_bytes(frame[2:6], "big")
+        if seq in self.committed:
+            return  # replayed: authentication rejects it before FARM sees it
+        data = memoryview(frame)[6:-2]
         code = self.farm.on_frame(flags >> 1 & 1, flags & 1, ns, data)
+        if F.accepted(code):
+            self.committed.add(seq)
         if code == F.ACCEPT:
             self.delivered.append(bytes(data))
         elif code == F.ACCEPT_BD:
@@ -130,6 +147,20 @@ class Cop1Link(RuleBasedStateMachine):
                 self.submit(1)
             self._tick()
 
+    @precondition(lambda self: bool(self.builder.built))
+    @rule(data=st.data())
+    def stale_frame_arrives(self, data: st.DataObject) -> None:
+        """A frame from long ago turns up (e.g. stuck in a relay buffer)."""
+        frame = data.draw(st.sampled_from(self.builder.built))
+        self.up.append((self.now, 0, frame))
+
+    @rule()
+    def rover_reboots(self) -> None:
+        """FARM-1 restarts at V(R) = 0 (the anti-replay record survives in flash)."""
+        lockouts = self.farm.lockouts
+        self.farm = F.Farm(vcid=1, window=10)
+        self.farm.lockouts = lockouts
+
     @precondition(lambda self: self.fop.state == FopState.INITIAL)
     @rule(how=st.sampled_from(["unlock", "set_vr"]))
     def recover(self, how: str) -> None:
@@ -168,6 +199,8 @@ class Cop1Link(RuleBasedStateMachine):
         event(f"farm lockouts > 0: {self.farm.lockouts > 0}")
         event(f"delivered > 5: {len(self.delivered) > 5}")
         got = set(self.delivered)
+        ambiguous = sum(1 for r in self.fop.records if r.state == CommandState.FAILED and r.payload in got)
+        event(f"failed but delivered > 0: {ambiguous > 0}")
         for rec in self.fop.records:
             if rec.kind != FrameKind.AD:
                 continue
