@@ -4,13 +4,16 @@
 #
 # MicroPython has no binascii.crc_hqx, so this is table-driven: one 256-entry table
 # (512 octets) built at import, then one lookup per octet and no allocation.
+# On MicroPython the loop is compiled by the viper emitter (native code: about 20x
+# faster than bytecode); where that emitter is missing, and on CPython, the same
+# loop runs as plain Python. NATIVE says which one is in use.
 #
 #   crc16(buf, start=0, end=None, crc=0xFFFF) -> int
 #       buf: bytes, bytearray or memoryview; covers buf[start:end]; pass the running
 #       crc to continue over several pieces.
 from array import array
 
-from firmware_py.compat import const
+from firmware_py.compat import MICROPYTHON, const
 
 _POLY = const(0x1021)
 
@@ -28,10 +31,44 @@ def _make_table():
 _TABLE = _make_table()
 
 
-def crc16(buf, start=0, end=None, crc=0xFFFF):
+def _crc_py(buf, start, end, crc):
     t = _TABLE
-    if end is None:
-        end = len(buf)
     for i in range(start, end):
         crc = ((crc << 8) & 0xFF00) ^ t[(crc >> 8) ^ buf[i]]
     return crc
+
+
+# Viper source, compiled at import on MicroPython only (CPython cannot even parse
+# the decorator's meaning). ptr8/ptr16 read the buffers in place.
+_VIPER = """
+@micropython.viper
+def _crc_viper(buf, start: int, end: int, crc: int) -> int:
+    t = ptr16(_TABLE)
+    b = ptr8(buf)
+    i = start
+    while i < end:
+        crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ b[i]) & 0xFF]
+        i += 1
+    return crc
+"""
+
+_crc = _crc_py
+NATIVE = False
+if MICROPYTHON:
+    try:
+        import micropython
+
+        _g = {"micropython": micropython, "_TABLE": _TABLE}
+        exec(_VIPER, _g)
+        if _g["_crc_viper"](b"123456789", 0, 9, 0xFFFF) == 0x29B1:
+            _crc = _g["_crc_viper"]
+            NATIVE = True
+        _g = None
+    except Exception:  # no native emitter on this build: plain Python
+        pass
+
+
+def crc16(buf, start=0, end=None, crc=0xFFFF):
+    if end is None:
+        end = len(buf)
+    return _crc(buf, start, end, crc)

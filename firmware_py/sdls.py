@@ -110,7 +110,7 @@ class Security:
         if n < MIN_SECURED:
             return AUTH_NO_SECURITY_HEADER
         spi = (f[5] << 8) | f[6]
-        seq = struct.unpack_from(">I", f, 7)[0]
+        seq = (f[7] << 24) | (f[8] << 16) | (f[9] << 8) | f[10]
         self.spi = spi
         self.seq = seq
         self.data_start = HEADER_LEN + SEC_HEADER_LEN

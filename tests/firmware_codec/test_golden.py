@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,27 @@ def test_goldens_through_driver(batch: str, request: pytest.FixtureRequest) -> N
     run: Callable[[list[str]], list[str]] = request.getfixturevalue(batch)
     answers = run([line for line, _ in GOLDEN_LINES])
     assert answers == [want for _, want in GOLDEN_LINES]
+
+
+_CRC_SCRIPT = """
+from firmware_py import crc16 as c
+import sys
+ok = 0
+for line in sys.stdin:
+    b = bytes.fromhex(line.strip())
+    s = len(b) // 3
+    mv = memoryview(b)[s:]
+    assert c.crc16(b, s) == c._crc_py(b, s, len(b), 0xFFFF), line
+    assert c.crc16(mv, crc=0x1D0F) == c._crc_py(mv, 0, len(mv), 0x1D0F), line
+    ok += 1
+print(c.NATIVE, ok)
+"""
+
+
+def test_native_crc_agrees_with_the_python_loop_under_micropython(run_mpy: Callable[..., Any]) -> None:
+    import random
+
+    rnd = random.Random(7)
+    blobs = [bytes(rnd.randrange(256) for _ in range(n)) for n in range(0, 600, 7)]
+    out = run_mpy(_CRC_SCRIPT, stdin="\n".join(b.hex() for b in blobs) + "\n").stdout.split()
+    assert out[1] == str(len(blobs))
