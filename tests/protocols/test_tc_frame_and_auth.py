@@ -282,3 +282,10 @@ def test_secured_frame_round_trip(args: dict) -> None:
         args["data"], spi, seq, args["frame_seq"], args["bypass"], args["control"],
     )
     assert len(raw) == len(args["data"]) + 5 + 22 + 2
+
+
+def test_auth_reasons_match_the_dictionary_enum() -> None:
+    from protocols.dictionary import load_dictionary
+
+    enum = load_dictionary().enums["auth_reason"]
+    assert enum == {r.value: r.name for r in AuthReason}

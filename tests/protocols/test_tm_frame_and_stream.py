@@ -280,3 +280,19 @@ def test_a_corrupt_first_header_pointer_drops_and_resyncs() -> None:
     out = [p for f in [frames[0], lying, *frames[2:]] for p in demux.feed(f)]
     assert demux.counters.packets_dropped >= 1
     assert out[:2] == packets[:2] and out[-3:] == packets[-3:]
+
+
+def test_drop_log_gives_stream_offsets_of_bad_frames() -> None:
+    frames = _tm_frames(40)
+    stream = bytearray(b"\x00" * 7)
+    offsets = []
+    for i, f in enumerate(frames):
+        raw = bytearray(frame_tm(f))
+        if i == 2:
+            raw[10] ^= 1
+            offsets.append(len(stream))
+        stream += raw
+    d = TmDeframer()
+    for i in range(0, len(stream), 100):
+        d.feed(stream[i : i + 100])
+    assert d.drops == [(offsets[0], "bad_crc_frames")]
