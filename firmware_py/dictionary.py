@@ -22,6 +22,8 @@
 #   .hk_names(sid) -> tuple of parameter names, in order
 #   .event(name) -> (event id, subservice 1..4 from severity, format with id u16 first)
 #   .event_format(event_id) -> format of the whole 5/x data (id u16 first)
+#   .events() -> {name: (event id, subservice, format)}
+#   .commands() -> {(service << 8) | subservice: entry}
 #   .params {param id: (name, lo, hi, default)}
 #   .failure {name: code}      .mission {scid, tc_vcid, tm_vcid, tc_apid, tm_apid, ...}
 import hashlib
@@ -235,6 +237,9 @@ class Dictionary:
 
     def event(self, name):
         return self._events[name]
+
+    def events(self):
+        return self._events
 
     # Linear search: only event dumps need it.
     def event_format(self, event_id):

@@ -1,7 +1,7 @@
 """Firmware codec benchmarks under the MicroPython unix port with the Pico heap limit
 (prints figures; not a test).
 
-    python -m tests.bench.bench_fwcodec [--heapsize 192K] [--n 2000]
+    python -m tests.bench.bench_fwcodec [--heapsize 192K] [--n 3000] [--bytecode]
 
 1. an authenticated TC frame (a PUS ping in a secured AD frame, 42 octets) verified and
    parsed: Security.verify + TcPacket.parse; and the whole receive path with the
@@ -35,6 +35,10 @@ import gc, sys, time
 gc.collect()
 m0 = gc.mem_free()
 from firmware_py.crc16 import crc16
+import firmware_py.crc16
+if {bytecode}:
+    firmware_py.crc16._crc = firmware_py.crc16._crc_py
+    firmware_py.crc16.NATIVE = False
 from firmware_py.sdls import Security
 from firmware_py.spacepacket import TcPacket, TmPacketBuilder
 from firmware_py.tc_frame import TcDeframer
@@ -129,7 +133,6 @@ def idles(n):
     for _ in range(n):
         framer.idle()
 us_idle = per_us(idles, N)
-import firmware_py.crc16
 print("crc_native", 1 if firmware_py.crc16.NATIVE else 0)
 print("us_verify_parse", us_verify)
 print("us_receive", us_receive)
@@ -175,6 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heapsize", default=PICO_HEAPSIZE)
     ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--bytecode", action="store_true", help="CRC as plain bytecode (no viper)")
     args = ap.parse_args()
     mpy = find_micropython()
     if mpy is None:
@@ -185,7 +189,7 @@ def main() -> None:
         dict_path = Path(tmp) / "dictionary.json"
         dict_path.write_bytes(load_dictionary().canonical_bytes())
         script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + SCRIPT.format(
-            n=args.n, frame_hex=frame.hex(), dict_path=str(dict_path)
+            n=args.n, frame_hex=frame.hex(), dict_path=str(dict_path), bytecode=args.bytecode
         )
         proc = subprocess.run(
             [mpy, "-X", f"heapsize={args.heapsize}", "-c", script], capture_output=True, text=True, cwd=ROOT
