@@ -122,6 +122,7 @@ class Rover:
         self.link_lost = False
         self._exit = None
         self._ctrl_last = None
+        self._wd_last = 0
 
     # -- clock --
     def _advance(self, now_ms):
@@ -267,11 +268,14 @@ class Rover:
         if s != getattr(self, "_hk_s", -1):
             self._hk_s = s
             self.housekeeping(1)
-        self.watchdog.checkin(T_CONTROL)
-        self.watchdog.checkin(T_LINK)
-        self.watchdog.checkin(T_TELEMETRY)
-        self.watchdog.checkin(T_HOUSEKEEPING)
-        self.watchdog.poll()
+        hung = self.hal_hang()
+        wd = self.watchdog
+        for t in (T_CONTROL, T_LINK, T_TELEMETRY, T_HOUSEKEEPING):
+            if t != hung:
+                wd.checkin(t)
+        if ticks_diff(now_ms, self._wd_last) >= wd.timeout_ms // 4:
+            self._wd_last = now_ms
+            wd.poll()
 
     # -- tasks --
     async def _hang_if(self, tid):

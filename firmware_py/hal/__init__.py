@@ -30,7 +30,7 @@ class Reset(Exception):
     # Raised out of Rover.run() when the (simulated) board resets; `cause` is
     # what the hardware will report at the next boot.
     def __init__(self, cause):
-        Exception.__init__(self, cause)
+        super().__init__(cause)
         self.cause = cause
 
 

@@ -83,21 +83,29 @@ class SimHal:
         raise Reset(cause)
 
     # -- watchdog --
+    def _now(self):
+        # the plant's time (update() calls set it; stepped runners drive it)
+        return self._last_ms if self._last_ms is not None else ticks_ms()
+
     def wdt_start(self, timeout_ms):
+        # counts from the next update(): the plant's clock may not be the wall's
         self._wdt_ms = timeout_ms
-        self._wdt_fed = ticks_ms()
+        self._wdt_fed = None
 
     def wdt_feed(self):
-        self._wdt_fed = ticks_ms()
+        self._wdt_fed = self._now()
 
     def _wdt_check(self, now):
-        if self._wdt_ms and ticks_diff(now, self._wdt_fed) > self._wdt_ms:
+        if self._wdt_fed is None:
+            self._wdt_fed = now
+        elif self._wdt_ms and ticks_diff(now, self._wdt_fed) > self._wdt_ms:
             self.reset(RESET_WATCHDOG)
 
     async def _wdt_task(self):
         while True:
             await sleep_ms(50)
-            self._wdt_check(ticks_ms())
+            if self._last_ms is not None:
+                self._wdt_check(ticks_ms())
             if self._pending_reset >= 0:
                 self.reset(self._pending_reset)
 
