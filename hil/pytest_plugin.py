@@ -1,12 +1,79 @@
-"""farside's pytest plugin: run one HIL test suite against virtual and real rovers.
+"""farside's pytest plugin: one HIL test suite for virtual and real rovers.
 
-Loaded in every pytest run of this repository (pytest11 entry point), so it imports
-nothing heavy at module level and does nothing unless a test asks for its fixtures.
+Write a test once against the fixtures and run it on any target:
+
+    def test_first_drive(rover, plant):
+        rover.send_and_assert_command("MODE_SET", mode="STANDBY")
+        rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=5, speed_mph=200, timeout=600)
+        rover.await_telemetry("odometer_m", greater_than(4.9), timeout=30)
+
+Options:
+  --farside-target virtual | mpy | serial:PORT
+      virtual (default): the CPython firmware with the sim HAL, the relay and the ground
+      on one virtual-time loop (hil.mission.loop): an hour of rover time in seconds,
+      deterministic for a seed. mpy: the real MicroPython unix port as a virtual board
+      (hil.board) in real time. serial:PORT: a real board on a serial port, real time.
+  --farside-board NAME       board definition (default sim)
+  --farside-relay PROFILE    relay profile or file: queqiao (virtual default), lab (real-time
+                             default), harsh, or none (ground wired straight to the rover)
+  --farside-flash            flash the firmware to the target before the session (mpy, serial)
+  --farside-seed N | A..B    seed of the run; a range makes tests that take `farside_seed`
+                             run once per seed (fault campaigns)
+
+Fixtures:
+  rover   hil.mission.api.RoverApi: send_and_assert_command, send_and_await_event,
+          await_telemetry(name, predicate, timeout), assert_event, await_mode, ...
+          Timeouts are rover seconds. Each test is a test case: `rover.events` and
+          `assert_*` see only what arrived during it; `rover.history` has everything.
+  relay   hil.mission.api.RelayControl: outage(duration_s), set_ber, set_delay, ...
+  plant   hil.mission.api.PlantControl: jam_wheel(3), slope(25), rock_ahead(1.0), ...
+          Skips with a reason where the target has no simulated plant.
+  farside_target  the harness itself (ground, relay model, the in-process rover's hal).
+
+Marks: `@pytest.mark.farside_targets("virtual", "mpy")` limits a test to those targets
+(others skip with the reason); `hil` marks a HIL scenario.
+
+On failure the report gains a "farside" section: the last telemetry, the event log and
+the link counters. Every test's archive is kept under pytest's base temp folder
+(`<basetemp>/farside/<test>/archive`) and can be replayed with `farside gs replay`.
+
+Parallel runs (pytest-xdist): each worker builds its own targets, so `-n auto` just works
+on the virtual target. For a bench of boards give one port per worker, either as a list
+(`--farside-target serial:/dev/ttyACM0,/dev/ttyACM1` with `-n 2`: worker gwN takes the
+N-th port) or a pattern (`serial:/dev/ttyACM{worker}`); `mpy` starts one virtual board per
+worker. Each worker then owns one target for the whole session.
+
+This module is loaded in every pytest run of the repository (pytest11 entry point): it
+imports nothing heavy at module level and does nothing unless a test uses its fixtures.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+_HARNESS_KEY = pytest.StashKey[Any]()
+_API_KEY = pytest.StashKey[Any]()
+
+
+@dataclass(frozen=True)
+class FarsideOptions:
+    target: str  # "virtual" | "mpy" | "serial"
+    port: str | None
+    board: str
+    relay: str
+    flash: bool
+    seeds: tuple[int, ...]
+
+    @property
+    def seed(self) -> int:
+        return self.seeds[0]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -17,15 +84,163 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="virtual (CPython rover, virtual time) | mpy (MicroPython virtual board, "
         "real time) | serial:PORT (a real board). Default: virtual.",
     )
-    group.addoption("--farside-board", default=None, help="board definition (default: sim)")
-    group.addoption("--farside-relay", default=None, help="relay profile (queqiao, lab, harsh)")
+    group.addoption("--farside-board", default="sim", help="board definition (default: sim)")
     group.addoption(
-        "--farside-flash", action="store_true", default=False, help="flash the target first"
+        "--farside-relay",
+        default=None,
+        help="relay profile or file: queqiao (virtual default), lab (real-time default), harsh, none",
     )
-    group.addoption(
-        "--farside-seed", default=None, help="seed (int) or seed range A..B for campaigns"
-    )
+    group.addoption("--farside-flash", action="store_true", default=False, help="flash the target first")
+    group.addoption("--farside-seed", default=None, help="seed (int) or seed range A..B for campaigns")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil: a hardware-in-the-loop scenario")
+    config.addinivalue_line(
+        "markers", "farside_targets(*names): run only on these farside targets (virtual, mpy, serial)"
+    )
+
+
+def _worker_index() -> int:
+    m = re.fullmatch(r"gw(\d+)", os.environ.get("PYTEST_XDIST_WORKER", ""))
+    return int(m.group(1)) if m else 0
+
+
+def farside_options(config: pytest.Config) -> FarsideOptions:
+    """The parsed --farside-* options (errors are usage errors)."""
+    from hil.errors import FarsideError
+    from hil.mission.seeds import parse_seeds
+
+    raw = str(config.getoption("--farside-target"))
+    port = None
+    if raw.startswith("serial:"):
+        target = "serial"
+        ports = raw[len("serial:"):].split(",")
+        i = _worker_index()
+        if len(ports) > 1:
+            if i >= len(ports):
+                raise pytest.UsageError(f"--farside-target: worker gw{i} has no port in {raw!r}")
+            port = ports[i]
+        else:
+            port = ports[0].replace("{worker}", str(i))
+        if not port:
+            raise pytest.UsageError("--farside-target serial:PORT needs a port")
+    elif raw in ("virtual", "mpy"):
+        target = raw
+    else:
+        raise pytest.UsageError(f"--farside-target: expected virtual, mpy or serial:PORT, got {raw!r}")
+    relay = config.getoption("--farside-relay") or ("queqiao" if target == "virtual" else "lab")
+    try:
+        seeds = tuple(parse_seeds(config.getoption("--farside-seed")))
+    except FarsideError as exc:
+        raise pytest.UsageError(f"--farside-seed: {exc}") from None
+    return FarsideOptions(
+        target, port, str(config.getoption("--farside-board")), str(relay),
+        bool(config.getoption("--farside-flash")), seeds,
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # a campaign: tests taking `farside_seed` run once per seed of --farside-seed
+    if "farside_seed" in metafunc.fixturenames:
+        opts = farside_options(metafunc.config)
+        metafunc.parametrize("farside_seed", list(opts.seeds), ids=[f"seed{s}" for s in opts.seeds])
+
+
+@pytest.fixture(scope="session")
+def farside_options_fixture(pytestconfig: pytest.Config) -> FarsideOptions:
+    return farside_options(pytestconfig)
+
+
+def _safe_name(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1])[:80]
+
+
+@pytest.fixture
+def farside_target(
+    request: pytest.FixtureRequest, farside_options_fixture: FarsideOptions, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The harness for this test: ground + relay + rover on the selected target."""
+    opts = farside_options_fixture
+    marker = request.node.get_closest_marker("farside_targets")
+    if marker is not None and opts.target not in marker.args:
+        pytest.skip(f"runs on farside targets {', '.join(marker.args)}, not {opts.target}")
+    seed = request.getfixturevalue("farside_seed") if "farside_seed" in request.fixturenames else opts.seed
+    folder = tmp_path_factory.getbasetemp() / "farside" / _safe_name(request.node.nodeid)
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    harness = _make_harness(opts, seed, folder)
+    request.node.stash[_HARNESS_KEY] = harness
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+def _make_harness(opts: FarsideOptions, seed: int, folder: Path) -> Any:
+    from hil.errors import FarsideError
+
+    if opts.target == "virtual":
+        from hil.mission.loop import LoopConfig, WholeLoop
+
+        return WholeLoop(LoopConfig(seed=seed, relay=opts.relay, board=opts.board, folder=folder))
+    try:
+        from hil.mission.realtime import open_realtime_target
+    except ImportError as exc:  # pragma: no cover - only without the real-time pieces
+        pytest.skip(f"the {opts.target} target is not available here: {exc}")
+    try:
+        return open_realtime_target(opts.target, opts.port, opts.board, opts.relay, seed, folder, flash=opts.flash)
+    except FarsideError as exc:
+        pytest.skip(f"the {opts.target} target is not available: {exc}")
+
+
+@pytest.fixture
+def rover(request: pytest.FixtureRequest, farside_target: Any) -> Any:
+    """F Prime style API on the target (hil.mission.api.RoverApi), one test case per test."""
+    from hil.mission.api import RoverApi
+
+    api = RoverApi(farside_target)
+    api.start_test_case(request.node.name)
+    request.node.stash[_API_KEY] = api
+    return api
+
+
+@pytest.fixture
+def relay(farside_target: Any) -> Any:
+    """Control of the relay's link conditions (skips when the target runs without a relay)."""
+    from hil.mission.api import RelayControl
+
+    if farside_target.relay is None:
+        pytest.skip("needs a relay between ground and rover (--farside-relay is none)")
+    return RelayControl(farside_target)
+
+
+@pytest.fixture
+def plant(farside_target: Any, rover: Any, farside_options_fixture: FarsideOptions) -> Any:
+    """Fault injection into the simulated plant (skips on hardware without the sim HAL)."""
+    from hil.mission.api import PlantControl
+
+    if farside_target.hal is None and farside_options_fixture.board != "sim":
+        pytest.skip(f"fault injection needs a simulated plant; board {farside_options_fixture.board} has real motors")
+    return PlantControl(farside_target, rover)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    report = yield
+    harness = item.stash.get(_HARNESS_KEY, None)
+    if harness is None:
+        return report
+    if report.when == "call" and report.failed:
+        api = item.stash.get(_API_KEY, None)
+        if api is not None:
+            try:
+                text = api.failure_report()
+            except Exception as exc:  # the report must never hide the real failure
+                text = f"(no farside report: {type(exc).__name__}: {exc})"
+            report.sections.append(("farside: rover at failure", text))
+    if report.when == "teardown":
+        report.sections.append(("farside", f"archive: {harness.archive_path}"))
+    return report

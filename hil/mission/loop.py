@@ -14,6 +14,7 @@ restarted after each reset with its flash folder and hardware kept (firmware_py.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import math
 from collections.abc import Callable, Coroutine
@@ -112,10 +113,9 @@ class WholeLoop:
     def __init__(self, config: LoopConfig, mission: Mission | None = None) -> None:
         import tempfile
 
-        from firmware_py.hal.sim import SimHal
-
         self.config = config
         self.mission = mission or Mission.load()
+        self._tmp: tempfile.TemporaryDirectory[str] | None
         if config.folder is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="farside-")
             folder = Path(self._tmp.name)
@@ -134,7 +134,9 @@ class WholeLoop:
         fop = fop_config_for(self.relay, self.mission) if self.relay else None
         self.ground = LoopGround(self.mission, self._from_ground, loop=self.loop, archive=archive, fop=fop)
         self.stream = RoverStream(self._from_rover)
-        self.hal = SimHal(self.board, self.stream, config.seed)
+        # firmware modules are imported by name: they are MicroPython code, outside mypy's files
+        sim = importlib.import_module("firmware_py.hal.sim")
+        self.hal = sim.SimHal(self.board, self.stream, config.seed)
         self.rover: Any = None  # the running firmware_py.app.Rover (changes at each boot)
         self.boots = 0
         self._handle: asyncio.TimerHandle | None = None
@@ -146,8 +148,7 @@ class WholeLoop:
 
     # --- plumbing ---------------------------------------------------------------------
     async def _start(self) -> None:
-        from firmware_py.app import run_forever
-
+        run_forever = importlib.import_module("firmware_py.app").run_forever
         self._rover_task = asyncio.get_running_loop().create_task(
             run_forever(self.board, self.hal, str(self.rover_root), self.stream, on_boot=self._on_boot),
             name="rover",

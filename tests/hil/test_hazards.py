@@ -1,0 +1,71 @@
+"""Hazards: a slope beyond the tilt limit, a rock in the path, a lunar night."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.mission.api import greater_than, less_than
+
+pytestmark = pytest.mark.hil
+
+
+def test_25_degree_slope_goes_safe_and_recovers_by_command(rover, plant):
+    track = rover.send_command("DRIVE_DISTANCE", distance_m=20.0, speed_mph=200)
+    rover.await_telemetry("odometer_m", greater_than(2.0), timeout=300)
+    plant.slope(25.0)
+    tilt = rover.await_event("HAZARD_TILT", timeout=60)
+    assert tilt.args["pitch_cdeg"] >= 2000
+    stage, code = rover.await_failure(track, timeout=60)
+    assert (stage, code) == ("completion_failed", "HAZARD")
+    aborted = rover.assert_event("DRIVE_ABORTED")
+    assert rover.mission.enum_label("abort_reason", aborted.args["reason"]) == "TILT"
+    rover.await_mode("SAFE", timeout=30)
+    stopped_at = rover.await_telemetry("odometer_m", None, timeout=10)
+    # in SAFE the drive commands are refused until the operator says otherwise
+    assert rover.send_and_await_failure("DRIVE_DISTANCE", distance_m=1.0, speed_mph=100) == ("rejected", "WRONG_MODE")
+    # recovery: the terrain team confirms the rover settled back on gentler ground
+    plant.slope(5.0)
+    rover.await_telemetry("pitch_deg", less_than(10.0), timeout=30)
+    rover.send_and_assert_command("MODE_SET", mode="STANDBY")
+    rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=-2.0, speed_mph=100, timeout=300)
+    back = rover.await_telemetry("odometer_m", greater_than(stopped_at + 1.9), timeout=30)
+    assert back == pytest.approx(stopped_at + 2.0, abs=0.15)
+    rover.await_mode("STANDBY", timeout=30)
+
+
+def test_rock_ahead_stops_the_drive_and_the_rover_drives_around_it(rover, plant):
+    track = rover.send_command("DRIVE_DISTANCE", distance_m=20.0, speed_mph=200)
+    rover.await_telemetry("odometer_m", greater_than(1.0), timeout=300)
+    plant.rock_ahead(1.5)
+    obstacle = rover.await_event("HAZARD_OBSTACLE", timeout=120)
+    assert obstacle.args["height_mm"] > 200  # taller than the 0.2 m limit
+    stage, code = rover.await_failure(track, timeout=60)
+    assert stage == "completion_failed"
+    aborted = rover.assert_event("DRIVE_ABORTED")
+    assert rover.mission.enum_label("abort_reason", aborted.args["reason"]) == "OBSTACLE"
+    assert aborted.args["travelled_mm"] < 20_000
+    # the rock is still there: turn away and drive on
+    rover.await_mode("STANDBY", timeout=60)
+    rover.send_and_assert_command("TURN", angle_deg=60.0, timeout=600)
+    rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=3.0, speed_mph=200, timeout=600)
+    rover.assert_event("DRIVE_COMPLETED")
+
+
+@pytest.mark.farside_targets("virtual")  # forty minutes of night: virtual time only
+def test_lunar_night_hibernate_and_wake_with_the_sun(rover, plant):
+    plant.sun(0.0)  # sunset
+    rover.send_and_assert_command("HIBERNATE", wake_after_s=0)
+    entered = rover.await_event("HIBERNATE_ENTER", timeout=60, since="test")
+    assert entered.args["wake_after_s"] == 0
+    rover.await_mode("HIBERNATE", timeout=30)
+    before = rover.get_telemetry("battery_pct")
+    rover.wait(40 * 60)  # the night, compressed
+    rover.assert_no_event("HIBERNATE_WAKE")
+    assert rover.get_telemetry("mode") == "HIBERNATE"
+    assert rover.get_telemetry("battery_pct") <= before
+    plant.sun(1.0)  # sunrise
+    wake = rover.await_event("HIBERNATE_WAKE", timeout=300)
+    assert wake.args["soc_pct"] >= 40
+    rover.await_mode("SAFE", timeout=60)
+    rover.send_and_assert_command("MODE_SET", mode="STANDBY")
+    rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=1.0, speed_mph=200, timeout=300)
