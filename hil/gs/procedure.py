@@ -70,6 +70,31 @@ def parse_condition(words: list[str], where: str) -> tuple[str, Predicate]:
     return words[0], Predicate(words[1], _operand(words[2]))
 
 
+def _check_step(gs: GroundApi, verb: str, body: list[str], opts: dict[str, str]) -> None:
+    """Reject a malformed step before the procedure starts."""
+    if "timeout" in opts:
+        _seconds(opts["timeout"])
+    if verb in ("check", "await"):
+        parse_condition(body, verb)
+        if body[0] not in gs.state.mission.hk_params:
+            raise FarsideError(f"unknown telemetry {body[0]!r}")
+    elif verb == "send":
+        if not body:
+            raise FarsideError("send needs a command")
+        gs.typed(body[0], body[1:])
+    elif verb == "send-at":
+        if len(body) < 2:
+            raise FarsideError("send-at needs a time and a command")
+        gs.typed(body[1], body[2:])
+    elif verb == "wait":
+        if len(body) != 1:
+            raise FarsideError("wait needs one duration (e.g. wait 5, wait 2min)")
+        _seconds(body[0])
+    elif verb in ("event", "expect-event"):
+        if len(body) != 1 or body[0].upper() not in gs.state.mission.events_by_name:
+            raise FarsideError(f"{verb} needs one event name from the dictionary, got {' '.join(body)!r}")
+
+
 def run_plain(path: Path, gs: GroundApi, report: Callable[[StepResult], None], rover_time: Callable[[], float] | None = None) -> list[StepResult]:
     results: list[StepResult] = []
     lines = path.read_text().splitlines()
@@ -88,18 +113,10 @@ def run_plain(path: Path, gs: GroundApi, report: Callable[[StepResult], None], r
         if verb not in ("send", "send-at", "wait", "check", "await", "event", "expect-event"):
             raise FarsideError(f"{where}: unknown step {verb!r} (send, send-at, wait, check, await, event, expect-event)")
         body, opts = _options(words[1:])
-        if verb in ("check", "await"):
-            parse_condition(body, where)
-            if body[0] not in gs.state.mission.hk_params:
-                raise FarsideError(f"{where}: unknown telemetry {body[0]!r}")
-        elif verb == "send":
-            if not body:
-                raise FarsideError(f"{where}: send needs a command")
-            gs.typed(body[0], body[1:])
-        elif verb == "wait":
-            if len(body) != 1:
-                raise FarsideError(f"{where}: wait needs one duration (e.g. wait 5, wait 2min)")
-            _seconds(body[0])
+        try:
+            _check_step(gs, verb, body, opts)
+        except FarsideError as exc:
+            raise FarsideError(f"{where}: {exc}") from None
         steps.append((n, text, words))
     for n, text, words in steps:
         verb = words[0].lower()

@@ -60,8 +60,11 @@ def prepare_root(root: Path, dictionary: Path | None = None, keys: Path | None =
     return root
 
 
-def start_rover(root: Path, dictionary: Path | None = None) -> tuple[subprocess.Popen[bytes], str, int]:
-    """Start the rover on a new pty; returns (process, slave path, master fd)."""
+def start_rover(root: Path, dictionary: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the rover on a new pty; returns (process, slave path).
+
+    Only the rover holds the master: when it dies the port vanishes, as a board's does.
+    """
     prepare_root(root, dictionary)
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -71,7 +74,8 @@ def start_rover(root: Path, dictionary: Path | None = None) -> tuple[subprocess.
         cwd=ROOT, pass_fds=[master], stdout=subprocess.DEVNULL, stderr=open(root / "rover.log", "wb"),
     )
     os.close(slave)  # the ground opens it by path; the pty stays while the master is open
-    return proc, path, master
+    os.close(master)
+    return proc, path
 
 
 def main() -> None:

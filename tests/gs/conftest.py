@@ -1,0 +1,27 @@
+"""Fixtures: the rover (CPython firmware, sim HAL) on a pty, and a session on it."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.gs.rover_pty import start_rover
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def rover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The slave path of a pty with the rover on its master."""
+    root = tmp_path_factory.mktemp("rover")
+    proc, path = start_rover(root)
+    try:
+        yield path
+    finally:
+        stop(proc)
