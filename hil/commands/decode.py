@@ -49,7 +49,13 @@ Item = dict[str, Any]
 # --- input -----------------------------------------------------------------------------------
 
 def read_input(source: str) -> bytes:
-    """Bytes of a file, or of a hex string (spaces, colons, 0x and newlines allowed)."""
+    """Bytes of a file ("-" = standard input), or of a hex string (spaces, colons, 0x and
+    newlines allowed)."""
+    if source == "-":
+        data = click.get_binary_stream("stdin").read()
+        if not data:
+            raise FarsideError("standard input is empty")
+        return data
     path = Path(source)
     try:
         is_file = path.exists()

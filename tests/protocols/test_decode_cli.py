@@ -130,6 +130,9 @@ def test_installed_command_exits_2_without_a_traceback() -> None:
     assert proc.stderr.startswith("farside: error: ") and "Traceback" not in proc.stderr
     ok = subprocess.run([str(exe), "decode", str(SAMPLES / "tm_stream.bin")], capture_output=True, text=True)
     assert ok.returncode == 0 and "HK_ROVER" in ok.stdout
+    piped = subprocess.run([str(exe), "decode", "-"], input=(SAMPLES / "tc_stream.bin").read_bytes(),
+                           capture_output=True)
+    assert piped.returncode == 0 and b"command DRIVE_DISTANCE" in piped.stdout
 
 
 def test_decode_a_cltu_with_a_corrected_bit(capsys: pytest.CaptureFixture[str]) -> None:
