@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import string
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def read_input(source: str) -> bytes:
     """Bytes of a file ("-" = standard input), or of a hex string (spaces, colons, 0x and
     newlines allowed)."""
     if source == "-":
-        data = click.get_binary_stream("stdin").read()
+        data = sys.stdin.buffer.read()
         if not data:
             raise FarsideError("standard input is empty")
         return data
