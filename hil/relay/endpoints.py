@@ -7,7 +7,7 @@ Endpoint specs (`open_endpoint`):
     tcp-listen:HOST:PORT     listen on HOST:PORT
     tcp:HOST:PORT            connect to HOST:PORT (pyserial socket://)
     socket://, rfc2217://, loop://, spy://, ...   any pyserial URL
-    /dev/ttyACM0, COM3       a serial port (115200 baud unless the URL says otherwise)
+    /dev/ttyACM0, COM3       a serial port at 115200 baud; /dev/ttyUSB0@921600 sets the baud rate
 
 Every endpoint calls `on_data(bytes)` on the event loop's thread, and `write()` never
 blocks or loses data: while the far side is gone (port unplugged, TCP client away),
@@ -315,8 +315,12 @@ def open_endpoint(spec: str) -> Endpoint:
         return SerialEndpoint(f"socket://{host}:{port}")
     if "://" in spec:
         return SerialEndpoint(spec)
+    baud = 115200
+    dev, at, rate = spec.rpartition("@")
+    if at and rate.isdigit() and dev:
+        spec, baud = dev, int(rate)
     if not spec or not Path(spec).exists():
         raise FarsideError(
             f"endpoint {spec!r}: no such port (expected pty, tcp-listen:PORT, tcp:HOST:PORT, a pyserial URL or a device)"
         )
-    return SerialEndpoint(spec)
+    return SerialEndpoint(spec, baud)

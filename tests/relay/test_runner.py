@@ -190,6 +190,8 @@ def test_open_endpoint_specs() -> None:
     assert isinstance(open_endpoint("tcp-listen:0"), TcpListenEndpoint)
     assert open_endpoint("tcp:localhost:5000").name == "socket://localhost:5000"
     assert open_endpoint("loop://").name == "loop://"
+    ep = open_endpoint("/dev/null@921600")
+    assert isinstance(ep, SerialEndpoint) and ep.url == "/dev/null" and ep.baudrate == 921600
     for bad in ("tcp-listen:x", "tcp:nohost", "/dev/does-not-exist"):
         with pytest.raises(FarsideError):
             open_endpoint(bad)
