@@ -1,0 +1,130 @@
+"""`farside gs` on the command line against the rover on a pty; and a port that vanishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hil.cli import main
+from hil.gs.archive import KIND_LINK, read_records
+from hil.gs.export import decode_archive
+from hil.gs.mission import Mission
+from hil.gs.session import Session
+from tests.gs.conftest import stop
+from tests.gs.rover_pty import start_rover
+
+M = Mission.load()
+
+
+@pytest.fixture()
+def fs(rover: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    def run(*args: str) -> tuple[int, str, str]:
+        rc = main(["gs", *args, "--link", rover, "--archive-root", str(tmp_path / "archive")]
+                  if args[0] not in ("export", "plot", "replay") else ["gs", *args])
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return run
+
+
+def test_send_prints_the_stages_and_exits_0(fs) -> None:  # type: ignore[no-untyped-def]
+    rc, out, err = fs("send", "PING", "--timeout", "10")
+    assert (rc, out, err) == (0, "PING: accepted, started, completed\n", "")
+
+
+def test_send_rejected_exits_3_with_one_line(fs) -> None:  # type: ignore[no-untyped-def]
+    rc, out, err = fs("send", "PARAM_SET", "param_id=3", "value=45", "--timeout", "10")
+    assert rc == 3
+    assert err == "farside: error: PARAM_SET param_id=3 value=45: rejected (OUT_OF_RANGE)\n"
+
+
+def test_dictionary_mismatch_refuses_to_command_unless_forced(fs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    d = json.loads(Path(M.path or "").read_text())
+    d["commands"][0]["description"] = "a different dictionary"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(d))
+    rc, out, err = fs("send", "PING", "--dictionary", str(other))
+    assert rc == 2 and out == ""
+    assert err.startswith(f"farside: error: dictionary mismatch: rover has {M.hash:08x}, ground has ")
+    assert "use --force" in err and err.count("\n") == 1
+    rc, out, err = fs("send", "PING", "--dictionary", str(other), "--force")
+    assert rc == 0 and "completed" in out
+
+
+def test_watch_once_shows_mode_housekeeping_and_link(fs) -> None:  # type: ignore[no-untyped-def]
+    rc, out, err = fs("watch", "--once", "--seconds", "1.5")
+    assert rc == 0, err
+    assert "MODE STANDBY" in out
+    assert "battery_pct" in out and "UP /dev/pts/" in out
+    assert "CLCW" in out and "V(R)" in out
+
+
+def test_run_procedure_exit_codes(fs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ok = tmp_path / "ok.proc"
+    ok.write_text("send PING\nawait mode == STANDBY timeout=5\n")
+    rc, out, err = fs("run", str(ok))
+    assert rc == 0, err
+    assert "procedure ok.proc: all steps passed" in out
+    bad = tmp_path / "bad.proc"
+    bad.write_text("check mode == HIBERNATE\nsend PING\n")
+    rc, out, err = fs("run", str(bad))
+    assert rc == 1
+    assert "FAIL bad.proc:1: check mode == HIBERNATE" in out
+    assert err == "farside: error: bad.proc:1: `check mode == HIBERNATE` failed: telemetry mode: expected == HIBERNATE, latest is 'STANDBY'\n"
+
+
+def test_traverse_from_a_live_archive_marks_the_wheel_fault(fs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert fs("send", "DRIVE_DISTANCE", "distance_m=0.05", "speed_mph=200", "--timeout", "20")[0] == 0
+    assert fs("send", "SIM_INJECT", "fault=JAM", "wheel=2", "value=0")[0] == 0
+    rc, out, err = fs("send", "DRIVE_DISTANCE", "distance_m=0.1", "speed_mph=200", "--timeout", "20")
+    # five healthy wheels finish the drive; the jammed one is reported
+    assert rc in (0, 5), err
+    assert fs("send", "SIM_INJECT", "fault=CLEAR", "wheel=2", "value=0")[0] == 0
+    sessions = sorted((tmp_path / "archive").iterdir())
+    tables = decode_archive(M, sessions[-2])
+    events = tables["events"].columns["event"].tolist()
+    assert "WHEEL_FAULT" in events, events
+    out_png = tmp_path / "t.png"
+    rc, out, err = fs("plot", str(sessions[-2]), "--traverse", "--out", str(out_png))
+    assert rc == 0, err
+    assert out_png.read_bytes()[:4] == b"\x89PNG"
+    rc, out, err = fs("export", str(sessions[-2]), "--format", "parquet", "--out", str(tmp_path / "pq"))
+    assert rc == 0 and "hk_rover:" in out and "events:" in out
+
+
+def test_session_survives_the_port_vanishing_and_coming_back(tmp_path: Path) -> None:
+    link = tmp_path / "rover-link"  # like /dev/serial/by-id/...: a name that outlives the device
+    proc, path = start_rover(tmp_path / "rover")
+    os.symlink(path, link)
+    s = Session.open(str(link), M, archive=tmp_path / "arch")
+    try:
+        s.check_dictionary(15)
+        assert [r.stage for r in s.wait_verification(s.send_command("PING"), 10)][-1] == "completed"
+        frames_before = s.state.link.frames_ok
+        stop(proc)  # the board goes away (USB re-enumeration, power cycle)
+        deadline = time.monotonic() + 10
+        while s.state.link.up and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not s.state.link.up
+        proc, path = start_rover(tmp_path / "rover")  # same flash: it boots again
+        os.unlink(link)
+        os.symlink(path, link)
+        deadline = time.monotonic() + 15
+        while s.state.link.reconnects < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.state.link.reconnects >= 1 and s.state.link.up
+        reps = s.wait_verification(s.send_command("PING"), 15)
+        assert reps[-1].stage == "completed"
+        assert s.state.link.frames_ok > frames_before
+    finally:
+        s.close()
+        stop(proc)
+    recs = list(read_records(tmp_path / "arch"))
+    ups = [r.json()["up"] for r in recs if r.kind == KIND_LINK]
+    assert ups[:3] == [True, False, True]
+    hk = decode_archive(M, tmp_path / "arch")["hk_rover"]
+    assert sorted(set(hk.columns["boot_count"].tolist())) == [1, 2]  # both boots archived
