@@ -90,6 +90,7 @@ class LoopGround:
         self._seen_event_seq = 0
         self.tracks: list[CommandTrack] = []
         self.sent_frames: list[bytes] = []  # TC frames as sent (without the EB90 start)
+        self.frame_of_packet: dict[bytes, bytes] = {}  # TC packet -> the frame that carried it
         self.octets_in = 0
         self.octets_out = 0
         if archive is not None:
@@ -192,6 +193,8 @@ class LoopGround:
             frame = build_bd_frame(m.scid, m.tc_vcid, payload, security=self.security)
         else:
             frame = build_bc_frame(m.scid, m.tc_vcid, payload, security=self.security)
+            return frame_tc(frame)
+        self.frame_of_packet[bytes(payload)] = frame
         return frame_tc(frame)
 
     # --- commanding -------------------------------------------------------------------

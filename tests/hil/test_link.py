@@ -1,0 +1,94 @@
+"""The link: a relay outage with a stored sequence, an attacker on the uplink, a reset."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.mission.api import equal_to, greater_than
+from protocols.sdls import SecuritySender
+from protocols.tc_frame import build_ad_frame
+
+pytestmark = pytest.mark.hil
+
+
+@pytest.mark.farside_targets("virtual")  # a 25-minute outage: virtual time only
+def test_relay_outage_stored_time_tagged_sequence_runs_without_ground(rover, relay):
+    m = rover.mission
+    t_rover = rover.await_telemetry("rover_time_s", None, timeout=30)
+    start = int(t_rover) + 200
+    rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=5.0, speed_mph=200, at=start)
+    rover.send_and_assert_command("TURN", angle_deg=90.0, at=start + 150)
+    rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=3.0, speed_mph=200, at=start + 400)
+    rover.await_telemetry("tt_queue_depth", equal_to(3), timeout=30)
+    # rover time <-> loop time, from the latest HK (its packet time is the rover clock)
+    offset = rover.get_telemetry("rover_time_s") - rover.telemetry_history[-1].t
+    out_start, out_end = relay.outage(1500)
+    frames_before = rover.ground.state.link.frames_ok
+    rover.wait(out_end - rover.now() - 5)
+    # frames in flight at the start (one-way delay) are all the ground saw during the outage
+    assert rover.ground.state.link.frames_ok - frames_before <= 3
+    assert not rover.events or all(e.name != "TT_RELEASED" for e in rover.events)
+    # after the outage the stored telemetry comes down: the sequence ran on the rover's clock
+    released = []
+    for _ in range(3):
+        released.append(rover.await_event("TT_RELEASED", timeout=120, since=released[-1] if released else "test"))
+    for ev, due in zip(released, (start, start + 150, start + 400), strict=True):
+        assert ev.args["release_s"] == due
+        assert out_start + offset - 5 < ev.rover_time_s < out_end + offset
+    last = rover.await_event("DRIVE_COMPLETED", timeout=300, since=released[-1])
+    assert last.rover_time_s < out_end + offset  # the whole sequence ran during the outage
+    completed = [e for e in rover.events if e.name == "DRIVE_COMPLETED"]
+    kinds = [m.enum_label("drive_kind", e.args["kind"]) for e in completed]
+    assert kinds == ["DISTANCE", "TURN", "DISTANCE"]
+    assert [round(e.args["travelled_mm"], -2) for e in completed] == [5000, 0, 3000]
+    assert abs(completed[1].args["heading_cdeg"] - 9000) <= 200
+    assert rover.await_telemetry("tt_queue_depth", equal_to(0), timeout=30) == 0
+    assert relay.stats()["downlink"]["overflow_units"] == 0
+
+
+def test_replayed_and_forged_commands_are_rejected_while_real_ones_work(rover):
+    drive = rover.send_command("DRIVE_DISTANCE", distance_m=1.0, speed_mph=200)
+    rover.await_verification(drive, timeout=300)
+    recorded = rover.ground.frame_of_packet[drive.packet]  # what an eavesdropper captured
+    odometer = rover.await_telemetry("odometer_m", None, timeout=30)
+    accepted = rover.get_telemetry("cmd_accepted")
+    reasons = {}
+    # 1. replay the captured drive frame, byte for byte
+    rover.send_raw_frame(recorded)
+    reasons["replay"] = rover.await_event("TC_AUTH_REJECTED", timeout=60)
+    # 2. a forged drive command: right SPI, a fresh sequence number, the attacker's key
+    m = rover.mission
+    packet, _ = rover.ground.build_command("DRIVE_DISTANCE", {"distance_m": 50.0, "speed_mph": 200.0})
+    forger = SecuritySender(bytes(32), spi=1, seq=rover.ground.security.seq + 10)
+    rover.send_raw_frame(build_ad_frame(m.scid, m.tc_vcid, rover.ground.fop.vs, packet, security=forger))
+    reasons["forged"] = rover.await_event("TC_AUTH_REJECTED", timeout=60, since=reasons["replay"])
+    # 3. a security association the rover does not have
+    stranger = SecuritySender(bytes(range(32)), spi=9, seq=1)
+    rover.send_raw_frame(build_ad_frame(m.scid, m.tc_vcid, rover.ground.fop.vs, packet, security=stranger))
+    reasons["spi"] = rover.await_event("TC_AUTH_REJECTED", timeout=60, since=reasons["forged"])
+    labels = {k: m.enum_label("auth_reason", ev.args["reason"]) for k, ev in reasons.items()}
+    assert labels == {"replay": "REPLAYED", "forged": "BAD_MAC", "spi": "UNKNOWN_SPI"}
+    # the real ground still commands the rover
+    rover.send_and_assert_command("PING", timeout=60)
+    rover.await_telemetry("tc_auth_rejected", equal_to(3), timeout=30)
+    assert rover.await_telemetry("cmd_accepted", None, timeout=30) == accepted + 1
+    assert rover.get_telemetry("odometer_m") == pytest.approx(odometer, abs=0.002)
+    assert sum(1 for e in rover.events if e.name == "DRIVE_STARTED") == 1
+
+
+def test_watchdog_reset_mid_drive_and_recovery(rover, plant):
+    drive = rover.send_command("DRIVE_DISTANCE", distance_m=10.0, speed_mph=200)
+    rover.await_telemetry("odometer_m", greater_than(2.0), timeout=300)
+    plant.hang_task(1)  # the control task stops checking in: the watchdog must bite
+    boot = rover.await_event("BOOT", timeout=120)
+    assert rover.mission.enum_label("reset_cause", boot.args["reset_cause"]) == "WATCHDOG"
+    assert boot.args["boot_count"] == 2
+    assert rover.await_telemetry("speed_mph", equal_to(0.0), timeout=30) == 0.0
+    assert "completed" not in rover.ground.reports(drive)
+    # the ground resynchronises COP-1 with the rebooted rover; the operator drives on
+    if rover.await_telemetry("mode", None, timeout=30) != "STANDBY":
+        rover.send_and_assert_command("MODE_SET", mode="STANDBY", timeout=120)
+    rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=2.0, speed_mph=200, timeout=400)
+    done = rover.assert_event("DRIVE_COMPLETED")
+    assert abs(done.args["travelled_mm"] - 2000) <= 100
+    assert rover.get_telemetry("boot_count") == 2
