@@ -25,7 +25,7 @@ def mpy_batch(run_mpy: Callable[..., Any]) -> Callable[[list[str]], list[str]]:
     return run
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cpy_batch() -> Callable[[list[str]], list[str]]:
     """The same driver, in this CPython process."""
 

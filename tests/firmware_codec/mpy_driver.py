@@ -14,11 +14,15 @@
 #   verify HEX                               -> reason spi seq data_hex
 #   commit spi seq                           -> ok
 #   tmframes scid vcid frame_len OPS         -> frames hex,...  OPS: p:HEX | f | i | c:CLCW
+#   dload PATH                               -> hash (a dictionary file)
+#   dcheck svc sub HEX                       -> code HEX(values repacked) | none
 #   quit
+import struct
 import sys
 from binascii import hexlify, unhexlify
 
 from firmware_py.crc16 import crc16
+from firmware_py.dictionary import Dictionary
 from firmware_py.sdls import Security
 from firmware_py.spacepacket import TcPacket, TmPacketBuilder
 from firmware_py.tc_frame import TcDeframer, build_frame, parse_header
@@ -37,6 +41,7 @@ class Driver:
     def __init__(self):
         self.sec = None
         self.pkt = TcPacket()
+        self.dict = None
 
     def handle(self, line):
         w = line.split()
@@ -109,6 +114,18 @@ class Driver:
                 elif o == "i":
                     fr.idle()
             return ",".join(out) or "-"
+        if op == "dload":
+            self.dict = Dictionary(w[1])
+            return str(self.dict.hash)
+        if op == "dcheck":
+            e = self.dict.command(int(w[1]), int(w[2]))
+            if e is None:
+                return "none"
+            b = _bin(w[3])
+            code, values = self.dict.check(e, b, 0, len(b))
+            if code:
+                return str(code)
+            return "0 " + _hx(struct.pack(e[1], *values))
         return "error unknown command " + op
 
 

@@ -222,3 +222,28 @@ def tm_frame_session(draw: st.DrawFn) -> tuple[str, str]:
 @given(st.lists(tm_frame_session(), min_size=10, max_size=10))
 def test_tm_framer_agrees_with_ground_multiplexer(mpy_batch: Batch, cases: list[tuple[str, str]]) -> None:
     check(mpy_batch, cases)
+
+
+@st.composite
+def command_case(draw: st.DrawFn) -> tuple[int, int, bytes]:
+    from protocols.dictionary import load_dictionary
+
+    cmds = sorted(load_dictionary().by_code)
+    service, subservice = draw(st.sampled_from(cmds + [(99, 1)]))
+    size = draw(st.integers(0, 16))
+    return service, subservice, draw(st.binary(min_size=size, max_size=size))
+
+
+@mpy_settings
+@given(st.lists(command_case(), min_size=60, max_size=60))
+def test_dictionary_checks_agree(
+    mpy_batch: Batch, cpy_batch: Batch, tmp_path_factory: Any, cases: list[tuple[int, int, bytes]]
+) -> None:
+    from protocols.dictionary import load_dictionary
+
+    path = tmp_path_factory.mktemp("flash") / "dictionary.json"
+    path.write_bytes(load_dictionary().canonical_bytes())
+    lines = [f"dload {path}"] + [f"dcheck {s} {ss} {hx(b)}" for s, ss, b in cases]
+    want = cpy_batch(lines)  # the CPython run of the same codec, itself checked against the ground
+    assert want[0] == str(load_dictionary().short_hash())
+    assert mpy_batch(lines) == want
