@@ -23,6 +23,19 @@ from firmware_py.sdls import Security, load_keys
 STEP_MS = 50
 
 
+def tc_packet(seq, service, subservice, data=b"", ack=15):
+    # a PUS-C TC packet (APID 1) with its CRC
+    n = 6 + 5 + len(data) + 2
+    b = bytearray(n)
+    struct.pack_into(">HHHBBBH", b, 0, 0x1801, 0xC000 | (seq & 0x3FFF), n - 7,
+                     0x20 | ack, service, subservice, 0)
+    b[11 : 11 + len(data)] = data
+    c = crc16(b, 0, n - 2)
+    b[n - 2] = c >> 8
+    b[n - 1] = c & 0xFF
+    return bytes(b)
+
+
 class Runner:
     def __init__(self, root, dictionary=None, seed=1, board=None):
         self.root = root
@@ -74,15 +87,7 @@ class Runner:
 
     def packet(self, service, subservice, data=b"", ack=15):
         self.tc_seq += 1
-        n = 6 + 5 + len(data) + 2
-        b = bytearray(n)
-        struct.pack_into(">HHHBBBH", b, 0, 0x1801, 0xC000 | (self.tc_seq & 0x3FFF), n - 7,
-                         0x20 | ack, service, subservice, 0)
-        b[11 : 11 + len(data)] = data
-        c = crc16(b, 0, n - 2)
-        b[n - 2] = c >> 8
-        b[n - 1] = c & 0xFF
-        return bytes(b)
+        return tc_packet(self.tc_seq, service, subservice, data, ack)
 
     def send_packet(self, pkt):
         self.spi_seq += 1
