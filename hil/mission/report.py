@@ -112,13 +112,12 @@ def run_mission(spec: MissionSpec, on_step: Callable[[StepRecord], None] | None 
 def summarize(spec: MissionSpec, rover: RoverApi, ctx: MissionContext, wall_s: float, error: str) -> dict[str, Any]:
     g = rover.ground
     hk = g.history.hk
-    odo = [s.values.get("odometer_m") for s in hk if s.values.get("odometer_m") is not None]
-    boots = [s.values.get("boot_count") for s in hk]
+    runs = [(s.values["boot_count"], float(s.values["odometer_m"])) for s in hk if "odometer_m" in s.values]
     # odometry restarts at a boot: sum the distance of each boot's run
     distance = 0.0
-    for i in range(1, len(odo)):
-        if boots[i] == boots[i - 1]:
-            distance += max(0.0, float(odo[i]) - float(odo[i - 1]))
+    for (b0, o0), (b1, o1) in zip(runs, runs[1:]):
+        if b0 == b1:
+            distance += max(0.0, o1 - o0)
     stages = [g.reports(t) for t in g.tracks]
     verified = sum(1 for s in stages if "completed" in s)
     failed = sum(1 for s in stages if any(x in s for x in ("rejected", "start_failed", "completion_failed")))
