@@ -115,7 +115,7 @@ def summarize(spec: MissionSpec, rover: RoverApi, ctx: MissionContext, wall_s: f
     runs = [(s.values["boot_count"], float(s.values["odometer_m"])) for s in hk if "odometer_m" in s.values]
     # odometry restarts at a boot: sum the distance of each boot's run
     distance = 0.0
-    for (b0, o0), (b1, o1) in zip(runs, runs[1:]):
+    for (b0, o0), (b1, o1) in zip(runs, runs[1:], strict=False):
         if b0 == b1:
             distance += max(0.0, o1 - o0)
     stages = [g.reports(t) for t in g.tracks]
