@@ -269,18 +269,19 @@ def build_tm_packet(
 
 def _precheck(data: bytes | bytearray | memoryview, packet_type: int, overhead: int, what: str) -> bytes:
     raw = bytes(data)
-    header = parse_primary_header(raw)
-    if header.version != 0:
-        raise ProtocolError(f"{what}: packet version number must be 0, got {header.version} at octet 0")
-    if header.packet_type != packet_type:
-        seen = "TC" if header.packet_type == TYPE_TC else "TM"
+    if len(raw) < PRIMARY_HEADER_LENGTH:
+        parse_primary_header(raw)  # raises with the octet count
+    word0 = (raw[0] << 8) | raw[1]
+    if word0 >> 13:
+        raise ProtocolError(f"{what}: packet version number must be 0, got {word0 >> 13} at octet 0")
+    if (word0 >> 12) & 1 != packet_type:
+        seen = "TC" if packet_type == TYPE_TM else "TM"
         raise ProtocolError(f"{what}: expected packet type {packet_type}, got a {seen} packet at octet 0")
-    if not header.secondary_header_flag:
+    if not word0 & 0x0800:
         raise ProtocolError(f"{what}: secondary header flag is 0 at octet 0 (no PUS header)")
-    if len(raw) != header.packet_length:
-        raise ProtocolError(
-            f"{what}: length field (octets 4-5) says {header.packet_length} octets, got {len(raw)}"
-        )
+    length = PRIMARY_HEADER_LENGTH + 1 + ((raw[4] << 8) | raw[5])
+    if len(raw) != length:
+        raise ProtocolError(f"{what}: length field (octets 4-5) says {length} octets, got {len(raw)}")
     if len(raw) < overhead:
         raise ProtocolError(f"{what}: needs at least {overhead} octets, got {len(raw)}")
     crc = crc16(raw[:-CRC_LENGTH])
