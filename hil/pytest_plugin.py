@@ -59,6 +59,8 @@ from typing import Any
 import pytest
 
 _HARNESS_KEY = pytest.StashKey[Any]()
+_CAMPAIGN_KEY = pytest.StashKey[list[dict[str, Any]]]()
+DEFAULT_CAMPAIGN = (1, 2, 3)  # seeds of a campaign when --farside-seed is not given
 _API_KEY = pytest.StashKey[Any]()
 
 
@@ -70,6 +72,7 @@ class FarsideOptions:
     relay: str
     flash: bool
     seeds: tuple[int, ...]
+    campaign_seeds: tuple[int, ...]
 
     @property
     def seed(self) -> int:
@@ -130,13 +133,14 @@ def farside_options(config: pytest.Config) -> FarsideOptions:
     else:
         raise pytest.UsageError(f"--farside-target: expected virtual, mpy or serial:PORT, got {raw!r}")
     relay = config.getoption("--farside-relay") or ("queqiao" if target == "virtual" else "lab")
+    given = config.getoption("--farside-seed")
     try:
-        seeds = tuple(parse_seeds(config.getoption("--farside-seed")))
+        seeds = tuple(parse_seeds(given))
     except FarsideError as exc:
         raise pytest.UsageError(f"--farside-seed: {exc}") from None
     return FarsideOptions(
         target, port, str(config.getoption("--farside-board")), str(relay),
-        bool(config.getoption("--farside-flash")), seeds,
+        bool(config.getoption("--farside-flash")), seeds, seeds if given else DEFAULT_CAMPAIGN,
     )
 
 
@@ -144,7 +148,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # a campaign: tests taking `farside_seed` run once per seed of --farside-seed
     if "farside_seed" in metafunc.fixturenames:
         opts = farside_options(metafunc.config)
-        metafunc.parametrize("farside_seed", list(opts.seeds), ids=[f"seed{s}" for s in opts.seeds])
+        seeds = list(opts.campaign_seeds)
+        metafunc.parametrize("farside_seed", seeds, ids=[f"seed{s}" for s in seeds])
 
 
 @pytest.fixture(scope="session")
@@ -225,6 +230,51 @@ def plant(farside_target: Any, rover: Any, farside_options_fixture: FarsideOptio
     if farside_target.hal is None and farside_options_fixture.board != "sim":
         pytest.skip(f"fault injection needs a simulated plant; board {farside_options_fixture.board} has real motors")
     return PlantControl(farside_target, rover)
+
+
+class Campaign:
+    """Outcomes of a fault campaign, one dict per run; summarised at the end of the session."""
+
+    def __init__(self, outcomes: list[dict[str, Any]]) -> None:
+        self.outcomes = outcomes
+
+    def record(self, **outcome: Any) -> None:
+        self.outcomes.append(outcome)
+
+
+@pytest.fixture
+def farside_campaign(request: pytest.FixtureRequest) -> Campaign:
+    """Record a campaign run's outcome: `farside_campaign.record(seed=3, outcome="survived", ...)`."""
+    store = request.config.stash.setdefault(_CAMPAIGN_KEY, [])
+    return Campaign(store)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    outcomes = config.stash.get(_CAMPAIGN_KEY, [])
+    if not outcomes:
+        return
+    import json
+    from collections import Counter
+
+    tr = terminalreporter
+    tr.section("farside fault campaign")
+    keys = list(dict.fromkeys(k for o in outcomes for k in o))
+    tr.write_line("  ".join(f"{k:>12}" for k in keys))
+    for o in outcomes:
+        tr.write_line("  ".join(f"{_cell(o.get(k)):>12}" for k in keys))
+    counts = Counter(str(o.get("outcome", "?")) for o in outcomes)
+    tr.write_line(f"{len(outcomes)} runs: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    try:
+        path = config._tmp_path_factory.getbasetemp() / "farside" / "campaign.json"  # type: ignore[attr-defined]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(outcomes, indent=1, default=str))
+        tr.write_line(f"outcomes: {path}")
+    except (AttributeError, OSError):
+        pass
+
+
+def _cell(v: Any) -> str:
+    return f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
 
 
 @pytest.hookimpl(wrapper=True)

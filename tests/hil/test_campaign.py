@@ -1,0 +1,51 @@
+"""A fault campaign: a wheel failure and a relay outage on one drive, over many seeds.
+
+    pytest tests/hil/test_campaign.py --farside-seed 1..50
+
+Each seed picks the wheel, where it jams, and when and how long the relay is lost; the
+session ends with a table of outcomes (and <basetemp>/farside/campaign.json).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hil.mission.api import greater_than
+
+pytestmark = [pytest.mark.hil, pytest.mark.farside_targets("virtual")]
+
+DISTANCE_M = 12.0
+
+
+def test_wheel_failure_and_outage_campaign(rover, relay, plant, farside_seed, farside_campaign):
+    rng = random.Random(farside_seed)
+    wheel = rng.randint(1, 6)
+    jam_at_m = round(rng.uniform(2.0, 8.0), 2)
+    outage_in_s = round(rng.uniform(0.0, 60.0), 1)
+    outage_s = round(rng.uniform(60.0, 400.0), 1)
+    outcome = {"seed": farside_seed, "wheel": wheel, "jam_at_m": jam_at_m, "outage_s": outage_s}
+    try:
+        drive = rover.send_command("DRIVE_DISTANCE", distance_m=DISTANCE_M, speed_mph=200)
+        rover.await_telemetry("odometer_m", greater_than(jam_at_m), timeout=600)
+        plant.jam_wheel(wheel)
+        relay.outage(outage_s, start_in_s=outage_in_s)
+        rover.await_verification(drive, timeout=DISTANCE_M * 40 + outage_s + 600)
+        done = rover.assert_event("DRIVE_COMPLETED")
+        fault = rover.assert_event("WHEEL_FAULT")
+        outcome.update(
+            outcome="survived",
+            error_mm=done.args["travelled_mm"] - DISTANCE_M * 1000,
+            heading_cdeg=done.args["heading_cdeg"],
+            detected=rover.mission.enum_label("wheel_state", fault.args["state"]),
+            rover_s=round(rover.now()),
+        )
+    except Exception as exc:
+        outcome.update(outcome="lost", why=str(exc)[:60])
+        raise
+    finally:
+        farside_campaign.record(**outcome)
+    assert fault.args["wheel"] == wheel
+    assert abs(outcome["error_mm"]) <= 150
+    assert abs(outcome["heading_cdeg"]) <= 500
