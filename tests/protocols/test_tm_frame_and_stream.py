@@ -210,6 +210,7 @@ def test_random_bytes_never_raise_and_every_octet_is_accounted(junk: bytes, data
             assert c.frames_ok * 260 + c.garbage_octets + d.pending == len(stream)
         else:
             assert c.octets_in == len(stream)
+            assert sum(len(f) + 2 for f in got) + c.garbage_octets + d.pending == len(stream)
 
 
 def test_corrupted_frames_are_counted_and_the_hunt_resumes() -> None:
