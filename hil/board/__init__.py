@@ -10,6 +10,7 @@ See hil.board.supervisor for how the unix port is made to behave like the rp2 po
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -53,20 +54,11 @@ def find_micropython(explicit: str | None = None) -> str:
 
 def board_heapsize(board: str) -> str:
     """The heap budget of a board definition (boards/<board>.json), as `-X heapsize=`."""
+    path = Path(__file__).resolve().parents[2] / "boards" / f"{board}.json"
     try:
-        from boards import load_board  # type: ignore[attr-defined]
-
-        definition: Any = load_board(board)
-    except Exception:
-        definition = None
-    if definition is None:
-        path = Path(__file__).resolve().parents[2] / "boards" / f"{board}.json"
-        try:
-            import json
-
-            definition = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return DEFAULT_HEAPSIZE
+        definition: Any = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return DEFAULT_HEAPSIZE
     kb = definition.get("heap_budget_kb") if isinstance(definition, dict) else None
     if isinstance(kb, int) and kb > 0:
         return f"{kb}K"

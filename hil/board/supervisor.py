@@ -232,6 +232,7 @@ class Supervisor:
                 self._to_mpy(data[: self.cut_after])
                 time.sleep(0.05)  # let the board act on the first half
                 then = self.cut_then
+                print(f"power cut: {self.cut_after} of {len(data)} bytes passed", flush=True)
                 self.power_off()
                 if then == "cycle":
                     self.power_on()
@@ -320,6 +321,7 @@ class Supervisor:
         if op == "status":
             pass
         elif op == "reset":
+            print("reset", flush=True)
             self.power_off()
             self.power_on()
         elif op == "power_off":

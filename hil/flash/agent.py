@@ -29,23 +29,17 @@ def _fa_hash(rel):
                 break
             h.update(mv[:n])
     return binascii.hexlify(h.digest()).decode()
-def _fa_walk(rel, out):
+def _fa_walk(slot, rel):
     try:
-        it = list(os.ilistdir(_fa_p(rel)))
+        it = list(os.ilistdir(_fa_p(slot + rel)))
     except OSError:
-        return out
+        return
     for e in it:
         sub = rel + "/" + e[0]
         if e[1] == 0x4000:
-            _fa_walk(sub, out)
+            _fa_walk(slot, sub)
         else:
-            out[sub] = 0
-    return out
-def _fa_files(rel):
-    out = {}
-    _fa_walk(rel, out)
-    n = len(rel) + 1
-    return {k[n:]: [os.stat(_fa_p(k))[6], _fa_hash(k)] for k in out}
+            print("F", slot[8:], os.stat(_fa_p(slot + sub))[6], _fa_hash(slot + sub), sub[1:])
 def _fa_read(rel):
     try:
         with open(_fa_p(rel)) as f:
@@ -53,27 +47,21 @@ def _fa_read(rel):
     except OSError:
         return None
 def _fa_survey():
-    r = {"version": list(sys.implementation.version[:3]), "mpy": getattr(sys.implementation, "_mpy", 0),
-         "platform": sys.platform, "machine": getattr(sys.implementation, "_machine", ""),
-         "active": _fa_read("farside/active"), "root": {}, "slots": {}}
+    # One line per item (no big strings on a small heap): a JSON header, then
+    # R name hash | M slot manifest-json | F slot size hash path
+    print(json.dumps({"version": list(sys.implementation.version[:3]), "mpy": getattr(sys.implementation, "_mpy", 0),
+         "platform": sys.platform, "active": _fa_read("farside/active")}))
     for n in ("boot.py", "main.py"):
         try:
-            r["root"][n] = _fa_hash(n)
+            print("R", n, _fa_hash(n))
         except OSError:
             pass
     for s in ("a", "b"):
         m = _fa_read("farside/" + s + "/MANIFEST")
-        try:
-            m = json.loads(m) if m else None
-        except ValueError:
-            m = None
-        r["slots"][s] = {"manifest": m, "files": _fa_files("farside/" + s)}
-    try:
-        st = os.statvfs(_fa_p(""))
-        r["free"] = st[0] * st[3]
-    except (OSError, AttributeError):
-        r["free"] = -1
-    print(json.dumps(r))
+        if m:
+            print("M", s, m.replace("\\n", " "))
+        m = None
+        _fa_walk("farside/" + s, "")
 def _fa_mkdirs(rel):
     p = ""
     for part in rel.split("/"):
@@ -123,13 +111,11 @@ def _fa_rename(src, dst):
         _fa_rm(dst)
         os.rename(_fa_p(src), _fa_p(dst))
 def _fa_hashes(rels):
-    out = {}
     for r in rels:
         try:
-            out[r] = _fa_hash(r)
+            print(_fa_hash(r), r)
         except OSError:
-            out[r] = None
-    print(json.dumps(out))
+            print("-", r)
 def _fa_sync():
     try:
         os.sync()

@@ -68,9 +68,10 @@ if FARSIDE_SLOT is not None and FARSIDE_SLOT not in sys.path:
 del _farside_pick, _farside_complete
 """
 
-# The escape window: Ctrl-C during it lands at the REPL before the rover can turn
-# Ctrl-C off (the flash tool resets the board and sends Ctrl-C until it sees the REPL).
-ESCAPE_MS = 400
+# The escape window: Ctrl-C during it lands at the REPL before the firmware is even
+# imported (the rover's main() has its own window after that; the flash tool resets the
+# board and sends Ctrl-C until it sees the REPL).
+ESCAPE_MS = 200
 
 MAIN_PY = """\
 # farside main: a short escape window (Ctrl-C: stop at the REPL), then the rover.
@@ -94,11 +95,9 @@ def _farside_main(slot):
     root = os.getcwd()
     os.chdir(slot)
     try:
-        import firmware_py.main as entry
+        from firmware_py.main import main
 
-        run = getattr(entry, "main", None)
-        if run is not None:
-            run()
+        main()
     except KeyboardInterrupt:
         print("farside: rover stopped, at the REPL")
     finally:

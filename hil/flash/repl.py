@@ -22,6 +22,7 @@ import serial
 from hil.errors import FarsideError
 
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+TM_ASM = bytes.fromhex("1ACFFC1D")
 
 
 class RawReplError(FarsideError):
@@ -128,13 +129,26 @@ class RawRepl:
         """One attempt: interrupt what runs, ask for the raw REPL. Returns (ok, bytes seen)."""
         self.write(b"\r\x03\x03")
         seen = self.drain(quiet_s=0.05, max_s=0.3)
+        if TM_ASM in seen and b">>> " not in seen[seen.rfind(TM_ASM) :]:
+            return False, seen  # the rover's link is running (Ctrl-C is data to it)
         self.write(b"\r\x01")
         data = self.read_until(RAW_PROMPT, timeout_s)
         seen += data
-        if data.endswith(RAW_PROMPT):
-            self.in_raw = True
-            return True, seen
-        return False, seen
+        if not data.endswith(RAW_PROMPT):
+            return False, seen
+        # A rover that just stopped may still have bytes in flight: let the line go quiet,
+        # then prove the prompt is live with a round trip.
+        seen += self.drain(quiet_s=0.05, max_s=1.0)
+        self.in_raw = True
+        try:
+            out, err = self.exec_raw("print('fa' + 'ok')", timeout_s=timeout_s)
+        except RawReplError as exc:
+            self.in_raw = False
+            return False, seen + str(exc).encode()
+        if out != b"faok\n" or err:
+            self.in_raw = False
+            return False, seen + out + err
+        return True, seen
 
     def enter(self, attempts: int = 4, timeout_s: float = 1.0) -> None:
         """Enter the raw REPL, retrying with backoff; a RawReplError says what was seen."""
@@ -150,6 +164,18 @@ class RawRepl:
             f"{self.label}: expected the raw REPL prompt {RAW_PROMPT[:24]!r} after Ctrl-C, Ctrl-A "
             f"({attempts} tries), saw {_tail(seen)}"
         )
+
+    def soft_reset(self, timeout_s: float = 10.0) -> None:
+        """Ctrl-D at the raw prompt: a fresh heap and boot.py (not main.py); back at the raw prompt."""
+        if not self.in_raw:
+            self.enter()
+        self.write(b"\x04")
+        data = self.read_until(b"soft reboot\r\n", timeout_s)
+        if not data.endswith(b"soft reboot\r\n"):
+            raise RawReplError(f"{self.label}: expected 'soft reboot' after Ctrl-D, saw {_tail(data)}")
+        data = self.read_until(RAW_PROMPT, timeout_s)
+        if not data.endswith(RAW_PROMPT):
+            raise RawReplError(f"{self.label}: expected the raw prompt after the soft reboot, saw {_tail(data)}")
 
     def exit_raw(self) -> None:
         self.write(b"\r\x02")
@@ -174,8 +200,9 @@ class RawRepl:
                 if b == b"\x01":
                     remain += window
                 elif b == b"\x04":
+                    # The board stopped reading (a compile error): its error follows.
                     self.write(b"\x04")
-                    raise RawReplError(f"{self.label}: the board ended raw-paste early")
+                    return True
                 else:
                     raise RawReplError(f"{self.label}: unexpected {b!r} during raw-paste")
             chunk = code[i : i + remain]
@@ -203,6 +230,10 @@ class RawRepl:
         if not self.in_raw:
             self.enter()
         data = code.encode() if isinstance(code, str) else code
+        # Nothing arrives unasked at the raw prompt: whatever is here is stale.
+        self._pushback.clear()
+        if self.ser.in_waiting:
+            self.ser.read(self.ser.in_waiting)
         sent = False
         if self.use_paste:
             sent = self._send_paste(data)

@@ -1,0 +1,1 @@
+from tests.board.fixtures import runtime_dir, vboard  # noqa: F401

@@ -1,0 +1,226 @@
+"""`farside flash` on a virtual board: from nothing, incremental, interrupted at many
+points, read back by the real mpremote, and refusing bad input with one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import serial
+
+from hil.board import VirtualBoard
+from hil.errors import FarsideError
+from hil.flash import FlashOptions, build_image, flash
+from hil.flash.link import wait_boot_event
+from hil.flash.repl import open_port
+from tests.board.fixtures import ROOT
+
+pytestmark = pytest.mark.micropython
+
+FARSIDE = [sys.executable, "-m", "hil.cli"]
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    """A copy of the committed firmware_py to edit (work in progress in the tree stays out)."""
+    archive = subprocess.run(["git", "archive", "HEAD", "firmware_py"], cwd=ROOT, capture_output=True, check=False)
+    if archive.returncode == 0:
+        subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
+    else:
+        shutil.copytree(ROOT / "firmware_py", tmp_path / "firmware_py", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path / "firmware_py"
+
+
+def set_patch(src: Path, patch: int) -> int:
+    """Change only version.py: PATCH = const(patch). Returns the new VERSION."""
+    path = src / "version.py"
+    text = re.sub(r"PATCH = const\(\d+\)", f"PATCH = const({patch})", path.read_text())
+    path.write_text(text)
+    return build_image("sim", src).version
+
+
+def opts(board: VirtualBoard, src: Path, **kw: object) -> FlashOptions:
+    return FlashOptions(board="sim", port=board.port, source=src, **kw)  # type: ignore[arg-type]
+
+
+def slot_intact(flash_dir: Path, slot: str) -> bool:
+    """Every file the slot's MANIFEST lists hashes as listed (read on the host)."""
+    manifest = json.loads((flash_dir / "farside" / slot / "MANIFEST").read_text())
+    for name, (size, digest) in manifest["files"].items():
+        data = (flash_dir / "farside" / slot / name).read_bytes()
+        if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+            return False
+    return True
+
+
+def boot_version(board: VirtualBoard, power_on: bool = True) -> int | None:
+    """Power on (or reset) and return the version in the rover's BOOT event."""
+    with open_port(board.port) as ser:
+        ser.reset_input_buffer()
+        if power_on:
+            board.power_on()
+        else:
+            board.reset()
+        event, _ = wait_boot_event(ser, 15.0)
+    return event.version if event else None
+
+
+def test_flash_from_nothing_then_only_the_changed_file_moves(vboard: VirtualBoard, src: Path) -> None:
+    v1 = set_patch(src, 1)
+    first = flash(opts(vboard, src))
+    assert first.plan.active is None and first.plan.staging == "a"
+    actions = {f.action for f in first.plan.files}
+    assert actions == {"upload"}
+    # Files, then the slot's MANIFEST, boot.py, main.py and the 1-octet pointer.
+    extra = sum((vboard.flash_dir / p).stat().st_size for p in ("farside/a/MANIFEST", "boot.py", "main.py")) + 1
+    assert first.payload_bytes == sum(f.size for f in first.plan.files) + extra
+    assert first.boot is not None and first.boot.version == v1
+    assert first.boot.dict_hash == first.dict_hash
+    assert slot_intact(vboard.flash_dir, "a")
+
+    v2 = set_patch(src, 2)
+    second = flash(opts(vboard, src))
+    assert second.plan.paths("upload") == ["firmware_py/version.mpy"]
+    moved = [vboard.flash_dir / "farside/b/firmware_py/version.mpy", vboard.flash_dir / "farside/b/MANIFEST"]
+    assert second.payload_bytes == sum(p.stat().st_size for p in moved) + 1
+    assert len(second.plan.paths("copy")) == len(first.plan.files) - 1
+    assert second.plan.staging == "b"
+    assert (vboard.flash_dir / "farside" / "active").read_text() == "b"
+    assert second.boot is not None and second.boot.version == v2 != v1
+
+    # Nothing changed: nothing moves, and the rover still boots.
+    third = flash(opts(vboard, src))
+    assert third.plan.up_to_date and third.payload_bytes == 0
+    assert third.boot is not None and third.boot.version == v2
+
+
+def test_real_mpremote_lists_and_reads_what_farside_flashed(vboard: VirtualBoard, src: Path) -> None:
+    report = flash(opts(vboard, src, reset=False))
+    assert report.boot is None  # left at the REPL, not reset
+    mpremote = str(Path(sys.executable).parent / "mpremote")
+    proc = subprocess.run(
+        [mpremote, "connect", vboard.port, "fs", "ls", ":farside/a", "+", "fs", "cat", ":farside/active",
+         "+", "fs", "cat", ":farside/a/MANIFEST"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "dictionary.json" in proc.stdout and "firmware_py/" in proc.stdout
+    start = proc.stdout.index('{"board"')
+    assert proc.stdout[start - 1] == "a"  # farside/active (no newline) just before the MANIFEST
+    manifest = json.loads(proc.stdout[start:].strip())
+    assert manifest["version"] == report.version
+
+
+def _restore(board: VirtualBoard, snapshot: Path) -> None:
+    """Power off and put the flash folder back as it was in `snapshot`."""
+    board.power_off()
+    shutil.rmtree(board.flash_dir)
+    shutil.copytree(snapshot, board.flash_dir)
+
+
+def test_flash_cut_at_many_points_always_boots_and_the_next_flash_completes(
+    vboard: VirtualBoard, src: Path, tmp_path: Path
+) -> None:
+    old = set_patch(src, 1)
+    flash(opts(vboard, src, reset=False))
+    vboard.power_off()
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(vboard.flash_dir, snapshot)
+    vboard.power_on()
+    new = set_patch(src, 2)
+    # Every cut flash starts from the same board, so it writes the same bytes once
+    # staging starts: measure them, then cut across them, densest at the end, where
+    # the MANIFEST, boot files and the pointer are written.
+    measured = flash(opts(vboard, src, wait_boot=False))
+    staged = measured.wire_bytes - measured.setup_bytes
+    cuts = [int(staged * f) for f in (0.02, 0.5)] + [staged - 500, staged - 260, staged - 100, staged - 25]
+    cuts = cuts[: int(os.environ.get("FARSIDE_FLASH_CUTS", len(cuts)))]
+    for cut in cuts:
+        _restore(vboard, snapshot)
+        vboard.power_on()
+
+        def arm(phase: str, done: int, total: int, path: str, cut: int = cut) -> None:
+            if phase == "stage":
+                vboard.cut_power_after(cut, then="off")
+
+        with pytest.raises(FarsideError):
+            flash(opts(vboard, src, exec_timeout_s=1.0, attach_attempts=1), progress=arm)
+        assert vboard.status()["power"] == "off", f"flash cut at {cut} of {staged} failed with the power on"
+        booted = boot_version(vboard)
+        assert booted in (old, new), f"cut at {cut} of {staged}: the board booted {booted}, expected {old} or {new}"
+        active = (vboard.flash_dir / "farside" / "active").read_text()
+        assert slot_intact(vboard.flash_dir, active)
+        report = flash(opts(vboard, src))
+        assert report.boot is not None and report.boot.version == new
+
+
+def test_corrupted_file_is_found_by_verify_and_repaired_by_flash(vboard: VirtualBoard, src: Path) -> None:
+    flash(opts(vboard, src, reset=False))
+    target = vboard.flash_dir / "farside/a/firmware_py/drive.mpy"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    proc = subprocess.run(
+        FARSIDE + ["flash", "--port", vboard.port, "--source", str(src), "--verify"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "firmware_py/drive.mpy" in proc.stderr
+    report = flash(opts(vboard, src, wait_boot=False))
+    assert report.plan.paths("upload") == ["firmware_py/drive.mpy"]
+    assert slot_intact(vboard.flash_dir, report.plan.staging)
+
+
+def test_dry_run_lists_changes_and_writes_nothing(vboard: VirtualBoard, src: Path) -> None:
+    proc = subprocess.run(
+        FARSIDE + ["flash", "--port", vboard.port, "--source", str(src), "--dry-run", "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["dry_run"] and {f["action"] for f in report["files"]} == {"upload"}
+    assert not (vboard.flash_dir / "farside").exists()
+
+
+def test_micropython_too_old_is_one_line(vboard: VirtualBoard, src: Path) -> None:
+    with pytest.raises(FarsideError, match=r"^MicroPython 1\.\d+\.\d+ on the board is too old: expected 99\.0\.0"):
+        flash(opts(vboard, src, min_micropython=(99, 0, 0)))
+    assert not (vboard.flash_dir / "farside").exists()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--board", "apollo", "--port", "virtual"], "unknown board 'apollo'"),
+        (["--port", "/dev/no-such-port"], "expected a serial port at /dev/no-such-port"),
+        (["--port", "virtual"], "expected one running virtual board"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    proc = subprocess.run(FARSIDE + ["flash", *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
+
+
+def test_busy_port_is_one_line_and_exit_2(vboard: VirtualBoard) -> None:
+    with serial.Serial(vboard.port, exclusive=True):
+        proc = subprocess.run(FARSIDE + ["flash", "--port", vboard.port], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "busy" in proc.stderr
+
+
+def test_silent_port_is_a_clear_error(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    try:
+        with pytest.raises(FarsideError, match="expected the raw REPL"):
+            flash(FlashOptions(board="sim", port=os.ttyname(slave), attach_attempts=1))
+    finally:
+        os.close(master)
+        os.close(slave)
