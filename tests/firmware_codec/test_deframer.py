@@ -54,7 +54,10 @@ def test_a_corrupted_frame_is_dropped_and_the_next_one_still_found(frames: list[
     stream += b"\x00" * 1100
     d, got = deframe(data.draw(pst.chunkings(stream)))
     assert got == [r for i, r in enumerate(raws) if i != bad]
-    assert d.bad_crc + d.bad_length + d.bad_header == 1
+    # at least the corrupted frame; octets inside it that look like a start sequence
+    # are rescanned and may count as bad frames of their own
+    assert d.bad_crc + d.bad_length + d.bad_header >= 1
+    assert d.frames_ok == len(raws) - 1
 
 
 def test_frame_hidden_inside_a_false_start_is_found() -> None:

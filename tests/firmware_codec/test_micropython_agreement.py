@@ -21,9 +21,10 @@ from protocols.tc_frame import build_tc_frame, parse_tc_frame
 from protocols.tm_frame import TmMultiplexer
 
 Batch = Callable[[list[str]], list[str]]
-# Each example is one MicroPython process answering a batch of cases.
+# Each example is one MicroPython process answering a batch of cases: a few batches
+# by default, more under HYPOTHESIS_PROFILE=thorough.
 BATCH = 25
-mpy_settings = settings(max_examples=4, deadline=None)
+mpy_settings = settings(max_examples=max(4, settings.default.max_examples // 25), deadline=None)
 
 
 def hx(b: bytes) -> str:
