@@ -72,7 +72,6 @@ _EV_LINK_RESTORED = const(15)
 _EV_OVERRUN = const(23)
 _P_LINK_TIMEOUT = const(5)
 _P_RESET_SAFE = const(11)
-_MPS_TO_DMPH = 36000.0  # m/s -> 0.1 m/h
 _TIME_SAVE_S = const(60)
 
 
@@ -239,7 +238,7 @@ class Rover:
         self._ctrl_last = now_ms
         self._advance(now_ms)
         self.hal.update(now_ms)
-        self.drive.step(dt_ms * 0.001)
+        self.drive.step(dt_ms)
         us = ticks_diff(ticks_us(), t0)
         if us > self.loop_worst_us:
             self.loop_worst_us = us
@@ -292,7 +291,7 @@ class Rover:
             self.watchdog.checkin(T_CONTROL)
             if self.hal_hang() == T_CONTROL:
                 await self._hang_if(T_CONTROL)
-            await sleep_ms(CONTROL_MS if self.safety.armed or self.drive.v > 0.001 or self.drive.v < -0.001 else _IDLE_MS)
+            await sleep_ms(CONTROL_MS if self.safety.armed or self.drive.v16 > 16 or self.drive.v16 < -16 else _IDLE_MS)
 
     async def _link_task(self):
         while True:
@@ -363,13 +362,13 @@ class Rover:
             "boot_count": lambda: self.boot_count,
             "reset_cause": lambda: self.reset_cause,
             "dict_hash": lambda: self.dictionary.hash,
-            "x_m": lambda: int(dr.x * 1000),
-            "y_m": lambda: int(dr.y * 1000),
+            "x_m": lambda: dr.x_um // 1000,
+            "y_m": lambda: dr.y_um // 1000,
             "heading_deg": dr.heading_cdeg,
-            "speed_mph": lambda: int(dr.v * _MPS_TO_DMPH),
-            "odometer_m": lambda: int(dr.odometer * 1000),
-            "pitch_deg": lambda: int(hal.pitch_deg * 100),
-            "roll_deg": lambda: int(hal.roll_deg * 100),
+            "speed_mph": dr.speed_dmph,
+            "odometer_m": lambda: dr.odometer_um // 1000,
+            "pitch_deg": lambda: hal.pitch_cdeg,
+            "roll_deg": lambda: hal.roll_cdeg,
             "battery_pct": lambda: hal.battery_pct,
             "battery_v": lambda: hal.battery_mv,
             "solar_w": lambda: hal.solar_dw,
@@ -392,7 +391,7 @@ class Rover:
             "obstacle_mm": lambda: hal.obstacle_mm,
         }
         for i in range(6):
-            src["wheel%d_speed_mph" % (i + 1)] = _wheel_speed(dr.wheel_v, i)
+            src["wheel%d_speed_mph" % (i + 1)] = _wheel_speed(dr.wheel_v16, i)
             src["wheel%d_current_a" % (i + 1)] = _item(hal.current_ma, i)
             src["wheel%d_state" % (i + 1)] = _item(sf.state, i)
         return src
@@ -403,7 +402,7 @@ def _item(seq, i):
 
 
 def _wheel_speed(seq, i):
-    return lambda: int(seq[i] * _MPS_TO_DMPH)
+    return lambda: seq[i] * 9 // 4  # 1/16 mm/s -> 0.1 m/h
 
 
 async def run_forever(board, hal, root="", link_stream=None, on_boot=None, max_boots=0, dictionary=None):

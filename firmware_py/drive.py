@@ -1,8 +1,8 @@
 # Drive: odometry, motion profiles and closed-loop wheel speed for six wheels.
 #
 # Skid steering: wheels 0-2 left, 3-5 right. A motion (distance, turn, arc) is
-# a body speed v (m/s) and yaw rate w (rad/s) each control period: v follows a
-# trapezoidal profile (the speed governor max_speed_mph, the acceleration limit
+# a body speed v and yaw rate w each control period: v follows a trapezoidal
+# profile (the speed governor max_speed_mph, the acceleration limit
 # accel_mph_s, a square-root ramp down to the target), w holds the heading
 # (IMU gyro integrated) on the commanded path. Side speeds v -/+ w*track/2 are
 # wheel speed targets; each working wheel runs a PI loop with feed-forward and
@@ -11,7 +11,14 @@
 #
 # Odometry: per side, the mean encoder travel of that side's working wheels
 # (any wheel with a live encoder if none); heading from the gyro.
-import math
+#
+# The per-iteration path is integer only, so it allocates nothing under
+# MicroPython (floats are heap objects there):
+#   positions um, headings urad, speeds "v16" = 1/16 mm/s, accelerations
+#   1/16 mm/s^2, duty Q15, time ms; sin/cos from a 256-entry quarter-wave table.
+# Public float-free readouts: x_um, y_um, heading_urad, odometer_um, v16,
+# wheel_v16[6]; helpers for HK units below.
+from array import array
 
 from firmware_py import modes
 from firmware_py.compat import const
@@ -36,66 +43,145 @@ EV_DRIVE_ABORTED = const(8)
 
 _P_MAX_SPEED = const(1)
 _P_ACCEL = const(2)
-_P_TOL = const(12)
+_P_OVERCURRENT = const(10)
 
-_MPH = 1.0 / 3600.0  # m/h -> m/s
-_KP = 6.0
-_KI = 20.0
-_K_HEADING = 0.8
-_W_MAX = 0.12  # rad/s
-_V_MIN = 0.004  # m/s, creep speed at the end of a ramp
-_DONE_M = 0.002
-_DONE_RAD = 0.005
-_I_LIMIT_FRAC = 0.8
-_TWO_PI = 2.0 * math.pi
+PI_URAD = const(3141593)
+TWO_PI_URAD = const(6283185)
+_HALF_PI_URAD = const(1570796)
+_Q14 = const(16384)
+_Q15 = const(32767)
+_KP = const(12)  # Q15 duty per v16 of speed error
+_KI_NUM = const(41)  # Q15 duty per 1000 v16*ms of integrated error
+_INTEG_MAX = const(320000)  # v16*ms (20 mm)
+_K_HEADING_NUM = const(8)  # yaw rate urad/s per 10 urad of heading error
+_W_MAX = const(120000)  # urad/s
+_V_MIN16 = const(64)  # 4 mm/s creep at the end of a ramp
+_W_MIN_MR = const(10)  # mrad/s
+_DONE_UM = const(2000)
+_DONE_URAD = const(5000)
+_I_LIMIT_PCT = const(80)
+_CAP_RELAX = const(655)
+
+
+def _make_sin():
+    import math
+
+    t = array("h", [0] * 257)
+    for i in range(257):
+        t[i] = int(round(math.sin(i * math.pi / 512) * _Q14))
+    return t
+
+
+_SIN = _make_sin()  # sin over a quarter wave, Q14, 256 steps + end point
+
+
+def sin_q14(a):
+    # sin of an angle in urad, Q14, linear interpolation in the quarter-wave table
+    a %= TWO_PI_URAD
+    neg = False
+    if a >= PI_URAD:
+        a -= PI_URAD
+        neg = True
+    if a > _HALF_PI_URAD:
+        a = PI_URAD - a
+    # index in 1/1024 of a turn: a * 1024 / 2pi, kept below 2^30
+    pos = a * 256 // 6136  # 2pi/1024 = 6136 urad
+    i = pos >> 8
+    f = pos & 0xFF
+    if i >= 256:
+        v = _SIN[256]
+    else:
+        v = _SIN[i] + (((_SIN[i + 1] - _SIN[i]) * f) >> 8)
+    return -v if neg else v
+
+
+def cos_q14(a):
+    return sin_q14(a + _HALF_PI_URAD)
+
+
+def isqrt(n):
+    if n < 2:
+        return n
+    x = n
+    y = (x + 1) >> 1
+    while y < x:
+        x = y
+        y = (x + n // x) >> 1
+    return x
 
 
 def wrap(a):
-    while a > math.pi:
-        a -= _TWO_PI
-    while a < -math.pi:
-        a += _TWO_PI
+    # an angle in urad to -pi..pi
+    while a > PI_URAD:
+        a -= TWO_PI_URAD
+    while a < -PI_URAD:
+        a += TWO_PI_URAD
     return a
 
 
 class Drive:
     def __init__(self, board, hal, params, modes_, safety, events):
         geo = board.get("geometry", {})
-        self.track = geo.get("track_m", 1.0)
-        self.v_free = geo.get("wheel_free_speed_mps", 0.1)
-        self.cpm = board.get("encoders", {}).get("counts_per_m", 5000)
+        self.track_mm = int(geo.get("track_m", 1.0) * 1000)
+        self.vfree16 = int(geo.get("wheel_free_speed_mps", 0.1) * 16000)
+        cpm = board.get("encoders", {}).get("counts_per_m", 5000)
+        self.um_per_count = 1000000 // cpm
         self.hal = hal
+        self.params = params
         self.p = params.v
         self.modes = modes_
         self.safety = safety
         self.events = events
         safety.on_abort = self.abort
         # odometry
-        self.x = 0.0
-        self.y = 0.0
-        self.heading = 0.0
-        self.odometer = 0.0
-        self.v = 0.0  # measured body speed, m/s
-        self.wheel_v = [0.0] * 6
+        self.x_um = 0
+        self.y_um = 0
+        self.heading_urad = 0
+        self.odometer_um = 0
+        self.v16 = 0  # measured body speed
+        self.wheel_v16 = [0] * 6
         self._enc = [0] * 6
         self._enc_ok = False
         # motion
         self.kind = NONE
-        self.target = 0.0  # m or rad
-        self.progress = 0.0  # signed m along the path, or rad turned
-        self.speed_max = 0.0
-        self.radius = 0.0
-        self.h0 = 0.0
-        self.v_cmd = 0.0
-        self.w_cmd = 0.0
-        self._integ = [0.0] * 6
-        self._cap = [1.0] * 6
+        self.target = 0  # um, or urad for TURN
+        self.progress = 0  # signed um along the path, or urad turned
+        self.vmax16 = 0
+        self.radius_mm = 0
+        self.h0 = 0
+        self.v_cmd = 0  # v16
+        self.w_cmd = 0  # urad/s
+        self._integ = [0] * 6
+        self._cap = [_Q15] * 6
         self.token = None
         self.on_done = None  # on_done(token, failure_code); 0 is success
+        self._pver = -1
+        self._gov16 = 0
+        self._a16 = 0
+        self._lim_ma = 0
 
-    # -- commands --
+    def _sync(self):
+        p = self.p
+        self._pver = self.params.version
+        self._gov16 = int(p[_P_MAX_SPEED] * 40 / 9)  # m/h -> 1/16 mm/s
+        self._a16 = max(1, int(p[_P_ACCEL] * 40 / 9))
+        self._lim_ma = int(p[_P_OVERCURRENT] * 10 * _I_LIMIT_PCT)
+
+    # -- readouts in HK units --
+    @property
+    def v(self):
+        return self.v16 / 16000.0  # m/s (not for the control loop)
+
+    def heading_cdeg(self):
+        return wrap(self.heading_urad) * 180 // 31416  # urad -> 0.01 deg, small ints
+
+    def speed_dmph(self):
+        return self.v16 * 9 // 4  # 0.1 m/h
+
+    # -- commands (called from the dispatcher: may allocate) --
     def start(self, kind, target, speed_mph, radius, token):
-        # Begin a motion; returns a failure code (0 when started).
+        # target: metres (DISTANCE, ARC) or radians (TURN); radius metres.
+        # Returns a failure code (0 when started).
         if not self.safety.wheels_available():
             return 10  # WHEEL_UNAVAILABLE
         if self.modes.mode == modes.STANDBY:
@@ -104,20 +190,20 @@ class Drive:
             return 4  # WRONG_MODE
         if self.kind != NONE:
             self._finish(14, AB_COMMAND)  # ABORTED by a newer command
+            self.modes.request(modes.DRIVE, modes.R_COMMAND)
             self.safety.arm()
-        lim = self.p[_P_MAX_SPEED]
-        if speed_mph > lim:
-            speed_mph = lim
+        self._sync()
+        v16 = int(speed_mph * 40 / 9)
+        self.vmax16 = v16 if v16 < self._gov16 else self._gov16
         self.kind = kind
-        self.target = target
-        self.speed_max = speed_mph * _MPH
-        self.radius = radius
-        self.progress = 0.0
-        self.h0 = self.heading
+        self.target = int(target * 1000000)
+        self.radius_mm = int(radius * 1000)
+        self.progress = 0
+        self.h0 = self.heading_urad
         self.token = token
         for i in range(6):
-            self._integ[i] = 0.0
-        tmm = int(target * 1000) if kind != TURN else int(math.degrees(target) * 100)
+            self._integ[i] = 0
+        tmm = self.target // 1000 if kind != TURN else self.target * 180 // 31416
         self.events.emit(EV_DRIVE_STARTED, kind, tmm)
         return 0
 
@@ -132,14 +218,14 @@ class Drive:
     def _finish(self, code, reason):
         kind = self.kind
         self.kind = NONE
-        self.v_cmd = 0.0
-        self.w_cmd = 0.0
+        self.v_cmd = 0
+        self.w_cmd = 0
         self.safety.disarm()
-        trav = self.progress if kind != TURN else 0.0
+        trav = self.progress // 1000 if kind != TURN else 0
         if code == 0:
-            self.events.emit(EV_DRIVE_COMPLETED, kind, int(trav * 1000), self.heading_cdeg())
+            self.events.emit(EV_DRIVE_COMPLETED, kind, trav, self.heading_cdeg())
         else:
-            self.events.emit(EV_DRIVE_ABORTED, reason, int(trav * 1000))
+            self.events.emit(EV_DRIVE_ABORTED, reason, trav)
         if self.modes.mode == modes.DRIVE:
             self.modes.request(modes.STANDBY, modes.R_COMMAND)
         tok = self.token
@@ -147,31 +233,30 @@ class Drive:
         if self.on_done is not None and tok is not None:
             self.on_done(tok, code)
 
-    def heading_cdeg(self):
-        return int(math.degrees(wrap(self.heading)) * 100)
-
-    # -- control loop --
-    def odometry(self, dt):
+    # -- control loop: integers only --
+    def odometry(self, dt_ms):
         enc = self.hal.enc
         st = self.safety.state
-        inv = 1.0 / self.cpm
+        upc = self.um_per_count
         if not self._enc_ok:
             for i in range(6):
                 self._enc[i] = enc[i]
             self._enc_ok = True
-        dl = 0.0
-        dr = 0.0
+        dl = 0
+        dr = 0
         nl = 0
         nr = 0
-        al = 0.0
-        ar = 0.0
+        al = 0
+        ar = 0
         bl = 0
         br = 0
+        wv = self.wheel_v16
         for i in range(6):
-            d = (enc[i] - self._enc[i]) * inv
+            d = (enc[i] - self._enc[i]) * upc
             self._enc[i] = enc[i]
-            if dt > 0:
-                self.wheel_v[i] += (d / dt - self.wheel_v[i]) * 0.3
+            if dt_ms > 0:
+                raw = d * 16 // dt_ms  # um/ms = mm/s, x16
+                wv[i] += (raw - wv[i]) * 3 // 10
             s = st[i]
             if i < 3:
                 if s == OK:
@@ -186,30 +271,30 @@ class Drive:
             elif s != ENCODER_FAIL:
                 ar += d
                 br += 1
-        dl = dl / nl if nl else (al / bl if bl else 0.0)
-        dr = dr / nr if nr else (ar / br if br else 0.0)
-        ds = (dl + dr) * 0.5
-        dh = self.hal.yaw_rate_rps * dt
-        h = self.heading + dh * 0.5
-        self.x += ds * math.cos(h)
-        self.y += ds * math.sin(h)
-        self.heading += dh
-        self.odometer += abs(ds)
-        if dt > 0:
-            self.v += (ds / dt - self.v) * 0.3
+        dl = dl // nl if nl else (al // bl if bl else 0)
+        dr = dr // nr if nr else (ar // br if br else 0)
+        ds = (dl + dr) >> 1
+        dh = self.hal.yaw_urad_s * dt_ms // 1000
+        h = self.heading_urad + (dh >> 1)
+        self.x_um += (ds * cos_q14(h)) >> 14
+        self.y_um += (ds * sin_q14(h)) >> 14
+        self.heading_urad += dh
+        self.odometer_um += ds if ds >= 0 else -ds
+        if dt_ms > 0:
+            self.v16 += (ds * 16 // dt_ms - self.v16) * 3 // 10
         if self.kind == TURN:
             self.progress += dh
         else:
             self.progress += ds
 
-    def step(self, dt):
-        # One control period of dt seconds: odometry, hazards, profile, wheel loops.
-        self.odometry(dt)
+    def step(self, dt_ms):
+        # One control period of dt_ms: odometry, hazards, profile, wheel loops.
+        self.odometry(dt_ms)
         sf = self.safety
         if self.kind == NONE:
             sf.check_hazards(False)
             return
-        sf.check_wheels(int(dt * 1000))
+        sf.check_wheels(dt_ms)
         if self.kind == NONE:
             return  # a wheel fault stopped the drive
         fwd = self.kind != TURN and self.target >= 0
@@ -218,93 +303,109 @@ class Drive:
         if self.modes.mode != modes.DRIVE or not sf.armed:
             self.abort(AB_MODE)
             return
-        acc = self.p[_P_ACCEL] * _MPH * dt
+        if self._pver != self.params.version:
+            self._sync()
+        a16 = self._a16
+        rem = self.target - self.progress
         if self.kind == TURN:
-            rem = self.target - self.progress
-            if -_DONE_RAD < rem < _DONE_RAD:
+            if -_DONE_URAD < rem < _DONE_URAD:
                 self._finish(0, 0)
                 return
-            wmax = self.speed_max / (self.track * 0.5)
-            if wmax > _W_MAX:
-                wmax = _W_MAX
-            alpha = self.p[_P_ACCEL] * _MPH / (self.track * 0.5)
-            wp = math.sqrt(2 * alpha * abs(rem))
-            if wp > wmax:
+            # in mrad: alpha = a / (track/2), wmax = vmax / (track/2)
+            half = self.track_mm >> 1
+            alpha = a16 * 1000 // (16 * half)  # mrad/s^2
+            if alpha < 1:
+                alpha = 1
+            wmax = self.vmax16 * 1000 // (16 * half)  # mrad/s
+            if wmax > _W_MAX // 1000:
+                wmax = _W_MAX // 1000
+            r = (rem if rem > 0 else -rem) // 1000
+            if r >= wmax * wmax // (2 * alpha):
                 wp = wmax
-            if wp < 0.01:
-                wp = 0.01
+            else:
+                wp = isqrt(2 * alpha * r)
+            if wp < _W_MIN_MR:
+                wp = _W_MIN_MR
+            wp *= 1000
             if rem < 0:
                 wp = -wp
-            dw = alpha * dt
+            dw = alpha * dt_ms  # urad/s per period
             if wp > self.w_cmd + dw:
                 wp = self.w_cmd + dw
             elif wp < self.w_cmd - dw:
                 wp = self.w_cmd - dw
             self.w_cmd = wp
-            self.v_cmd = 0.0
+            self.v_cmd = 0
         else:
-            rem = self.target - self.progress
-            if -_DONE_M < rem < _DONE_M or (self.target >= 0) != (rem >= 0):
+            if -_DONE_UM < rem < _DONE_UM or (self.target >= 0) != (rem >= 0):
                 self._finish(0, 0)
                 return
-            a = self.p[_P_ACCEL] * _MPH
-            vp = math.sqrt(2 * a * abs(rem))
-            if vp > self.speed_max:
-                vp = self.speed_max
-            if vp < _V_MIN:
-                vp = _V_MIN
+            vmax = self.vmax16
+            r = (rem if rem > 0 else -rem) // 1000  # mm
+            # v16 = sqrt(32 * a16 * rem_mm), capped at vmax (test the cap first: no big ints)
+            if r >= vmax * vmax // (32 * a16):
+                vp = vmax
+            else:
+                vp = isqrt(32 * a16 * r)
+            if vp < _V_MIN16:
+                vp = _V_MIN16
             if rem < 0:
                 vp = -vp
+            acc = a16 * dt_ms // 1000
+            if acc < 1:
+                acc = 1
             if vp > self.v_cmd + acc:
                 vp = self.v_cmd + acc
             elif vp < self.v_cmd - acc:
                 vp = self.v_cmd - acc
             self.v_cmd = vp
-            if self.kind == ARC and self.radius != 0:
-                href = self.h0 + self.progress / self.radius
-                ff = vp / self.radius
-            else:
-                href = self.h0
-                ff = 0.0
-            w = ff + _K_HEADING * wrap(href - self.heading)
+            ff = 0
+            href = self.h0
+            rad = self.radius_mm
+            if self.kind == ARC and rad != 0:
+                q = (self.progress // 1000) * 1000  # um, progress in mm precision
+                href += (q // rad) * 1000 + (q % rad) * 1000 // rad
+                ff = vp * 62500 // rad  # v16 / 16 mm/s / R mm -> urad/s
+            w = ff + _K_HEADING_NUM * wrap(href - self.heading_urad) // 10
             if w > _W_MAX:
                 w = _W_MAX
             elif w < -_W_MAX:
                 w = -_W_MAX
             self.w_cmd = w
-        half = self.w_cmd * self.track * 0.5
-        self._wheels(self.v_cmd - half, self.v_cmd + half, dt)
+        half16 = self.w_cmd * (self.track_mm * 8 // 1000) // 1000  # urad/s * mm/2 -> v16
+        self._wheels(self.v_cmd - half16, self.v_cmd + half16, dt_ms)
 
-    def _wheels(self, vl, vr, dt):
+    def _wheels(self, vl, vr, dt_ms):
         sf = self.safety
         cur = self.hal.current_ma
-        lim_ma = self.p[10] * 1000 * _I_LIMIT_FRAC  # overcurrent_a
-        vf = self.v_free
+        lim_ma = self._lim_ma
+        vf = self.vfree16
+        wv = self.wheel_v16
         for i in range(6):
             if sf.state[i] != OK:
-                self._integ[i] = 0.0
+                self._integ[i] = 0
                 continue
             tgt = vl if i < 3 else vr
-            e = tgt - self.wheel_v[i]
-            ig = self._integ[i] + e * dt
-            if ig > 0.02:
-                ig = 0.02
-            elif ig < -0.02:
-                ig = -0.02
+            e = tgt - wv[i]
+            ig = self._integ[i] + e * dt_ms
+            if ig > _INTEG_MAX:
+                ig = _INTEG_MAX
+            elif ig < -_INTEG_MAX:
+                ig = -_INTEG_MAX
             self._integ[i] = ig
             c = self._cap[i]
             if cur[i] > lim_ma:
-                c *= 0.85
-            elif c < 1.0:
-                c += 0.02
-                if c > 1.0:
-                    c = 1.0
+                c = c * 85 // 100
+            elif c < _Q15:
+                c += _CAP_RELAX
+                if c > _Q15:
+                    c = _Q15
             self._cap[i] = c
-            d = tgt / vf + _KP * e + _KI * ig
+            d = tgt * _Q15 // vf + _KP * e + ig * _KI_NUM // 1000
             if d > c:
                 d = c
             elif d < -c:
                 d = -c
-            if -0.02 < tgt < 0.02 and -0.001 < tgt < 0.001:
-                d = 0.0
+            if tgt == 0:
+                d = 0
             sf.output(i, d)

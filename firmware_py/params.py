@@ -79,6 +79,7 @@ class Params:
             self.v[t[0]] = float(t[3])
             self._range[t[0]] = (t[1], t[2])
         self.loaded_from = None
+        self.version = 0  # bumped on every change: users cache derived integers
 
     def check(self, pid, value):
         r = self._range.get(pid)
@@ -99,6 +100,7 @@ class Params:
         except OSError:
             self.v[pid] = old
             return 7
+        self.version += 1
         return 0
 
     def _parse(self, path):
@@ -131,6 +133,7 @@ class Params:
                 for t in self.table:
                     self.v[t[0]] = float(vals.get(t[0], t[3]))
                 self.loaded_from = path
+                self.version += 1
                 return True
         return False
 

@@ -5,6 +5,9 @@
 # motion with arm()/disarm() and writes duties through output(), which holds an
 # isolated wheel at 0 (coasting) and everything at 0 while disarmed.
 #
+# Integers only on the per-iteration path (duty Q15, mA, ms, centidegrees): the
+# control loop allocates nothing.
+#
 # Wheel fault detection, per wheel, while it is commanded (|duty| > 0.15):
 #   OVERCURRENT   current above the parameter for 250 ms (the drive limits
 #                 current to 80 % of it first, so this means a short)
@@ -35,7 +38,7 @@ _P_OBSTACLE = const(4)
 _P_STALL = const(9)
 _P_OVERCURRENT = const(10)
 
-_CMD_DUTY = 0.15
+_CMD_DUTY = const(4915)  # 0.15 in Q15
 _OC_MS = const(250)
 _OPEN_MS = const(500)
 _OPEN_MA = const(30)
@@ -51,7 +54,7 @@ class Safety:
         self.events = events
         self.armed = False
         self.state = [OK] * 6
-        self.duty = [0.0] * 6
+        self.duty = [0] * 6
         self._oc_ms = [0] * 6
         self._open_ms = [0] * 6
         self._still_ms = [0] * 6
@@ -59,6 +62,21 @@ class Safety:
         self.tilt_latched = False
         self.obstacle_latched = False
         self.on_abort = None  # drive.abort(reason)
+        self._params = params
+        self._pver = -1
+        self._oc_ma = 0
+        self._stall_ms = 0
+        self._tilt_cd = 0
+        self._obst_mm = 0
+
+    def _sync(self):
+        # integer copies of the parameters, refreshed when they change
+        p = self.p
+        self._pver = self._params.version
+        self._oc_ma = int(p[_P_OVERCURRENT] * 1000)
+        self._stall_ms = int(p[_P_STALL] * 1000)
+        self._tilt_cd = int(p[_P_TILT] * 100)
+        self._obst_mm = int(p[_P_OBSTACLE] * 1000)
 
     # -- motors --
     def arm(self):
@@ -75,14 +93,14 @@ class Safety:
 
     def disarm(self):
         for i in range(6):
-            self.duty[i] = 0.0
-            self.hal.set_motor(i, 0.0)
+            self.duty[i] = 0
+            self.hal.set_motor(i, 0)
         self.hal.motors_enable(False)
         self.armed = False
 
     def output(self, i, duty):
         if not self.armed or self.state[i] != OK:
-            duty = 0.0
+            duty = 0
         self.duty[i] = duty
         self.hal.set_motor(i, duty)
 
@@ -100,7 +118,7 @@ class Safety:
     def disable_wheel(self, i):
         if self.state[i] == OK:
             self.state[i] = DISABLED
-            self.output(i, 0.0)
+            self.output(i, 0)
             self.events.emit(EV_WHEEL_ISOLATED, i + 1)
 
     def enable_wheel(self, i):
@@ -113,7 +131,7 @@ class Safety:
 
     def _fault(self, i, state):
         self.state[i] = state
-        self.output(i, 0.0)
+        self.output(i, 0)
         self.events.emit(EV_WHEEL_FAULT, i + 1, state)
         self.events.emit(EV_WHEEL_ISOLATED, i + 1)
         if self.side_ok(i // 3) < 2:
@@ -125,9 +143,10 @@ class Safety:
     # -- per control-loop iteration --
     def check_wheels(self, dt_ms):
         hal = self.hal
-        p = self.p
-        oc_ma = int(p[_P_OVERCURRENT] * 1000)
-        stall_ms = int(p[_P_STALL] * 1000)
+        if self._pver != self._params.version:
+            self._sync()
+        oc_ma = self._oc_ma
+        stall_ms = self._stall_ms
         for i in range(6):
             enc = hal.enc[i]
             moved = enc != self._last_enc[i]
@@ -169,22 +188,24 @@ class Safety:
         # Tilt beyond the limit: SAFE. A tall obstacle close ahead while driving
         # forward: stop. Each is reported once per episode.
         hal = self.hal
-        lim = self.p[_P_TILT]
-        pitch = hal.pitch_deg
-        roll = hal.roll_deg
+        if self._pver != self._params.version:
+            self._sync()
+        lim = self._tilt_cd
+        pitch = hal.pitch_cdeg
+        roll = hal.roll_cdeg
         if pitch > lim or pitch < -lim or roll > lim or roll < -lim:
             if not self.tilt_latched:
                 self.tilt_latched = True
-                self.events.emit(EV_HAZARD_TILT, int(pitch * 100), int(roll * 100))
+                self.events.emit(EV_HAZARD_TILT, pitch, roll)
                 self.disarm()
                 if self.modes.mode != modes.HIBERNATE:
                     self.modes.request(modes.SAFE, modes.R_TILT)
                 if self.on_abort is not None:
                     self.on_abort(1)  # TILT
-        elif self.tilt_latched and pitch < lim - 2 and pitch > 2 - lim and roll < lim - 2 and roll > 2 - lim:
+        elif self.tilt_latched and pitch < lim - 200 and pitch > 200 - lim and roll < lim - 200 and roll > 200 - lim:
             self.tilt_latched = False
         h = hal.obstacle_mm
-        if forward and h > int(self.p[_P_OBSTACLE] * 1000) and 0 < hal.obstacle_dist_mm < OBSTACLE_STOP_MM:
+        if forward and h > self._obst_mm and 0 < hal.obstacle_dist_mm < OBSTACLE_STOP_MM:
             if not self.obstacle_latched:
                 self.obstacle_latched = True
                 self.events.emit(EV_HAZARD_OBSTACLE, h, hal.obstacle_dist_mm)

@@ -7,11 +7,12 @@
 #
 #   enc[i]            encoder counts, wheel i (0-2 left front..rear, 3-5 right)
 #   current_ma[i]     motor current, mA
-#   pitch_deg, roll_deg, yaw_rate_rps   IMU (float)
+#   pitch_cdeg, roll_cdeg (0.01 deg), yaw_urad_s (urad/s)   IMU, integers
 #   obstacle_mm, obstacle_dist_mm       hazard sensor (0 when none / no sensor)
 #   battery_pct, battery_mv, solar_dw, temp_motor_cc, temp_board_cc
 #
-# Methods: set_motor(i, duty -1..1, 0 coasts), motors_enable(on) (ONLY safety
+# All integers, so the control loop allocates nothing.
+# Methods: set_motor(i, duty Q15 -32767..32767, 0 coasts), motors_enable(on) (ONLY safety
 # calls it), wdt_start(timeout_ms), wdt_feed(), reset_cause(), reset() (never
 # returns: raises Reset in the sim), inject(fault, wheel, value) -> bool,
 # hibernate(on), mem_free(), tasks() -> coroutines emulating hardware.

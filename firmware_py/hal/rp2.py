@@ -103,10 +103,10 @@ class Rp2Hal:
                 self.link = StdioLink()
         self.enc = [0] * 6
         self.current_ma = [0] * 6
-        self.duty = [0.0] * 6
-        self.pitch_deg = 0.0
-        self.roll_deg = 0.0
-        self.yaw_rate_rps = 0.0
+        self.duty = [0] * 6
+        self.pitch_cdeg = 0
+        self.roll_cdeg = 0
+        self.yaw_urad_s = 0
         self.obstacle_mm = 0
         self.obstacle_dist_mm = 0
         self.battery_pct = 0
@@ -150,6 +150,7 @@ class Rp2Hal:
         self.stby.value(1 if on else 0)
 
     def set_motor(self, i, duty):
+        # duty: Q15 integer, -32767..32767 (no float on the control path)
         # Wheels on a side share their direction: the side turns the way its
         # first non-zero duty asks, and a wheel asking the other way coasts.
         side = 0 if i < 3 else 1
@@ -168,8 +169,8 @@ class Rp2Hal:
                 self.side_dir[side] = want
                 cur = want
         if want != cur:
-            duty = 0.0
-        d = int(abs(duty) * 65535)
+            duty = 0
+        d = (duty if duty > 0 else -duty) * 2
         self.pwm[i].duty_u16(d if d < 65535 else 65535)
 
     def hibernate(self, on):
@@ -200,11 +201,11 @@ class Rp2Hal:
             ax = _s16(b, 0)
             ay = _s16(b, 2)
             az = _s16(b, 4)
-            self.pitch_deg = math.degrees(math.atan2(-ax, math.sqrt(ay * ay + az * az)))
-            self.roll_deg = math.degrees(math.atan2(ay, az))
+            self.pitch_cdeg = int(math.degrees(math.atan2(-ax, math.sqrt(ay * ay + az * az))) * 100)
+            self.roll_cdeg = int(math.degrees(math.atan2(ay, az)) * 100)
             g = self._buf2
             self.i2c.readfrom_mem_into(self.imu_addr, _MPU_GYRO_Z, g)
-            self.yaw_rate_rps = math.radians(_s16(g, 0) / 131.0)
+            self.yaw_urad_s = _s16(g, 0) * 13323 // 100  # 131 LSB per deg/s
             self.i2c.readfrom_mem_into(self.imu_addr, _MPU_TEMP, g)
             t = int((_s16(g, 0) / 340.0 + 36.53) * 100)
             self.temp_board_cc = t

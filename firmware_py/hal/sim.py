@@ -43,9 +43,9 @@ class SimHal:
         self.link = link
         self.enc = [0] * 6
         self.current_ma = [0] * 6
-        self.pitch_deg = 0.0
-        self.roll_deg = 0.0
-        self.yaw_rate_rps = 0.0
+        self.pitch_cdeg = 0
+        self.roll_cdeg = 0
+        self.yaw_urad_s = 0
         self.obstacle_mm = 0
         self.obstacle_dist_mm = 0
         self.battery_pct = 0
@@ -54,6 +54,8 @@ class SimHal:
         self.temp_motor_cc = 0
         self.temp_board_cc = 0
         self.hang_task = 0
+        self._duty_q15 = [0] * 6
+        self._duty_dirty = False
         self._cause = RESET_POWER_ON
         self._last_ms = None
         self._wdt_ms = 0
@@ -71,6 +73,7 @@ class SimHal:
         self.plant.enabled = False
         for i in range(6):
             self.plant.duty[i] = 0.0
+            self._duty_q15[i] = 0
         self.plant.hibernating = False
 
     def reset_cause(self):
@@ -114,7 +117,10 @@ class SimHal:
 
     # -- actuators --
     def set_motor(self, i, duty):
-        self.plant.duty[i] = duty
+        # duty: Q15 integer, -32767..32767; the plant scales it when it steps, so
+        # the control loop allocates nothing here either
+        self._duty_q15[i] = duty
+        self._duty_dirty = True
 
     def motors_enable(self, on):
         self.plant.enabled = bool(on)
@@ -126,6 +132,11 @@ class SimHal:
     def update(self, now_ms):
         # Advance the plant to now_ms and refresh every sensor attribute.
         p = self.plant
+        if self._duty_dirty:
+            self._duty_dirty = False
+            for i in range(6):
+                d = self._duty_q15[i]
+                p.duty[i] = d / 32767.0 if d else 0.0
         if self._last_ms is None:
             self._last_ms = now_ms
         dt_ms = ticks_diff(now_ms, self._last_ms)
@@ -143,9 +154,9 @@ class SimHal:
         for i in range(6):
             enc[i] = p.enc_out[i]
             cur[i] = int(p.current[i] * 1000.0)
-        self.pitch_deg = p.pitch_out
-        self.roll_deg = p.roll_out
-        self.yaw_rate_rps = p.gyro_out
+        self.pitch_cdeg = int(p.pitch_out * 100)
+        self.roll_cdeg = int(p.roll_out * 100)
+        self.yaw_urad_s = int(p.gyro_out * 1000000)
         h, d = p.obstacle()
         self.obstacle_mm = int(h * 1000.0)
         self.obstacle_dist_mm = int(d * 1000.0)

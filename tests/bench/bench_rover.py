@@ -47,7 +47,7 @@ for i in range(N):
     t0 = time.ticks_us()
     hal.update(now)
     t1 = time.ticks_us()
-    rv.drive.step(0.05)
+    rv.drive.step(50)
     t2 = time.ticks_us()
     t_plant += time.ticks_diff(t1, t0)
     t_ctrl += time.ticks_diff(t2, t1)
@@ -57,7 +57,7 @@ gc.disable()
 M = 5
 a0 = gc.mem_alloc()
 for i in range(M):
-    rv.drive.step(0.05)
+    rv.drive.step(50)
 a1 = gc.mem_alloc()
 gc.collect()
 a1b = gc.mem_alloc()

@@ -117,3 +117,27 @@ print(json.dumps({'boots': boots, 'count': r.rover.boot_count, 'cause': r.rover.
 """)
     assert out["count"] == 2 and out["cause"] == 1
     assert out["boots"][-1][1:3] == [2, 1]
+
+
+def test_mpy_control_loop_and_hk_build_allocate_nothing(run_mpy: Any, tmp_path: Path, mpy_tree: str) -> None:
+    out = _run(run_mpy, tmp_path, mpy_tree, """
+req = r.send(200, 2, struct.pack('>ff', 50.0, 200.0))
+r.run_s(20)  # cruising, every wheel loop active
+rv = r.rover
+r.hal._wdt_ms = 0
+v = rv.drive.v16
+def alloc(f, n):
+    gc.collect(); gc.disable()
+    a = gc.mem_alloc()
+    for i in range(n):
+        f()
+    b = gc.mem_alloc()
+    gc.enable()
+    return b - a
+ctrl = alloc(lambda: rv.drive.step(50), 20)  # 1 s: under the stall timeout (the plant is not stepped)
+hk = alloc(rv.telemetry.build, 10)
+print(json.dumps({'ctrl': ctrl, 'hk': hk, 'armed': rv.safety.armed, 'v': v}))
+""")
+    assert out["armed"] and out["v"] > 800  # really driving at ~200 m/h
+    assert out["ctrl"] == 0
+    assert out["hk"] == 0
