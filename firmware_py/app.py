@@ -24,7 +24,7 @@
 # Tasks (ids are what the watchdog and SIM_INJECT HANG_TASK use):
 #   1 control  50 ms while driving, 250 ms otherwise: hal.update, drive, safety
 #   2 link     20 ms: TC in, TM out, link-loss check
-#   3 telemetry 100 ms: HK at its period
+#   3 telemetry 100 ms: HK at its period (at most once a minute in HIBERNATE)
 #   4 housekeeping 1 s: clock, power, time-tagged queue
 #   + watchdog (feeds when 1-4 checked in) + the HAL's own (sim watchdog)
 import asyncio
@@ -73,6 +73,7 @@ _EV_OVERRUN = const(23)
 _P_LINK_TIMEOUT = const(5)
 _P_RESET_SAFE = const(11)
 _TIME_SAVE_S = const(60)
+_HIB_HK_MS = const(60000)  # HK once a minute while hibernating
 
 
 class Rover:
@@ -262,7 +263,7 @@ class Rover:
         self.link.poll(self.uptime_ms)
         if self._exit:
             self._finish_exit()
-        self.telemetry.poll(self.uptime_ms)
+        self.telemetry.poll(self.uptime_ms, _HIB_HK_MS if self.modes.mode == modes.HIBERNATE else 0)
         s = self.uptime_ms // 1000
         if s != getattr(self, "_hk_s", -1):
             self._hk_s = s
@@ -307,7 +308,7 @@ class Rover:
     async def _telemetry_task(self):
         while True:
             self._advance(ticks_ms())
-            self.telemetry.poll(self.uptime_ms)
+            self.telemetry.poll(self.uptime_ms, _HIB_HK_MS if self.modes.mode == modes.HIBERNATE else 0)
             self.watchdog.checkin(T_TELEMETRY)
             if self.hal_hang() == T_TELEMETRY:
                 await self._hang_if(T_TELEMETRY)

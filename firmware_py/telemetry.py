@@ -74,7 +74,9 @@ class Telemetry:
         self.send_data(_SVC, _SUB, n)
         self.sent += 1
 
-    def poll(self, now_ms):
-        if self._last is None or ticks_diff(now_ms, self._last) >= self.period_ms:
+    def poll(self, now_ms, min_period_ms=0):
+        # min_period_ms: a floor on the period (HIBERNATE sends once a minute)
+        period = self.period_ms if self.period_ms > min_period_ms else min_period_ms
+        if self._last is None or ticks_diff(now_ms, self._last) >= period:
             self._last = now_ms
             self.send()

@@ -14,6 +14,26 @@ except ImportError:
     _os_read = None
 
 
+def _raw(fd):
+    # CPython on a pty: binary frames must not meet the line discipline (echo,
+    # canonical mode, CR/LF mapping, ^C). The unix port has no termios: whoever
+    # opens its pty sets the slave raw (as the virtual board does).
+    try:
+        import termios
+        import tty
+
+        if _isatty(fd):
+            tty.setraw(fd, termios.TCSANOW)
+    except (ImportError, OSError):
+        pass
+
+
+def _isatty(fd):
+    import os
+
+    return os.isatty(fd)
+
+
 class StdioLink:
     def __init__(self, stdin=None, stdout=None):
         self.stdin = stdin or sys.stdin
@@ -24,6 +44,8 @@ class StdioLink:
         self._one = bytearray(1)
         self.eof = False
         self._fd = self.stdin.fileno() if _os_read is not None else -1
+        if self._fd >= 0:
+            _raw(self._fd)
 
     def read_into(self, buf):
         if self._fd >= 0:

@@ -208,6 +208,20 @@ def main() -> None:
     t0 = time.perf_counter()
     sim_s = run_vt(rig, script)
     wall = time.perf_counter() - t0
+    import struct
+
+    from firmware_py.dictionary import Dictionary
+    from tests.rover.mpy_runner import Runner
+
+    root = make_root(tmp / "stepped")
+    r = Runner(root, Dictionary(root + "/dictionary.json"))
+    req = r.send(200, 2, struct.pack(">ff", 10.0, 200.0))
+    t0 = time.perf_counter()
+    r.run_s(400, lambda: r.done(req))
+    wall2 = time.perf_counter() - t0
+    sim2 = (r.now - 1000) / 1000
+    print("CPython, firmware + plant alone (stepped 50 ms periods, no asyncio, no ground)")
+    print(f"  10 m drive at 200 m/h: {sim2:.0f} simulated s in {wall2:.2f} wall s = {sim2 / wall2:.0f} simulated s per wall s")
     print("CPython, virtual-time loop, firmware + plant + ground codec")
     print(f"  10 m drive at 200 m/h: {sim_s:.0f} simulated s in {wall:.2f} wall s = {sim_s / wall:.0f} simulated s per wall s")
 

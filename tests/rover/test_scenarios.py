@@ -299,3 +299,41 @@ def test_event_dump_resends_the_ring(rig: RoverRig) -> None:
     run_vt(rig, script)
     ev = rig.events()
     assert ev[0][0] == "BOOT" and ev.count(ev[0]) == 2
+
+
+def test_link_loss_goes_safe_and_contact_is_restored(rig: RoverRig) -> None:
+    async def script(rig: RoverRig) -> None:
+        rig.send("PARAM_SET", 5, 10.0)  # link timeout 10 s
+        assert await rig.wait_for(lambda: bool(rig.events("LINK_LOST")), 30)
+        await rig.wait_for(lambda: rig.hk()["mode"] == 1, 5)
+        rig.send("PING")
+        assert await rig.wait_for(lambda: bool(rig.events("LINK_RESTORED")), 5)
+
+    run_vt(rig, script)
+    assert rig.events("LINK_LOST")[0][1][0] >= 10
+    assert ("MODE_CHANGE", (2, 1, 4)) in rig.events()  # STANDBY -> SAFE (LINK_LOSS)
+
+
+def test_enter_repl_completes_then_stops_the_flight_software(rig: RoverRig) -> None:
+    async def script(rig: RoverRig) -> bool:
+        req = rig.send("ENTER_REPL")
+        await rig.wait_for(lambda: rig.task.done(), 5)
+        rig.pump()
+        assert rig.reports(req) == [(1, None), (3, None), (7, None)]
+        return bool(rig.task.done())
+
+    assert run_vt(rig, script) is True
+    assert not rig.hal.plant.enabled
+
+
+def test_time_adjust_moves_the_rover_clock(rig: RoverRig) -> None:
+    async def script(rig: RoverRig) -> tuple[int, int]:
+        rig.send("TIME_SET", 100000)
+        await rig.wait_for(lambda: bool(rig.events("TIME_CHANGED")), 5)
+        t0 = rig.rover.time_s
+        rig.send("TIME_ADJUST", -30500)
+        await rig.wait_for(lambda: len(rig.events("TIME_CHANGED")) == 2, 5)
+        return t0, rig.rover.time_s
+
+    t0, t1 = run_vt(rig, script)
+    assert t0 >= 100000 and -32 <= t1 - t0 <= -29
