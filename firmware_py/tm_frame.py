@@ -9,7 +9,8 @@
 # packet that starts in this frame; 0x7FF none starts here; 0x7FE idle data only).
 # Packets span frames. Padding a frame uses an idle packet (APID 0x7FF, seq 0, fill
 # 0x55); when fewer than 7 octets are left the idle packet also fills the whole next
-# frame. Byte for byte what the ground's protocols.tm_frame.TmMultiplexer makes.
+# frame. The first header pointer counts an idle packet as a packet (132.0-B 4.1.4.2).
+# Byte for byte what the ground's protocols.tm_frame.TmMultiplexer makes.
 #
 #   TmFramer(scid, vcid, frame_len=256, write=None, clcw=None, asm=True)
 #       write(memoryview): called with each finished frame (ASM + frame when asm),
