@@ -120,7 +120,8 @@ def _scan(data: bytes | memoryview, *, offsets: list[np.ndarray] | None = None) 
                 u8[offs + stride - 4].astype(np.uint32) << 24 | u8[offs + stride - 3].astype(np.uint32) << 16
                 | u8[offs + stride - 2].astype(np.uint32) << 8 | u8[offs + stride - 1]
             )
-            got = np.fromiter((crc32(mv[a : a + stride - 4]) for a in offs.tolist()), np.uint32, run)
+            span = stride - 4
+            got = np.array([crc32(mv[a : a + span]) for a in offs.tolist()], dtype=np.uint32)
             bad = np.flatnonzero(got != crcs)
             good = int(bad[0]) if len(bad) else run
             if offsets is not None:
@@ -306,10 +307,11 @@ class FrameTable:
     """TM frames of an archive as arrays: for vectorised decoding."""
 
     times: np.ndarray  # float64 UNIX seconds, one per frame
-    frames: np.ndarray  # uint8 (n, frame_length)
+    frames: np.ndarray  # uint8 (n, frame_length); empty when read with concatenate=False
+    runs: list[np.ndarray]  # the same frames as views into the archive's bytes, run by run
 
 
-def read_tm_frames(archive: Path | str, frame_length: int) -> FrameTable:
+def read_tm_frames(archive: Path | str, frame_length: int, concatenate: bool = True) -> FrameTable:
     """All good TM frames of an archive as a (n, frame_length) array, without a per-record object."""
     times: list[np.ndarray] = []
     frames: list[np.ndarray] = []
@@ -344,6 +346,7 @@ def read_tm_frames(archive: Path | str, frame_length: int) -> FrameTable:
             view = np.frombuffer(data, dtype=tm_dtype, count=len(run), offset=int(off[run[0]]))
             times.append(view["time"].astype(np.float64))
             frames.append(view["frame"])
+    empty = np.zeros((0, frame_length), dtype=np.uint8)
     if not frames:
-        return FrameTable(np.zeros(0), np.zeros((0, frame_length), dtype=np.uint8))
-    return FrameTable(np.concatenate(times), np.concatenate(frames))
+        return FrameTable(np.zeros(0), empty, [])
+    return FrameTable(np.concatenate(times), np.concatenate(frames) if concatenate else empty, frames)

@@ -71,24 +71,38 @@ class PacketIndex:
     ground_time: np.ndarray  # float64 UNIX time of the frame holding each packet's start
 
 
-def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray) -> PacketIndex:
-    """Reassemble the packet stream of the TM virtual channel and find every packet in it."""
-    flen = frames.shape[1] if frames.ndim == 2 else mission.tm_frame_length
+def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray | list[np.ndarray]) -> PacketIndex:
+    """Reassemble the packet stream of the TM virtual channel and find every packet in it.
+
+    `frames` is an (n, frame_length) uint8 array or a list of them (views into the
+    archive's bytes: the data fields are copied once, into the stream).
+    """
+    runs = frames if isinstance(frames, list) else [frames]
+    runs = [r for r in runs if len(r)]
+    flen = runs[0].shape[1] if runs else mission.tm_frame_length
     dlen = flen - TM_FRAME_HEADER - TM_FRAME_TRAILER
-    if len(frames) == 0:
+    if not runs:
         z = np.zeros(0, dtype=np.int64)
         return PacketIndex(np.zeros(0, np.uint8), z, z, np.zeros(0))
-    b0 = frames[:, 0].astype(np.int64)
-    b1 = frames[:, 1].astype(np.int64)
+    head = np.concatenate([r[:, :TM_FRAME_HEADER] for r in runs]).astype(np.int64)
+    b0, b1 = head[:, 0], head[:, 1]
     scid = ((b0 & 0x3F) << 4) | (b1 >> 4)
     vcid = (b1 >> 1) & 7
-    fhp = ((frames[:, 4].astype(np.int64) & 7) << 8) | frames[:, 5]
+    fhp = ((head[:, 4] & 7) << 8) | head[:, 5]
     keep = (scid == mission.scid) & (vcid == mission.tm_vcid) & (fhp != FHP_IDLE)
-    frames = frames[keep]
-    times = times[keep]
-    fhp = fhp[keep]
-    vcc = frames[:, 3].astype(np.int64)
-    n = len(frames)
+    bounds = np.cumsum([0] + [len(r) for r in runs]).tolist()
+    fields = TM_FRAME_HEADER, TM_FRAME_HEADER + dlen
+    if keep.all():
+        stream = np.concatenate([r[:, fields[0] : fields[1]] for r in runs]).reshape(-1)
+    else:
+        stream = np.concatenate(
+            [r[keep[a:b], fields[0] : fields[1]] for r, a, b in zip(runs, bounds[:-1], bounds[1:], strict=True)]
+        ).reshape(-1)
+        times = times[keep]
+        fhp = fhp[keep]
+        head = head[keep]
+    vcc = head[:, 3]
+    n = len(head)
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
         return PacketIndex(np.zeros(0, np.uint8), z, z, np.zeros(0))
@@ -96,13 +110,12 @@ def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray) -> Pa
     seg_start = np.ones(n, dtype=bool)
     seg_start[1:] = vcc[1:] != ((vcc[:-1] + 1) & 0xFF)
     seg_id = np.cumsum(seg_start) - 1
-    stream = np.ascontiguousarray(frames[:, TM_FRAME_HEADER : TM_FRAME_HEADER + dlen]).reshape(-1)
     has_anchor = fhp < dlen
     anchor_frame = np.flatnonzero(has_anchor)
     anchors = anchor_frame * dlen + fhp[anchor_frame]
     # each anchor's limit: the next anchor in the same segment, else its segment's end
-    seg_end_frame = np.zeros(int(seg_id[-1]) + 1, dtype=np.int64)
-    np.maximum.at(seg_end_frame, seg_id, np.arange(n) + 1)
+    first_of_seg = np.flatnonzero(seg_start)
+    seg_end_frame = np.append(first_of_seg[1:], n).astype(np.int64)
     limits = seg_end_frame[seg_id[anchor_frame]] * dlen
     same_seg_next = np.zeros(len(anchors), dtype=bool)
     same_seg_next[:-1] = seg_id[anchor_frame[1:]] == seg_id[anchor_frame[:-1]]
@@ -130,27 +143,30 @@ def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray) -> Pa
     return PacketIndex(stream, starts, lengths, times[starts // dlen])
 
 
-def _gather_fixed(stream: np.ndarray, starts: np.ndarray, length: int, dtype: np.dtype) -> np.ndarray:
-    """Fixed-length packets at `starts` as a structured array; runs read with frombuffer."""
+CHUNK_ROWS = 8192  # rows per pass: a chunk of packets stays in cache while its columns are cut
+
+
+def _pieces(stream: np.ndarray, starts: np.ndarray, length: int, dtype: np.dtype) -> Iterator[np.ndarray]:
+    """Fixed-length packets at `starts` as structured arrays of at most CHUNK_ROWS rows.
+
+    Packets lying back to back in the stream are viewed in place (np.frombuffer, no
+    copy); scattered ones are gathered a chunk at a time.
+    """
     if len(starts) == 0:
-        return np.zeros(0, dtype=dtype)
+        return
     brk = np.flatnonzero(np.diff(starts) != length) + 1
     if len(brk) < len(starts) // 8:
         buf = stream.data
-        bounds = np.concatenate(([0], brk, [len(starts)]))
-        parts = [
-            np.frombuffer(buf, dtype=dtype, count=int(b - a), offset=int(starts[a]))
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
-        return np.concatenate(parts)
-    out = np.empty(len(starts), dtype=dtype)
-    raw = out.view(np.uint8).reshape(len(starts), length)
+        bounds = np.concatenate(([0], brk, [len(starts)])).tolist()
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            for c in range(a, b, CHUNK_ROWS):
+                k = min(CHUNK_ROWS, b - c)
+                yield np.frombuffer(buf, dtype=dtype, count=k, offset=int(starts[a]) + (c - a) * length)
+        return
     cols = np.arange(length, dtype=np.int64)
-    step = 8192
-    for i in range(0, len(starts), step):
-        s = starts[i : i + step]
-        raw[i : i + len(s)] = stream[s[:, None] + cols]
-    return out
+    for i in range(0, len(starts), CHUNK_ROWS):
+        s = starts[i : i + CHUNK_ROWS]
+        yield np.ascontiguousarray(stream[s[:, None] + cols]).view(dtype).reshape(len(s))
 
 
 def _header_fields(stream: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
@@ -186,32 +202,42 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
     mine = sids == sid
     st = st[mine]
     dt = mission.hk_dtype(sid)
-    rows = _gather_fixed(idx.stream, st, plen, dt)
-    coarse, fine = rows["_coarse"], rows["_fine"]
+    params = mission.hk[sid]["parameters"]
+    n = len(st)
+    # output columns, filled chunk by chunk (big-endian -> native in the copy)
+    out: dict[str, np.ndarray] = {"_coarse": np.empty(n, np.uint32), "_fine": np.empty(n, np.uint16)}
+    for p in params:
+        if p.get("calibration", {}).get("poly"):
+            out[p["name"]] = np.empty(n, np.float64)
+        else:
+            out[p["name"]] = np.empty(n, dt[p["name"]].newbyteorder("="))
+    pos = 0
+    for piece in _pieces(idx.stream, st, plen, dt):
+        k = len(piece)
+        for name, col in out.items():
+            col[pos : pos + k] = piece[name]
+        pos += k
     t = Table(mission.hk[sid]["name"].lower())
-    t.columns["packet_time_s"] = rover_time(coarse, fine)
+    t.columns["packet_time_s"] = rover_time(out["_coarse"], out["_fine"])
     t.units["packet_time_s"] = "s"
     t.columns["ground_time"] = idx.ground_time[cand[mine]]
     t.units["ground_time"] = "s"
-    for p in mission.hk[sid]["parameters"]:
-        col = rows[p["name"]]
+    for p in params:
+        col = out[p["name"]]
         poly = p.get("calibration", {}).get("poly")
         if poly:
-            x = col.astype(np.float64)
             if len(poly) == 2 and poly[0] == 0:
-                x *= poly[1]
-                acc = x
+                col *= poly[1]
             else:
-                acc = np.zeros(len(col), dtype=np.float64)
+                x = col.copy()
+                col[:] = 0.0
                 for c in reversed(poly):  # Horner
-                    acc = acc * x + c
-            t.columns[p["name"]] = acc
+                    col *= x
+                    col += c
         elif "enum" in p:
             labels = mission.enum(p["enum"])
-            t.columns[p["name"]] = col.astype(np.uint8)
             t.enums[p["name"]] = [labels.get(i, str(i)) for i in range(256)]
-        else:
-            t.columns[p["name"]] = col.astype(col.dtype.newbyteorder("="))
+        t.columns[p["name"]] = col
         if p.get("unit"):
             t.units[p["name"]] = p["unit"]
     return t
@@ -229,8 +255,8 @@ def _packet_rows(idx: PacketIndex, sel: np.ndarray) -> Iterator[tuple[float, flo
 
 def decode_archive(mission: Mission, archive: Path | str) -> dict[str, Table]:
     """Every TM packet type of an archive as a table."""
-    ft = read_tm_frames(archive, mission.tm_frame_length)
-    idx = index_packets(mission, ft.times, ft.frames)
+    ft = read_tm_frames(archive, mission.tm_frame_length, concatenate=False)
+    idx = index_packets(mission, ft.times, ft.runs)
     return decode_index(mission, idx)
 
 

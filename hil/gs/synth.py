@@ -60,6 +60,40 @@ def synth_packets(
     return packets, sent
 
 
+def bulk_hk_packets(mission: Mission, n: int, *, seed: int = 1, sid: int = 1, events_every: int = 0) -> list[bytes]:
+    """`n` HK packets with random values (numpy), built by the rover's packet builder."""
+    import numpy as np
+
+    from hil.gs.mission import NP_CODES
+
+    rng = np.random.default_rng(seed)
+    params = mission.hk[sid]["parameters"]
+    dt = np.dtype([("sid", ">u2")] + [(p["name"], NP_CODES[p["type"]]) for p in params])
+    rows = np.zeros(n, dtype=dt)
+    rows["sid"] = sid
+    for p in params:
+        if p["type"] == "f32":
+            rows[p["name"]] = rng.uniform(-1000, 1000, n)
+        elif "enum" in p:
+            rows[p["name"]] = rng.choice([int(k) for k in mission.raw["enums"][p["enum"]]], n)
+        else:
+            lo, hi = INT_RANGES[p["type"]]
+            rows[p["name"]] = rng.integers(lo, hi, n, endpoint=True)
+    raw = rows.tobytes()
+    size = dt.itemsize
+    t = [0, 0]
+    b = TmPacketBuilder(apid=mission.tm_apid, clock=lambda: (t[0], t[1]), max_data=512)
+    boot = mission.events_by_name["BOOT"]
+    boot_fmt = ">H" + "".join(STRUCT_CODES[a["type"]] for a in boot["args"])
+    out: list[bytes] = []
+    for i in range(n):
+        t[0] = 1000 + i
+        out.append(bytes(b.build(3, 25, raw[i * size : (i + 1) * size])))
+        if events_every and i % events_every == 0:
+            out.append(bytes(b.pack(5, 1, boot_fmt, boot["id"], 0x01000000, i & 0xFFFF, 0, mission.hash)))
+    return out
+
+
 def frames_of(mission: Mission, packets: list[bytes], clcw: Callable[[], int] | None = None) -> list[bytes]:
     """The TM frames (no ASM) the rover's framer makes of `packets`, flushed at the end."""
     out: list[bytes] = []

@@ -23,7 +23,7 @@ import numpy as np
 from hil.gs.archive import KIND_TM, read_records
 from hil.gs.export import decode_archive, write_tables
 from hil.gs.mission import Mission
-from hil.gs.synth import frames_of, synth_archive, synth_packets
+from hil.gs.synth import bulk_hk_packets, frames_of, synth_archive, synth_packets
 
 
 def plain_decode(mission: Mission, archive: Path) -> int:
@@ -55,33 +55,41 @@ def plain_decode(mission: Mission, archive: Path) -> int:
     return rows
 
 
-def bench_export(n: int) -> None:
+def bench_export(n: int, cache: Path | None = None, repeats: int = 3) -> None:
     m = Mission.load()
-    t0 = time.perf_counter()
-    packets, _ = synth_packets(m, n, events_every=1000)
-    frames = frames_of(m, packets)
     with tempfile.TemporaryDirectory() as d:
-        arch = Path(d) / "session"
-        synth_archive(arch, m, frames)
+        arch = (cache or Path(d)) / f"hk-{n}"
+        t0 = time.perf_counter()
+        if not arch.exists():
+            packets = bulk_hk_packets(m, n, events_every=1000)
+            frames = frames_of(m, packets)
+            del packets
+            synth_archive(arch, m, frames)
+            del frames
         size = sum(p.stat().st_size for p in arch.glob("*.fsa"))
-        print(f"archive: {n} HK packets in {len(frames)} frames, {size / 1e6:.1f} MB "
-              f"(built in {time.perf_counter() - t0:.1f} s)")
-        t = time.perf_counter()
-        tabs = decode_archive(m, arch)
-        dv = time.perf_counter() - t
-        rows = len(tabs["hk_rover"])
-        assert rows == n, (rows, n)
-        print(f"vectorised decode:  {rows / dv:,.0f} packets/s ({dv:.3f} s, {rows} rows, 52 columns)")
+        print(f"archive: {n} HK packets (+ an event every 1000), {size / 1e6:.1f} MB, "
+              f"{len(list(arch.glob('*.fsa')))} parts (ready in {time.perf_counter() - t0:.1f} s)")
+        best = float("inf")
+        for i in range(repeats):
+            t = time.perf_counter()
+            tabs = decode_archive(m, arch)
+            dv = time.perf_counter() - t
+            best = min(best, dv)
+            rows = len(tabs["hk_rover"])
+            assert rows == n, (rows, n)
+            print(f"vectorised decode, run {i + 1}: {rows / dv:,.0f} packets/s ({dv:.3f} s, {rows} rows x "
+                  f"{len(tabs['hk_rover'].columns)} columns, calibrated, record CRCs checked)")
         t = time.perf_counter()
         write_tables({"hk_rover": tabs["hk_rover"]}, Path(d) / "out", "parquet")
         dw = time.perf_counter() - t
-        print(f"vectorised decode + Parquet write: {rows / (dv + dw):,.0f} packets/s ({dv + dw:.3f} s)")
+        print(f"Parquet write of the table: {dw:.3f} s; decode + write: {rows / (best + dw):,.0f} packets/s")
+        del tabs
         t = time.perf_counter()
         rows2 = plain_decode(m, arch)
         dp = time.perf_counter() - t
         assert rows2 == n, (rows2, n)
-        print(f"plain per-packet decode: {rows2 / dp:,.0f} packets/s ({dp:.3f} s)")
-        print(f"speed-up: {dp / dv:.1f}x")
+        print(f"plain per-packet decode (struct.unpack per packet): {rows2 / dp:,.0f} packets/s ({dp:.3f} s)")
+        print(f"speed-up (best vectorised run): {dp / best:.1f}x")
 
 
 def bench_watch(rate: float = 200.0, seconds: float = 5.0) -> None:
@@ -131,8 +139,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--skip-watch", action="store_true")
+    ap.add_argument("--cache", type=Path, help="keep the generated archive in this folder between runs")
     args = ap.parse_args()
-    bench_export(args.packets)
+    bench_export(args.packets, args.cache)
     if not args.skip_watch:
         bench_watch()
 
