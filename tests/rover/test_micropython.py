@@ -141,3 +141,37 @@ print(json.dumps({'ctrl': ctrl, 'hk': hk, 'armed': rv.safety.armed, 'v': v}))
     assert out["armed"] and out["v"] > 800  # really driving at ~200 m/h
     assert out["ctrl"] == 0
     assert out["hk"] == 0
+
+
+def test_mpy_time_tagged_command_survives_reboot_and_runs_at_its_time(run_mpy: Any, tmp_path: Path, mpy_tree: str) -> None:
+    out = _run(run_mpy, tmp_path, mpy_tree, """
+r.send(9, 128, struct.pack('>I', 5000))
+ping = r.packet(17, 1)
+req = r.send(11, 4, struct.pack('>I', 5030) + ping)
+r.run_s(2)
+r.send(200, 9)  # REBOOT
+r.run_s(5, lambda: r.boots == 2)
+r.run_s(60, lambda: 18 in r.event_ids())
+rel = [e[1] for e in r.events if e[0] == 18]
+boot = [e[1] for e in r.events if e[0] == 1][-1]
+print(json.dumps({'rep': r.reports(req), 'rel': rel, 't': r.rover.time_s, 'boot': boot,
+                  'pings': len([t for t in r.tm if t[0] == 17])}))
+""")
+    assert out["rep"] == [[1, None], [3, None], [7, None]]
+    assert out["rel"] == [[17, 1, 5030]] and 5030 <= out["t"] <= 5032
+    assert out["boot"][1:3] == [2, 2]  # boot 2, reset cause COMMANDED (intent flag)
+    assert out["pings"] == 1
+
+
+def test_mpy_low_battery_safe_then_hibernate(run_mpy: Any, tmp_path: Path, mpy_tree: str) -> None:
+    out = _run(run_mpy, tmp_path, mpy_tree, """
+r.send(250, 1, struct.pack('>BBf', 8, 0, 0.0))
+r.send(250, 1, struct.pack('>BBf', 5, 0, 15.0))
+r.run_s(5)
+m1 = r.rover.modes.mode
+r.send(250, 1, struct.pack('>BBf', 5, 0, 9.0))
+r.run_s(5)
+print(json.dumps({'m1': m1, 'm2': r.rover.modes.mode, 'ev': [e for e in r.events if e[0] in (2, 11, 12)]}))
+""")
+    assert out["m1"] == 1 and out["m2"] == 4
+    assert [2, [2, 1, 3]] in out["ev"] and [2, [1, 4, 3]] in out["ev"]
