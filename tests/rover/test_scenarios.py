@@ -337,3 +337,29 @@ def test_time_adjust_moves_the_rover_clock(rig: RoverRig) -> None:
 
     t0, t1 = run_vt(rig, script)
     assert t0 >= 100000 and -32 <= t1 - t0 <= -29
+
+
+def test_hk_period_is_commandable(rig: RoverRig) -> None:
+    async def script(rig: RoverRig) -> tuple[int, int]:
+        req = rig.send("HK_SET_PERIOD", 1, 5.0)
+        await rig.wait_for(lambda: bool(rig.reports(req)), 5)
+        await rig.wait_for(lambda: False, 1)
+        n0 = sum(1 for t in rig.tm if t.service == 3)
+        await rig.wait_for(lambda: False, 30)
+        n1 = sum(1 for t in rig.tm if t.service == 3)
+        rig.send("HK_REPORT_NOW", 1)
+        await rig.wait_for(lambda: False, 0.5)
+        return n1 - n0, sum(1 for t in rig.tm if t.service == 3) - n1
+
+    every_5s, now = run_vt(rig, script)
+    assert 5 <= every_5s <= 7
+    assert now == 1
+
+
+def test_brown_out_resets_with_its_cause(rig: RoverRig) -> None:
+    async def script(rig: RoverRig) -> None:
+        rig.send("SIM_INJECT", 5, 0, 0.0)
+        await rig.wait_for(lambda: len(rig.events("BOOT")) == 2, 10)
+
+    run_vt(rig, script)
+    assert rig.events("BOOT")[1][1][2] == 4  # reset cause BROWN_OUT
