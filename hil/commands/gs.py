@@ -194,7 +194,8 @@ def _run_proc(path: Path, state: Any, session: Any) -> None:
 @cli.command()
 @click.argument("procedure", type=click.Path(dir_okay=False))
 @click.option("--replay", "replay_from", type=click.Path(), help="run against an archive instead of a link")
-@click.option("--speed", type=float, default=0.0, help="replay pace (0 = as fast as possible)")
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="replay pace, x recorded (0 = at once: awaits may then miss what already went by)")
 @link_options
 def run(procedure: str, replay_from: str | None, speed: float, **opts: Any) -> int:
     """Run a procedure (plain steps or Python); stops at the first failed check."""

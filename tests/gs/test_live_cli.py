@@ -128,3 +128,17 @@ def test_session_survives_the_port_vanishing_and_coming_back(tmp_path: Path) -> 
     assert ups[:3] == [True, False, True]
     hk = decode_archive(M, tmp_path / "arch")["hk_rover"]
     assert sorted(set(hk.columns["boot_count"].tolist())) == [1, 2]  # both boots archived
+
+
+def test_plot_from_a_live_session_and_replay_into_a_procedure(rover: str, tmp_path: Path) -> None:
+    rc = main(["gs", "plot", "-p", "battery_pct", "-p", "mode", "--seconds", "2.5", "--out", str(tmp_path / "live.png"),
+               "--link", rover, "--archive-root", str(tmp_path / "archive")])
+    assert rc == 0
+    assert (tmp_path / "live.png").read_bytes()[:4] == b"\x89PNG"
+    session = sorted((tmp_path / "archive").iterdir())[-1]
+    proc = tmp_path / "replayed.proc"
+    proc.write_text("await battery_pct > 0 timeout=10\ncheck mode == STANDBY\n")
+    rc = main(["gs", "replay", str(session), "--speed", "4", "--procedure", str(proc)])
+    assert rc == 0
+    proc.write_text("await mode == HIBERNATE timeout=1\n")
+    assert main(["gs", "replay", str(session), "--speed", "4", "--procedure", str(proc)]) == 6
