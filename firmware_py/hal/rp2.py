@@ -109,7 +109,8 @@ class Rp2Hal:
         self.yaw_urad_s = 0
         self.obstacle_mm = 0
         self.obstacle_dist_mm = 0
-        self.battery_pct = 0
+        # no battery sensor answering (a bench board): report full, never low
+        self.battery_pct = 100
         self.battery_mv = 0
         self.solar_dw = 0
         self.temp_motor_cc = 0
