@@ -256,8 +256,8 @@ class Session:
                 port.write(tx.data)
                 if self.archive is not None:
                     self.archive.append(KIND_TC, tx.data[2:])
-                self.state.link.tc_frames_sent += 1
             with self.state.cond:
+                self.state.link.tc_frames_sent += len(txs) if port is not None else 0
                 self.state.link.cop_queued = self.fop.queued_count
                 self.state.link.cop_sent = self.fop.sent_count
                 self.state.link.cop_state = self.fop.state.value + (f" alert: {self.fop.alert.value}" if self.fop.alert else "")
@@ -347,7 +347,15 @@ class Session:
     def wait_verification(self, track: CommandTrack, timeout: float, until: str = "completed") -> list[Verification]:
         """Wait for `until` (accepted/started/completed); raise VerificationFailed on a failure."""
         order = {"accepted": 1, "started": 2, "completed": 3}
-        need = order[until]
+        reps = self._wait_reports(track, timeout, until, order[until])
+        if track.fop is not None and until == "completed":
+            with self._lock:  # never while holding state.cond: the I/O thread takes _lock first
+                if track.fop.state != CommandState.FAILED:
+                    self.fop.mark_verified(track.fop, time.monotonic())
+        return reps
+
+    def _wait_reports(self, track: CommandTrack, timeout: float, until: str, need: int) -> list[Verification]:
+        order = {"accepted": 1, "started": 2, "completed": 3}
         deadline = time.monotonic() + timeout
         with self.state.cond:
             while True:
@@ -360,10 +368,6 @@ class Session:
                         )
                 got = max((order.get(r.stage, 0) for r in reps), default=0)
                 if got >= need:
-                    if track.fop is not None and until == "completed":
-                        with self._lock:
-                            if track.fop.state != CommandState.FAILED:
-                                self.fop.mark_verified(track.fop, time.monotonic())
                     return reps
                 if track.fop is not None and track.fop.state == CommandState.FAILED:
                     raise VerificationFailed(
