@@ -65,6 +65,9 @@ def cli(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     console = Console(stderr=True)
+    if not console.is_terminal:
+        _print_report(Console(), flash(options).to_json())
+        return
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -34,7 +34,7 @@ from hil.errors import FarsideError
 from hil.flash.agent import AGENT
 from hil.flash.bootfiles import ROOT_FILES
 from hil.flash.image import Image, build_image
-from hil.flash.link import REBOOT, BootEvent, command_bytes, wait_boot_event
+from hil.flash.link import BootEvent, command_bytes, wait_boot_event
 from hil.flash.ports import BoardPort, refind, resolve_port
 from hil.flash.repl import RawRepl, RawReplError, open_port
 
@@ -250,14 +250,14 @@ class Flasher:
         except Exception as exc:  # noqa: BLE001 - the link path is best effort here
             seen += f" (could not build ENTER_REPL: {exc})".encode()
         # The rover answers, flushes its TM and returns to the REPL.
-        seen += repl.read_until(b">>> ", 3.0)
+        seen += repl.read_until(b">>> ", 1.5)
         delay = 0.2
         for attempt in range(self.options.attach_attempts):
             ok, more = repl.try_enter(1.0)
             seen += more
             if ok:
                 return repl
-            if attempt in (0, 2):
+            if attempt in (0, 2) and self.port.virtual is not None:
                 # Reset into main.py's escape window and Ctrl-C there.
                 self._reset_for_escape(repl)
                 ok, more = repl.try_enter(1.0)
@@ -266,21 +266,17 @@ class Flasher:
                     return repl
             time.sleep(delay)
             delay *= 2
+        tried = "Ctrl-C, ENTER_REPL and a reset" if self.port.virtual is not None else "Ctrl-C and ENTER_REPL"
+        hint = "" if self.port.virtual is not None else " (press the board's reset and run farside flash again at once)"
         raise RawReplError(
-            f"{self.port.label}: expected the raw REPL after Ctrl-C, ENTER_REPL and a reset, "
-            f"saw {seen[-80:]!r}; is this a MicroPython board?"
+            f"{self.port.label}: expected the raw REPL after {tried}, saw {seen[-80:]!r}; "
+            f"is this a MicroPython board?{hint}"
         )
 
     def _reset_for_escape(self, repl: RawRepl) -> None:
-        assert self.port is not None
-        if self.port.virtual is not None:
-            VirtualBoard(self.port.virtual).reset()
-        else:
-            try:
-                assert self.image is not None
-                repl.write(command_bytes(self.image.files["keys.json"], *REBOOT))
-            except Exception:  # noqa: BLE001
-                return
+        """Reset a virtual board and Ctrl-C through main.py's and the rover's escape windows."""
+        assert self.port is not None and self.port.virtual is not None
+        VirtualBoard(self.port.virtual).reset()
         # Ctrl-C every 50 ms through the escape window.
         end = time.monotonic() + 2.5
         seen = b""
@@ -485,7 +481,7 @@ class Flasher:
                 micropython=".".join(str(v) for v in survey["version"]),
             )
             if opts.verify_only:
-                self._verify_only(plan)
+                self._verify_only(survey, plan)
             elif not opts.dry_run:
                 if not plan.up_to_date:
                     self.stage(plan)
@@ -501,21 +497,20 @@ class Flasher:
         report.seconds = time.monotonic() - t0
         return report
 
-    def _verify_only(self, plan: Plan) -> None:
+    def _verify_only(self, survey: dict[str, Any], plan: Plan) -> None:
+        """Compare the booting slot, file by file (hashes computed on the board), with the image."""
+        assert self.image is not None
         if plan.active is None:
             raise FarsideError("verify: expected a complete firmware slot on the board, found none")
-        if plan.up_to_date:
-            return
-        differ = [f.path for f in plan.files if f.action in ("copy", "upload") and not f.path.startswith("MANIFEST")]
-        keep_other = [f.path for f in plan.files if f.action == "keep"]
-        if not differ and not plan.root and keep_other:
-            differ = ["MANIFEST"]
+        have = survey["slots"][plan.active]["files"]
+        differ = [p for p in sorted(self.image.files) if have.get(p, [0, ""])[1] != self.image.digest(p)]
         names = differ[:3] + plan.root
-        raise FarsideError(
-            f"verify: slot {plan.active} differs from the image: {', '.join(names)}"
-            + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
-            + " (corrupted or from another build; run farside flash)"
-        )
+        if names:
+            raise FarsideError(
+                f"verify: slot {plan.active} differs from the image: {', '.join(names)}"
+                + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+                + " (corrupted, or another build: run farside flash)"
+            )
 
 
 def flash(options: FlashOptions, progress: Progress | None = None) -> FlashReport:

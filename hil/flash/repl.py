@@ -183,7 +183,7 @@ class RawRepl:
 
     # ---- execution ---------------------------------------------------------------------
 
-    def _send_paste(self, code: bytes) -> bool:
+    def _send_paste(self, code: bytes, timeout_s: float = 5.0) -> bool:
         """Raw-paste the code. False when the board does not support raw-paste."""
         self.write(b"\x05A\x01")
         head = self.read_until(b"R", 1.0)[-1:] + self._read_exact(1, 1.0)
@@ -196,7 +196,7 @@ class RawRepl:
         i = 0
         while i < len(code):
             while remain == 0 or self._pushback or self.ser.in_waiting:
-                b = self._read_exact(1, 5.0)
+                b = self._read_exact(1, timeout_s)
                 if b == b"\x01":
                     remain += window
                 elif b == b"\x04":
@@ -210,7 +210,7 @@ class RawRepl:
             remain -= len(chunk)
             i += len(chunk)
         self.write(b"\x04")
-        ack = self.read_until(b"\x04", 5.0)
+        ack = self.read_until(b"\x04", timeout_s)
         if not ack.endswith(b"\x04"):
             raise RawReplError(f"{self.label}: expected end-of-paste \\x04, saw {_tail(ack)}")
         return True
@@ -236,7 +236,7 @@ class RawRepl:
             self.ser.read(self.ser.in_waiting)
         sent = False
         if self.use_paste:
-            sent = self._send_paste(data)
+            sent = self._send_paste(data, min(timeout_s, 5.0))
             if not sent:
                 self.use_paste = False
         if not sent:

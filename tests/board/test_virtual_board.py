@@ -108,7 +108,7 @@ def test_power_cut_mid_write_leaves_half_a_file(vboard: VirtualBoard) -> None:
         repl.exec_raw("f = open('cut.bin', 'wb')")
         code = b"f.write(b'" + b"x" * 2000 + b"'); f.close()"
         vboard.cut_power_after(len(code) // 2)
-        with pytest.raises(RawReplError, match="no answer"):
+        with pytest.raises(RawReplError, match="nothing|no answer"):
             repl.exec_raw(code, timeout_s=1.0)
     assert vboard.status()["power"] == "off"
     assert (vboard.flash_dir / "cut.bin").read_bytes() == b""  # the write never completed

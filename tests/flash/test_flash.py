@@ -140,7 +140,7 @@ def test_flash_cut_at_many_points_always_boots_and_the_next_flash_completes(
     # the MANIFEST, boot files and the pointer are written.
     measured = flash(opts(vboard, src, wait_boot=False))
     staged = measured.wire_bytes - measured.setup_bytes
-    cuts = [int(staged * f) for f in (0.02, 0.5)] + [staged - 500, staged - 260, staged - 100, staged - 25]
+    cuts = [int(staged * f) for f in (0.02, 0.5)] + [staged - 500, staged - 150, staged - 25]
     cuts = cuts[: int(os.environ.get("FARSIDE_FLASH_CUTS", len(cuts)))]
     for cut in cuts:
         _restore(vboard, snapshot)
