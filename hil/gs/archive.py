@@ -309,12 +309,14 @@ class FrameTable:
     times: np.ndarray  # float64 UNIX seconds, one per frame
     frames: np.ndarray  # uint8 (n, frame_length); empty when read with concatenate=False
     runs: list[np.ndarray]  # the same frames as views into the archive's bytes, run by run
+    others: list[Record]  # every record that is not a good TM frame (TC sent, link, meta)
 
 
 def read_tm_frames(archive: Path | str, frame_length: int, concatenate: bool = True) -> FrameTable:
     """All good TM frames of an archive as a (n, frame_length) array, without a per-record object."""
     times: list[np.ndarray] = []
     frames: list[np.ndarray] = []
+    others: list[Record] = []
     rec_len = 8 + _HEAD.size + frame_length
     tm_dtype = np.dtype(
         [("len", ">u4"), ("time", ">f8"), ("kind", "u1"), ("frame", "u1", (frame_length,)), ("crc", ">u4")]
@@ -336,6 +338,10 @@ def read_tm_frames(archive: Path | str, frame_length: int, concatenate: bool = T
         )
         kinds = u8[off + 4 + 8]
         is_tm = (lens == rec_len - 8) & (kinds == KIND_TM)
+        mv = memoryview(data)
+        for o, ln in zip(off[~is_tm].tolist(), lens[~is_tm].tolist(), strict=True):
+            t, kind = _HEAD.unpack_from(mv, o + 4)
+            others.append(Record(t, kind, bytes(mv[o + 4 + _HEAD.size : o + 4 + ln])))
         if not is_tm.any():
             continue
         idx = np.flatnonzero(is_tm)
@@ -348,5 +354,5 @@ def read_tm_frames(archive: Path | str, frame_length: int, concatenate: bool = T
             frames.append(view["frame"])
     empty = np.zeros((0, frame_length), dtype=np.uint8)
     if not frames:
-        return FrameTable(np.zeros(0), empty, [])
-    return FrameTable(np.concatenate(times), np.concatenate(frames) if concatenate else empty, frames)
+        return FrameTable(np.zeros(0), empty, [], others)
+    return FrameTable(np.concatenate(times), np.concatenate(frames) if concatenate else empty, frames, others)

@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 
 from hil.errors import FarsideError
-from hil.gs.archive import read_tm_frames
+from hil.gs.archive import KIND_TC, Record, read_tm_frames
 from hil.gs.mission import TM_HEADER_OCTETS, Mission
 from protocols.errors import ProtocolError
+from protocols.pus import parse_tc_packet
+from protocols.tc_frame import parse_tc_frame
 
 TM_FRAME_HEADER = 6
 TM_FRAME_TRAILER = 6  # OCF 4 + FECF 2
@@ -257,7 +259,42 @@ def decode_archive(mission: Mission, archive: Path | str) -> dict[str, Table]:
     """Every TM packet type of an archive as a table."""
     ft = read_tm_frames(archive, mission.tm_frame_length, concatenate=False)
     idx = index_packets(mission, ft.times, ft.runs)
-    return decode_index(mission, idx)
+    tables = decode_index(mission, idx)
+    tables["tc_sent"] = tc_table(mission, [r for r in ft.others if r.kind == KIND_TC])
+    return tables
+
+
+def tc_table(mission: Mission, records: list[Record]) -> Table:
+    """The TC frames the ground sent: frame type, N(S), security, and the command in it."""
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("ground_time", "frame_type", "ns", "spi", "sdls_seq", "length", "command", "pus_seq", "args")
+    }
+    for r in records:
+        try:
+            f = parse_tc_frame(r.payload, security=True)
+        except ProtocolError:
+            continue
+        command, pus_seq, args = "", -1, ""
+        if f.control:
+            command = "BC " + f.data.hex()
+        else:
+            try:
+                pkt = parse_tc_packet(f.data)
+                dec = mission.pd.decode_command(pkt.service, pkt.subservice, pkt.app_data)
+                command, pus_seq = dec.name, pkt.seq_count
+                args = " ".join(f"{v.name}={v.value}" for v in dec.values)
+            except ProtocolError as exc:
+                command = f"? ({exc})"
+        rows["ground_time"].append(r.time)
+        rows["frame_type"].append(f.frame_type.name)
+        rows["ns"].append(f.frame_seq)
+        rows["spi"].append(-1 if f.spi is None else f.spi)
+        rows["sdls_seq"].append(-1 if f.sec_seq is None else f.sec_seq)
+        rows["length"].append(len(r.payload))
+        rows["command"].append(command)
+        rows["pus_seq"].append(pus_seq)
+        rows["args"].append(args)
+    return _rows_table("tc_sent", rows, {"ground_time": "s", "length": "octets"})
 
 
 def decode_index(mission: Mission, idx: PacketIndex) -> dict[str, Table]:

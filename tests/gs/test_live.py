@@ -143,8 +143,17 @@ def test_archive_export_and_replay_reproduce_what_was_received(session: Session)
     recs = list(read_records(folder))
     assert sum(r.kind == KIND_TM for r in recs) == state.link.frames_ok
     assert sum(r.kind == KIND_TC for r in recs) == state.link.tc_frames_sent
-    hk = decode_archive(M, folder)["hk_rover"]
+    tables = decode_archive(M, folder)
+    hk = tables["hk_rover"]
     assert len(hk) == state.hk_count
+    tc = tables["tc_sent"]
+    assert len(tc) == state.link.tc_frames_sent
+    commands = tc.columns["command"].tolist()
+    assert {"PING", "PARAM_SET", "DRIVE_DISTANCE", "STOP", "TT_INSERT"} <= set(commands)
+    assert set(tc.columns["frame_type"].tolist()) >= {"AD", "BC"}
+    seqs = tc.columns["sdls_seq"].tolist()
+    assert all(b >= a for a, b in zip(seqs, seqs[1:], strict=False))  # new frames count up; retransmissions repeat
+    assert "value=500.0" in tc.columns["args"][commands.index("PARAM_SET")]
     for name, value in state.hk.items():
         got = hk.labels(name)[-1]
         assert got == pytest.approx(value) if isinstance(value, float) else got == value, name

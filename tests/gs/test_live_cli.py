@@ -142,3 +142,13 @@ def test_plot_from_a_live_session_and_replay_into_a_procedure(rover: str, tmp_pa
     assert rc == 0
     proc.write_text("await mode == HIBERNATE timeout=1\n")
     assert main(["gs", "replay", str(session), "--speed", "4", "--procedure", str(proc)]) == 6
+
+
+def test_bypass_frames_and_a_time_tag_from_the_command_line(fs) -> None:  # type: ignore[no-untyped-def]
+    rc, out, err = fs("send", "PING", "--bd")
+    assert (rc, out) == (0, "PING: accepted, started, completed\n"), err
+    rc, out, err = fs("send", "HK_REPORT_NOW", "sid=1", "--at", "+2s", "--until", "accepted")
+    assert rc == 0, err
+    assert out.startswith("TT_INSERT release_s=") and "command=HK_REPORT_NOW: accepted" in out
+    rc, out, err = fs("send", "PING", "--at", "yesterday")
+    assert rc == 2 and err.startswith("farside: error: --at: expected rover seconds")
