@@ -94,7 +94,10 @@ class VirtualBoard:
         return self.state.serial_number
 
     def control(self, op: str, **args: Any) -> dict[str, Any]:
-        return control(self.state, op, **args)
+        answer = control(self.state, op, **args)
+        if answer.get("port") and answer["port"] != self.state.port:
+            self.state = read_state(self.state.name) or self.state  # it re-enumerated
+        return answer
 
     def status(self) -> dict[str, Any]:
         return self.control("status")
@@ -155,6 +158,7 @@ def start_board(
     micropython: str | None = None,
     heapsize: str | None = None,
     serial_number: str | None = None,
+    reenumerate: bool = False,
     timeout_s: float = 10.0,
 ) -> VirtualBoard:
     """Start a virtual board's supervisor as a daemon and wait until its port exists."""
@@ -186,6 +190,8 @@ def start_board(
     ]
     if serial_number:
         args += ["--serial-number", serial_number]
+    if reenumerate:
+        args.append("--reenumerate")
     with contextlib_open(folder / "supervisor.log") as log:
         proc = subprocess.Popen(
             args,

@@ -18,7 +18,8 @@ What the supervisor adds to the unix port to make it behave like the rp2 port:
 - soft reboot: when the unix port exits on Ctrl-D, it prints `MPY: soft reboot` and
   restarts MicroPython; from the raw REPL the new one comes back in the raw REPL
   without running main.py, as on a Pico;
-- hard reset, power off/on/cycle, and a power cut armed to fire after N more bytes from
+- hard reset, power off/on/cycle (with `--reenumerate`, each gives a new port, as a
+  Pico's USB re-enumerates; the serial number stays), and a power cut armed to fire after N more bytes from
   the user (the write in progress on the board is cut in half), through a control socket.
 
 Run as `python -m hil.board.supervisor --name NAME ...` (see hil.board.start_board).
@@ -112,7 +113,9 @@ class Supervisor:
         flash_dir: Path,
         heapsize: str,
         serial_number: str,
+        reenumerate: bool = False,
     ) -> None:
+        self.reenumerate = reenumerate
         self.name = name
         self.board = board
         self.micropython = micropython
@@ -121,12 +124,10 @@ class Supervisor:
         self.serial_number = serial_number
         self.folder = runtime_dir() / name
         self.folder.mkdir(parents=True, exist_ok=True)
-        # pty A: the user's side. We keep the slave open so the master never sees EIO
-        # when a user closes the port.
-        self.user_master, self.user_slave = os.openpty()
-        _set_raw(self.user_slave)
-        _set_nonblocking(self.user_master)
-        self.port = os.ttyname(self.user_slave)
+        self.sel = selectors.DefaultSelector()
+        self.user_master = self.user_slave = -1
+        self.port = ""
+        self._plug()
         self.proc: subprocess.Popen[bytes] | None = None
         self.mpy_master = -1
         self.power = "off"
@@ -141,7 +142,6 @@ class Supervisor:
         self.bytes_out = 0
         self.boots = 0
         self.running = True
-        self.sel = selectors.DefaultSelector()
         self.ctl_path = str(self.folder / "ctl")
         with contextlib.suppress(OSError):
             os.unlink(self.ctl_path)
@@ -149,7 +149,25 @@ class Supervisor:
         self.ctl.bind(self.ctl_path)
         self.ctl.listen(8)
         self.sel.register(self.ctl, selectors.EVENT_READ, "ctl")
+
+    def _plug(self) -> None:
+        """Create the user's pty (as USB enumeration creates /dev/ttyACMn). The supervisor
+        keeps the slave open so the master never sees EIO when a user closes the port."""
+        self.user_master, self.user_slave = os.openpty()
+        _set_raw(self.user_slave)
+        _set_nonblocking(self.user_master)
+        self.port = os.ttyname(self.user_slave)
         self.sel.register(self.user_master, selectors.EVENT_READ, "user")
+
+    def _replug(self) -> None:
+        """A board that re-enumerates on reset: its port vanishes and a new one appears
+        (users holding the old one see a hang-up), the serial number stays."""
+        old_master, old_slave = self.user_master, self.user_slave
+        self.sel.unregister(old_master)
+        self._plug()  # before closing the old one, so the new port has a new name
+        os.close(old_master)
+        os.close(old_slave)
+        self.to_user.clear()
 
     # ---- the MicroPython process -------------------------------------------------------
 
@@ -321,16 +339,21 @@ class Supervisor:
         if op == "status":
             pass
         elif op == "reset":
-            print("reset", flush=True)
             self.power_off()
+            if self.reenumerate:
+                self._replug()
             self.power_on()
         elif op == "power_off":
             self.power_off()
         elif op == "power_on":
+            if self.reenumerate and self.proc is None:
+                self._replug()
             self.power_on()
         elif op == "power_cycle":
             self.power_off()
             time.sleep(float(request.get("off_s", 0.0)))
+            if self.reenumerate:
+                self._replug()
             self.power_on()
         elif op == "cut_after":
             self.cut_after = int(request["bytes"])
@@ -348,6 +371,7 @@ class Supervisor:
             "bytes_out": self.bytes_out,
             "cut_armed": self.cut_after is not None,
             "pid": self.proc.pid if self.proc else None,
+            "port": self.port,
         }
 
     def _serve_control(self) -> None:
@@ -426,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flash-dir", required=True)
     parser.add_argument("--heapsize", default="192K")
     parser.add_argument("--serial-number", default=None)
+    parser.add_argument("--reenumerate", action="store_true", help="a new port at every reset, like USB")
     args = parser.parse_args(argv)
     flash_dir = Path(args.flash_dir).resolve()
     flash_dir.mkdir(parents=True, exist_ok=True)
@@ -436,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         flash_dir=flash_dir,
         heapsize=args.heapsize,
         serial_number=args.serial_number or secrets.token_hex(8).upper(),
+        reenumerate=args.reenumerate,
     )
     sys.stdout.flush()
     sup.run()

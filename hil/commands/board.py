@@ -20,12 +20,18 @@ def cli() -> None:
 @click.option("--micropython", default=None, help="Path of the MicroPython unix port to run.")
 @click.option("--flash-dir", default=None, help="Folder used as the board's flash (kept across restarts).")
 @click.option("--heapsize", default=None, help="MicroPython heap, e.g. 192K (default: the board's budget).")
+@click.option("--reenumerate", is_flag=True, help="A new port at every reset, as a Pico's USB re-enumerates.")
 @click.option("--json", "as_json", is_flag=True, help="Print the board's state as JSON.")
-def start(board: str, name: str | None, micropython: str | None, flash_dir: str | None, heapsize: str | None, as_json: bool) -> None:
+def start(
+    board: str, name: str | None, micropython: str | None, flash_dir: str | None, heapsize: str | None,
+    reenumerate: bool, as_json: bool,
+) -> None:
     """Start a virtual board and print its serial device path."""
     from hil.board import start_board
 
-    vb = start_board(board=board, name=name, flash_dir=flash_dir, micropython=micropython, heapsize=heapsize)
+    vb = start_board(
+        board=board, name=name, flash_dir=flash_dir, micropython=micropython, heapsize=heapsize, reenumerate=reenumerate
+    )
     if as_json:
         click.echo(json.dumps(vb.state.to_json()))
     else:

@@ -99,6 +99,7 @@ class FlashReport:
     setup_bytes: int = 0
     seconds: float = 0.0
     micropython: str = ""
+    attach: str = ""
     boot: BootEvent | None = None
     boot_note: str = ""
 
@@ -119,6 +120,7 @@ class FlashReport:
             "setup_bytes": self.setup_bytes,
             "seconds": round(self.seconds, 3),
             "micropython": self.micropython,
+            "attach": self.attach,
             "boot": self.boot.to_json() if self.boot else None,
             "boot_note": self.boot_note,
         }
@@ -216,6 +218,7 @@ class Flasher:
         self.payload_bytes = 0
         self.wire_bytes = 0
         self.image: Image | None = None
+        self.attach_method = ""
 
     # ---- connection ----------------------------------------------------------------------
 
@@ -242,6 +245,7 @@ class Flasher:
         repl = self.repl or self._open()
         ok, seen = repl.try_enter(0.5)
         if ok:
+            self.attach_method = "ctrl-c"
             return repl
         # The rover runs with Ctrl-C off: ask it on its link.
         self.progress("interrupt", 0, 1, "ENTER_REPL")
@@ -256,13 +260,15 @@ class Flasher:
             ok, more = repl.try_enter(1.0)
             seen += more
             if ok:
+                self.attach_method = "enter_repl"
                 return repl
             if attempt in (0, 2) and self.port.virtual is not None:
                 # Reset into main.py's escape window and Ctrl-C there.
-                self._reset_for_escape(repl)
+                repl = self._reset_for_escape(repl)
                 ok, more = repl.try_enter(1.0)
                 seen += more
                 if ok:
+                    self.attach_method = "reset"
                     return repl
             time.sleep(delay)
             delay *= 2
@@ -273,10 +279,21 @@ class Flasher:
             f"is this a MicroPython board?{hint}"
         )
 
-    def _reset_for_escape(self, repl: RawRepl) -> None:
+    def _follow_port(self) -> bool:
+        """After a reset: find the board again by serial number; True if its port moved."""
+        assert self.port is not None
+        moved = refind(self.port, timeout_s=15.0)
+        changed = moved.device != self.port.device
+        self.port = moved
+        return changed
+
+    def _reset_for_escape(self, repl: RawRepl) -> RawRepl:
         """Reset a virtual board and Ctrl-C through main.py's and the rover's escape windows."""
         assert self.port is not None and self.port.virtual is not None
         VirtualBoard(self.port.virtual).reset()
+        if self._follow_port():
+            self._close()
+            repl = self._open()
         # Ctrl-C every 50 ms through the escape window.
         end = time.monotonic() + 2.5
         seen = b""
@@ -286,6 +303,7 @@ class Flasher:
             seen += repl.drain(quiet_s=0.0, max_s=0.01)
             if b"stopped at the REPL" in seen or seen.endswith(b">>> "):
                 break
+        return repl
 
     # ---- board-side helpers -----------------------------------------------------------
 
@@ -424,6 +442,9 @@ class Flasher:
             ser = open_port(port.device)
             ser.reset_input_buffer()
             VirtualBoard(port.virtual).reset()
+            if self._follow_port():  # the board re-enumerated: a new port
+                ser.close()
+                ser = open_port(self.port.device)
         else:
             assert self.repl is not None
             self.repl.write(b"import machine\nmachine.reset()\n\x04")
@@ -470,7 +491,7 @@ class Flasher:
             survey = self.survey()
             self.check_micropython(survey)
             plan = make_plan(survey, image)
-            setup_bytes = self.repl.bytes_written
+            setup_bytes = self.wire_bytes + self.repl.bytes_written
             report = FlashReport(
                 port=self.port.device,
                 board=opts.board,
@@ -494,6 +515,8 @@ class Flasher:
         report.payload_bytes = self.payload_bytes
         report.wire_bytes = self.wire_bytes
         report.setup_bytes = setup_bytes
+        report.attach = self.attach_method
+        report.port = self.port.device
         report.seconds = time.monotonic() - t0
         return report
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from hil.board import VirtualBoard
+from hil.board import VirtualBoard, start_board
 from hil.errors import FarsideError
 from hil.flash import FlashOptions, build_image, flash
 from hil.flash.link import wait_boot_event
@@ -87,6 +87,7 @@ def test_flash_from_nothing_then_only_the_changed_file_moves(vboard: VirtualBoar
 
     v2 = set_patch(src, 2)
     second = flash(opts(vboard, src))
+    assert second.attach == "enter_repl"  # the rover ran with Ctrl-C off: asked on its link
     assert second.plan.paths("upload") == ["firmware_py/version.mpy"]
     moved = [vboard.flash_dir / "farside/b/firmware_py/version.mpy", vboard.flash_dir / "farside/b/MANIFEST"]
     assert second.payload_bytes == sum(p.stat().st_size for p in moved) + 1
@@ -159,6 +160,18 @@ def test_flash_cut_at_many_points_always_boots_and_the_next_flash_completes(
         assert slot_intact(vboard.flash_dir, active)
         report = flash(opts(vboard, src))
         assert report.boot is not None and report.boot.version == new
+
+
+def test_board_that_re_enumerates_is_found_again_by_serial_number(micropython: str, tmp_path: Path, src: Path) -> None:
+    board = start_board(flash_dir=tmp_path / "flash", micropython=micropython, reenumerate=True)
+    try:
+        before = board.port
+        report = flash(FlashOptions(board="sim", port=before, source=src))
+        assert report.port != before
+        assert report.port == board.control("status")["port"]
+        assert report.boot is not None and report.boot.version == report.version
+    finally:
+        board.stop()
 
 
 def test_corrupted_file_is_found_by_verify_and_repaired_by_flash(vboard: VirtualBoard, src: Path) -> None:
