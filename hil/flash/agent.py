@@ -78,16 +78,17 @@ def _fa_open(rel):
     if d:
         _fa_mkdirs(d)
     _fa_f = open(_fa_p(rel), "wb")
-def _fa_w(b64):
-    _fa_f.write(binascii.a2b_base64(b64))
+def _fa_w(data):
+    # base64 text (binary files) or a bytes literal (text files: fewer octets on the wire)
+    _fa_f.write(binascii.a2b_base64(data) if isinstance(data, str) else data)
 def _fa_close():
     global _fa_f
     if _fa_f:
         _fa_f.close()
     _fa_f = None
-def _fa_put(rel, b64):
+def _fa_put(rel, data):
     _fa_open(rel)
-    _fa_w(b64)
+    _fa_w(data)
     _fa_close()
 def _fa_rm(rel):
     try:
@@ -110,12 +111,18 @@ def _fa_rename(src, dst):
         # A filesystem whose rename will not replace (FAT): remove, then rename.
         _fa_rm(dst)
         os.rename(_fa_p(src), _fa_p(dst))
-def _fa_hashes(rels):
+def _fa_hashes(rels, pre=""):
     for r in rels:
         try:
-            print(_fa_hash(r), r)
+            print(_fa_hash(pre + r), pre + r)
         except OSError:
-            print("-", r)
+            print("-", pre + r)
+def _fa_cps(src, dst, rels):
+    for r in rels:
+        _fa_cp(src + r, dst + r)
+def _fa_rms(pre, rels):
+    for r in rels:
+        _fa_rm(pre + r)
 def _fa_sync():
     try:
         os.sync()

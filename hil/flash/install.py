@@ -206,6 +206,13 @@ def _q(s: str) -> str:
     return json.dumps(s)
 
 
+def _literal(data: bytes) -> str:
+    """The shorter of a bytes literal and a base64 string, as Python source."""
+    b64 = '"' + base64.b64encode(data).decode() + '"'
+    lit = repr(data)
+    return lit if len(lit) < len(b64) else b64
+
+
 class Flasher:
     """One flash of one board; see the module docstring for the steps."""
 
@@ -357,7 +364,7 @@ class Flasher:
     def _upload(self, board_path: str, data: bytes, label: str, done: int, total: int) -> int:
         chunk = self.options.chunk_bytes
         if len(data) <= chunk:
-            self.call(f"_fa_put({_q(board_path)},{_q(base64.b64encode(data).decode())})")
+            self.call(f"_fa_put({_q(board_path)},{_literal(data)})")
             self.payload_bytes += len(data)
             done += len(data)
             self.progress("upload", done, total, label)
@@ -365,15 +372,18 @@ class Flasher:
         self.call(f"_fa_open({_q(board_path)})")
         for i in range(0, len(data), chunk):
             part = data[i : i + chunk]
-            self.call(f"_fa_w({_q(base64.b64encode(part).decode())})")
+            self.call(f"_fa_w({_literal(part)})")
             self.payload_bytes += len(part)
             done += len(part)
             self.progress("upload", done, total, label)
         self.call("_fa_close()")
         return done
 
-    def hashes(self, board_paths: list[str]) -> dict[str, str | None]:
-        out = self.call(f"_fa_hashes({json.dumps(board_paths)})", timeout_s=max(120.0, self.options.exec_timeout_s))
+    def hashes(self, board_paths: list[str], prefix: str = "") -> dict[str, str | None]:
+        """SHA-256 of files on the board, computed there: {prefix + path: hex or None}."""
+        out = self.call(
+            f"_fa_hashes({json.dumps(board_paths)},{_q(prefix)})", timeout_s=max(120.0, self.options.exec_timeout_s)
+        )
         result: dict[str, str | None] = {}
         for line in out.strip().splitlines():
             digest, _, path = line.partition(" ")
@@ -388,12 +398,13 @@ class Flasher:
         a = plan.active
         self.progress("stage", 0, 0, _slot_path(s))
         self.call(f"_fa_rm({_q(_slot_path(s, 'MANIFEST'))});_fa_rm({_q(_slot_path(s, 'MANIFEST.new'))});_fa_mkdirs({_q(_slot_path(s))});_fa_sync()")
-        for p in plan.paths("delete"):
-            self.call(f"_fa_rm({_q(_slot_path(s, p))})")
-        for p in plan.paths("copy") + plan.paths("carry"):
+        if plan.paths("delete"):
+            self.call(f"_fa_rms({_q(_slot_path(s) + '/')},{json.dumps(plan.paths('delete'))})")
+        copies = plan.paths("copy") + plan.paths("carry")
+        if copies:
             assert a is not None
-            self.progress("copy", 0, 0, p)
-            self.call(f"_fa_cp({_q(_slot_path(a, p))},{_q(_slot_path(s, p))})")
+            self.progress("copy", 0, len(copies), "")
+            self.call(f"_fa_cps({_q(_slot_path(a) + '/')},{_q(_slot_path(s) + '/')},{json.dumps(copies)})")
         total = plan.upload_bytes
         done = 0
         self.progress("upload", 0, total, "")
@@ -403,7 +414,7 @@ class Flasher:
         want = {_slot_path(s, p): image.digest(p) for p in image.files}
         for attempt in range(2):
             self.progress("verify", 0, len(want), "")
-            got = self.hashes(sorted(want))
+            got = self.hashes(sorted(image.files), _slot_path(s) + "/")
             bad = [p for p, d in want.items() if got.get(p) != d]
             if not bad:
                 break
@@ -435,6 +446,7 @@ class Flasher:
 
     def reset_and_wait(self, report: FlashReport) -> None:
         assert self.port is not None and self.image is not None
+        self.progress("reset", 0, 0, self.port.device)
         port = self.port
         if port.virtual is not None:
             self._close()
