@@ -92,6 +92,27 @@ class GroundApi:
         self.default_timeout = default_timeout
         self._event_mark = 0
 
+    @classmethod
+    def connect(cls, url: str, *, timeout: float = 15.0, default_timeout: float = 30.0, **session_kw: Any) -> GroundApi:
+        """Open a session on `url`, check the rover's dictionary, and wrap it (close() when done)."""
+        s = Session.open(url, **session_kw)
+        try:
+            s.check_dictionary(timeout)
+        except BaseException:
+            s.close()
+            raise
+        return cls(s.state, s, default_timeout)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+    def __enter__(self) -> GroundApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- history ---------------------------------------------------------------
     def clear_histories(self) -> None:
         """Forget events seen so far (searches start after this point)."""

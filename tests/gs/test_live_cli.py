@@ -152,3 +152,12 @@ def test_bypass_frames_and_a_time_tag_from_the_command_line(fs) -> None:  # type
     assert out.startswith("TT_INSERT release_s=") and "command=HK_REPORT_NOW: accepted" in out
     rc, out, err = fs("send", "PING", "--at", "yesterday")
     assert rc == 2 and err.startswith("farside: error: --at: expected rover seconds")
+
+
+def test_ground_api_connect_is_the_front_door_for_tests(rover: str, tmp_path: Path) -> None:
+    from hil.gs.api import GroundApi, greater_than
+
+    with GroundApi.connect(rover, archive=tmp_path / "a", default_timeout=10) as gs:
+        assert [r.stage for r in gs.send_and_assert_command("PING")][-1] == "completed"
+        assert gs.await_telemetry("battery_pct", greater_than(0)) > 0
+        assert gs.session is not None and gs.session.state.rover_dict_hash == M.hash
