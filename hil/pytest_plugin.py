@@ -104,6 +104,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("farside_targets")
+    if marker is not None:
+        target = farside_options(item.config).target
+        if target not in marker.args:
+            pytest.skip(f"runs on farside targets {', '.join(marker.args)}, not {target}")
+
+
 def _worker_index() -> int:
     m = re.fullmatch(r"gw(\d+)", os.environ.get("PYTEST_XDIST_WORKER", ""))
     return int(m.group(1)) if m else 0
@@ -167,16 +175,14 @@ def farside_target(
 ) -> Iterator[Any]:
     """The harness for this test: ground + relay + rover on the selected target."""
     opts = farside_options_fixture
-    marker = request.node.get_closest_marker("farside_targets")
-    if marker is not None and opts.target not in marker.args:
-        pytest.skip(f"runs on farside targets {', '.join(marker.args)}, not {opts.target}")
     seed = request.getfixturevalue("farside_seed") if "farside_seed" in request.fixturenames else opts.seed
     folder = tmp_path_factory.getbasetemp() / "farside" / _safe_name(request.node.nodeid)
     if folder.exists():
         import shutil
 
         shutil.rmtree(folder)
-    harness = _make_harness(opts, seed, folder)
+    vb = request.getfixturevalue("farside_virtual_board") if opts.target == "mpy" else None
+    harness = _make_harness(opts, seed, folder, vb)
     request.node.stash[_HARNESS_KEY] = harness
     try:
         yield harness
@@ -184,7 +190,24 @@ def farside_target(
         harness.close()
 
 
-def _make_harness(opts: FarsideOptions, seed: int, folder: Path) -> Any:
+@pytest.fixture(scope="session")
+def farside_virtual_board(farside_options_fixture: FarsideOptions, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One flashed MicroPython virtual board per session (per xdist worker), for --farside-target mpy."""
+    from hil.errors import FarsideError
+
+    try:
+        from hil.mission.realtime import start_flashed_board
+
+        vb = start_flashed_board(farside_options_fixture.board, tmp_path_factory.mktemp("farside-board"))
+    except (FarsideError, ImportError, OSError) as exc:
+        pytest.skip(f"the mpy target is not available: {exc}")
+    try:
+        yield vb
+    finally:
+        vb.stop()
+
+
+def _make_harness(opts: FarsideOptions, seed: int, folder: Path, virtual_board: Any = None) -> Any:
     from hil.errors import FarsideError
 
     if opts.target == "virtual":
@@ -196,7 +219,13 @@ def _make_harness(opts: FarsideOptions, seed: int, folder: Path) -> Any:
     except ImportError as exc:  # pragma: no cover - only without the real-time pieces
         pytest.skip(f"the {opts.target} target is not available here: {exc}")
     try:
-        return open_realtime_target(opts.target, opts.port, opts.board, opts.relay, seed, folder, flash=opts.flash)
+        if virtual_board is not None:
+            from hil.mission.realtime import reset_board
+
+            reset_board(virtual_board)  # each test meets a freshly booted rover
+        return open_realtime_target(
+            opts.target, opts.port, opts.board, opts.relay, seed, folder, flash=opts.flash, virtual_board=virtual_board
+        )
     except FarsideError as exc:
         pytest.skip(f"the {opts.target} target is not available: {exc}")
 

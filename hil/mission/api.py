@@ -59,6 +59,7 @@ class Harness(Protocol):
     relay: Relay | None
     hal: Any  # the SimHal of an in-process rover, else None
     archive_path: Path
+    target: str  # "virtual" | "mpy" | "serial"
 
     def now(self) -> float: ...
 
@@ -82,6 +83,11 @@ class RoverApi:
         self.default_timeout = default_timeout
         self.test_case = ""
         self._marks = (0, 0, 0)
+
+    @property
+    def target(self) -> str:
+        """virtual | mpy | serial: the kind of target this API drives."""
+        return self.h.target
 
     # --- histories ---------------------------------------------------------------------
     @property

@@ -145,7 +145,7 @@ class LoopGround:
         # A rebooted rover's FARM starts at V(R) = 0: resynchronise it to our V(S)
         # (Set V(R)), so commanding resumes without an operator.
         self.history.boots += 1
-        if self.history.boots > 1 and self.fop.state != FopState.INITIAL:
+        if self.fop.state != FopState.INITIAL:
             self.fop.initiate_ad_set_vr(self.fop.vs, self.now())
 
     # --- uplink ---------------------------------------------------------------------

@@ -110,6 +110,8 @@ class LoopConfig:
 class WholeLoop:
     """Ground + relay + CPython rover on one virtual-time loop. Drive it with `run()`."""
 
+    target = "virtual"
+
     def __init__(self, config: LoopConfig, mission: Mission | None = None) -> None:
         import tempfile
 

@@ -9,6 +9,7 @@ from hil.mission.api import greater_than, less_than
 pytestmark = pytest.mark.hil
 
 
+@pytest.mark.farside_targets("virtual")  # a 4 m drive: minutes in real time
 def test_first_drive_down_the_lander_ramp(rover, plant):
     rover.await_mode("STANDBY", timeout=60)
     plant.slope(-15.0)  # on the ramp, nose down: steep, but inside the 20 deg limit

@@ -10,7 +10,8 @@ import pytest
 from hil.cli import main
 from hil.mission.report import check_against_archive
 
-pytestmark = pytest.mark.hil
+# `farside mission` picks its own target (--target); these runs are the virtual default
+pytestmark = [pytest.mark.hil, pytest.mark.farside_targets("virtual")]
 
 
 def test_default_mission_report_matches_its_telemetry_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
