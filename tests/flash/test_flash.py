@@ -237,3 +237,42 @@ def test_silent_port_is_a_clear_error(tmp_path: Path) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("kill_at", [150, 1500, 3300])
+def test_flash_killed_mid_write_leaves_a_board_the_next_flash_completes(
+    vboard: VirtualBoard, src: Path, kill_at: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flash process dies after writing part of a chunk; the board stays powered,
+    mid-protocol (raw-paste half sent, a file half written); the next flash recovers it."""
+    from hil.flash import repl as repl_module
+
+    old = set_patch(src, 1)
+    flash(opts(vboard, src, reset=False))
+    new = set_patch(src, 2)
+    budget = {"left": -1}
+    real_write = repl_module.RawRepl.write
+
+    def dying_write(self: repl_module.RawRepl, data: bytes) -> None:
+        if budget["left"] >= 0:
+            if len(data) >= budget["left"]:
+                real_write(self, data[: budget["left"]])
+                raise _Killed()
+            budget["left"] -= len(data)
+        real_write(self, data)
+
+    def arm(phase: str, done: int, total: int, path: str) -> None:
+        if phase == "stage":
+            budget["left"] = kill_at
+
+    monkeypatch.setattr(repl_module.RawRepl, "write", dying_write)
+    with pytest.raises(_Killed):
+        flash(opts(vboard, src, reset=False), progress=arm)
+    monkeypatch.setattr(repl_module.RawRepl, "write", real_write)
+    report = flash(opts(vboard, src))
+    assert report.boot is not None and report.boot.version == new != old
+    assert report.attach == "ctrl-c"  # Ctrl-C ends a half-sent raw-paste, as on a Pico
