@@ -193,11 +193,12 @@ def test_corrupted_file_is_found_by_verify_and_repaired_by_flash(vboard: Virtual
 
 def test_dry_run_lists_changes_and_writes_nothing(vboard: VirtualBoard, src: Path) -> None:
     proc = subprocess.run(
-        FARSIDE + ["flash", "--port", vboard.port, "--source", str(src), "--dry-run", "--json"],
+        FARSIDE + ["flash", "--port", "virtual", "--source", str(src), "--dry-run", "--json"],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
+    assert report["port"] == vboard.port
     assert report["dry_run"] and {f["action"] for f in report["files"]} == {"upload"}
     assert not (vboard.flash_dir / "farside").exists()
 
