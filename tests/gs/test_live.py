@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hil.errors import FarsideError
-from hil.gs.api import CheckFailed, GroundApi, greater_than
+from hil.gs.api import CheckFailed, GroundApi, equal_to, greater_than
 from hil.gs.archive import KIND_TC, KIND_TM, read_records
 from hil.gs.commanding import rover_now
 from hil.gs.export import decode_archive
@@ -121,7 +121,7 @@ def test_python_procedure_uses_the_fprime_style_api(gs: GroundApi, tmp_path: Pat
         "    gs.assert_event('WHEEL_ENABLED')\n"
     )
     run_procedure(proc, gs, lambda r: None)
-    assert gs.assert_telemetry("wheel3_state") == "OK"
+    assert gs.await_telemetry("wheel3_state", equal_to("OK"), 5) == "OK"
     assert gs.await_telemetry("battery_pct", greater_than(0), 5) > 0
 
 

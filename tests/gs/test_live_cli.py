@@ -80,7 +80,7 @@ def test_run_procedure_exit_codes(fs, tmp_path: Path) -> None:  # type: ignore[n
 def test_traverse_from_a_live_archive_marks_the_wheel_fault(fs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert fs("send", "DRIVE_DISTANCE", "distance_m=0.05", "speed_mph=200", "--timeout", "20")[0] == 0
     assert fs("send", "SIM_INJECT", "fault=JAM", "wheel=2", "value=0")[0] == 0
-    rc, out, err = fs("send", "DRIVE_DISTANCE", "distance_m=0.1", "speed_mph=200", "--timeout", "20")
+    rc, out, err = fs("send", "DRIVE_DISTANCE", "distance_m=0.15", "speed_mph=200", "--timeout", "30")
     # five healthy wheels finish the drive; the jammed one is reported
     assert rc in (0, 5), err
     assert fs("send", "SIM_INJECT", "fault=CLEAR", "wheel=2", "value=0")[0] == 0
