@@ -44,6 +44,8 @@ def link_options(f: Any) -> Any:
     f = click.option("--spi", type=int, default=1, show_default=True, help="security parameter index")(f)
     f = click.option("--archive-root", type=click.Path(file_okay=False), default="archive", show_default=True,
                      help="folder for session archives (one folder per session)")(f)
+    f = click.option("--rotate-mb", type=float, default=64.0, show_default=True,
+                     help="start a new archive part after this many MiB")(f)
     f = click.option("--force", is_flag=True, help="command even if the rover's dictionary hash differs")(f)
     f = click.option("--bd", is_flag=True, help="send Type-BD (bypass) frames instead of COP-1 Type-AD")(f)
     f = click.option("--baud", type=int, default=115200, show_default=True)(f)
@@ -60,6 +62,7 @@ def open_session(opts: dict[str, Any], check: bool = True) -> Any:
     s = Session.open(
         opts["link"], _mission(opts.get("dictionary")), archive_root=opts["archive_root"], keys=opts.get("keys"),
         spi=opts["spi"], ad=not opts["bd"], baudrate=opts["baud"], force=opts["force"],
+        rotate_bytes=int(opts["rotate_mb"] * 1024 * 1024),
     )
     if check:
         try:

@@ -28,7 +28,15 @@ from typing import Any
 import serial
 
 from hil.errors import FarsideError
-from hil.gs.archive import KIND_LINK, KIND_META, KIND_TC, KIND_TM, ArchiveWriter, new_session_folder
+from hil.gs.archive import (
+    DEFAULT_ROTATE_BYTES,
+    KIND_LINK,
+    KIND_META,
+    KIND_TC,
+    KIND_TM,
+    ArchiveWriter,
+    new_session_folder,
+)
 from hil.gs.mission import Mission
 from hil.gs.state import GroundState, Verification
 from protocols.cop1 import CommandRecord, CommandState, Fop1, FopConfig, FopState, FrameKind
@@ -96,6 +104,7 @@ class Session:
         force: bool = False,
         fop: FopConfig | None = None,
         reconnect_max_s: float = 2.0,
+        rotate_bytes: int = DEFAULT_ROTATE_BYTES,
     ) -> None:
         self.url = url
         self.mission = mission or Mission.load()
@@ -110,7 +119,7 @@ class Session:
             self.security = SecuritySender.from_keystore(KeyStore.load(keyfile), spi, seq=_initial_sdls_seq())
         except ProtocolError as exc:
             raise FarsideError(str(exc)) from None
-        self.archive = ArchiveWriter(archive) if archive is not None else None
+        self.archive = ArchiveWriter(archive, rotate_bytes=rotate_bytes) if archive is not None else None
         self.fop = Fop1(fop or FopConfig(vcid=self.mission.tc_vcid, k=4, t1_s=8.0), self._build_frame)
         self._tc_seq = int(time.time() * 8) & 0x3FFF
         self._lock = threading.RLock()
