@@ -51,6 +51,7 @@ _CTRL_C = 0x03
 _RAW_BANNER = b"raw REPL; CTRL-B to exit"
 _FRIENDLY_PROMPT = b">>> "
 _OUT_BUFFER_MAX = 1 << 16
+_IN_QUEUE_MAX = 1 << 14
 
 
 def bootstrap_code(run_main: bool) -> str:
@@ -134,6 +135,8 @@ class Supervisor:
         self.raw_mode = False
         self.tail = b""
         self.to_user = bytearray()
+        self.to_mpy = bytearray()
+        self.reading_user = True
         self.strip_banner = False
         self.banner_buf = b""
         self.cut_after: int | None = None
@@ -163,7 +166,9 @@ class Supervisor:
         """A board that re-enumerates on reset: its port vanishes and a new one appears
         (users holding the old one see a hang-up), the serial number stays."""
         old_master, old_slave = self.user_master, self.user_slave
-        self.sel.unregister(old_master)
+        if self.reading_user:
+            self.sel.unregister(old_master)
+        self.reading_user = True
         self._plug()  # before closing the old one, so the new port has a new name
         os.close(old_master)
         os.close(old_slave)
@@ -212,6 +217,8 @@ class Supervisor:
         self.proc.wait()
         self.proc = None
         self._close_mpy()
+        self.to_mpy.clear()
+        self._flush_mpy()
         self.power = "off"
         self.cut_after = None
         self.publish()
@@ -248,6 +255,7 @@ class Supervisor:
         if self.cut_after is not None:
             if len(data) >= self.cut_after:
                 self._to_mpy(data[: self.cut_after])
+                self._flush_mpy()
                 time.sleep(0.05)  # let the board act on the first half
                 then = self.cut_then
                 print(f"power cut: {self.cut_after} of {len(data)} bytes passed", flush=True)
@@ -274,23 +282,29 @@ class Supervisor:
         self._write_mpy(data)
 
     def _write_mpy(self, data: bytes) -> None:
-        view = memoryview(data)
-        deadline = time.monotonic() + 2.0
-        while view and time.monotonic() < deadline:
-            try:
-                n = os.write(self.mpy_master, view)
-            except BlockingIOError:
-                time.sleep(0.002)
-                self._pump_mpy()
-                continue
-            except OSError:
-                return
-            self.bytes_in += n
-            view = view[n:]
+        self.to_mpy += data
+        self._flush_mpy()
 
-    def _pump_mpy(self) -> None:
-        with contextlib.suppress(OSError):
-            self._from_mpy(os.read(self.mpy_master, 65536))
+    def _flush_mpy(self) -> None:
+        """Write what MicroPython will take now. When it does not read, the queue grows
+        and the supervisor stops reading the user (whose writes then block: USB flow control)."""
+        while self.to_mpy and self.mpy_master >= 0:
+            try:
+                n = os.write(self.mpy_master, self.to_mpy)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.to_mpy.clear()
+                break
+            self.bytes_in += n
+            del self.to_mpy[:n]
+        want = len(self.to_mpy) < _IN_QUEUE_MAX
+        if want != self.reading_user:
+            if want:
+                self.sel.register(self.user_master, selectors.EVENT_READ, "user")
+            else:
+                self.sel.unregister(self.user_master)
+            self.reading_user = want
 
     def _from_mpy(self, data: bytes) -> None:
         if not data:
@@ -415,7 +429,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
         self.power_on()
         while self.running:
-            events = self.sel.select(timeout=0.05 if not self.to_user else 0.005)
+            busy = self.to_user or self.to_mpy
+            events = self.sel.select(timeout=0.005 if busy else 0.05)
             for key, _ in events:
                 if key.data == "ctl":
                     self._serve_control()
@@ -435,6 +450,7 @@ class Supervisor:
                     self._from_mpy(data)
             self._check_exit()
             self._flush_user()
+            self._flush_mpy()
         self.power_off()
         with contextlib.suppress(OSError):
             os.unlink(self.ctl_path)

@@ -145,3 +145,29 @@ def test_heap_is_limited_to_the_board_budget(vboard: VirtualBoard) -> None:
         assert out == b"102400\n"
         out, err = repl.exec_raw("del b\nb = bytearray(256 * 1024)")
         assert b"MemoryError" in err
+
+
+def test_nothing_is_lost_when_the_board_reads_slowly(vboard: VirtualBoard) -> None:
+    # Like USB CDC: the host's writes wait while the board does not read; no byte is dropped.
+    (vboard.flash_dir / "main.py").write_text(
+        "import micropython, sys, time, hashlib, binascii\n"
+        "micropython.kbd_intr(-1)\n"
+        "sys.stdout.buffer.write(b'READY')\n"
+        "time.sleep_ms(700)\n"
+        "h = hashlib.sha256()\n"
+        "n = 0\n"
+        "while n < 100000:\n"
+        "    b = sys.stdin.buffer.read(min(4096, 100000 - n))\n"
+        "    h.update(b)\n"
+        "    n += len(b)\n"
+        "sys.stdout.buffer.write(b'GOT ' + binascii.hexlify(h.digest()) + b'\\n')\n"
+    )
+    import hashlib
+    import random
+
+    payload = random.Random(7).randbytes(100000)
+    with _reset_and_open(vboard) as ser:
+        assert b"READY" in read_for(ser, 5, b"READY")
+        ser.write(payload)
+        text = read_for(ser, 10, b"\n")
+    assert b"GOT " + hashlib.sha256(payload).hexdigest().encode() in text
