@@ -5,6 +5,9 @@
 1. export throughput: an archive of N HK packets framed by the rover's own TM framer;
    the vectorised decode (hil.gs.export) against a plain per-packet decode
    (walk the frames, reassemble, struct.unpack each packet) in the same run.
+   The decode is run three times: the first run in a fresh process also pays for
+   touching new memory (the archive view, the 131 MB packet stream, ~300 MB of output
+   columns), which on a VM with lazily backed memory can cost more than the decode.
 2. watch lag: packets fed live at 200/s through a session-like state and the watch
    renderer; lag = time from a packet's arrival to the frame that shows it.
 """
