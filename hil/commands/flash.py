@@ -22,6 +22,7 @@ BOARDS = ["pico", "pico_w", "pico2", "sim"]
 @click.option("--no-reset", is_flag=True, help="Install but do not reset the board.")
 @click.option("--no-wait", is_flag=True, help="Reset but do not wait for the rover's BOOT event.")
 @click.option("--boot-timeout", default=20.0, show_default=True, help="Seconds to wait for the BOOT event.")
+@click.option("--min-micropython", default="1.20.0", show_default=True, help="Refuse boards whose MicroPython is older.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 def cli(
     board: str,
@@ -34,12 +35,19 @@ def cli(
     no_reset: bool,
     no_wait: bool,
     boot_timeout: float,
+    min_micropython: str,
     as_json: bool,
 ) -> None:
     """Compile firmware_py, upload what changed, switch slots atomically, reset, and
     check the rover's BOOT event (firmware version and dictionary hash)."""
+    from hil.errors import FarsideError
     from hil.flash import FlashOptions, flash
 
+    try:
+        parts = [int(p) for p in min_micropython.split(".")]
+        minimum = (parts + [0, 0, 0])[:3]
+    except ValueError as exc:
+        raise FarsideError(f"--min-micropython: expected a version like 1.22.0, got {min_micropython!r}") from exc
     options = FlashOptions(
         board=board,
         port=port,
@@ -51,6 +59,7 @@ def cli(
         reset=not no_reset,
         wait_boot=not no_wait,
         boot_timeout_s=boot_timeout,
+        min_micropython=(minimum[0], minimum[1], minimum[2]),
     )
     from hil.flash.image import load_board_definition
     from hil.flash.ports import resolve_port

@@ -199,18 +199,24 @@ def firmware_version(source: Path) -> int:
 
 
 def canonical_dictionary(path: Path | None = None) -> bytes:
-    """The dictionary in canonical form: json.dumps(d, sort_keys=True, separators=(",", ":"))."""
+    """The dictionary, validated, in canonical form (protocols.dictionary.canonical_bytes:
+    json.dumps(d, sort_keys=True, separators=(",", ":")), the bytes the rover hashes)."""
+    from protocols.dictionary import canonical_bytes, load_dictionary
+
     path = path or ROOT / "protocols" / "dictionary.json"
     try:
         d = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise FarsideError(f"expected a JSON dictionary at {path}: {exc}") from exc
-    return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+    load_dictionary(path)  # a DictionaryError (one line) if it is not a valid dictionary
+    return canonical_bytes(d)
 
 
 def dictionary_hash(canonical: bytes) -> int:
     """First 4 octets of SHA-256 over the canonical bytes, as u32 big-endian."""
-    return int.from_bytes(hashlib.sha256(canonical).digest()[:4], "big")
+    from protocols.dictionary import short_hash
+
+    return short_hash(canonical)
 
 
 def default_keys_path() -> Path:

@@ -206,6 +206,12 @@ def test_dry_run_lists_changes_and_writes_nothing(vboard: VirtualBoard, src: Pat
 def test_micropython_too_old_is_one_line(vboard: VirtualBoard, src: Path) -> None:
     with pytest.raises(FarsideError, match=r"^MicroPython 1\.\d+\.\d+ on the board is too old: expected 99\.0\.0"):
         flash(opts(vboard, src, min_micropython=(99, 0, 0)))
+    proc = subprocess.run(
+        FARSIDE + ["flash", "--port", vboard.port, "--source", str(src), "--min-micropython", "2.0"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "too old: expected 2.0.0 or newer" in proc.stderr
     assert not (vboard.flash_dir / "farside").exists()
 
 
