@@ -161,3 +161,22 @@ def test_ground_api_connect_is_the_front_door_for_tests(rover: str, tmp_path: Pa
         assert [r.stage for r in gs.send_and_assert_command("PING")][-1] == "completed"
         assert gs.await_telemetry("battery_pct", greater_than(0)) > 0
         assert gs.session is not None and gs.session.state.rover_dict_hash == M.hash
+
+
+def test_shell_sends_and_reports_errors_in_one_line(rover: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hil.gs.shell import GsShell
+
+    s = Session.open(rover, M, archive=tmp_path / "a")
+    try:
+        s.check_dictionary(15)
+        sh = GsShell(s, timeout=10)
+        sh.onecmd("send PING")
+        sh.onecmd("send DRIVE_DISTANCE distance_m=1 speed_mph=5deg")
+        sh.onecmd("tm mode")
+        out = capsys.readouterr().out.splitlines()
+        assert out[0] == "PING: accepted, started, completed"
+        assert out[1] == "error: unit mismatch: expected a speed (m/h), got deg (angle)"
+        assert out[2] == "mode = STANDBY"
+        assert "speed_mph=" in sh.complete_send("", "send DRIVE_DISTANCE distance_m=1 ", 33, 33)
+    finally:
+        s.close()
