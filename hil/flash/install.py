@@ -164,9 +164,10 @@ def make_plan(survey: dict[str, Any], image: Image) -> Plan:
         act = survey["slots"][active]
         manifest = act["manifest"]["files"]
         have = {p: v[1] for p, v in act["files"].items()}
-        if all(have.get(p) == d for p, d in want.items()) and set(manifest) == set(want) and not root:
+        if all(have.get(p) == d for p, d in want.items()) and set(manifest) == set(want):
+            # The firmware is there; at most boot.py / main.py need replacing (by rename).
             files = [FileAction(p, "keep", len(image.files[p])) for p in sorted(want)]
-            return Plan(active, active, files, [], up_to_date=True)
+            return Plan(active, active, files, root, up_to_date=not root)
     stage_files = {p: v[1] for p, v in survey["slots"][staging]["files"].items() if p != "MANIFEST" and p != "MANIFEST.new"}
     act_files: dict[str, str] = {}
     act_manifest: dict[str, Any] = {}
@@ -516,7 +517,10 @@ class Flasher:
             if opts.verify_only:
                 self._verify_only(survey, plan)
             elif not opts.dry_run:
-                if not plan.up_to_date:
+                if plan.staging == plan.active and not plan.up_to_date:
+                    for name in plan.root:  # never touch the booting slot
+                        self._install_file(name, ROOT_FILES[name])
+                elif not plan.up_to_date:
                     self.stage(plan)
                 if opts.reset:
                     self.reset_and_wait(report)

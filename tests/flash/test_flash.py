@@ -101,6 +101,13 @@ def test_flash_from_nothing_then_only_the_changed_file_moves(vboard: VirtualBoar
     assert third.plan.up_to_date and third.payload_bytes == 0
     assert third.boot is not None and third.boot.version == v2
 
+    # boot.py lost: only it is written back; the booting slot is left alone.
+    (vboard.flash_dir / "boot.py").unlink()
+    fourth = flash(opts(vboard, src))
+    assert fourth.plan.root == ["boot.py"] and fourth.plan.staging == fourth.plan.active == "b"
+    assert fourth.payload_bytes == (vboard.flash_dir / "boot.py").stat().st_size
+    assert fourth.boot is not None and fourth.boot.version == v2
+
 
 def test_real_mpremote_lists_and_reads_what_farside_flashed(vboard: VirtualBoard, src: Path) -> None:
     report = flash(opts(vboard, src, reset=False))
