@@ -97,7 +97,6 @@ def cli(
 
 def _print_report(console: Any, r: dict[str, Any]) -> None:
     moved = [f for f in r["files"] if f["action"] != "keep"]
-    verb = "would" if r["dry_run"] else ""
     if r["dry_run"]:
         console.print(f"dry run on {r['port']} (MicroPython {r['micropython']}): slot {r['slot']}")
         for f in moved:
@@ -107,7 +106,6 @@ def _print_report(console: Any, r: dict[str, Any]) -> None:
         if r["up_to_date"]:
             console.print("  nothing to change: the board is up to date")
         return
-    del verb
     counts: dict[str, int] = {}
     for f in r["files"]:
         counts[f["action"]] = counts.get(f["action"], 0) + 1

@@ -17,7 +17,19 @@ except NameError:
 _fa_root = "" if _fa_root == "/" else _fa_root
 _fa_buf = bytearray(1024)
 _fa_f = None
+_fa_wdt = None
+if sys.platform == "rp2":
+    # The rover's watchdog keeps running at the REPL (rp2 cannot stop it): feed it while
+    # flashing. Only when it is already enabled (WATCHDOG CTRL.ENABLE, RP2040).
+    try:
+        import machine
+        if "RP2040" in os.uname().machine and machine.mem32[0x40058000] & 0x40000000:
+            _fa_wdt = machine.WDT(timeout=8388)
+    except Exception:
+        _fa_wdt = None
 def _fa_p(rel):
+    if _fa_wdt:
+        _fa_wdt.feed()
     return _fa_root + "/" + rel
 def _fa_hash(rel):
     h = hashlib.sha256()
