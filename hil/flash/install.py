@@ -5,14 +5,17 @@ Steps (each one a raw-REPL exchange; see bootfiles.py for the board layout):
     canonical dictionary, keys);
  2. get the board's raw REPL: Ctrl-C, else the ENTER_REPL command on the link, else
     (a virtual board) a reset and Ctrl-C inside main.py's escape window; retried with
-    backoff, then a one-line error with what was seen;
+    backoff, then a one-line error with what was seen; then a soft reset (a fresh heap:
+    a stopped rover leaves its modules loaded) and the agent (hil/flash/agent.py);
  3. survey: MicroPython version and .mpy format, which slot boots, every slot file's
     size and SHA-256 (computed on the board);
  4. plan: staging slot = the one that does not boot; per file keep (already there),
     copy (on the board, from the booting slot), upload (over the link), delete;
  5. stage: mark the staging slot incomplete (remove its MANIFEST), copy, upload in
-    base64 chunks, verify every file's hash on the board, write MANIFEST (by rename);
-    replace boot.py / main.py by rename if they changed; switch `farside/active` by rename;
+    chunks (a bytes literal or base64, whichever is shorter), verify every file's hash
+    on the board, write MANIFEST (by rename); replace boot.py / main.py by rename if they
+    changed; switch `farside/active` by rename. (Firmware already current and only
+    boot.py / main.py differ: only those are replaced, the booting slot is not touched.)
  6. reset, find the port again (USB serial number), and wait for the rover's BOOT
     event: its firmware version and dictionary hash must match the image.
 """
