@@ -173,6 +173,9 @@ def start_board(
     folder.mkdir(parents=True, exist_ok=True)
     fdir = Path(flash_dir) if flash_dir else folder / "flash"
     fdir.mkdir(parents=True, exist_ok=True)
+    for other in list_boards():
+        if Path(other.flash_dir).resolve() == fdir.resolve():
+            raise FarsideError(f"flash dir {fdir} is already the flash of virtual board {other.name} ({other.port})")
     args = [
         sys.executable,
         "-m",

@@ -145,6 +145,7 @@ class Supervisor:
         self.bytes_out = 0
         self.boots = 0
         self.running = True
+        self.started_at = 0.0
         self.ctl_path = str(self.folder / "ctl")
         with contextlib.suppress(OSError):
             os.unlink(self.ctl_path)
@@ -194,6 +195,7 @@ class Supervisor:
             start_new_session=True,
         )
         os.close(slave)
+        self.started_at = time.monotonic()
         self.mpy_master = master
         self.sel.register(master, selectors.EVENT_READ, "mpy")
         self.power = "on"
@@ -243,6 +245,10 @@ class Supervisor:
         code = self.proc.returncode
         self.proc = None
         self._close_mpy()
+        if code != 0 and time.monotonic() - self.started_at < 1.0:
+            # Crashing at start (a broken interpreter?): do not spin, restart at 2 Hz.
+            print(f"micropython exited with {code} within 1 s of starting", flush=True)
+            time.sleep(0.5)
         back_to_raw = self.raw_mode and code == 0
         self._to_user(b"MPY: soft reboot\r\n")
         self.power_on(run_main=not back_to_raw)

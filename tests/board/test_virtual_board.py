@@ -132,6 +132,11 @@ def test_cli_starts_lists_and_stops_a_board(tmp_path: Path, micropython: str) ->
     stop = subprocess.run(farside + ["board", "stop", boards[0]["name"]], capture_output=True, text=True, cwd=ROOT)
     assert stop.returncode == 0
     assert list_boards() == []
+    twice = [farside + ["board", "start", "--micropython", micropython, "--flash-dir", str(tmp_path / "g")]] * 2
+    assert subprocess.run(twice[0], capture_output=True, text=True, cwd=ROOT).returncode == 0
+    clash = subprocess.run(twice[1], capture_output=True, text=True, cwd=ROOT)
+    assert clash.returncode == 2 and "already the flash of virtual board" in clash.stderr
+    assert subprocess.run(farside + ["board", "stop", "--all"], cwd=ROOT).returncode == 0
     again = subprocess.run(farside + ["board", "stop", "nope"], capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "nope" in again.stderr
 
