@@ -149,7 +149,9 @@ def test_flash_cut_at_many_points_always_boots_and_the_next_flash_completes(
     measured = flash(opts(vboard, src, wait_boot=False))
     staged = measured.wire_bytes - measured.setup_bytes
     cuts = [int(staged * f) for f in (0.02, 0.5)] + [staged - 500, staged - 150, staged - 25]
-    cuts = cuts[: int(os.environ.get("FARSIDE_FLASH_CUTS", len(cuts)))]
+    sweep = int(os.environ.get("FARSIDE_FLASH_CUTS", "0"))  # e.g. 40 for a thorough sweep
+    if sweep:
+        cuts = sorted({1 + (staged - 2) * k // (sweep - 1) for k in range(sweep)} | set(cuts))
     for cut in cuts:
         _restore(vboard, snapshot)
         vboard.power_on()
