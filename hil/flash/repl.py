@@ -145,7 +145,7 @@ class RawRepl:
         except RawReplError as exc:
             self.in_raw = False
             return False, seen + str(exc).encode()
-        if out != b"faok\n" or err:
+        if out.strip() != b"faok" or err:  # "\r\n" on a Pico, "\n" on the unix port
             self.in_raw = False
             return False, seen + out + err
         return True, seen
