@@ -166,6 +166,7 @@ class Rover:
 
     def _mode_changed(self, frm, to, reason):
         self.events.emit(_EV_MODE, frm, to, reason)
+        self.telemetry.due = True  # the ground sees the new mode at once
 
     def _on_packet(self, buf, start, end):
         if self.link_lost:

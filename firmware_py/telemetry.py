@@ -10,7 +10,8 @@
 #   Telemetry(fmt, names, sources, data_mv, send_data, sid=1, period_ms=1000)
 #   .build() -> n     pack the report into data_mv
 #   .send()           build and send one report (HK_REPORT_NOW)
-#   .poll(now_ms)     send when the period has elapsed
+#   .poll(now_ms, min_period_ms=0)   send when the period has elapsed, or at once
+#                     after .due was set (the app sets it on every mode change)
 import struct
 
 from firmware_py.compat import const, ticks_diff
@@ -54,6 +55,7 @@ class Telemetry:
         self.size = off
         self._last = None
         self.sent = 0
+        self.due = False  # set to send one report at the next poll (mode changes)
 
     def build(self):
         d = self.data
@@ -77,6 +79,7 @@ class Telemetry:
     def poll(self, now_ms, min_period_ms=0):
         # min_period_ms: a floor on the period (HIBERNATE sends once a minute)
         period = self.period_ms if self.period_ms > min_period_ms else min_period_ms
-        if self._last is None or ticks_diff(now_ms, self._last) >= period:
+        if self.due or self._last is None or ticks_diff(now_ms, self._last) >= period:
+            self.due = False
             self._last = now_ms
             self.send()
