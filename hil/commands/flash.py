@@ -13,7 +13,10 @@ BOARDS = ["pico", "pico_w", "pico2", "sim"]
 
 @click.command(name="flash")
 @click.option("--board", default="sim", show_default=True, help="Board definition: pico, pico_w, pico2, sim.")
-@click.option("--port", default="auto", show_default=True, help="auto (USB VID 0x2E8A), virtual (the running virtual board), or a device path.")
+@click.option(
+    "--port", default="auto", show_default=True,
+    help="auto (USB VID 0x2E8A), virtual (the running virtual board; with --board sim one is started if none runs), or a device path.",
+)
 @click.option("--source", type=click.Path(path_type=Path), default=None, help="Firmware source folder (default: firmware_py of this checkout).")
 @click.option("--keys", type=click.Path(path_type=Path), default=None, help="Key file {\"keys\": {\"1\": \"<hex>\"}} (default: $FARSIDE_KEYS or the dev keys).")
 @click.option("--dictionary", type=click.Path(path_type=Path), default=None, help="Dictionary JSON (default: protocols/dictionary.json).")
@@ -65,6 +68,12 @@ def cli(
     from hil.flash.ports import resolve_port
 
     load_board_definition(board)  # bad input fails here, before any progress display
+    if port == "virtual" and board == "sim" and not dry_run and not verify_only:
+        from hil.board import list_boards, start_board
+
+        if not list_boards():
+            vb = start_board(board="sim")
+            click.echo(f"started virtual board {vb.name} on {vb.port} (farside board stop {vb.name})", err=True)
     resolve_port(port)
     if as_json:
         report = flash(options)

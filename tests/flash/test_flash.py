@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from hil.board import VirtualBoard, start_board
+from hil.board import VirtualBoard, list_boards, start_board
 from hil.errors import FarsideError
 from hil.flash import FlashOptions, build_image, flash
 from hil.flash.link import wait_boot_event
@@ -234,13 +234,30 @@ def test_micropython_too_old_is_one_line(vboard: VirtualBoard, src: Path) -> Non
     [
         (["--board", "apollo", "--port", "virtual"], "unknown board 'apollo'"),
         (["--port", "/dev/no-such-port"], "expected a serial port at /dev/no-such-port"),
-        (["--port", "virtual"], "expected one running virtual board"),
+        (["--port", "virtual", "--dry-run"], "expected one running virtual board"),
+        (["--board", "pico", "--port", "virtual"], "expected one running virtual board"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> None:
     proc = subprocess.run(FARSIDE + ["flash", *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
+
+
+def test_port_virtual_starts_a_board_when_none_runs(src: Path) -> None:
+    proc = subprocess.run(
+        FARSIDE + ["flash", "--port", "virtual", "--source", str(src), "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    try:
+        assert proc.returncode == 0, proc.stderr
+        boards = list_boards()
+        assert len(boards) == 1 and f"started virtual board {boards[0].name} on {boards[0].port}" in proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["port"] == boards[0].port and report["boot"]["version"] == report["version"]
+    finally:
+        for state in list_boards():
+            VirtualBoard(state).stop()
 
 
 def test_busy_port_is_one_line_and_exit_2(vboard: VirtualBoard) -> None:
