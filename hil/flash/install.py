@@ -34,7 +34,7 @@ import serial
 
 from hil.board import VirtualBoard
 from hil.errors import FarsideError
-from hil.flash.agent import AGENT
+from hil.flash.agent import minified
 from hil.flash.bootfiles import ROOT_FILES
 from hil.flash.image import Image, build_image
 from hil.flash.link import BootEvent, command_bytes, wait_boot_event
@@ -503,7 +503,7 @@ class Flasher:
             # A fresh heap (a stopped rover leaves its modules loaded) and boot.py's FARSIDE_ROOT.
             assert self.repl is not None
             self.repl.soft_reset()
-            self.call(AGENT)
+            self.call(minified())
             survey = self.survey()
             self.check_micropython(survey)
             plan = make_plan(survey, image)
