@@ -38,12 +38,18 @@ DEFAULT_HEAPSIZE = "192K"
 
 def find_micropython(explicit: str | None = None) -> str:
     """The unix port: `explicit`, $FARSIDE_MICROPYTHON, the one next to this Python, PATH."""
-    candidates = [explicit, os.environ.get("FARSIDE_MICROPYTHON"), str(Path(sys.executable).parent / "micropython")]
+    candidates = [
+        explicit,
+        os.environ.get("FARSIDE_MICROPYTHON"),
+        str(Path(sys.executable).parent / "micropython"),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return str(Path(candidate).resolve())
         if candidate == explicit and explicit:
-            raise FarsideError(f"expected an executable MicroPython unix port at {explicit}, found none")
+            raise FarsideError(
+                f"expected an executable MicroPython unix port at {explicit}, found none"
+            )
     on_path = shutil.which("micropython")
     if on_path:
         return on_path
@@ -63,7 +69,9 @@ def board_heapsize(board: str) -> str:
     if isinstance(kb, int) and kb > 0:
         return f"{kb}K"
     for key in ("heap_budget", "heap_bytes", "heapsize", "heap"):
-        value = definition.get(key) if isinstance(definition, dict) else getattr(definition, key, None)
+        value = (
+            definition.get(key) if isinstance(definition, dict) else getattr(definition, key, None)
+        )
         if isinstance(value, int) and value > 0:
             return f"{value // 1024}K" if value % 1024 == 0 else str(value)
         if isinstance(value, str) and value:
@@ -175,7 +183,9 @@ def start_board(
     fdir.mkdir(parents=True, exist_ok=True)
     for other in list_boards():
         if Path(other.flash_dir).resolve() == fdir.resolve():
-            raise FarsideError(f"flash dir {fdir} is already the flash of virtual board {other.name} ({other.port})")
+            raise FarsideError(
+                f"flash dir {fdir} is already the flash of virtual board {other.name} ({other.port})"
+            )
     args = [
         sys.executable,
         "-m",
@@ -217,7 +227,9 @@ def start_board(
             )
         time.sleep(0.02)
     proc.kill()
-    raise FarsideError(f"virtual board {name}: expected its port within {timeout_s} s, none appeared")
+    raise FarsideError(
+        f"virtual board {name}: expected its port within {timeout_s} s, none appeared"
+    )
 
 
 def contextlib_open(path: Path) -> Any:

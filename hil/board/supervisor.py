@@ -186,7 +186,14 @@ class Supervisor:
         _set_nonblocking(master)
         env = dict(os.environ, MICROPYPATH=".frozen:")
         self.proc = subprocess.Popen(
-            [self.micropython, "-X", f"heapsize={self.heapsize}", "-i", "-c", bootstrap_code(run_main)],
+            [
+                self.micropython,
+                "-X",
+                f"heapsize={self.heapsize}",
+                "-i",
+                "-c",
+                bootstrap_code(run_main),
+            ],
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -381,7 +388,10 @@ class Supervisor:
         elif op == "stop":
             self.running = False
         else:
-            return {"ok": False, "error": f"expected one of status, reset, power_off, power_on, power_cycle, cut_after, stop; got {op!r}"}
+            return {
+                "ok": False,
+                "error": f"expected one of status, reset, power_off, power_on, power_cycle, cut_after, stop; got {op!r}",
+            }
         return {
             "ok": True,
             "power": self.power,
@@ -472,7 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flash-dir", required=True)
     parser.add_argument("--heapsize", default="192K")
     parser.add_argument("--serial-number", default=None)
-    parser.add_argument("--reenumerate", action="store_true", help="a new port at every reset, like USB")
+    parser.add_argument(
+        "--reenumerate", action="store_true", help="a new port at every reset, like USB"
+    )
     args = parser.parse_args(argv)
     flash_dir = Path(args.flash_dir).resolve()
     flash_dir.mkdir(parents=True, exist_ok=True)

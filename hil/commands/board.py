@@ -15,22 +15,44 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--board", "board", default="sim", show_default=True, help="Board definition (boards/<name>.json).")
+@click.option(
+    "--board",
+    "board",
+    default="sim",
+    show_default=True,
+    help="Board definition (boards/<name>.json).",
+)
 @click.option("--name", default=None, help="Name of the virtual board (default sim0, sim1, ...).")
 @click.option("--micropython", default=None, help="Path of the MicroPython unix port to run.")
-@click.option("--flash-dir", default=None, help="Folder used as the board's flash (kept across restarts).")
-@click.option("--heapsize", default=None, help="MicroPython heap, e.g. 192K (default: the board's budget).")
-@click.option("--reenumerate", is_flag=True, help="A new port at every reset, as a Pico's USB re-enumerates.")
+@click.option(
+    "--flash-dir", default=None, help="Folder used as the board's flash (kept across restarts)."
+)
+@click.option(
+    "--heapsize", default=None, help="MicroPython heap, e.g. 192K (default: the board's budget)."
+)
+@click.option(
+    "--reenumerate", is_flag=True, help="A new port at every reset, as a Pico's USB re-enumerates."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the board's state as JSON.")
 def start(
-    board: str, name: str | None, micropython: str | None, flash_dir: str | None, heapsize: str | None,
-    reenumerate: bool, as_json: bool,
+    board: str,
+    name: str | None,
+    micropython: str | None,
+    flash_dir: str | None,
+    heapsize: str | None,
+    reenumerate: bool,
+    as_json: bool,
 ) -> None:
     """Start a virtual board and print its serial device path."""
     from hil.board import start_board
 
     vb = start_board(
-        board=board, name=name, flash_dir=flash_dir, micropython=micropython, heapsize=heapsize, reenumerate=reenumerate
+        board=board,
+        name=name,
+        flash_dir=flash_dir,
+        micropython=micropython,
+        heapsize=heapsize,
+        reenumerate=reenumerate,
     )
     if as_json:
         click.echo(json.dumps(vb.state.to_json()))
@@ -67,12 +89,16 @@ def _get(which: str | None) -> list:
         boards = list_boards()
         if len(boards) != 1:
             seen = ", ".join(f"{b.name} ({b.port})" for b in boards) or "none"
-            raise FarsideError(f"expected exactly one running virtual board (or a NAME), saw {seen}")
+            raise FarsideError(
+                f"expected exactly one running virtual board (or a NAME), saw {seen}"
+            )
         return [VirtualBoard(boards[0])]
     state = find_board(which)
     if state is None:
         seen = ", ".join(f"{b.name} ({b.port})" for b in list_boards()) or "none"
-        raise FarsideError(f"expected a running virtual board named {which!r} (or with that port), saw {seen}")
+        raise FarsideError(
+            f"expected a running virtual board named {which!r} (or with that port), saw {seen}"
+        )
     return [VirtualBoard(state)]
 
 

@@ -12,20 +12,51 @@ BOARDS = ["pico", "pico_w", "pico2", "sim"]
 
 
 @click.command(name="flash")
-@click.option("--board", default="sim", show_default=True, help="Board definition: pico, pico_w, pico2, sim.")
 @click.option(
-    "--port", default="auto", show_default=True,
+    "--board", default="sim", show_default=True, help="Board definition: pico, pico_w, pico2, sim."
+)
+@click.option(
+    "--port",
+    default="auto",
+    show_default=True,
     help="auto (USB VID 0x2E8A), virtual (the running virtual board; with --board sim one is started if none runs), or a device path.",
 )
-@click.option("--source", type=click.Path(path_type=Path), default=None, help="Firmware source folder (default: firmware_py of this checkout).")
-@click.option("--keys", type=click.Path(path_type=Path), default=None, help="Key file {\"keys\": {\"1\": \"<hex>\"}} (default: $FARSIDE_KEYS or the dev keys).")
-@click.option("--dictionary", type=click.Path(path_type=Path), default=None, help="Dictionary JSON (default: protocols/dictionary.json).")
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Firmware source folder (default: firmware_py of this checkout).",
+)
+@click.option(
+    "--keys",
+    type=click.Path(path_type=Path),
+    default=None,
+    help='Key file {"keys": {"1": "<hex>"}} (default: $FARSIDE_KEYS or the dev keys).',
+)
+@click.option(
+    "--dictionary",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Dictionary JSON (default: protocols/dictionary.json).",
+)
 @click.option("--dry-run", is_flag=True, help="List what would change on the board; write nothing.")
-@click.option("--verify", "verify_only", is_flag=True, help="Check the board's firmware against the image; write nothing.")
+@click.option(
+    "--verify",
+    "verify_only",
+    is_flag=True,
+    help="Check the board's firmware against the image; write nothing.",
+)
 @click.option("--no-reset", is_flag=True, help="Install but do not reset the board.")
 @click.option("--no-wait", is_flag=True, help="Reset but do not wait for the rover's BOOT event.")
-@click.option("--boot-timeout", default=20.0, show_default=True, help="Seconds to wait for the BOOT event.")
-@click.option("--min-micropython", default="1.20.0", show_default=True, help="Refuse boards whose MicroPython is older.")
+@click.option(
+    "--boot-timeout", default=20.0, show_default=True, help="Seconds to wait for the BOOT event."
+)
+@click.option(
+    "--min-micropython",
+    default="1.20.0",
+    show_default=True,
+    help="Refuse boards whose MicroPython is older.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 def cli(
     board: str,
@@ -50,7 +81,9 @@ def cli(
         parts = [int(p) for p in min_micropython.split(".")]
         minimum = (parts + [0, 0, 0])[:3]
     except ValueError as exc:
-        raise FarsideError(f"--min-micropython: expected a version like 1.22.0, got {min_micropython!r}") from exc
+        raise FarsideError(
+            f"--min-micropython: expected a version like 1.22.0, got {min_micropython!r}"
+        ) from exc
     options = FlashOptions(
         board=board,
         port=port,
@@ -73,7 +106,10 @@ def cli(
 
         if not list_boards():
             vb = start_board(board="sim")
-            click.echo(f"started virtual board {vb.name} on {vb.port} (farside board stop {vb.name})", err=True)
+            click.echo(
+                f"started virtual board {vb.name} on {vb.port} (farside board stop {vb.name})",
+                err=True,
+            )
     resolve_port(port)
     if as_json:
         report = flash(options)

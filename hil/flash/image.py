@@ -97,7 +97,9 @@ def board_arch(board: str, definition: dict[str, Any]) -> str:
         return str(mpy["arch"])
     if board in DEFAULT_ARCH:
         return DEFAULT_ARCH[board]
-    raise FarsideError(f"board definition {board}.json: expected an mpy-cross arch field ({ARCH_KEYS[0]}), found none")
+    raise FarsideError(
+        f"board definition {board}.json: expected an mpy-cross arch field ({ARCH_KEYS[0]}), found none"
+    )
 
 
 def find_mpy_cross() -> list[str]:
@@ -119,7 +121,9 @@ def find_mpy_cross() -> list[str]:
 @functools.lru_cache(maxsize=8)
 def _tool_id(cmd: tuple[str, ...]) -> str:
     """mpy-cross's version line (part of the compile cache key)."""
-    return subprocess.run(list(cmd) + ["--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return subprocess.run(
+        list(cmd) + ["--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
 
 
 def mpy_cross_version(cmd: list[str]) -> int:
@@ -156,20 +160,26 @@ def compile_sources(
         def one(path: Path) -> tuple[str, bytes]:
             rel = path.relative_to(source).as_posix()
             src = path.read_bytes()
-            key = hashlib.sha256(b"\0".join([tool.encode(), arch.encode(), f"{package}/{rel}".encode(), src])).hexdigest()
+            key = hashlib.sha256(
+                b"\0".join([tool.encode(), arch.encode(), f"{package}/{rel}".encode(), src])
+            ).hexdigest()
             cached = cache / f"{key}.mpy" if cache else None
             if cached is not None and cached.is_file():
                 return f"{package}/{rel[:-3]}.mpy", cached.read_bytes()
             target = Path(tmp) / (rel.replace("/", "__") + ".mpy")
             proc = subprocess.run(
-                cmd + ([f"-march={arch}"] if arch else []) + ["-s", f"{package}/{rel}", "-o", str(target), str(path)],
+                cmd
+                + ([f"-march={arch}"] if arch else [])
+                + ["-s", f"{package}/{rel}", "-o", str(target), str(path)],
                 capture_output=True,
                 text=True,
                 check=False,
             )
             if proc.returncode != 0:
                 first = (proc.stderr or proc.stdout).strip().splitlines()
-                raise FarsideError(f"mpy-cross could not compile {package}/{rel}: {first[-1] if first else proc.returncode}")
+                raise FarsideError(
+                    f"mpy-cross could not compile {package}/{rel}: {first[-1] if first else proc.returncode}"
+                )
             data = target.read_bytes()
             if cached is not None:
                 tmp_cached = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -188,7 +198,9 @@ def firmware_version(source: Path) -> int:
     try:
         text = (source / "version.py").read_text()
     except OSError as exc:
-        raise FarsideError(f"expected {source}/version.py with MAJOR, MINOR, PATCH, found none") from exc
+        raise FarsideError(
+            f"expected {source}/version.py with MAJOR, MINOR, PATCH, found none"
+        ) from exc
     parts = []
     for name in ("MAJOR", "MINOR", "PATCH"):
         m = re.search(rf"^{name}\s*=\s*const\((\d+)\)|^{name}\s*=\s*(\d+)", text, re.M)
@@ -242,7 +254,9 @@ def load_keys(path: Path | None) -> bytes:
             if len(bytes.fromhex(hexkey)) != 32:
                 raise ValueError(f"key for SPI {spi} is not 32 octets")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise FarsideError(f"key file {path}: expected {{\"keys\": {{\"1\": \"<64 hex digits>\"}}}}: {exc}") from exc
+        raise FarsideError(
+            f'key file {path}: expected {{"keys": {{"1": "<64 hex digits>"}}}}: {exc}'
+        ) from exc
     return raw
 
 

@@ -171,7 +171,11 @@ def make_plan(survey: dict[str, Any], image: Image) -> Plan:
             # The firmware is there; at most boot.py / main.py need replacing (by rename).
             files = [FileAction(p, "keep", len(image.files[p])) for p in sorted(want)]
             return Plan(active, active, files, root, up_to_date=not root)
-    stage_files = {p: v[1] for p, v in survey["slots"][staging]["files"].items() if p != "MANIFEST" and p != "MANIFEST.new"}
+    stage_files = {
+        p: v[1]
+        for p, v in survey["slots"][staging]["files"].items()
+        if p != "MANIFEST" and p != "MANIFEST.new"
+    }
     act_files: dict[str, str] = {}
     act_manifest: dict[str, Any] = {}
     if active is not None:
@@ -283,8 +287,16 @@ class Flasher:
                     return repl
             time.sleep(delay)
             delay *= 2
-        tried = "Ctrl-C, ENTER_REPL and a reset" if self.port.virtual is not None else "Ctrl-C and ENTER_REPL"
-        hint = "" if self.port.virtual is not None else " (press the board's reset and run farside flash again at once)"
+        tried = (
+            "Ctrl-C, ENTER_REPL and a reset"
+            if self.port.virtual is not None
+            else "Ctrl-C and ENTER_REPL"
+        )
+        hint = (
+            ""
+            if self.port.virtual is not None
+            else " (press the board's reset and run farside flash again at once)"
+        )
         raise RawReplError(
             f"{self.port.label}: expected the raw REPL after {tried}, saw {seen[-80:]!r}; "
             f"is this a MicroPython board?{hint}"
@@ -386,7 +398,8 @@ class Flasher:
     def hashes(self, board_paths: list[str], prefix: str = "") -> dict[str, str | None]:
         """SHA-256 of files on the board, computed there: {prefix + path: hex or None}."""
         out = self.call(
-            f"_fa_hashes({json.dumps(board_paths)},{_q(prefix)})", timeout_s=max(120.0, self.options.exec_timeout_s)
+            f"_fa_hashes({json.dumps(board_paths)},{_q(prefix)})",
+            timeout_s=max(120.0, self.options.exec_timeout_s),
         )
         result: dict[str, str | None] = {}
         for line in out.strip().splitlines():
@@ -401,14 +414,18 @@ class Flasher:
         s = plan.staging
         a = plan.active
         self.progress("stage", 0, 0, _slot_path(s))
-        self.call(f"_fa_rm({_q(_slot_path(s, 'MANIFEST'))});_fa_rm({_q(_slot_path(s, 'MANIFEST.new'))});_fa_mkdirs({_q(_slot_path(s))});_fa_sync()")
+        self.call(
+            f"_fa_rm({_q(_slot_path(s, 'MANIFEST'))});_fa_rm({_q(_slot_path(s, 'MANIFEST.new'))});_fa_mkdirs({_q(_slot_path(s))});_fa_sync()"
+        )
         if plan.paths("delete"):
             self.call(f"_fa_rms({_q(_slot_path(s) + '/')},{json.dumps(plan.paths('delete'))})")
         copies = plan.paths("copy") + plan.paths("carry")
         if copies:
             assert a is not None
             self.progress("copy", 0, len(copies), "")
-            self.call(f"_fa_cps({_q(_slot_path(a) + '/')},{_q(_slot_path(s) + '/')},{json.dumps(copies)})")
+            self.call(
+                f"_fa_cps({_q(_slot_path(a) + '/')},{_q(_slot_path(s) + '/')},{json.dumps(copies)})"
+            )
         total = plan.upload_bytes
         done = 0
         self.progress("upload", 0, total, "")
@@ -545,7 +562,9 @@ class Flasher:
         if plan.active is None:
             raise FarsideError("verify: expected a complete firmware slot on the board, found none")
         have = survey["slots"][plan.active]["files"]
-        differ = [p for p in sorted(self.image.files) if have.get(p, [0, ""])[1] != self.image.digest(p)]
+        differ = [
+            p for p in sorted(self.image.files) if have.get(p, [0, ""])[1] != self.image.digest(p)
+        ]
         names = differ[:3] + plan.root
         if names:
             raise FarsideError(

@@ -44,7 +44,9 @@ def command_bytes(keys_json: bytes, service: int, subservice: int, seq: int | No
 
     m = _mission()
     keys = KeyStore.from_json(json.loads(keys_json))
-    sender = SecuritySender.from_keystore(keys, seq=seq if seq is not None else int(time.time()) & 0xFFFFFFFF)
+    sender = SecuritySender.from_keystore(
+        keys, seq=seq if seq is not None else int(time.time()) & 0xFFFFFFFF
+    )
     packet = build_tc_packet(m["tc_apid"], 0, service, subservice)
     frame = build_bd_frame(m["scid"], m["tc_vcid"], packet, security=sender)
     return frame_tc(frame)
@@ -93,7 +95,9 @@ class BootWatcher:
                 except ProtocolError:
                     continue
                 if tm.service == 5 and len(tm.data) >= _BOOT_ARGS.size:
-                    event_id, version, boot_count, cause, dict_hash = _BOOT_ARGS.unpack_from(tm.data)
+                    event_id, version, boot_count, cause, dict_hash = _BOOT_ARGS.unpack_from(
+                        tm.data
+                    )
                     if event_id == BOOT_EVENT_ID:
                         return BootEvent(version, boot_count, cause, dict_hash)
         return None

@@ -47,10 +47,18 @@ def open_port(port: str, baudrate: int = 115200, timeout_s: float = 0.05) -> ser
         return serial.serial_for_url(port, baudrate=baudrate, timeout=timeout_s, exclusive=True)
     except serial.SerialException as exc:
         text = str(exc)
-        if "exclusively lock" in text or "Resource temporarily unavailable" in text or "busy" in text.lower():
-            raise PortBusyError(f"port {port} is busy: another program holds it (close mpremote, a terminal or farside gs)") from exc
+        if (
+            "exclusively lock" in text
+            or "Resource temporarily unavailable" in text
+            or "busy" in text.lower()
+        ):
+            raise PortBusyError(
+                f"port {port} is busy: another program holds it (close mpremote, a terminal or farside gs)"
+            ) from exc
         if "No such file" in text or "could not open port" in text:
-            raise FarsideError(f"expected a serial port at {port}, found none ({text.split(':', 1)[-1].strip()})") from exc
+            raise FarsideError(
+                f"expected a serial port at {port}, found none ({text.split(':', 1)[-1].strip()})"
+            ) from exc
         raise FarsideError(f"could not open {port}: {text}") from exc
 
 
@@ -172,10 +180,14 @@ class RawRepl:
         self.write(b"\x04")
         data = self.read_until(b"soft reboot\r\n", timeout_s)
         if not data.endswith(b"soft reboot\r\n"):
-            raise RawReplError(f"{self.label}: expected 'soft reboot' after Ctrl-D, saw {_tail(data)}")
+            raise RawReplError(
+                f"{self.label}: expected 'soft reboot' after Ctrl-D, saw {_tail(data)}"
+            )
         data = self.read_until(RAW_PROMPT, timeout_s)
         if not data.endswith(RAW_PROMPT):
-            raise RawReplError(f"{self.label}: expected the raw prompt after the soft reboot, saw {_tail(data)}")
+            raise RawReplError(
+                f"{self.label}: expected the raw prompt after the soft reboot, saw {_tail(data)}"
+            )
 
     def exit_raw(self) -> None:
         self.write(b"\r\x02")
@@ -190,7 +202,9 @@ class RawRepl:
         if head == b"R\x00":
             return False
         if head != b"R\x01":
-            raise RawReplError(f"{self.label}: expected raw-paste answer b'R\\x01', saw {_tail(head)}")
+            raise RawReplError(
+                f"{self.label}: expected raw-paste answer b'R\\x01', saw {_tail(head)}"
+            )
         window = struct.unpack("<H", self._read_exact(2, 1.0))[0]
         remain = window
         i = 0
@@ -221,7 +235,9 @@ class RawRepl:
         while len(data) < n:
             data += self._read_some()
             if len(data) < n and time.monotonic() > deadline:
-                raise RawReplError(f"{self.label}: expected {n} bytes from the board within {timeout_s} s, saw {_tail(bytes(data))}")
+                raise RawReplError(
+                    f"{self.label}: expected {n} bytes from the board within {timeout_s} s, saw {_tail(bytes(data))}"
+                )
         self._pushback[:0] = data[n:]
         return bytes(data[:n])
 
@@ -250,7 +266,9 @@ class RawRepl:
         out = self.read_until(b"\x04", timeout_s, abort=b">>> ")
         if out.endswith(b">>> "):
             self.in_raw = False
-            raise RawReplError(f"{self.label}: the board reset while running code (saw {_tail(out)})")
+            raise RawReplError(
+                f"{self.label}: the board reset while running code (saw {_tail(out)})"
+            )
         if not out.endswith(b"\x04"):
             raise RawReplError(f"{self.label}: no answer within {timeout_s} s (saw {_tail(out)})")
         err = self.read_until(b"\x04", timeout_s)

@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _src(tmp: Path) -> Path:
-    archive = subprocess.run(["git", "archive", "HEAD", "firmware_py"], cwd=ROOT, capture_output=True, check=False)
+    archive = subprocess.run(
+        ["git", "archive", "HEAD", "firmware_py"], cwd=ROOT, capture_output=True, check=False
+    )
     if archive.returncode == 0:
         subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
     else:
@@ -54,7 +56,12 @@ class Phases:
         connect = m.get("connect", 0.0)
         stage = m.get("stage", m.get("reset", total))
         reset = m.get("reset", total)
-        return {"build": connect, "attach": stage - connect, "stage": reset - stage, "boot": total - reset}
+        return {
+            "build": connect,
+            "attach": stage - connect,
+            "stage": reset - stage,
+            "boot": total - reset,
+        }
 
 
 def one(board_port: str, src: Path) -> tuple[float, dict[str, float], int, int, int]:
@@ -82,10 +89,16 @@ def main() -> None:
         t = time.monotonic()
         build_image("sim", src)
         warm_build = time.monotonic() - t
-        print(f"image: {len(image.files)} files, {image.size} bytes (.mpy + board + dictionary + keys)")
+        print(
+            f"image: {len(image.files)} files, {image.size} bytes (.mpy + board + dictionary + keys)"
+        )
         print(f"build: {cold_build:.2f} s with an empty mpy-cross cache, {warm_build:.3f} s cached")
         print()
-        rows: dict[str, list[tuple[float, dict[str, float], int, int, int]]] = {"cold": [], "incremental": [], "unchanged": []}
+        rows: dict[str, list[tuple[float, dict[str, float], int, int, int]]] = {
+            "cold": [],
+            "incremental": [],
+            "unchanged": [],
+        }
         for run in range(args.runs):
             board = start_board(board="sim", flash_dir=tmp / f"flash{run}")
             try:
@@ -96,17 +109,24 @@ def main() -> None:
                 rows["unchanged"].append(one(board.port, src))
             finally:
                 board.stop()
-        print(f"{'case':12} {'total s':>8} {'build':>6} {'attach':>7} {'stage':>6} {'boot':>6} {'files B':>9} {'payload B':>10} {'wire B':>8}")
+        print(
+            f"{'case':12} {'total s':>8} {'build':>6} {'attach':>7} {'stage':>6} {'boot':>6} {'files B':>9} {'payload B':>10} {'wire B':>8}"
+        )
         for case, results in rows.items():
             total = statistics.median(r[0] for r in results)
-            split = {k: statistics.median(r[1][k] for r in results) for k in ("build", "attach", "stage", "boot")}
+            split = {
+                k: statistics.median(r[1][k] for r in results)
+                for k in ("build", "attach", "stage", "boot")
+            }
             files, payload, wire = results[-1][2], results[-1][3], results[-1][4]
             print(
                 f"{case:12} {total:8.2f} {split['build']:6.2f} {split['attach']:7.2f} {split['stage']:6.2f} "
                 f"{split['boot']:6.2f} {files:9d} {payload:10d} {wire:8d}"
             )
-        print(f"\n(median of {args.runs} runs; 'cold' = empty board, 'incremental' = version.py changed, "
-              "'unchanged' = nothing to move; boot includes main.py's 200 ms and the rover's 1 s escape windows)")
+        print(
+            f"\n(median of {args.runs} runs; 'cold' = empty board, 'incremental' = version.py changed, "
+            "'unchanged' = nothing to move; boot includes main.py's 200 ms and the rover's 1 s escape windows)"
+        )
 
 
 if __name__ == "__main__":

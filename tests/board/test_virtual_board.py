@@ -52,7 +52,9 @@ def test_boot_py_then_main_py_run_at_power_on_then_the_repl(vboard: VirtualBoard
 
 
 def test_ctrl_c_interrupts_a_busy_main_py(vboard: VirtualBoard) -> None:
-    (vboard.flash_dir / "main.py").write_text("import time\nprint('busy')\nwhile True:\n    time.sleep_ms(10)\n")
+    (vboard.flash_dir / "main.py").write_text(
+        "import time\nprint('busy')\nwhile True:\n    time.sleep_ms(10)\n"
+    )
     with _reset_and_open(vboard) as ser:
         assert b"busy" in read_for(ser, 5, b"busy")
         ser.write(b"\x03")
@@ -94,7 +96,9 @@ def test_real_mpremote_lists_and_reads_files(vboard: VirtualBoard) -> None:
     mpremote = str(Path(sys.executable).parent / "mpremote")
     proc = subprocess.run(
         [mpremote, "connect", vboard.port, "fs", "ls", "+", "fs", "cat", ":hello.txt"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
     assert "hello.txt" in proc.stdout and "from the far side" in proc.stdout
@@ -119,25 +123,47 @@ def test_power_cut_mid_write_leaves_half_a_file(vboard: VirtualBoard) -> None:
 def test_cli_starts_lists_and_stops_a_board(tmp_path: Path, micropython: str) -> None:
     farside = [sys.executable, "-m", "hil.cli"]
     start = subprocess.run(
-        farside + ["board", "start", "--board", "sim", "--micropython", micropython, "--flash-dir", str(tmp_path / "f")],
-        capture_output=True, text=True, cwd=ROOT, timeout=30,
+        farside
+        + [
+            "board",
+            "start",
+            "--board",
+            "sim",
+            "--micropython",
+            micropython,
+            "--flash-dir",
+            str(tmp_path / "f"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
     )
     assert start.returncode == 0, start.stderr
     port = start.stdout.strip()
     assert port.startswith("/dev/")
-    listed = subprocess.run(farside + ["board", "list", "--json"], capture_output=True, text=True, cwd=ROOT)
+    listed = subprocess.run(
+        farside + ["board", "list", "--json"], capture_output=True, text=True, cwd=ROOT
+    )
     boards = json.loads(listed.stdout)
     assert [b["port"] for b in boards] == [port]
     assert [b.port for b in list_boards()] == [port]
-    stop = subprocess.run(farside + ["board", "stop", boards[0]["name"]], capture_output=True, text=True, cwd=ROOT)
+    stop = subprocess.run(
+        farside + ["board", "stop", boards[0]["name"]], capture_output=True, text=True, cwd=ROOT
+    )
     assert stop.returncode == 0
     assert list_boards() == []
-    twice = [farside + ["board", "start", "--micropython", micropython, "--flash-dir", str(tmp_path / "g")]] * 2
+    twice = [
+        farside
+        + ["board", "start", "--micropython", micropython, "--flash-dir", str(tmp_path / "g")]
+    ] * 2
     assert subprocess.run(twice[0], capture_output=True, text=True, cwd=ROOT).returncode == 0
     clash = subprocess.run(twice[1], capture_output=True, text=True, cwd=ROOT)
     assert clash.returncode == 2 and "already the flash of virtual board" in clash.stderr
     assert subprocess.run(farside + ["board", "stop", "--all"], cwd=ROOT).returncode == 0
-    again = subprocess.run(farside + ["board", "stop", "nope"], capture_output=True, text=True, cwd=ROOT)
+    again = subprocess.run(
+        farside + ["board", "stop", "nope"], capture_output=True, text=True, cwd=ROOT
+    )
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "nope" in again.stderr
 
 

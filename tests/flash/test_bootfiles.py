@@ -29,7 +29,13 @@ def _slot(root: Path, name: str, files: dict[str, bytes], manifest: bool = True)
 def _picked(micropython: str, root: Path) -> str:
     (root / "boot.py").write_text(BOOT_PY)
     code = "exec(open('boot.py').read())\nprint('SLOT', FARSIDE_SLOT and FARSIDE_SLOT[-1], sys.path[0][-9:])"
-    proc = subprocess.run([micropython, "-X", "heapsize=192K", "-c", code], cwd=root, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [micropython, "-X", "heapsize=192K", "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     line = [x for x in proc.stdout.splitlines() if x.startswith("SLOT")][-1]
     return line.split()[1]

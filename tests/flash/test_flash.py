@@ -30,11 +30,17 @@ FARSIDE = [sys.executable, "-m", "hil.cli"]
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
     """A copy of the committed firmware_py to edit (work in progress in the tree stays out)."""
-    archive = subprocess.run(["git", "archive", "HEAD", "firmware_py"], cwd=ROOT, capture_output=True, check=False)
+    archive = subprocess.run(
+        ["git", "archive", "HEAD", "firmware_py"], cwd=ROOT, capture_output=True, check=False
+    )
     if archive.returncode == 0:
         subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
     else:
-        shutil.copytree(ROOT / "firmware_py", tmp_path / "firmware_py", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / "firmware_py",
+            tmp_path / "firmware_py",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     return tmp_path / "firmware_py"
 
 
@@ -72,14 +78,22 @@ def boot_version(board: VirtualBoard, power_on: bool = True) -> int | None:
     return event.version if event else None
 
 
-def test_flash_from_nothing_then_only_the_changed_file_moves(vboard: VirtualBoard, src: Path) -> None:
+def test_flash_from_nothing_then_only_the_changed_file_moves(
+    vboard: VirtualBoard, src: Path
+) -> None:
     v1 = set_patch(src, 1)
     first = flash(opts(vboard, src))
     assert first.plan.active is None and first.plan.staging == "a"
     actions = {f.action for f in first.plan.files}
     assert actions == {"upload"}
     # Files, then the slot's MANIFEST, boot.py, main.py and the 1-octet pointer.
-    extra = sum((vboard.flash_dir / p).stat().st_size for p in ("farside/a/MANIFEST", "boot.py", "main.py")) + 1
+    extra = (
+        sum(
+            (vboard.flash_dir / p).stat().st_size
+            for p in ("farside/a/MANIFEST", "boot.py", "main.py")
+        )
+        + 1
+    )
     assert first.payload_bytes == sum(f.size for f in first.plan.files) + extra
     assert first.boot is not None and first.boot.version == v1
     assert first.boot.dict_hash == first.dict_hash
@@ -89,7 +103,10 @@ def test_flash_from_nothing_then_only_the_changed_file_moves(vboard: VirtualBoar
     second = flash(opts(vboard, src))
     assert second.attach == "enter_repl"  # the rover ran with Ctrl-C off: asked on its link
     assert second.plan.paths("upload") == ["firmware_py/version.mpy"]
-    moved = [vboard.flash_dir / "farside/b/firmware_py/version.mpy", vboard.flash_dir / "farside/b/MANIFEST"]
+    moved = [
+        vboard.flash_dir / "farside/b/firmware_py/version.mpy",
+        vboard.flash_dir / "farside/b/MANIFEST",
+    ]
     assert second.payload_bytes == sum(p.stat().st_size for p in moved) + 1
     assert len(second.plan.paths("copy")) == len(first.plan.files) - 1
     assert second.plan.staging == "b"
@@ -109,14 +126,32 @@ def test_flash_from_nothing_then_only_the_changed_file_moves(vboard: VirtualBoar
     assert fourth.boot is not None and fourth.boot.version == v2
 
 
-def test_real_mpremote_lists_and_reads_what_farside_flashed(vboard: VirtualBoard, src: Path) -> None:
+def test_real_mpremote_lists_and_reads_what_farside_flashed(
+    vboard: VirtualBoard, src: Path
+) -> None:
     report = flash(opts(vboard, src, reset=False))
     assert report.boot is None  # left at the REPL, not reset
     mpremote = str(Path(sys.executable).parent / "mpremote")
     proc = subprocess.run(
-        [mpremote, "connect", vboard.port, "fs", "ls", ":farside/a", "+", "fs", "cat", ":farside/active",
-         "+", "fs", "cat", ":farside/a/MANIFEST"],
-        capture_output=True, text=True, timeout=30,
+        [
+            mpremote,
+            "connect",
+            vboard.port,
+            "fs",
+            "ls",
+            ":farside/a",
+            "+",
+            "fs",
+            "cat",
+            ":farside/active",
+            "+",
+            "fs",
+            "cat",
+            ":farside/a/MANIFEST",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
     assert "dictionary.json" in proc.stdout and "firmware_py/" in proc.stdout
@@ -162,9 +197,13 @@ def test_flash_cut_at_many_points_always_boots_and_the_next_flash_completes(
 
         with pytest.raises(FarsideError):
             flash(opts(vboard, src, exec_timeout_s=1.0, attach_attempts=1), progress=arm)
-        assert vboard.status()["power"] == "off", f"flash cut at {cut} of {staged} failed with the power on"
+        assert vboard.status()["power"] == "off", (
+            f"flash cut at {cut} of {staged} failed with the power on"
+        )
         booted = boot_version(vboard)
-        assert booted in (old, new), f"cut at {cut} of {staged}: the board booted {booted}, expected {old} or {new}"
+        assert booted in (old, new), (
+            f"cut at {cut} of {staged}: the board booted {booted}, expected {old} or {new}"
+        )
         active = (vboard.flash_dir / "farside" / "active").read_text()
         assert slot_intact(vboard.flash_dir, active)
         # The next flash completes (the last one also resets and checks the BOOT event).
@@ -176,7 +215,9 @@ def test_flash_cut_at_many_points_always_boots_and_the_next_flash_completes(
         assert not last or (report.boot is not None and report.boot.version == new)
 
 
-def test_board_that_re_enumerates_is_found_again_by_serial_number(micropython: str, tmp_path: Path, src: Path) -> None:
+def test_board_that_re_enumerates_is_found_again_by_serial_number(
+    micropython: str, tmp_path: Path, src: Path
+) -> None:
     board = start_board(flash_dir=tmp_path / "flash", micropython=micropython, reenumerate=True)
     try:
         before = board.port
@@ -188,7 +229,9 @@ def test_board_that_re_enumerates_is_found_again_by_serial_number(micropython: s
         board.stop()
 
 
-def test_corrupted_file_is_found_by_verify_and_repaired_by_flash(vboard: VirtualBoard, src: Path) -> None:
+def test_corrupted_file_is_found_by_verify_and_repaired_by_flash(
+    vboard: VirtualBoard, src: Path
+) -> None:
     flash(opts(vboard, src, reset=False))
     target = vboard.flash_dir / "farside/a/firmware_py/drive.mpy"
     data = bytearray(target.read_bytes())
@@ -196,7 +239,10 @@ def test_corrupted_file_is_found_by_verify_and_repaired_by_flash(vboard: Virtual
     target.write_bytes(bytes(data))
     proc = subprocess.run(
         FARSIDE + ["flash", "--port", vboard.port, "--source", str(src), "--verify"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "firmware_py/drive.mpy" in proc.stderr
@@ -208,7 +254,10 @@ def test_corrupted_file_is_found_by_verify_and_repaired_by_flash(vboard: Virtual
 def test_dry_run_lists_changes_and_writes_nothing(vboard: VirtualBoard, src: Path) -> None:
     proc = subprocess.run(
         FARSIDE + ["flash", "--port", "virtual", "--source", str(src), "--dry-run", "--json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -218,11 +267,17 @@ def test_dry_run_lists_changes_and_writes_nothing(vboard: VirtualBoard, src: Pat
 
 
 def test_micropython_too_old_is_one_line(vboard: VirtualBoard, src: Path) -> None:
-    with pytest.raises(FarsideError, match=r"^MicroPython 1\.\d+\.\d+ on the board is too old: expected 99\.0\.0"):
+    with pytest.raises(
+        FarsideError, match=r"^MicroPython 1\.\d+\.\d+ on the board is too old: expected 99\.0\.0"
+    ):
         flash(opts(vboard, src, min_micropython=(99, 0, 0)))
     proc = subprocess.run(
-        FARSIDE + ["flash", "--port", vboard.port, "--source", str(src), "--min-micropython", "2.0"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        FARSIDE
+        + ["flash", "--port", vboard.port, "--source", str(src), "--min-micropython", "2.0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "too old: expected 2.0.0 or newer" in proc.stderr
@@ -239,7 +294,9 @@ def test_micropython_too_old_is_one_line(vboard: VirtualBoard, src: Path) -> Non
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> None:
-    proc = subprocess.run(FARSIDE + ["flash", *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        FARSIDE + ["flash", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
 
@@ -247,12 +304,18 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> Non
 def test_port_virtual_starts_a_board_when_none_runs(src: Path) -> None:
     proc = subprocess.run(
         FARSIDE + ["flash", "--port", "virtual", "--source", str(src), "--json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     try:
         assert proc.returncode == 0, proc.stderr
         boards = list_boards()
-        assert len(boards) == 1 and f"started virtual board {boards[0].name} on {boards[0].port}" in proc.stderr
+        assert (
+            len(boards) == 1
+            and f"started virtual board {boards[0].name} on {boards[0].port}" in proc.stderr
+        )
         report = json.loads(proc.stdout)
         assert report["port"] == boards[0].port and report["boot"]["version"] == report["version"]
     finally:
@@ -262,7 +325,13 @@ def test_port_virtual_starts_a_board_when_none_runs(src: Path) -> None:
 
 def test_busy_port_is_one_line_and_exit_2(vboard: VirtualBoard) -> None:
     with serial.Serial(vboard.port, exclusive=True):
-        proc = subprocess.run(FARSIDE + ["flash", "--port", vboard.port], capture_output=True, text=True, cwd=ROOT, timeout=60)
+        proc = subprocess.run(
+            FARSIDE + ["flash", "--port", vboard.port],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "busy" in proc.stderr
 

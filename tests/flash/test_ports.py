@@ -30,7 +30,11 @@ def ports(monkeypatch: pytest.MonkeyPatch) -> list[ListPortInfo]:
 def test_auto_picks_the_one_pico(ports: list[ListPortInfo]) -> None:
     ports.append(_port("/dev/ttyACM0", 0x2E8A, "E6614C311B7A2D2A"))
     found = resolve_port("auto")
-    assert (found.device, found.serial_number, found.virtual) == ("/dev/ttyACM0", "E6614C311B7A2D2A", None)
+    assert (found.device, found.serial_number, found.virtual) == (
+        "/dev/ttyACM0",
+        "E6614C311B7A2D2A",
+        None,
+    )
 
 
 def test_auto_with_no_pico_lists_what_it_saw(ports: list[ListPortInfo]) -> None:
@@ -44,7 +48,9 @@ def test_auto_with_no_pico_lists_what_it_saw(ports: list[ListPortInfo]) -> None:
 
 def test_auto_with_two_picos_names_both(ports: list[ListPortInfo]) -> None:
     ports += [_port("/dev/ttyACM0", 0x2E8A, "AAAA"), _port("/dev/ttyACM1", 0x2E8A, "BBBB")]
-    with pytest.raises(FarsideError, match="saw 2: /dev/ttyACM0 serial AAAA; /dev/ttyACM1 serial BBBB"):
+    with pytest.raises(
+        FarsideError, match="saw 2: /dev/ttyACM0 serial AAAA; /dev/ttyACM1 serial BBBB"
+    ):
         resolve_port("auto")
 
 
