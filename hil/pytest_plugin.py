@@ -104,12 +104,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    marker = item.get_closest_marker("farside_targets")
-    if marker is not None:
-        target = farside_options(item.config).target
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    marked = [(it, m) for it in items if (m := it.get_closest_marker("farside_targets")) is not None]
+    if not marked:
+        return
+    target = farside_options(config).target
+    for item, marker in marked:
         if target not in marker.args:
-            pytest.skip(f"runs on farside targets {', '.join(marker.args)}, not {target}")
+            item.add_marker(pytest.mark.skip(reason=f"runs on farside targets {', '.join(marker.args)}, not {target}"))
 
 
 def _worker_index() -> int:

@@ -46,7 +46,7 @@ def test_rock_ahead_stops_the_drive_and_the_rover_drives_around_it(rover, plant)
     assert aborted.args["travelled_mm"] < 20_000
     # the rock is still there: turn away and drive on
     rover.await_mode("STANDBY", timeout=60)
-    rover.send_and_assert_command("TURN", angle_deg=60.0, timeout=600)
+    rover.send_and_assert_command("TURN", angle_deg=45.0, timeout=600)
     rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=1.0, speed_mph=200, timeout=600)
     rover.assert_event("DRIVE_COMPLETED")
 
