@@ -12,7 +12,9 @@ Options:
       virtual (default): the CPython firmware with the sim HAL, the relay and the ground
       on one virtual-time loop (hil.mission.loop): an hour of rover time in seconds,
       deterministic for a seed. mpy: the real MicroPython unix port as a virtual board
-      (hil.board) in real time. serial:PORT: a real board on a serial port, real time.
+      (hil.board) in real time: started and flashed once per session (per xdist worker),
+      reset before each test so every test meets a freshly booted rover. serial:PORT: a
+      real board on a serial port, real time (flashed once with --farside-flash).
   --farside-board NAME       board definition (default sim)
   --farside-relay PROFILE    relay profile or file: queqiao (virtual default), lab (real-time
                              default), harsh, or none (ground wired straight to the rover)
@@ -29,6 +31,8 @@ Fixtures:
   plant   hil.mission.api.PlantControl: jam_wheel(3), slope(25), rock_ahead(1.0), ...
           Skips with a reason where the target has no simulated plant.
   farside_target  the harness itself (ground, relay model, the in-process rover's hal).
+  farside_seed    (campaigns) the seed of this run; parametrised over --farside-seed
+                  (default 1..3), with `farside_campaign.record(...)` for the outcome table.
 
 Marks: `@pytest.mark.farside_targets("virtual", "mpy")` limits a test to those targets
 (others skip with the reason); `hil` marks a HIL scenario.
