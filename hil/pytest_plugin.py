@@ -64,6 +64,7 @@ import pytest
 
 _HARNESS_KEY = pytest.StashKey[Any]()
 _CAMPAIGN_KEY = pytest.StashKey[list[dict[str, Any]]]()
+_FLASHED: set[str] = set()
 DEFAULT_CAMPAIGN = (1, 2, 3)  # seeds of a campaign when --farside-seed is not given
 _API_KEY = pytest.StashKey[Any]()
 
@@ -229,9 +230,13 @@ def _make_harness(opts: FarsideOptions, seed: int, folder: Path, virtual_board: 
             from hil.mission.realtime import reset_board
 
             reset_board(virtual_board)  # each test meets a freshly booted rover
-        return open_realtime_target(
-            opts.target, opts.port, opts.board, opts.relay, seed, folder, flash=opts.flash, virtual_board=virtual_board
+        flash = opts.flash and opts.port not in _FLASHED  # flash a real board once per session
+        target = open_realtime_target(
+            opts.target, opts.port, opts.board, opts.relay, seed, folder, flash=flash, virtual_board=virtual_board
         )
+        if flash and opts.port:
+            _FLASHED.add(opts.port)
+        return target
     except FarsideError as exc:
         pytest.skip(f"the {opts.target} target is not available: {exc}")
 
