@@ -88,6 +88,7 @@ class LoopGround:
         self._timer_at = math.inf
         self._changed: asyncio.Event | None = None
         self._seen_event_seq = 0
+        self._last_boot: Any = None
         self.tracks: list[CommandTrack] = []
         self.sent_frames: list[bytes] = []  # TC frames as sent (without the EB90 start)
         self.frame_of_packet: dict[bytes, bytes] = {}  # TC packet -> the frame that carried it
@@ -132,7 +133,8 @@ class LoopGround:
                 self._seen_event_seq = st.event_seq
                 self.history.events.extend(new)
                 for e in new:
-                    if e.name == "BOOT":
+                    if e.name == "BOOT" and e.args.get("boot_count") != self._last_boot:
+                        self._last_boot = e.args.get("boot_count")  # (a duplicated frame repeats it)
                         self._rover_booted()
             clcw = st.link.clcw
             if clcw is not None:
