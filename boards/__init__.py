@@ -9,7 +9,8 @@
 #                                  pin reserved by the board (pico_w: CYW43 on GP23,
 #                                  24, 25, 29), pin used twice, two motors on one PWM
 #                                  slice with different frequencies, watchdog beyond
-#                                  the chip's maximum, wrong mpy-cross arch, heap
+#                                  the chip's maximum (or under 2 s: the slowest task
+#                                  checks in once a second), wrong mpy-cross arch, heap
 #                                  budget beyond the chip's RAM
 #   pwm_slice(chip, gpio) -> slice
 #   NAMES                          the boards shipped here
@@ -111,6 +112,8 @@ def validate(board):
     wdt = (board.get("watchdog") or {}).get("timeout_ms")
     if not isinstance(wdt, int) or wdt <= 0:
         err("watchdog.timeout_ms must be a positive integer, got %r" % (wdt,))
+    if wdt < 2000:
+        err("watchdog.timeout_ms %d is too short: the slowest task checks in once a second (>= 2000)" % wdt)
     if wdt > c["wdt_max_ms"]:
         err("watchdog.timeout_ms %d is beyond the %s maximum of %d ms" % (wdt, chip, c["wdt_max_ms"]))
     if board.get("mpy_arch") != c["arch"]:

@@ -18,7 +18,10 @@
 #                     dictionary=None)   the sim "power supply":
 #       restarts the rover after each Reset, keeping root (its flash) and the hal
 #       (its hardware and plant); returns on EnterRepl.
-#   rover.step(dt_ms)  one control period without asyncio, with time advanced by
+#   boot_loop(board, hal, root, link_stream, dictionary=None, max_boots=0)
+#       the same, synchronous, one asyncio.run per boot: what main.py uses on a
+#       board (a reset rover's heap is reclaimed completely under MicroPython).
+#   rover.step(now_ms)  one control period without asyncio, with time advanced by
 #       the caller (scenario runners under the unix port, benchmarks).
 #
 # Tasks (ids are what the watchdog and SIM_INJECT HANG_TASK use):
@@ -32,7 +35,7 @@ import json
 
 from firmware_py import modes
 from firmware_py.aio import sleep_ms
-from firmware_py.compat import const, ticks_diff, ticks_ms, ticks_us
+from firmware_py.compat import MICROPYTHON, const, ticks_diff, ticks_ms, ticks_us
 from firmware_py.dictionary import Dictionary
 from firmware_py.dispatcher import Dispatcher
 from firmware_py.drive import Drive
@@ -330,8 +333,23 @@ class Rover:
             await sleep_ms(period)
             self.watchdog.poll()
 
+    async def _guard(self, coro):
+        # Run one task; whatever ends it (Reset, EnterRepl, a bug) stops the rover
+        # and is re-raised by run() in the caller's task, so no exception is left
+        # inside a child task (MicroPython keeps those, and the whole rover, alive).
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # noqa: BLE001 - handed to run()
+            if self._fail is None:
+                self._fail = e
+            self._stop.set()
+
     async def run(self):
         self.boot()
+        self._fail = None
+        self._stop = asyncio.Event()
         coros = [
             self._control_task(),
             self._link_task(),
@@ -341,13 +359,18 @@ class Rover:
         ]
         if hasattr(self.hal, "tasks"):
             coros.extend(self.hal.tasks())
-        tasks = [asyncio.create_task(c) for c in coros]
+        tasks = [asyncio.create_task(self._guard(c)) for c in coros]
         try:
-            await asyncio.gather(*tasks)
+            await self._stop.wait()
         finally:
             for t in tasks:
                 t.cancel()
             self.safety.disarm()
+        await sleep_ms(0)  # let the cancelled tasks unwind
+        tasks = None
+        fail = self._fail
+        self._fail = None
+        raise fail
 
     # -- housekeeping values (raw, as the dictionary's HK_ROVER defines them) --
     def _hk_sources(self):
@@ -411,8 +434,11 @@ async def run_forever(board, hal, root="", link_stream=None, on_boot=None, max_b
     # Power supply for the sim: run the rover, restart it after each Reset (root
     # and hal are kept, as flash and hardware are). Returns on EnterRepl, or after
     # max_boots boots when max_boots > 0. on_boot(rover) is called for each boot.
+    import gc
+
     boots = 0
     while True:
+        gc.collect()
         rover = Rover(board, hal, root, link_stream, dictionary)
         dictionary = rover.dictionary
         boots += 1
@@ -423,6 +449,40 @@ async def run_forever(board, hal, root="", link_stream=None, on_boot=None, max_b
         except Reset:
             if max_boots and boots >= max_boots:
                 return rover
+            # let the cancelled tasks end and drop the old rover before the next boot
+            rover = None
+            await sleep_ms(0)
             continue
         except EnterRepl:
             return rover
+
+
+async def _one_boot(board, hal, root, link_stream, dictionary, box):
+    rover = Rover(board, hal, root, link_stream, dictionary)
+    box[0] = rover.dictionary
+    box[1] = rover
+    await rover.run()
+
+
+def boot_loop(board, hal, root="", link_stream=None, dictionary=None, max_boots=0):
+    # The board entry's power supply (synchronous): one asyncio.run per boot, so
+    # nothing of a reset rover survives into the next one (MicroPython's task
+    # queue can keep finished tasks reachable while its loop runs). Restarts after
+    # each Reset; returns the last rover on EnterRepl or after max_boots boots.
+    import gc
+
+    box = [dictionary, None]
+    boots = 0
+    while True:
+        box[1] = None
+        gc.collect()
+        if hasattr(asyncio, "new_event_loop") and MICROPYTHON:
+            asyncio.new_event_loop()
+        boots += 1
+        try:
+            asyncio.run(_one_boot(board, hal, root, link_stream, box[0], box))
+        except Reset:
+            if max_boots and boots >= max_boots:
+                return box[1]
+        except EnterRepl:
+            return box[1]

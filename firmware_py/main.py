@@ -26,7 +26,7 @@
 # Ctrl-C repeatedly during the first second, then use the raw REPL as usual.
 #
 # A watchdog reset of the sim (unix port, CPython) restarts the rover in-process
-# keeping the root folder (run_forever); on rp2 machine.reset() resets the chip.
+# keeping the root folder (app.boot_loop); on rp2 machine.reset() resets the chip.
 #
 # CPython / unix port command line:
 #   python -m firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N] [--escape-ms MS]
@@ -99,7 +99,7 @@ def main(root="", board=None, link=None, seed=1, escape_ms=1000):
     gc.collect()
     dictionary = Dictionary(join(root, "dictionary.json"))
     gc.collect()
-    from firmware_py.app import run_forever
+    from firmware_py.app import boot_loop
 
     hal = make_hal(board, link, seed)
     sys.stderr.write("farside rover %d.%d.%d on %s\n" % (MAJOR, MINOR, PATCH, board.get("name")))
@@ -111,7 +111,7 @@ def main(root="", board=None, link=None, seed=1, escape_ms=1000):
         return None
     _kbd_intr(-1)
     try:
-        return asyncio.run(run_forever(board, hal, root, hal.link, None, 0, dictionary))
+        return boot_loop(board, hal, root, hal.link, dictionary)
     finally:
         _kbd_intr(3)
 

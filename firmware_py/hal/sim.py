@@ -61,6 +61,7 @@ class SimHal:
         self._wdt_ms = 0
         self._wdt_fed = 0
         self._pending_reset = -1
+        self._resetting = False
         self.resets = 0
 
     # -- boot and reset (the same object survives a reset, like the hardware) --
@@ -70,6 +71,7 @@ class SimHal:
         self._wdt_ms = 0
         self.hang_task = 0
         self._pending_reset = -1
+        self._resetting = False
         self.plant.enabled = False
         for i in range(6):
             self.plant.duty[i] = 0.0
@@ -81,9 +83,11 @@ class SimHal:
 
     def reset(self, cause=RESET_WATCHDOG):
         # machine.reset(): rp2 reports WATCHDOG after it, and so do we.
-        self._cause = cause
-        self.resets += 1
-        raise Reset(cause)
+        if not self._resetting:  # a second task may hit it before the rover stops
+            self._resetting = True
+            self._cause = cause
+            self.resets += 1
+        raise Reset(self._cause)
 
     # -- watchdog --
     def _now(self):

@@ -175,3 +175,37 @@ print(json.dumps({'m1': m1, 'm2': r.rover.modes.mode, 'ev': [e for e in r.events
 """)
     assert out["m1"] == 1 and out["m2"] == 4
     assert [2, [2, 1, 3]] in out["ev"] and [2, [1, 4, 3]] in out["ev"]
+
+
+def test_mpy_watchdog_resets_in_real_time_and_the_heap_is_reclaimed(run_mpy: Any, tmp_path: Path, mpy_tree: str) -> None:
+    """The real asyncio app on the unix port: a hung task stops the feeding, the (sim)
+    watchdog resets the board, boot_loop boots again with the same flash; no heap leaks."""
+    root = make_root(tmp_path / "rover")
+    proc = run_mpy(f"""
+import sys
+sys.path.insert(0, {mpy_tree!r})
+import gc, json
+from firmware_py.dictionary import Dictionary
+d = Dictionary({root!r} + '/dictionary.json')
+gc.collect()
+from firmware_py.app import boot_loop
+from firmware_py.hal import link_pair
+from firmware_py.hal.sim import SimHal
+link, ground = link_pair(4096)
+board = {{'watchdog': {{'timeout_ms': 2000}}}}
+free = []
+class H(SimHal):
+    def boot(self):
+        SimHal.boot(self)
+        gc.collect()
+        free.append(gc.mem_free())
+        self.hang_task = 4  # the housekeeping task hangs at every boot
+hal = H(board, link, 1)
+r = boot_loop(board, hal, {root!r}, link, d, 4)
+print(json.dumps({{'free': free, 'count': r.boot_count, 'cause': r.reset_cause, 'mode': r.modes.mode,
+                   'resets': hal.resets}}))
+""", timeout=60)
+    out = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    assert out["count"] == 4 and out["cause"] == 1 and out["resets"] == 4
+    assert out["mode"] == 1  # three unexpected resets in a row: SAFE (RESETS)
+    assert max(out["free"]) - min(out["free"]) < 4096  # each boot starts from the same heap
