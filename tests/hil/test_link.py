@@ -96,3 +96,20 @@ def test_watchdog_reset_mid_drive_and_recovery(rover, plant, request):
     done = rover.assert_event("DRIVE_COMPLETED")
     assert abs(done.args["travelled_mm"] - 1000) <= 100
     assert rover.get_telemetry("boot_count") == 2
+
+
+@pytest.mark.farside_targets("virtual")
+def test_link_conditions_change_mid_test_and_cop1_delivers_through_them(rover, relay):
+    rover.send_and_assert_command("PING", timeout=60)
+    bad_before = rover.ground.state.link.frames_bad
+    relay.set_ber(3e-4, "downlink")  # about one TM frame in two corrupted
+    rover.wait(120)
+    assert rover.ground.state.link.frames_bad - bad_before > 20
+    assert relay.stats()["downlink"]["frames_corrupted"] > 20
+    relay.set_ber(0.0)
+    relay.set_delay(10.0, "uplink")  # a slow relay: COP-1 still delivers, just later
+    t0 = rover.now()
+    rover.send_and_assert_command("HK_SET_PERIOD", sid=1, period_s=2.0, timeout=300)
+    assert rover.now() - t0 > 10.0
+    assert rover.await_telemetry("mode", None, timeout=30) == "STANDBY"
+    assert rover.ground.fop.stats.alerts == 0
