@@ -230,6 +230,12 @@ class Rover:
         self._exit = None
         self.safety.disarm()
         if why == "repl":
+            if getattr(self.hal, "name", "") == "rp2":
+                # machine.WDT cannot be stopped: reset, and main() stays at the
+                # REPL on the next boot without starting the flight software
+                write_atomic(join(self.root, "enter_repl"), "1")
+                write_atomic(join(self.root, "reset_intent"), "1")
+                self.hal.reset()
             raise EnterRepl()
         write_atomic(join(self.root, "reset_intent"), "1")
         self.hal.reset()  # rp2 and the sim report WATCHDOG; the intent flag says COMMANDED

@@ -21,7 +21,10 @@
 #      REPL before the flight software starts. After the window Ctrl-C is off
 #      (micropython.kbd_intr(-1)) so 0x03 octets inside frames are data.
 #   2. The ENTER_REPL command (200/10): the rover completes the command, flushes
-#      TM, restores Ctrl-C (kbd_intr(3)) and main() returns to the REPL.
+#      TM, restores Ctrl-C (kbd_intr(3)) and main() returns to the REPL. On rp2
+#      the started machine.WDT cannot be stopped, so the rover instead writes the
+#      flag file `enter_repl` and resets; at that boot main() removes the flag and
+#      returns to the REPL at once (no watchdog, no flight software).
 # mpremote/`farside flash` therefore: reset the board (or start the port), send
 # Ctrl-C repeatedly during the first second, then use the raw REPL as usual.
 #
@@ -93,6 +96,14 @@ def main(root="", board=None, link=None, seed=1, escape_ms=1000):
 
     from firmware_py.dictionary import Dictionary
 
+    import os
+
+    try:
+        os.remove(join(root, "enter_repl"))
+        sys.stderr.write("farside: REPL (ENTER_REPL)\n")
+        return None
+    except OSError:
+        pass
     if board is None or isinstance(board, str):
         board = load_board(root, board)
     # the dictionary first, while the heap is still in one piece

@@ -89,3 +89,13 @@ def test_unix_port_rover_answers_a_ping_on_stdio(micropython: str, tmp_path: Pat
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_enter_repl_flag_keeps_the_next_boot_at_the_repl(tmp_path: Path) -> None:
+    """On rp2 ENTER_REPL resets (the WDT cannot be stopped) and leaves this flag."""
+    from firmware_py.main import main
+
+    root = make_root(tmp_path / "r")
+    (Path(root) / "enter_repl").write_text("1")
+    assert main(root=root, escape_ms=0) is None
+    assert not (Path(root) / "enter_repl").exists()
