@@ -60,14 +60,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--no-suite", action="store_true")
     ap.add_argument("--mpy", action="store_true", help="also time the suite on the mpy target")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (the best is shown)")
     args = ap.parse_args()
-    print("whole loop, one hour of rover time (virtual time):")
+    print(f"whole loop, one hour of rover time (virtual time), best of {args.repeat}:")
     for label, relay, drive in (
         ("traverse 200 m at 200 m/h, queqiao", "queqiao", True),
         ("idle (STANDBY), queqiao", "queqiao", False),
         ("traverse 200 m at 200 m/h, no relay", "none", True),
     ):
-        r = one_hour(relay, drive)
+        # best of `repeat` runs: the machine is shared, the best run is the loop's own speed
+        r = min((one_hour(relay, drive) for _ in range(args.repeat)), key=lambda x: x["wall_s"])
         print(
             f"  {label:38} {r['sim_s'] / r['wall_s']:7.0f}x wall  {r['sim_s'] / r['cpu_s']:7.0f}x CPU  "
             f"({r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s CPU, {r['odometer_m']:.1f} m, {r['tm_frames']} TM frames)"
