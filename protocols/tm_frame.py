@@ -11,7 +11,11 @@ Then the data field, the OCF (the CLCW, see clcw.py) and the FECF (CRC-16/CCITT-
 TmMultiplexer packs space packets into frames (packets span frames; idle packets fill a
 frame that must go out part-full; idle frames when there is nothing to send).
 TmDemultiplexer rebuilds the packets, detects virtual channel frame count gaps and drops
-only the packets a gap destroyed, resynchronising on the next first header pointer.
+only the packets a gap destroyed, resynchronising on the next first header pointer. A frame
+repeating the previous frame's virtual channel frame count (a link that duplicates frames) is
+counted as a duplicate and discarded whole: the packet in progress is kept, so the ground sees
+each packet once. (Consequence: after a rover reset whose first frame happens to carry the
+count of the last frame before it, that one frame is discarded; the count is only 8 bits.)
 """
 
 from __future__ import annotations
@@ -302,6 +306,7 @@ class DemuxCounters:
     bad_frames: int = 0
     idle_frames: int = 0
     frames_lost: int = 0
+    frames_duplicate: int = 0  # repeats of the previous VC frame count: discarded, not in `frames`
     gaps: int = 0
     packets: int = 0
     idle_packets: int = 0
@@ -373,14 +378,18 @@ class TmDemultiplexer:
             self.counters.other_vc_frames += 1
             return []
         c = self.counters
-        c.frames += 1
-        self.last_frame = tm
-        if tm.ocf is not None:
-            self.last_clcw = tm.ocf
         vc = self._vcs.get(tm.vcid)
         if vc is None:
             vc = self._vcs[tm.vcid] = _VcState()
         expected = vc.expected
+        if expected is not None and tm.vc_count == ((expected - 1) & 0xFF):
+            # the previous frame again (not a gap of 255 frames): its packets were handed over
+            c.frames_duplicate += 1
+            return []
+        c.frames += 1
+        self.last_frame = tm
+        if tm.ocf is not None:
+            self.last_clcw = tm.ocf
         vc.expected = (tm.vc_count + 1) & 0xFF
         if expected is not None and tm.vc_count != expected:
             c.gaps += 1

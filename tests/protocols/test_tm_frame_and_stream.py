@@ -166,6 +166,37 @@ def test_bad_frame_is_counted_and_becomes_a_gap() -> None:
     assert out == packets[:2] + packets[5:]  # 121-octet packets 2, 3, 4 touch octets 244..487
 
 
+
+@given(st.lists(pst.pus_tm_packets(max_data=400), min_size=1, max_size=12), st.data())
+def test_duplicated_frames_are_discarded_and_every_packet_arrives_once(
+    packets: list[bytes], data: st.DataObject
+) -> None:
+    frames, _ = _mux_all(packets, clcw=0x01000007)
+    copies = data.draw(st.lists(st.integers(0, 3), min_size=len(frames), max_size=len(frames)))
+    link = [f for f, n in zip(frames, copies, strict=True) for f in [f] * (1 + n)]
+    demux = TmDemultiplexer()
+    out = [p for f in link for p in demux.feed(f)]
+    assert out == packets
+    c = demux.counters
+    assert c.frames_lost == 0 and c.gaps == 0 and c.packets_dropped == 0 and c.octets_dropped == 0
+    assert c.frames_duplicate == sum(copies) and c.frames == len(frames)
+
+
+def test_a_duplicate_keeps_the_packet_in_progress_and_a_later_gap_still_counts() -> None:
+    packets = [build_tm_packet(32, i, 3, 25, bytes(300)) for i in range(6)]  # 321 octets: span frames
+    frames, _ = _mux_all(packets)
+    f1 = parse_tm_frame(frames[1])
+    same_count = build_tm_frame(171, 0, f1.mc_count, f1.vc_count, f1.first_header_pointer, bytes(244), f1.ocf)
+    demux = TmDemultiplexer()
+    out = [p for f in [frames[0], frames[1], same_count, frames[1], *frames[2:]] for p in demux.feed(f)]
+    assert out == packets
+    assert demux.counters.frames_duplicate == 2 and demux.counters.frames_lost == 0
+    demux = TmDemultiplexer()
+    out = [p for f in [frames[0], frames[0], *frames[2:]] for p in demux.feed(f)]
+    assert demux.counters.frames_duplicate == 1
+    assert demux.counters.gaps == 1 and demux.counters.frames_lost == 1
+    assert out == packets[2:]  # packets 0 (0..320) and 1 (321..641) touch the lost octets 244..487
+
 # --- stream framing ----------------------------------------------------------------------------
 
 def _tm_frames(n: int) -> list[bytes]:
