@@ -10,10 +10,20 @@ marker with bytes.find (no per-octet Python loop); after garbage or a bad frame 
 impossible length) they resume the hunt one octet after that marker. They never raise on
 bad input and count what they dropped and why. Accounting: every octet fed is either in a
 good frame (marker included), counted in `garbage_octets`, or still `pending`.
+
+Bad frames: `drops` logs the first 100 as (stream offset of the marker, reason); an optional
+`on_bad(octets, reason, offset)` hook sees every one, e.g. for a ground station to archive
+them. `octets` are what was judged after the marker: the whole candidate frame for a bad FECF
+(TM frames are always whole), the header octets at hand (up to 4) for an impossible TC
+header or length.
+`reason` is the counter bumped ("bad_crc_frames", "bad_length_frames", "bad_header_frames").
+The hook runs only on the bad-frame path, so good frames cost nothing more; it should not
+raise (an exception propagates out of feed() and the good frames of that chunk are lost).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from protocols.crc import crc16
@@ -22,6 +32,9 @@ from protocols.tm_frame import DEFAULT_FRAME_LENGTH
 
 ASM = bytes.fromhex("1ACFFC1D")
 TC_START = bytes.fromhex("EB90")
+
+BadFrameHook = Callable[[bytes, str, int], None]
+"""on_bad(octets after the marker, reason = counter name, stream offset of the marker)."""
 
 
 def frame_tm(frame: bytes) -> bytes:
@@ -54,6 +67,8 @@ class DeframerCounters:
 class _Deframer:
     marker: bytes
     counters: DeframerCounters = field(default_factory=DeframerCounters)
+    on_bad: BadFrameHook | None = None
+    header_length = 0  # octets after the marker that tell the frame's length (TC: 4)
 
     def __post_init__(self) -> None:
         self._buf = bytearray()
@@ -120,6 +135,9 @@ class _Deframer:
             setattr(c, bad, getattr(c, bad) + 1)
             if len(self.drops) < 100:
                 self.drops.append((self._base + i, bad))
+            if self.on_bad is not None:
+                judged = end if bad == "bad_crc_frames" else min(len(buf), start + self.header_length)
+                self.on_bad(bytes(buf[start:judged]), bad, self._base + i)
             c.garbage_octets += 1
             pos = i + 1
         if pos > 65536 or pos == len(buf):
@@ -133,8 +151,8 @@ class _Deframer:
 class TmDeframer(_Deframer):
     """Finds fixed-length TM frames after the ASM 0x1ACFFC1D."""
 
-    def __init__(self, frame_length: int = DEFAULT_FRAME_LENGTH) -> None:
-        super().__init__(ASM)
+    def __init__(self, frame_length: int = DEFAULT_FRAME_LENGTH, on_bad: BadFrameHook | None = None) -> None:
+        super().__init__(ASM, on_bad=on_bad)
         self.frame_length = frame_length
 
     def _frame_length(self, buf: bytearray, start: int) -> int | None:
@@ -144,8 +162,10 @@ class TmDeframer(_Deframer):
 class TcDeframer(_Deframer):
     """Finds TC frames after the start sequence 0xEB90; their length comes from the header."""
 
-    def __init__(self, max_length: int = MAX_FRAME_LENGTH) -> None:
-        super().__init__(TC_START)
+    header_length = 4
+
+    def __init__(self, max_length: int = MAX_FRAME_LENGTH, on_bad: BadFrameHook | None = None) -> None:
+        super().__init__(TC_START, on_bad=on_bad)
         self.max_length = max_length
 
     def _check_header(self, buf: bytearray, start: int) -> str | None:

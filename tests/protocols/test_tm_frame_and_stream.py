@@ -328,3 +328,41 @@ def test_drop_log_gives_stream_offsets_of_bad_frames() -> None:
     for i in range(0, len(stream), 100):
         d.feed(stream[i : i + 100])
     assert d.drops == [(offsets[0], "bad_crc_frames")]
+
+
+@given(st.data())
+def test_on_bad_hook_sees_every_corrupted_frame_with_its_offset(data: st.DataObject) -> None:
+    frames = _tm_frames(data.draw(st.integers(1, 8)))
+    corrupted = data.draw(st.sets(st.integers(0, len(frames) - 1)))
+    stream = bytearray(b"\x00" * data.draw(st.integers(0, 9)))
+    expected = []
+    for i, f in enumerate(frames):
+        raw = bytearray(frame_tm(f))
+        if i in corrupted:
+            raw[data.draw(st.integers(4, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+            expected.append((bytes(raw[4:]), "bad_crc_frames", len(stream)))
+        stream += raw
+    seen: list[tuple[bytes, str, int]] = []
+    d = TmDeframer(on_bad=lambda octets, reason, offset: seen.append((octets, reason, offset)))
+    out = [f for chunk in data.draw(pst.chunkings(bytes(stream))) for f in d.feed(chunk)]
+    assert out == [f for i, f in enumerate(frames) if i not in corrupted]
+    assert seen == expected
+    assert d.drops == [(offset, reason) for _, reason, offset in expected]
+
+
+def test_on_bad_hook_is_not_capped_like_the_drop_log_and_sees_tc_headers() -> None:
+    frame = _tm_frames(1)[0]
+    bad = bytearray(frame_tm(frame))
+    bad[50] ^= 4
+    seen: list[tuple[bytes, str, int]] = []
+    d = TmDeframer(on_bad=lambda *a: seen.append(a))
+    d.feed(bytes(bad) * 150 + frame_tm(frame))
+    assert len(seen) == 150 and len(d.drops) == 100
+    assert seen[-1] == (bytes(bad[4:]), "bad_crc_frames", 149 * 260)
+    short = bytes.fromhex("20ab0402")  # length 3: shorter than a header + FECF
+    not_v0 = bytes.fromhex("c0ab0410")
+    good = build_tc_frame(171, 1, 0, b"hello")
+    tc_seen: list[tuple[bytes, str, int]] = []
+    tcd = TcDeframer(on_bad=lambda *a: tc_seen.append(a))
+    assert tcd.feed(frame_tc(short) + frame_tc(not_v0) + frame_tc(good)) == [good]
+    assert tc_seen == [(short, "bad_length_frames", 0), (not_v0[:4], "bad_header_frames", 6)]
