@@ -7,6 +7,13 @@ load_dictionary() validates the file with errors that name the entry and what is
 short_hash() is the first 4 octets of SHA-256 over the canonical bytes
 json.dumps(d, sort_keys=True, separators=(",", ":")) as a u32; the rover reports it.
 Arguments and parameters are packed big-endian in dictionary order.
+
+Argument checks, ground and rover alike (firmware_py/dictionary.py must agree): the range
+("range": [lo, hi], else the type's bounds) is checked before the enum, so a value outside
+the range fails OUT_OF_RANGE and BAD_ENUM is left for a value inside it that the enum lacks.
+An enum argument's range must therefore lie within its enum's values (every whole number
+lo..hi is a key of the enum): it restricts the enum (MODE_SET's [1, 4] keeps out BOOT = 0).
+Validation rejects a range value that is not an enum value.
 """
 
 from __future__ import annotations
@@ -209,6 +216,8 @@ def _arg(where: str, obj: Any, enums: Mapping[str, Mapping[int, str]], allow_tc:
             raise _err(where, f"enum {enum!r} is not in enums ({', '.join(sorted(enums))})")
         if typ == "f32" or typ == TC_TYPE:
             raise _err(where, f"an enumerated field must have an integer type, not {typ}")
+        if rng is not None:
+            _range_within_enum(where, rng, enum, enums[enum])
     cal = None
     if "calibration" in obj:
         poly = obj["calibration"].get("poly") if isinstance(obj["calibration"], dict) else None
@@ -228,6 +237,17 @@ def _arg(where: str, obj: Any, enums: Mapping[str, Mapping[int, str]], allow_tc:
     if not isinstance(unit, str):
         raise _err(where, f"unit must be a string, got {unit!r}")
     return Arg(name, typ, unit, rng, enum, cal, limits, str(obj.get("description", "")))
+
+
+def _range_within_enum(where: str, rng: tuple[float, float], name: str, table: Mapping[int, str]) -> None:
+    """Every whole number of an enum argument's range must be a value of its enum."""
+    value = math.ceil(rng[0])
+    while value <= rng[1]:  # stops at the first gap: at most len(table) + 1 steps
+        if value not in table:
+            keys = ", ".join(f"{k}={v}" for k, v in sorted(table.items()))
+            raise _err(where, f"range [{rng[0]:g}, {rng[1]:g}] includes {value}, which is not a value of "
+                              f"enum {name!r} ({keys}); an enum argument's range must lie within its enum")
+        value += 1
 
 
 def _unique(where: str, kind: str, seen: dict[Any, str], key: Any, label: str) -> None:
