@@ -1,31 +1,35 @@
 # The command/telemetry/event dictionary as the rover needs it: the canonical
 # dictionary bytes loaded from the board's filesystem, their short hash, and compact
 # tables for checking commands and packing housekeeping and events. The parsed JSON
-# is dropped after load; only the tables stay on the heap.
+# is dropped after load; only the tables stay on the heap, each packed into one
+# bytes object (struct-packed records; names as octets) and decoded on lookup.
 #
 # Hash: first 4 octets of SHA-256 over the bytes loaded, as u32 big-endian (the file
 # is written in canonical form: json.dumps(d, sort_keys=True, separators=(",", ":"))).
 #
 #   Dictionary(path="dictionary.json")
 #   .hash                                  u32
-#   .command(service, subservice) -> entry or None
+#   .command(service, subservice) -> entry or None (decoded on each call; the last
+#       one is kept, so a repeated command allocates nothing)
 #       entry = (name, fmt, size, ranges, enums, tail)
 #       fmt: struct format of the fixed arguments (">" + one char per argument),
 #       size: its octets; ranges: per argument (lo, hi) or None (f32 bounds rounded
-#       to f32; an f32 without a range gets the finite f32 range, so NaN and inf fail); enums: per argument a tuple of valid values or None; tail: True when
+#       to f32; an f32 without a range gets the finite f32 range, so NaN and inf
+#       fail); enums: per argument a tuple of valid values or None; tail: True when
 #       the last argument is "tc" (the rest of the application data is a TC packet,
 #       starting at size octets into the data).
 #   .check(entry, buf, start, end) -> (code, values)
 #       code 0, or failure code BAD_LENGTH (2), OUT_OF_RANGE (3), BAD_ENUM (12);
 #       values: tuple of the fixed arguments (None unless code is 0).
 #   .hk_format(sid) -> struct format of the whole HK 3/25 data (sid u16 first)
-#   .hk_names(sid) -> tuple of parameter names, in order
+#   .hk_names(sid) -> tuple of parameter names, in order (made on each call)
 #   .event(name) -> (event id, subservice 1..4 from severity, format with id u16 first)
 #   .event_format(event_id) -> format of the whole 5/x data (id u16 first)
-#   .events() -> {name: (event id, subservice, format)}
-#   .commands() -> {(service << 8) | subservice: entry}
-#   .params {param id: (name, lo, hi, default)}
-#   .failure {name: code}      .mission {scid, tc_vcid, tm_vcid, tc_apid, tm_apid, ...}
+#   .events() -> {name: (event id, subservice, format)}     (made on each call)
+#   .commands() -> {(service << 8) | subservice: entry}     (made on each call)
+#   .params  read-only mapping {param id: (name, lo, hi, default)}, decoded on access
+#   .failure {name: code} (made on each access)
+#   .mission {scid, tc_vcid, tm_vcid, tc_apid, tm_apid, ...}
 import hashlib
 import json
 import struct
@@ -97,11 +101,14 @@ def _members(raw):
 
 
 # Each section is parsed and reduced inside its own function, so no stale reference
-# to a parsed tree survives in the caller's frame and gc.collect() frees it.
+# to a parsed tree survives in the caller's frame and gc.collect() frees it (on
+# MicroPython only: CPython frees by reference counting, and a full collection per
+# section would cost more than the whole load).
 def _json(raw, spans, name):
-    import gc
+    if MICROPYTHON:
+        import gc
 
-    gc.collect()
+        gc.collect()
     a, b = spans[name]
     # MicroPython parses a memoryview in place; CPython's json wants bytes.
     return json.loads(memoryview(raw)[a:b] if MICROPYTHON else raw[a:b])
@@ -110,63 +117,88 @@ def _json(raw, spans, name):
 def _enums(raw, spans):
     enums = {}
     for name, values in _json(raw, spans, "enums").items():
-        enums[name] = tuple(sorted(int(k) for k in values))
+        enums[name] = sorted(int(k) for k in values)
     return enums
 
 
+def _name(blob, o):
+    n = blob[o]
+    return str(blob[o + 1 : o + 1 + n], "utf-8"), o + 1 + n
+
+
+def _put_name(blob, name):
+    b = name.encode()
+    blob.append(len(b))
+    blob.extend(b)
+
+
+# Command record at _cmd[key]: name (u8 length + octets), tail u8, argument count n,
+# n struct codes, then per argument a flags octet (1: range follows as ">dd",
+# 2: enum follows as u8 count + ">q" values).
 def _commands(raw, spans, enums):
-    cmds = {}
+    index = {}
+    blob = bytearray()
     for c in _json(raw, spans, "commands"):
+        index[(c["service"] << 8) | c["subservice"]] = len(blob)
+        _put_name(blob, c["name"])
         args = c["args"]
-        fmt = _fmt(args)
-        tail = len(args) > 0 and args[-1]["type"] == "tc"
-        ranges = []
-        evals = []
-        for a in args:
-            if a["type"] == "tc":
-                break
+        fixed = [a for a in args if a["type"] != "tc"]
+        blob.append(1 if len(fixed) < len(args) else 0)
+        blob.append(len(fixed))
+        blob.extend(_fmt(fixed)[1:].encode())
+        for a in fixed:
             r = a.get("range")
             if a["type"] == "f32":
                 # An f32 without a range must still be finite.
                 r = (_f32(r[0]), _f32(r[1])) if r is not None else _F32_FINITE
-            elif r is not None:
-                r = (r[0], r[1])
-            ranges.append(r)
             e = a.get("enum")
-            evals.append(enums[e] if e else None)
-        key = (c["service"] << 8) | c["subservice"]
-        cmds[key] = (c["name"], fmt, struct.calcsize(fmt), tuple(ranges), tuple(evals), tail)
-    return cmds
+            blob.append((1 if r is not None else 0) | (2 if e else 0))
+            if r is not None:
+                blob.extend(struct.pack(">dd", r[0], r[1]))
+            if e:
+                v = enums[e]
+                blob.append(len(v))
+                blob.extend(struct.pack(">%dq" % len(v), *v))
+    return index, bytes(blob)
 
 
+# Records: sid u16, format length u8, format (after ">H"), names joined by ",".
 def _housekeeping(raw, spans):
     hk = {}
     for h in _json(raw, spans, "housekeeping"):
         p = h["parameters"]
-        hk[h["sid"]] = (">H" + _fmt(p)[1:], tuple(x["name"] for x in p))
+        hk[h["sid"]] = (">H" + _fmt(p)[1:], ",".join(x["name"] for x in p).encode())
     return hk
 
 
+# Records: id u16, subservice u8, name, format (u8 length + octets, after ">H").
 def _events(raw, spans):
-    ev = {}
+    blob = bytearray()
     for e in _json(raw, spans, "events"):
-        ev[e["name"]] = (e["id"], _SEVERITY[e["severity"]], ">H" + _fmt(e["args"])[1:])
-    return ev
+        blob.extend(struct.pack(">HB", e["id"], _SEVERITY[e["severity"]]))
+        _put_name(blob, e["name"])
+        _put_name(blob, _fmt(e["args"])[1:])
+    return bytes(blob)
 
 
+# Records: id u16, lo and hi as ">f" (the ranges are f32), default as ">d" with a
+# flag octet (1: an integer), name.
 def _parameters(raw, spans):
-    params = {}
+    blob = bytearray()
     for p in _json(raw, spans, "parameters"):
         r = p["range"]
-        params[p["id"]] = (p["name"], _f32(r[0]), _f32(r[1]), p["default"])
-    return params
+        d = p["default"]
+        blob.extend(struct.pack(">HffdB", p["id"], r[0], r[1], d, 1 if isinstance(d, int) else 0))
+        _put_name(blob, p["name"])
+    return bytes(blob)
 
 
 def _failures(raw, spans):
-    failure = {}
+    blob = bytearray()
     for code, f in _json(raw, spans, "failure_codes").items():
-        failure[f["name"]] = int(code)
-    return failure
+        blob.extend(struct.pack(">H", int(code)))
+        _put_name(blob, f["name"])
+    return bytes(blob)
 
 
 def _mission(raw, spans):
@@ -178,10 +210,51 @@ def _mission(raw, spans):
     return mission
 
 
+# .params: a read-only mapping {param id: (name, lo, hi, default)} decoded on access.
+class _Params:
+    def __init__(self, blob):
+        self._b = blob
+
+    def _walk(self):
+        b = self._b
+        o = 0
+        while o < len(b):
+            yield o
+            o += 20 + b[o + 19]
+
+    def __iter__(self):
+        for o in self._walk():
+            yield struct.unpack_from(">H", self._b, o)[0]
+
+    def __len__(self):
+        n = 0
+        for _ in self._walk():
+            n += 1
+        return n
+
+    def __contains__(self, pid):
+        for o in self._walk():
+            if struct.unpack_from(">H", self._b, o)[0] == pid:
+                return True
+        return False
+
+    def __getitem__(self, pid):
+        b = self._b
+        for o in self._walk():
+            i, lo, hi, d, is_int = struct.unpack_from(">HffdB", b, o)
+            if i == pid:
+                return (_name(b, o + 19)[0], lo, hi, int(d) if is_int else d)
+        raise KeyError(pid)
+
+    def keys(self):
+        return list(self)
+
+    def items(self):
+        return [(k, self[k]) for k in self]
+
+
 class Dictionary:
     def __init__(self, path="dictionary.json"):
-        import gc
-
         with open(path, "rb") as f:
             raw = f.read()
         self.hash = struct.unpack(">I", hashlib.sha256(raw).digest()[0:4])[0]
@@ -190,24 +263,62 @@ class Dictionary:
         spans = {}
         for key, a, b in _members(memoryview(raw)):
             spans[key] = (a, b)
-        enums = _enums(raw, spans)
-        self._cmds = _commands(raw, spans, enums)
-        enums = None
+        self._cmd, self._cmds_b = _commands(raw, spans, _enums(raw, spans))
+        self._last = None  # (key, entry): the last command decoded
         self._hk = _housekeeping(raw, spans)
-        self._events = _events(raw, spans)
-        self.params = _parameters(raw, spans)
-        self.failure = _failures(raw, spans)
+        self._ev = _events(raw, spans)
+        self.params = _Params(_parameters(raw, spans))
+        self._fail = _failures(raw, spans)
         self.mission = _mission(raw, spans)
         self.version = _json(raw, spans, "version")
         raw = None
         spans = None
-        gc.collect()
+        if MICROPYTHON:
+            import gc
 
+            gc.collect()
+
+    # The entry is decoded from the command table on each lookup (the last one is
+    # kept: a command repeated costs no allocation).
     def command(self, service, subservice):
-        return self._cmds.get((service << 8) | subservice)
+        key = (service << 8) | subservice
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        o = self._cmd.get(key)
+        if o is None:
+            return None
+        b = self._cmds_b
+        name, o = _name(b, o)
+        tail = b[o] == 1
+        n = b[o + 1]
+        fmt = ">" + str(b[o + 2 : o + 2 + n], "utf-8")
+        o += 2 + n
+        ranges = []
+        evals = []
+        for _ in range(n):
+            flags = b[o]
+            o += 1
+            r = None
+            if flags & 1:
+                r = struct.unpack_from(">dd", b, o)
+                o += 16
+            e = None
+            if flags & 2:
+                k = b[o]
+                e = struct.unpack_from(">%dq" % k, b, o + 1)
+                o += 1 + 8 * k
+            ranges.append(r)
+            evals.append(e)
+        entry = (name, fmt, struct.calcsize(fmt), tuple(ranges), tuple(evals), tail)
+        self._last = (key, entry)
+        return entry
 
     def commands(self):
-        return self._cmds
+        c = {}
+        for key in self._cmd:
+            c[key] = self.command(key >> 8, key & 0xFF)
+        return c
 
     def check(self, entry, buf, start, end):
         size = entry[2]
@@ -233,17 +344,47 @@ class Dictionary:
         return self._hk[sid][0]
 
     def hk_names(self, sid):
-        return self._hk[sid][1]
+        return tuple(self._hk[sid][1].decode().split(","))
+
+    # Events: (id, subservice, format, name end offset) per record, in order.
+    def _event_records(self):
+        b = self._ev
+        o = 0
+        while o < len(b):
+            eid, sub = struct.unpack_from(">HB", b, o)
+            name, f = _name(b, o + 3)
+            fmt, o = _name(b, f)
+            yield name, (eid, sub, ">H" + fmt)
+
+    @property
+    def _events(self):
+        # the event names, in dictionary order (firmware_py.events iterates them)
+        return tuple(n for n, _ in self._event_records())
 
     def event(self, name):
-        return self._events[name]
+        for n, e in self._event_records():
+            if n == name:
+                return e
+        raise KeyError(name)
 
     def events(self):
-        return self._events
+        return dict(self._event_records())
 
     # Linear search: only event dumps need it.
     def event_format(self, event_id):
-        for e in self._events.values():
+        for _, e in self._event_records():
             if e[0] == event_id:
                 return e[2]
         raise KeyError(event_id)
+
+    @property
+    def failure(self):
+        # {name: code}, decoded on access
+        b = self._fail
+        out = {}
+        o = 0
+        while o < len(b):
+            code = struct.unpack_from(">H", b, o)[0]
+            name, o = _name(b, o + 2)
+            out[name] = code
+        return out

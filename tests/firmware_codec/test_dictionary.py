@@ -159,13 +159,21 @@ def test_an_invalid_enum_value_inside_the_range_is_bad_enum(tmp_path: Path) -> N
     raw = dict(GROUND.raw)
     raw["enums"] = dict(raw["enums"])
     raw["enums"]["mode"] = {k: v for k, v in raw["enums"]["mode"].items() if k != "3"}
+    # The ground rejects a range that includes a value outside the enum: MODE_SET's
+    # argument loses its range, so only the enum bounds it.
+    raw["commands"] = [dict(c) for c in raw["commands"]]
+    for c in raw["commands"]:
+        if c["name"] == "MODE_SET":
+            c["args"] = [{k: v for k, v in a.items() if k != "range"} for a in c["args"]]
     GroundDictionary.from_json(raw)  # still a valid dictionary
     p = tmp_path / "dictionary.json"
     p.write_bytes(GroundDictionary.from_json(raw).canonical_bytes())
     d = Dictionary(str(p))
     mode_set = d.command(200, 1)
     assert mode_set is not None
+    assert mode_set[3] == (None,) and mode_set[4] == ((0, 1, 2, 4),)
     assert d.check(mode_set, b"\x03", 0, 1)[0] == FAIL_BAD_ENUM
+    assert d.check(mode_set, b"\x05", 0, 1)[0] == FAIL_BAD_ENUM
     assert d.check(mode_set, b"\x02", 0, 1) == (0, (2,))
 
 
