@@ -1,7 +1,7 @@
 """Firmware codec benchmarks under the MicroPython unix port with the Pico heap limit
 (prints figures; not a test).
 
-    python -m tests.bench.bench_fwcodec [--heapsize 192K] [--n 3000] [--bytecode]
+    python -m tests.bench.bench_fwcodec [--heapsize 192K] [--n 3000] [--bytecode] [--mpy-options]
 
 1. an authenticated TC frame (a PUS ping in a secured AD frame, 42 octets) verified and
    parsed: Security.verify + TcPacket.parse; and the whole receive path with the
@@ -9,7 +9,10 @@
 2. a 256-octet TM frame built: HK-sized PUS packets (TmPacketBuilder.pack) put through
    TmFramer (packets spanning frames, CLCW, FECF, ASM), per frame written;
 3. heap: the codec modules and objects (gc.mem_free before/after), the dictionary
-   tables, and allocation per operation (gc.mem_alloc deltas with gc disabled).
+   tables, and allocation per operation (gc.mem_alloc deltas with gc disabled);
+4. the dictionary's command lookup (time, allocation);
+5. with --mpy-options: the whole firmware compiled with each mpy-cross setting (-O
+   levels, no line numbers): .mpy octets and the heap its bytecode takes once imported.
 Targets: <= 200 us per authenticated TC frame, <= 150 us per TM frame (unix port).
 Times are the best of 10 rounds (the machine may be shared).
 """
@@ -171,7 +174,66 @@ d = Dictionary({dict_path!r})
 gc.collect()
 print("heap_dictionary_module", m2 - m3)
 print("heap_dictionary_tables", m3 - gc.mem_free())
+def lookups(n):
+    for _ in range(n):
+        d.command(200, 2)
+        d.command(200, 1)
+t0 = time.ticks_us()
+lookups(500)
+print("us_command_lookup", time.ticks_diff(time.ticks_us(), t0) / 1000)
+e = d.command(200, 2)
+gc.collect()
+gc.disable()
+a0 = gc.mem_alloc()
+d.command(200, 2)
+a1 = gc.mem_alloc()
+d.command(200, 1)
+a2 = gc.mem_alloc()
+gc.enable()
+print("alloc_command_lookup", a1 - a0, a2 - a1)
 """
+
+# The whole firmware imported from .mpy files compiled with the given mpy-cross options:
+# the heap the bytecode takes (gc.mem_alloc before/after the imports).
+CODE_SCRIPT = r"""
+import sys
+sys.path.insert(0, {mpy!r})
+import gc
+gc.collect()
+a = gc.mem_alloc()
+from firmware_py.dictionary import Dictionary
+from firmware_py.app import Rover
+from firmware_py.hal.sim import SimHal
+from firmware_py.hal import link_pair
+gc.collect()
+print(gc.mem_alloc() - a)
+"""
+
+MPY_OPTIONS: tuple[list[str], ...] = ([], ["-O1"], ["-O3"], ["-X", "no-source-lines"], ["-O3", "-X", "no-source-lines"])
+
+
+def bytecode_options(mpy: str, heapsize: str) -> list[tuple[str, int, int]]:
+    """(options, .mpy octets, heap after importing the firmware) per mpy-cross setting."""
+    from hil.flash.image import find_mpy_cross
+
+    cross = find_mpy_cross()
+    sources = [p for p in (ROOT / "firmware_py").rglob("*.py") if p.name != "manifest.py"]
+    out = []
+    for opts in MPY_OPTIONS:
+        with tempfile.TemporaryDirectory() as tmp:
+            size = 0
+            for src in sources:
+                rel = src.relative_to(ROOT)
+                dst = (Path(tmp) / rel).with_suffix(".mpy")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run([*cross, *opts, "-s", str(rel), "-o", str(dst), str(src)], check=True, cwd=ROOT)
+                size += dst.stat().st_size
+            proc = subprocess.run(
+                [mpy, "-X", f"heapsize={heapsize}", "-c", CODE_SCRIPT.format(mpy=tmp)],
+                capture_output=True, text=True, check=True,
+            )
+            out.append((" ".join(opts) or "(default)", size, int(proc.stdout.split()[-1])))
+    return out
 
 
 def main() -> None:
@@ -179,6 +241,7 @@ def main() -> None:
     ap.add_argument("--heapsize", default=PICO_HEAPSIZE)
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--bytecode", action="store_true", help="CRC as plain bytecode (no viper)")
+    ap.add_argument("--mpy-options", action="store_true", help="heap of the firmware's bytecode per mpy-cross setting")
     args = ap.parse_args()
     mpy = find_micropython()
     if mpy is None:
@@ -222,6 +285,12 @@ def main() -> None:
           "(64-bit port: object sizes about twice a Pico's)")
     print(f"  dictionary loads in a heap of {smallest_heap_k(mpy, dict_bytes)} K at the least "
           "(parsed one section at a time; 8 K steps)")
+    print(f"  dictionary command lookup (entry decoded from the packed table): {r['us_command_lookup'][0]:.1f} us, "
+          f"{r['alloc_command_lookup'][1]:.0f} B; the same command again {r['alloc_command_lookup'][0]:.0f} B")
+    if args.mpy_options:
+        print("  whole firmware as .mpy, by mpy-cross options: file octets, heap after import")
+        for opts, size, heap in bytecode_options(mpy, args.heapsize):
+            print(f"    {opts:28s} {size:7d} B  {heap / 1024:6.1f} KB")
     print(json.dumps({k: v[0] for k, v in r.items()}))
 
 
