@@ -12,6 +12,7 @@ import json
 import string
 import sys
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -358,20 +359,54 @@ def _fmt_values(values: list[dict[str, Any]], indent: str) -> list[str]:
     return out
 
 
+FRAME_TYPES = {"AD": "sequence-controlled", "BD": "expedited", "BC": "control"}
+ACK_FLAGS = ((1, "acceptance"), (2, "start"), (4, "progress"), (8, "completion"))  # PUS-C TC ack bits
+
+
+def _n(count: int, noun: str) -> str:
+    """"1 frame", "2 frames"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _ack(flags: int) -> str:
+    """The TC acknowledgement flags and the verification reports they ask for."""
+    if flags == 0xF:
+        wanted = "all"
+    else:
+        wanted = "+".join(name for bit, name in ACK_FLAGS if flags & bit) or "no"
+    return f"ack {flags:#x} ({wanted} reports)"
+
+
+def _utc_ms(iso: str) -> str:
+    """An ISO UTC time to the millisecond, always with the fraction: 2019-01-03T02:42:40.500Z."""
+    when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _first_header(layer: Layer) -> str:
+    if layer.get("idle"):
+        return "idle frame (no packets)"
+    if layer.get("no_packet_start"):
+        return "no packet starts here (continues one)"
+    return f"first packet at data octet {layer['first_header_pointer']}"
+
+
 def render_layer(layer: Layer) -> list[str]:
     kind = layer["layer"]
     if kind == "tm_frame":
-        s = (f"TM frame @{layer['offset']}: SCID {layer['scid']} VC {layer['vcid']} MC# {layer['mc_count']} "
-             f"VC# {layer['vc_count']} FHP {'idle' if layer.get('idle') else 'none' if layer.get('no_packet_start') else layer['first_header_pointer']}")
-        lines = [s]
+        lines = [f"TM frame at octet {layer['offset']}: SCID {layer['scid']} VC {layer['vcid']} "
+                 f"frame #{layer['vc_count']} (MC #{layer['mc_count']}), {_first_header(layer)}"]
         if "clcw" in layer:
             c = layer["clcw"]
-            flags = ",".join(f for f in ("lockout", "wait", "retransmit") if c[f]) or "-"
-            lines.append(f"  CLCW {c['value']}: VC {c['vcid']} N(R) {c['report_value']} flags {flags}")
+            flags = ", ".join(f for f in ("lockout", "wait", "retransmit") if c[f]) or "none"
+            lines.append(f"  CLCW {c['value']}: VC {c['vcid']} N(R) {c['report_value']} "
+                         f"(next TC frame expected), flags: {flags}")
         return lines
     if kind == "tc_frame":
-        return [f"TC frame @{layer['offset']}: type {layer['type']} SCID {layer['scid']} VC {layer['vcid']} "
-                f"N(S) {layer['frame_seq']} length {layer['length']} FECF {layer['fecf']} ok"]
+        gloss = FRAME_TYPES.get(layer["type"], "")
+        return [f"TC frame at octet {layer['offset']}: type {layer['type']}{f' ({gloss})' if gloss else ''} "
+                f"SCID {layer['scid']} VC {layer['vcid']} N(S) {layer['frame_seq']}, {_n(layer['length'], 'octet')}, "
+                f"FECF {layer['fecf']} ok"]
     if kind == "security":
         detail = f" ({layer['auth_detail']})" if "auth_detail" in layer else ""
         return [f"  security: SPI {layer['spi']} seq {layer['seq']} MAC {layer['mac']} auth {layer['auth']}{detail}"]
@@ -380,14 +415,14 @@ def render_layer(layer: Layer) -> list[str]:
         return [f"  control command {layer['name']}{vr}"]
     if kind == "space_packet":
         idle = " (idle)" if layer.get("idle") else ""
-        return [f"  space packet: {layer['type']} APID {layer['apid']} seq {layer['seq_count']} "
-                f"length {layer['length']}{idle}"]
+        return [f"  space packet: {layer['type']} APID {layer['apid']} seq {layer['seq_count']}, "
+                f"{_n(layer['length'], 'octet')}{idle}"]
     if kind == "pus_tc":
-        return [f"  PUS TC {layer['service']}/{layer['subservice']} ack {layer['ack']:x} "
+        return [f"  PUS TC {layer['service']}/{layer['subservice']} {_ack(layer['ack'])} "
                 f"source {layer['source_id']} CRC {layer['crc']} ok"]
     if kind == "pus_tm":
         return [f"  PUS TM {layer['service']}/{layer['subservice']} counter {layer['msg_counter']} "
-                f"time {layer['time_s']:.3f} s ({layer['time_utc']}) CRC {layer['crc']} ok"]
+                f"time {_utc_ms(layer['time_utc'])} (mission epoch + {layer['time_s']:.3f} s) CRC {layer['crc']} ok"]
     if kind == "error":
         return [f"  error: {layer['message']}"]
     if kind == "unknown":
@@ -398,9 +433,22 @@ def render_layer(layer: Layer) -> list[str]:
         head += f" ({'sid' if kind == 'hk' else 'id'} {layer['id']})"
     if "severity" in layer:
         head += f" [{layer['severity']}]"
-    if "message" in layer:
+    if "message" in layer and kind != "parameter":  # a parameter's message repeats its one value
         head += f": {layer['message']}"
     return [head] + _fmt_values(layer.get("values", []), "    ")
+
+
+INPUTS = {"tm_stream": "TM stream", "tc_stream": "TC stream", "cltu_stream": "CLTU stream"}
+
+
+DROP_REASONS = {"bad_crc_frames": "bad CRC", "bad_length_frames": "bad length", "bad_header_frames": "bad header"}
+
+
+def _bad_frames(c: dict[str, int]) -> str:
+    bad = [(c[key], label) for key, label in DROP_REASONS.items()]
+    total = sum(n for n, _ in bad)
+    detail = ", ".join(f"{n} {label}" for n, label in bad if n)
+    return f"{total} bad ({detail})" if total else "0 bad"
 
 
 def render_text(result: dict[str, Any]) -> str:
@@ -408,23 +456,28 @@ def render_text(result: dict[str, Any]) -> str:
     for item in result["items"]:
         for layer in item["layers"]:
             lines += render_layer(layer)
+    name = INPUTS.get(result["input"], result["input"])
     if "cltu_counters" in result:
         c = result["cltu_counters"]
-        lines.append(f"{result['input']}: {c['cltus']} CLTUs, {c['blocks']} code blocks "
-                     f"({c['corrected_blocks']} corrected), {c['frames_ok']} frames ok, "
-                     f"{c['bad_crc_frames']} bad CRC, {c['garbage_octets']} octets of garbage")
+        lines.append(f"{name}: {_n(c['cltus'], 'CLTU')}, {_n(c['blocks'], 'code block')} "
+                     f"({c['corrected_blocks']} corrected), {_n(c['frames_ok'], 'frame')} ok, "
+                     f"{c['bad_crc_frames']} bad CRC, {_n(c['garbage_octets'], 'octet')} of garbage")
     if "counters" in result:
         c = result["counters"]
         demux = c.get("demux")
-        summary = (f"{result['input']}: {c['frames_ok']} frames ok, {c['bad_crc_frames']} bad CRC, "
-                   f"{c['bad_length_frames']} bad length, {c['bad_header_frames']} bad header, "
-                   f"{c['garbage_octets']} octets of garbage, {c['pending']} unfinished")
+        idle = f" ({demux['idle_frames']} idle)" if demux and demux.get("idle_frames") else ""
+        summary = (f"{name}: {_n(c['frames_ok'], 'frame')} ok{idle}, {_bad_frames(c)}, "
+                   f"{_n(c['garbage_octets'], 'octet')} of garbage")
+        if c["pending"]:
+            summary += f", {_n(c['pending'], 'octet')} of an unfinished frame at the end"
         if demux:
-            summary += (f"; {demux['packets']} packets, {demux['gaps']} gaps, "
-                        f"{demux['packets_dropped']} packets dropped")
+            summary += (f"; {_n(demux['packets'], 'packet')}, {_n(demux['gaps'], 'gap')} "
+                        f"({_n(demux['frames_lost'], 'frame')} lost), {_n(demux['packets_dropped'], 'packet')} dropped")
+            if demux.get("frames_duplicate"):
+                summary += f", {_n(demux['frames_duplicate'], 'duplicate frame')} discarded"
         lines.append(summary)
         for off, why in result.get("drops", [])[:20]:
-            lines.append(f"  dropped @{off}: {why.replace('_frames', '').replace('_', ' ')} frame")
+            lines.append(f"  dropped at octet {off}: {DROP_REASONS.get(why, why)} frame")
     return "\n".join(lines)
 
 

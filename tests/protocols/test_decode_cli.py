@@ -41,6 +41,10 @@ def test_decode_tm_sample_names_every_packet(capsys: pytest.CaptureFixture[str])
     assert "event WHEEL_FAULT (id 3) [high]: wheel 5 failed: STALL" in out
     assert "CLCW 01040004: VC 1 N(R) 4" in out
     assert "4 frames ok" in out and "13 packets, 0 gaps" in out
+    assert "PUS TM 5/1 counter 2 time 2019-01-03T02:42:40.500Z (mission epoch + 1000.500 s) CRC 2a07 ok" in out
+    assert "PUS TM 3/25 counter 3 time 2019-01-03T02:42:41.000Z (mission epoch + 1001.000 s)" in out
+    assert "TM frame at octet 264: SCID 171 VC 0 frame #1 (MC #1), first packet at data octet 18" in out
+    assert "parameter tilt_limit_deg (id 3)\n    tilt_limit_deg = 20 deg\n" in out
 
 
 def test_decode_tc_sample_json_with_keys(capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,9 +74,9 @@ def test_golden_hex_in_each_layer(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "20ab0413001801c01600062f11010000ab62cf39")
     assert code == 0
     assert out.splitlines() == [
-        "TC frame @0: type BD SCID 171 VC 1 N(S) 0 length 20 FECF cf39 ok",
-        "  space packet: TC APID 1 seq 22 length 13",
-        "  PUS TC 17/1 ack f source 0 CRC ab62 ok",
+        "TC frame at octet 0: type BD (expedited) SCID 171 VC 1 N(S) 0, 20 octets, FECF cf39 ok",
+        "  space packet: TC APID 1 seq 22, 13 octets",
+        "  PUS TC 17/1 ack 0xf (all reports) source 0 CRC ab62 ok",
         "  command PING",
     ]
     code, out, _ = run(capsys, "0x0820c001 0010200319000000000000000000000102f5c6", "--json")
@@ -83,9 +87,9 @@ def test_golden_hex_in_each_layer(capsys: pytest.CaptureFixture[str]) -> None:
 def test_single_tm_frame_and_garbage_before_a_stream(capsys: pytest.CaptureFixture[str]) -> None:
     frame = TmMultiplexer(171).idle_frame()
     code, out, _ = run(capsys, frame.hex(), "--direction", "tm")
-    assert code == 0 and "FHP idle" in out
+    assert code == 0 and "frame #0 (MC #0), idle frame (no packets)" in out
     code, out, _ = run(capsys, ("00ff" * 5) + frame_tm(frame).hex())
-    assert code == 0 and "1 frames ok" in out and "10 octets of garbage" in out
+    assert code == 0 and "TM stream: 1 frame ok (1 idle), 0 bad, 10 octets of garbage;" in out
 
 
 @pytest.mark.parametrize(
@@ -144,7 +148,7 @@ def test_decode_a_cltu_with_a_corrected_bit(capsys: pytest.CaptureFixture[str]) 
     cltu[5] ^= 0x04
     code, out, _ = run(capsys, cltu.hex())
     assert code == 0
-    assert "command PING" in out and "(1 corrected), 1 frames ok" in out
+    assert "command PING" in out and "(1 corrected), 1 frame ok" in out
 
 
 def test_a_bad_packet_inside_a_good_stream_is_reported_in_place(capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,3 +165,42 @@ def test_a_bad_packet_inside_a_good_stream_is_reported_in_place(capsys: pytest.C
     assert code == 0
     assert out.count("ping PING_REPLY") == 2
     assert "error: TM packet: packet error control at octet 19" in out
+
+
+def test_a_duplicated_frame_is_counted_once_in_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from protocols.pus import build_tm_packet
+
+    mux = TmMultiplexer(171)
+    for i in range(6):
+        mux.push(build_tm_packet(32, i, 17, 2))
+    frames = mux.flush()
+    stream = b"".join(frame_tm(f) for f in [frames[0], frames[0], *frames[1:]])
+    code, out, _ = run(capsys, stream.hex())
+    assert code == 0 and out.count("ping PING_REPLY") == 6
+    assert "6 packets, 0 gaps (0 frames lost), 0 packets dropped, 1 duplicate frame discarded" in out
+    code, out, _ = run(capsys, stream.hex(), "--json")
+    demux = json.loads(out)["counters"]["demux"]
+    assert (demux["frames_duplicate"], demux["frames_lost"], demux["packets"]) == (1, 0, 6)
+
+
+def test_ack_flags_name_the_reports_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    from protocols.pus import build_tc_packet
+
+    code, out, _ = run(capsys, build_tc_packet(1, 5, 17, 1, ack=0x9).hex())
+    assert code == 0 and "PUS TC 17/1 ack 0x9 (acceptance+completion reports) source 0" in out
+    code, out, _ = run(capsys, build_tc_packet(1, 5, 17, 1, ack=0).hex())
+    assert code == 0 and "ack 0x0 (no reports)" in out
+
+
+def test_stream_summary_names_bad_frames_lost_packets_and_the_unfinished_tail(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = bytearray((SAMPLES / "tm_stream.bin").read_bytes())
+    data[300] ^= 1  # inside the second frame
+    code, out, _ = run(capsys, bytes(data[:-20]).hex())
+    assert code == 0
+    assert out.splitlines()[-2:] == [
+        "TM stream: 2 frames ok, 1 bad (1 bad CRC), 260 octets of garbage, 240 octets of an unfinished frame "
+        "at the end; 7 packets, 1 gap (1 frame lost), 1 packet dropped",
+        "  dropped at octet 260: bad CRC frame",
+    ]
