@@ -9,6 +9,7 @@ structured dtype for vectorised decoding, limit colours.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,21 +20,13 @@ import numpy as np
 import protocols
 from hil.errors import FarsideError
 from hil.gs.units import convert, parse_quantity
-from protocols.dictionary import Decoded, Dictionary
+from protocols.dictionary import TC_TYPE, TYPE_BOUNDS, Arg, Decoded, Dictionary
 from protocols.errors import ProtocolError
 
 DEFAULT_DICTIONARY = Path(protocols.__file__).resolve().parent / "dictionary.json"
 
-STRUCT_CODES = {"u8": "B", "i8": "b", "u16": "H", "i16": "h", "u32": "I", "i32": "i", "f32": "f"}
+# numpy codes of the dictionary's wire types (big-endian), for vectorised HK decoding
 NP_CODES = {"u8": "u1", "i8": "i1", "u16": ">u2", "i16": ">i2", "u32": ">u4", "i32": ">i4", "f32": ">f4"}
-INT_RANGES = {
-    "u8": (0, 0xFF),
-    "i8": (-0x80, 0x7F),
-    "u16": (0, 0xFFFF),
-    "i16": (-0x8000, 0x7FFF),
-    "u32": (0, 0xFFFFFFFF),
-    "i32": (-0x80000000, 0x7FFFFFFF),
-}
 
 # TM packet layout up to the source data (primary 6 + PUS secondary 7 + CUC 6)
 TM_HEADER_OCTETS = 19
@@ -123,73 +116,75 @@ class Mission:
     # --- typed arguments ---------------------------------------------------
     def parse_args(self, name: str, words: list[str]) -> dict[str, int | float]:
         """`['distance_m=1', 'speed_mph=5km/h']` -> typed, converted, range-checked values."""
-        cmd = self.command(name)
-        specs = {a["name"]: a for a in cmd["args"]}
+        cmd = self.pd.command(self.command(name)["name"])
+        specs = {a.name: a for a in cmd.args}
         values: dict[str, int | float] = {}
         for w in words:
             if "=" not in w:
-                raise FarsideError(f"{cmd['name']}: expected ARG=VALUE, got {w!r}")
+                raise FarsideError(f"{cmd.name}: expected ARG=VALUE, got {w!r}")
             key, text = w.split("=", 1)
             if key not in specs:
                 known = ", ".join(specs) or "no arguments"
-                raise FarsideError(f"{cmd['name']}: unknown argument {key!r} (takes {known})")
+                raise FarsideError(f"{cmd.name}: unknown argument {key!r} (takes {known})")
             if key in values:
-                raise FarsideError(f"{cmd['name']}: argument {key!r} given twice")
-            if specs[key]["type"] == "tc":
-                raise FarsideError(f"{cmd['name']}: argument {key!r} is a packet; use `send --at`")
-            values[key] = self.typed_value(cmd["name"], specs[key], text)
-        missing = [a for a in specs if a not in values and specs[a]["type"] != "tc"]
+                raise FarsideError(f"{cmd.name}: argument {key!r} given twice")
+            if specs[key].type == TC_TYPE:
+                raise FarsideError(f"{cmd.name}: argument {key!r} is a packet; use `send --at`")
+            values[key] = self.typed_value(cmd.name, specs[key], text)
+        missing = [a for a in specs if a not in values and specs[a].type != TC_TYPE]
         if missing:
-            raise FarsideError(f"{cmd['name']}: missing argument(s) {', '.join(missing)}")
+            raise FarsideError(f"{cmd.name}: missing argument(s) {', '.join(missing)}")
         return values
 
-    def typed_value(self, cmd: str, spec: dict[str, Any], text: str) -> int | float:
-        """One argument's text as a value in the dictionary's unit, range-checked."""
-        aname, atype = spec["name"], spec["type"]
-        if "enum" in spec and not _is_number(text):
-            value: int | float = self.enum_value(spec["enum"], text)
+    def typed_value(self, cmd: str, a: Arg, text: str) -> int | float:
+        """One argument's text (a unit is converted to the dictionary's) as a checked value.
+
+        Units, enum labels and the operator's messages are the ground's; the number is then
+        checked by the dictionary itself (protocols.dictionary.Dictionary.coerce)."""
+        value: int | float
+        if a.enum is not None and not _is_number(text):
+            value = self.enum_value(a.enum, text)
         else:
             try:
-                num, unit = parse_quantity(text)
+                value, unit = parse_quantity(text)
             except FarsideError as exc:
-                raise FarsideError(f"{cmd}.{aname}: {exc}") from None
+                raise FarsideError(f"{cmd}.{a.name}: {exc}") from None
             if unit is not None:
-                target = spec.get("unit", "")
-                if not target:
-                    raise FarsideError(f"{cmd}.{aname}: takes a bare number (no unit), got {text!r}")
-                num = convert(float(num), unit, target)
-            if atype == "f32":
-                value = float(num)
-            else:
-                if isinstance(num, float):
-                    if not num.is_integer() and abs(num - round(num)) > 1e-9:
-                        raise FarsideError(f"{cmd}.{aname}: expected an integer ({atype}), got {text!r}")
-                    num = int(round(num))
-                lo, hi = INT_RANGES[atype]
-                if not lo <= num <= hi:
-                    raise FarsideError(f"{cmd}.{aname}: {num} does not fit {atype} ({lo}..{hi})")
-                value = int(num)
-        rng = spec.get("range")
-        if rng is not None and not rng[0] <= value <= rng[1]:
-            unit = spec.get("unit", "")
-            raise FarsideError(
-                f"{cmd}.{aname}: expected {rng[0]}..{rng[1]}{(' ' + unit) if unit else ''}, got {value:g}"
-            )
-        if "enum" in spec and str(int(value)) not in self.raw["enums"][spec["enum"]]:
-            raise FarsideError(f"{cmd}.{aname}: {value} is not a {spec['enum']} value")
-        return value
+                if not a.unit:
+                    raise FarsideError(f"{cmd}.{a.name}: takes a bare number (no unit), got {text!r}")
+                value = convert(float(value), unit, a.unit)
+            if a.type == "f32":
+                value = float(value)
+            elif isinstance(value, float):
+                if not math.isfinite(value) or abs(value - round(value)) > 1e-9:
+                    raise FarsideError(f"{cmd}.{a.name}: expected an integer ({a.type}), got {text!r}")
+                value = int(round(value))
+        lo, hi = a.range if a.range is not None else TYPE_BOUNDS[a.type]
+        if not lo <= value <= hi:
+            unit = f" {a.unit}" if a.unit else ""
+            raise FarsideError(f"{cmd}.{a.name}: expected {lo:g}..{hi:g}{unit}, got {value:g}")
+        try:
+            return self.pd.coerce(cmd, a, value)
+        except ProtocolError as exc:
+            raise FarsideError(str(exc)) from None
 
     def encode_args(self, name: str, values: dict[str, int | float], packet: bytes = b"") -> bytes:
         """Application data of command `name`: arguments packed big-endian in order."""
+        return self.encode_command(name, values, packet)[2]
+
+    def encode_command(
+        self, name: str, values: dict[str, int | float], packet: bytes = b""
+    ) -> tuple[int, int, bytes]:
+        """(service, subservice, application data) of command `name`, by the dictionary's encoder;
+        `packet` is the value of a 'tc' argument (TT_INSERT)."""
         given: dict[str, Any] = dict(values)
-        for a in self.command(name)["args"]:
-            if a["type"] == "tc":
-                given[a["name"]] = packet
+        for a in self.pd.command(self.command(name)["name"]).args:
+            if a.type == TC_TYPE:
+                given[a.name] = packet
         try:
-            _, _, data = self.pd.encode_command(name, given)
+            return self.pd.encode_command(name, given)
         except ProtocolError as exc:
             raise FarsideError(str(exc)) from None
-        return data
 
     # --- housekeeping -------------------------------------------------------
     def hk_dtype(self, sid: int) -> np.dtype:
@@ -205,21 +200,15 @@ class Mission:
         return np.dtype(fields)
 
     def hk_struct(self, sid: int) -> struct.Struct:
-        return struct.Struct(">" + "".join(STRUCT_CODES[p["type"]] for p in self.hk[sid]["parameters"]))
+        """The parameters of HK packet `sid` (without the sid), big-endian."""
+        return struct.Struct(">" + self.pd.hk_struct_format(sid)[2:])
 
     def hk_packet_length(self, sid: int) -> int:
-        return TM_HEADER_OCTETS + 2 + self.hk_struct(sid).size + TM_CRC_OCTETS
+        return TM_HEADER_OCTETS + struct.calcsize(self.pd.hk_struct_format(sid)) + TM_CRC_OCTETS
 
     def decode_hk(self, data: bytes) -> Decoded:
         """Source data of a TM 3/25 (sid + parameters), named and calibrated."""
         return self.pd.decode_hk(data)
-
-    def calibrate(self, name: str, raw: float) -> float:
-        p = self.hk_params[name]
-        poly = p.get("calibration", {}).get("poly")
-        if not poly:
-            return raw
-        return float(sum(c * raw**i for i, c in enumerate(poly)))
 
     def limit_state(self, name: str, value: float) -> str:
         """'red', 'yellow' or 'ok' for an engineering value, from the dictionary's limits."""

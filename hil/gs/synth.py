@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hil.gs.archive import KIND_TM, ArchiveWriter
-from hil.gs.mission import INT_RANGES, STRUCT_CODES, Mission
+from hil.gs.mission import NP_CODES, Mission
+from protocols.dictionary import STRUCT_CODES, TYPE_BOUNDS
 
 # the rover's codec, imported by name: it is MicroPython code, not type-checked with the host's
 TmPacketBuilder = importlib.import_module("firmware_py.spacepacket").TmPacketBuilder
@@ -29,8 +30,8 @@ def random_hk_values(mission: Mission, sid: int, rng: random.Random) -> list[int
         elif "enum" in p:
             vals.append(rng.choice([int(k) for k in mission.raw["enums"][p["enum"]]]))
         else:
-            lo, hi = INT_RANGES[t]
-            vals.append(rng.randint(lo, hi))
+            lo, hi = TYPE_BOUNDS[t]
+            vals.append(rng.randint(int(lo), int(hi)))
     return vals
 
 
@@ -45,7 +46,7 @@ def synth_packets(
         return t[0], t[1]
 
     b = TmPacketBuilder(apid=mission.tm_apid, clock=clock, max_data=512)
-    st = struct.Struct(">H" + "".join(STRUCT_CODES[p["type"]] for p in mission.hk[sid]["parameters"]))
+    st = struct.Struct(mission.pd.hk_struct_format(sid))
     packets: list[bytes] = []
     sent: list[list[int | float]] = []
     boot = mission.events_by_name["BOOT"]
@@ -64,8 +65,6 @@ def bulk_hk_packets(mission: Mission, n: int, *, seed: int = 1, sid: int = 1, ev
     """`n` HK packets with random values (numpy), built by the rover's packet builder."""
     import numpy as np
 
-    from hil.gs.mission import NP_CODES
-
     rng = np.random.default_rng(seed)
     params = mission.hk[sid]["parameters"]
     dt = np.dtype([("sid", ">u2")] + [(p["name"], NP_CODES[p["type"]]) for p in params])
@@ -77,8 +76,8 @@ def bulk_hk_packets(mission: Mission, n: int, *, seed: int = 1, sid: int = 1, ev
         elif "enum" in p:
             rows[p["name"]] = rng.choice([int(k) for k in mission.raw["enums"][p["enum"]]], n)
         else:
-            lo, hi = INT_RANGES[p["type"]]
-            rows[p["name"]] = rng.integers(lo, hi, n, endpoint=True)
+            lo, hi = TYPE_BOUNDS[p["type"]]
+            rows[p["name"]] = rng.integers(int(lo), int(hi), n, endpoint=True)
     raw = rows.tobytes()
     size = dt.itemsize
     t = [0, 0]
@@ -94,13 +93,17 @@ def bulk_hk_packets(mission: Mission, n: int, *, seed: int = 1, sid: int = 1, ev
     return out
 
 
-def frames_of(mission: Mission, packets: list[bytes], clcw: Callable[[], int] | None = None) -> list[bytes]:
-    """The TM frames (no ASM) the rover's framer makes of `packets`, flushed at the end."""
+def frames_of(
+    mission: Mission, packets: list[bytes], clcw: Callable[[], int] | None = None, first_count: int = 0
+) -> list[bytes]:
+    """The TM frames (no ASM) the rover's framer makes of `packets`, flushed at the end;
+    the first frame's master and virtual channel counts are `first_count` (mod 256)."""
     out: list[bytes] = []
     framer = TmFramer(
         mission.scid, mission.tm_vcid, mission.tm_frame_length,
         write=lambda mv: out.append(bytes(mv)), clcw=clcw, asm=False,
     )
+    framer.mc = framer.vc = first_count & 0xFF
     for p in packets:
         framer.put(p)
     framer.flush()

@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from spacepackets.ecss.tm import PusTm
 
 from hil.gs.export import decode_archive, write_tables
-from hil.gs.mission import STRUCT_CODES, Mission
+from hil.gs.mission import Mission
 from hil.gs.plot import event_positions, plot_parameters, plot_traverse, save_png, traverse_tracks
 from hil.gs.state import GroundState
 from hil.gs.synth import frames_of, synth_archive, synth_packets
 from hil.gs.watch import render_to_string
+from protocols.dictionary import STRUCT_CODES
 from protocols.tm_frame import TmDemultiplexer
 
 M = Mission.load()
@@ -193,7 +194,8 @@ def test_watch_renders_limits_events_link_mode_and_pose() -> None:
     for p in (_hk_packet(b, mode=3, x_m=1.25, y_m=-0.5, heading_deg=90, pitch_deg=21.5, roll_deg=16, battery_pct=80,
                          dict_hash=M.hash),
               _event(b, "HAZARD_TILT", 2150, 1600), _event(b, "MODE_CHANGE", 3, 1, 2)):
-        for f in frames_of(M, [p], clcw=lambda: 0x01040205):
+        # one frame per packet, counted on like the rover's (a repeated count is a duplicate)
+        for f in frames_of(M, [p], clcw=lambda: 0x01040205, first_count=state.link.frames_ok):
             state.on_frame(f, 1000.0)
     screen = render_to_string(state, width=160, now=1002.0)
     assert "MODE DRIVE" in screen
