@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hil.errors import FarsideError
+from hil.gs.mission import Mission
 from hil.gs.session import EXIT_TIMEOUT, CommandTrack, Session
 from hil.gs.state import EventRecord, GroundState, Verification
 
@@ -83,11 +84,156 @@ def _describe(pred: Callable[[Any], bool] | None) -> str:
     return "anything" if pred is None else str(pred)
 
 
-class GroundApi:
-    """Commands, telemetry and events of one session (live) or state (replay, read-only)."""
+_MISSING = object()  # what a check returns while its condition does not hold yet
+
+
+class FrontDoor:
+    """The grid of names shared by the live ground (`GroundApi`) and the HIL harness
+    (`hil.mission.api.RoverApi`): argument typing, telemetry and event checks, histories.
+
+    A subclass gives the waiting strategy (`_until`: a condition variable on the wall clock,
+    or running an event loop in rover time), the event history marks and `send_command`.
+    """
+
+    state: GroundState
+    mission: Mission
+    default_timeout: float
+    failure: type[CheckFailed] = CheckFailed
+
+    # --- what a subclass gives ------------------------------------------------------
+    def _until(self, check: Callable[[], Any], timeout: float, describe: Callable[[], str]) -> Any:
+        """Wait until check() returns something other than _MISSING; raise failure on timeout."""
+        raise NotImplementedError
+
+    def _mark_now(self) -> int:
+        """A history mark: events after it are the ones arriving from now on."""
+        raise NotImplementedError
+
+    def _mark_after(self, event: EventRecord) -> int:
+        """The mark just after an event already received."""
+        raise NotImplementedError
+
+    def _test_mark(self) -> int:
+        """The mark where this test case's history starts (clear_histories)."""
+        raise NotImplementedError
+
+    def _events_after(self, mark: int) -> list[EventRecord]:
+        raise NotImplementedError
+
+    def send_command(self, name: str, args: Any = None, *a: Any, **kw: Any) -> CommandTrack:
+        raise NotImplementedError
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.default_timeout if timeout is None else timeout
+
+    # --- commands ---------------------------------------------------------------------
+    def typed(
+        self, name: str, args: dict[str, Any] | list[str] | None = None, kwargs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Arguments typed through the dictionary: a dict (and keywords) of numbers, enum labels,
+        quantities with units ('10 m', '5km/h'), or ['k=v', ...] words."""
+        words = list(args) if isinstance(args, list) else [f"{k}={v}" for k, v in (args or {}).items()]
+        words += [f"{k}={v}" for k, v in (kwargs or {}).items()]
+        return self.mission.parse_args(name, words)
+
+    def send_and_await_event(
+        self, name: str, args: dict[str, Any] | list[str] | None = None, event: str = "",
+        timeout: float | None = None, predicate: Callable[[dict[str, Any]], bool] | None = None, **kwargs: Any,
+    ) -> EventRecord:
+        """Send a command, then wait for event `event` arriving after it was sent."""
+        with self.state.cond:
+            mark = self._mark_now()
+        self.send_command(name, args, **kwargs)
+        return self.await_event(event, timeout, predicate, since=mark)
+
+    # --- telemetry ---------------------------------------------------------------------
+    def get_telemetry(self, name: str) -> Any:
+        if name not in self.mission.hk_params:
+            raise FarsideError(f"unknown telemetry {name!r}; try `farside gs dict telemetry`")
+        return self.state.value(name)
+
+    def assert_telemetry(self, name: str, predicate: Callable[[Any], bool] | None = None) -> Any:
+        """The latest value of `name`, which must satisfy `predicate` (None: any value)."""
+        v = self.get_telemetry(name)
+        if v is None or (predicate is not None and not predicate(v)):
+            raise self.failure(f"telemetry {name}: expected {_describe(predicate)}, latest is {v!r}")
+        return v
+
+    def await_telemetry(self, name: str, predicate: Callable[[Any], bool] | None = None, timeout: float | None = None) -> Any:
+        """Wait for a housekeeping report from now on whose `name` satisfies `predicate`
+        (None: the next report)."""
+        self.get_telemetry(name)
+        t = self._timeout(timeout)
+        st = self.state
+        with st.cond:
+            start = st.hk_count
+
+        def check() -> Any:
+            v = st.value(name)
+            if st.hk_count > start and (predicate is None or (v is not None and predicate(v))):
+                return v
+            return _MISSING
+
+        return self._until(
+            check, t, lambda: f"telemetry {name}: expected {_describe(predicate)} within {t:g} s, latest is {st.value(name)!r}"
+        )
+
+    def await_mode(self, mode: str, timeout: float | None = None) -> str:
+        return str(self.await_telemetry("mode", equal_to(mode.upper()), timeout))
+
+    # --- events -------------------------------------------------------------------------
+    def assert_event(self, name: str, predicate: Callable[[dict[str, Any]], bool] | None = None) -> EventRecord:
+        """The latest event `name` of this test case (since the last clear_histories())."""
+        with self.state.cond:
+            events = self._events_after(self._test_mark())
+        for e in reversed(events):
+            if _matches(e, name, predicate):
+                return e
+        seen = [e.name for e in events][-6:]
+        raise self.failure(f"event {name}: expected {_describe(predicate)}, not received (latest: {', '.join(seen) or 'none'})")
+
+    def await_event(
+        self, name: str, timeout: float | None = None, predicate: Callable[[dict[str, Any]], bool] | None = None,
+        since: int | EventRecord | str | None = None,
+    ) -> EventRecord:
+        """Wait for event `name` arriving after now, or after `since`: a history mark, an event
+        already received (events of the same packet count), or "test" (this test case)."""
+        if name.upper() not in self.mission.events_by_name:
+            raise FarsideError(f"unknown event {name!r}; try `farside gs dict events`")
+        t = self._timeout(timeout)
+        with self.state.cond:
+            if since == "test":
+                mark = self._test_mark()
+            elif isinstance(since, EventRecord):
+                mark = self._mark_after(since)
+            else:
+                mark = since if isinstance(since, int) else self._mark_now()
+
+        def check() -> Any:
+            for e in self._events_after(mark):
+                if _matches(e, name, predicate):
+                    return e
+            return _MISSING
+
+        def describe() -> str:
+            seen = [e.name for e in self._events_after(mark)][-6:]
+            return f"event {name}: expected {_describe(predicate)} within {t:g} s (received: {', '.join(seen) or 'none'})"
+
+        ev: EventRecord = self._until(check, t, describe)
+        return ev
+
+
+def _matches(e: EventRecord, name: str, predicate: Callable[[dict[str, Any]], bool] | None) -> bool:
+    return e.name == name.upper() and (predicate is None or predicate(e.args))
+
+
+class GroundApi(FrontDoor):
+    """Commands, telemetry and events of one session (live) or state (replay, read-only);
+    waits block on the ground state's condition variable, timeouts in wall-clock seconds."""
 
     def __init__(self, state: GroundState, session: Session | None = None, default_timeout: float = 30.0) -> None:
         self.state = state
+        self.mission = state.mission
         self.session = session
         self.default_timeout = default_timeout
         self._event_mark = 0
@@ -113,11 +259,35 @@ class GroundApi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- history ---------------------------------------------------------------
+    # --- waiting and history -------------------------------------------------------
+    def _until(self, check: Callable[[], Any], timeout: float, describe: Callable[[], str]) -> Any:
+        deadline = time.monotonic() + timeout
+        with self.state.cond:
+            while True:
+                r = check()
+                if r is not _MISSING:
+                    return r
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self.failure(describe(), EXIT_TIMEOUT)
+                self.state.cond.wait(min(left, 0.1))
+
     def clear_histories(self) -> None:
         """Forget events seen so far (searches start after this point)."""
         with self.state.cond:
             self._event_mark = self.state.event_seq
+
+    def _mark_now(self) -> int:
+        return self.state.event_seq
+
+    def _mark_after(self, event: EventRecord) -> int:
+        return event.seq
+
+    def _test_mark(self) -> int:
+        return self._event_mark
+
+    def _events_after(self, mark: int) -> list[EventRecord]:
+        return [e for e in self.state.events if e.seq > mark]
 
     # --- commands --------------------------------------------------------------
     def _need_session(self) -> Session:
@@ -125,15 +295,9 @@ class GroundApi:
             raise FarsideError("this source is read-only (a replay): it cannot send commands")
         return self.session
 
-    def typed(self, name: str, args: dict[str, Any] | list[str] | None) -> dict[str, Any]:
-        """Arguments as typed values: a dict of numbers/strings or ['k=v', ...] words."""
-        m = self.state.mission
-        if args is None:
-            args = {}
-        words = args if isinstance(args, list) else [f"{k}={v}" for k, v in args.items()]
-        return m.parse_args(name, words)
-
-    def send_command(self, name: str, args: dict[str, Any] | list[str] | None = None, at: int | None = None) -> CommandTrack:
+    def send_command(  # type: ignore[override]
+        self, name: str, args: dict[str, Any] | list[str] | None = None, at: int | None = None
+    ) -> CommandTrack:
         return self._need_session().send_command(name, self.typed(name, args), at=at)
 
     def send_and_assert_command(
@@ -142,80 +306,4 @@ class GroundApi:
         """Send and wait for completion; raises VerificationFailed (exit code by stage)."""
         s = self._need_session()
         track = self.send_command(name, args)
-        return s.wait_verification(track, self.default_timeout if timeout is None else timeout)
-
-    def send_and_await_event(
-        self, name: str, args: dict[str, Any] | list[str] | None = None, event: str = "",
-        timeout: float | None = None, predicate: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> EventRecord:
-        with self.state.cond:
-            mark = self.state.event_seq
-        self.send_command(name, args)
-        return self.await_event(event, timeout, predicate, since=mark)
-
-    # --- telemetry ---------------------------------------------------------------
-    def get_telemetry(self, name: str) -> Any:
-        if name not in self.state.mission.hk_params:
-            raise FarsideError(f"unknown telemetry {name!r}; try `farside gs dict telemetry`")
-        return self.state.value(name)
-
-    def assert_telemetry(self, name: str, predicate: Callable[[Any], bool] | None = None) -> Any:
-        v = self.get_telemetry(name)
-        if v is None or (predicate is not None and not predicate(v)):
-            raise CheckFailed(f"telemetry {name}: expected {_describe(predicate)}, latest is {v!r}")
-        return v
-
-    def await_telemetry(self, name: str, predicate: Callable[[Any], bool] | None = None, timeout: float | None = None) -> Any:
-        """Wait for the next HK whose `name` satisfies `predicate` (None: any new value)."""
-        self.get_telemetry(name)
-        timeout = self.default_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        with self.state.cond:
-            start_count = self.state.hk_count
-            while True:
-                v = self.state.value(name)
-                fresh = self.state.hk_count > start_count
-                if (predicate is None and fresh) or (predicate is not None and v is not None and predicate(v)):
-                    return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise CheckFailed(
-                        f"telemetry {name}: expected {_describe(predicate)} within {timeout:g} s, latest is {v!r}",
-                        EXIT_TIMEOUT,
-                    )
-                self.state.cond.wait(min(left, 0.1))
-
-    def await_mode(self, mode: str, timeout: float | None = None) -> str:
-        return str(self.await_telemetry("mode", equal_to(mode.upper()), timeout))
-
-    # --- events ---------------------------------------------------------------------
-    def _events_since(self, mark: int) -> list[EventRecord]:
-        return [e for e in self.state.events if e.seq > mark]
-
-    def assert_event(self, name: str, predicate: Callable[[dict[str, Any]], bool] | None = None) -> EventRecord:
-        """The latest event `name` received since the last clear_histories()."""
-        with self.state.cond:
-            for e in reversed(self._events_since(self._event_mark)):
-                if e.name == name.upper() and (predicate is None or predicate(e.args)):
-                    return e
-            seen = [e.name for e in self._events_since(self._event_mark)][-5:]
-        raise CheckFailed(f"event {name}: expected {_describe(predicate)}, not received (latest: {', '.join(seen) or 'none'})")
-
-    def await_event(
-        self, name: str, timeout: float | None = None, predicate: Callable[[dict[str, Any]], bool] | None = None,
-        since: int | None = None,
-    ) -> EventRecord:
-        if name.upper() not in self.state.mission.events_by_name:
-            raise FarsideError(f"unknown event {name!r}; try `farside gs dict events`")
-        timeout = self.default_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        with self.state.cond:
-            mark = self.state.event_seq if since is None else since
-            while True:
-                for e in self._events_since(mark):
-                    if e.name == name.upper() and (predicate is None or predicate(e.args)):
-                        return e
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise CheckFailed(f"event {name}: not received within {timeout:g} s", EXIT_TIMEOUT)
-                self.state.cond.wait(min(left, 0.1))
+        return s.wait_verification(track, self._timeout(timeout))

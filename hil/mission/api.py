@@ -70,15 +70,18 @@ class Harness(Protocol):
     def relay_stats(self) -> dict[str, Any]: ...
 
 
-_MISSING = object()
+_MISSING = gs_api._MISSING  # the shared checks and these agree on "not yet"
 
 
-class RoverApi:
+class RoverApi(gs_api.FrontDoor):
     """F Prime style commanding and checks on one target (see the module docstring)."""
+
+    failure = CheckFailed
 
     def __init__(self, harness: Harness, default_timeout: float = 120.0) -> None:
         self.h = harness
         self.ground = harness.ground
+        self.state = harness.ground.state
         self.mission = harness.ground.mission
         self.default_timeout = default_timeout
         self.test_case = ""
@@ -115,6 +118,19 @@ class RoverApi:
     def commands(self) -> list[CommandTrack]:
         return self.ground.tracks[self._marks[2]:]
 
+    def _mark_now(self) -> int:
+        return len(self.ground.history.events)
+
+    def _mark_after(self, event: EventRecord) -> int:
+        hist = self.ground.history.events
+        return next((i + 1 for i in range(len(hist) - 1, -1, -1) if hist[i] is event), len(hist))
+
+    def _test_mark(self) -> int:
+        return self._marks[0]
+
+    def _events_after(self, mark: int) -> list[EventRecord]:
+        return self.ground.history.events[mark:]
+
     # --- time ----------------------------------------------------------------------------
     def now(self) -> float:
         """Seconds on the target's clock since the harness started (rover uptime clock)."""
@@ -136,7 +152,7 @@ class RoverApi:
                     return r
                 left = deadline - self.h.now()
                 if left <= 0:
-                    raise CheckFailed(describe())
+                    raise self.failure(describe())
                 ev = ground.changed
                 ev.clear()
                 try:
@@ -147,12 +163,6 @@ class RoverApi:
         return self.h.run(waiter())
 
     # --- commands ------------------------------------------------------------------------
-    def typed(self, name: str, args: dict[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Arguments typed through the dictionary: numbers, enum labels, units ('10 m')."""
-        merged = {**(args or {}), **kwargs}
-        words = [f"{k}={v}" for k, v in merged.items()]
-        return self.mission.parse_args(name, words)
-
     def send_command(
         self, name: str, args: dict[str, Any] | None = None, at: int | None = None, bypass: bool = False, **kwargs: Any
     ) -> CommandTrack:
@@ -221,14 +231,6 @@ class RoverApi:
         result: tuple[str, str] = self._until(check, t, lambda: f"{track.describe()}: no failure report within {t:g} s")
         return result
 
-    def send_and_await_event(
-        self, name: str, args: dict[str, Any] | None = None, event: str = "", timeout: float | None = None,
-        predicate: Callable[[dict[str, Any]], bool] | None = None, **kwargs: Any,
-    ) -> EventRecord:
-        since = len(self.ground.history.events)
-        self.send_command(name, args, **kwargs)
-        return self.await_event(event, timeout, predicate, since=since)
-
     def send_raw_frame(self, frame: bytes) -> None:
         """Put a TC transfer frame on the uplink exactly as given (replays, forgeries)."""
 
@@ -237,82 +239,11 @@ class RoverApi:
 
         self.h.run(put())
 
-    # --- telemetry ------------------------------------------------------------------------
-    def get_telemetry(self, name: str) -> Any:
-        if name not in self.mission.hk_params:
-            raise FarsideError(f"unknown telemetry {name!r}; try `farside gs dict telemetry`")
-        return self.ground.state.value(name)
-
-    def assert_telemetry(self, name: str, predicate: Callable[[Any], bool] | None = None) -> Any:
-        v = self.get_telemetry(name)
-        if v is None or (predicate is not None and not predicate(v)):
-            raise CheckFailed(f"telemetry {name}: expected {_describe(predicate)}, latest is {v!r}")
-        return v
-
-    def await_telemetry(self, name: str, predicate: Callable[[Any], bool] | None = None, timeout: float | None = None) -> Any:
-        """Wait for a housekeeping report whose `name` satisfies `predicate` (None: the next report)."""
-        self.get_telemetry(name)
-        t = self.default_timeout if timeout is None else timeout
-        start = self.ground.state.hk_count
-
-        def check() -> Any:
-            st = self.ground.state
-            v = st.value(name)
-            if st.hk_count > start and (predicate is None or (v is not None and predicate(v))):
-                return v
-            return _MISSING
-
-        return self._until(
-            check, t,
-            lambda: f"telemetry {name}: expected {_describe(predicate)} within {t:g} s, latest is {self.ground.state.value(name)!r}",
-        )
-
-    def await_mode(self, mode: str, timeout: float | None = None) -> str:
-        return str(self.await_telemetry("mode", equal_to(mode.upper()), timeout))
-
     # --- events -----------------------------------------------------------------------------
-    def assert_event(self, name: str, predicate: Callable[[dict[str, Any]], bool] | None = None) -> EventRecord:
-        """The latest event `name` of this test case."""
-        for e in reversed(self.events):
-            if e.name == name.upper() and (predicate is None or predicate(e.args)):
-                return e
-        seen = [e.name for e in self.events][-6:]
-        raise CheckFailed(f"event {name}: expected {_describe(predicate)}, not received (latest: {', '.join(seen) or 'none'})")
-
     def assert_no_event(self, name: str) -> None:
         hits = [e for e in self.events if e.name == name.upper()]
         if hits:
             raise CheckFailed(f"event {name}: expected none, received {len(hits)} (first: {hits[0].message})")
-
-    def await_event(
-        self, name: str, timeout: float | None = None, predicate: Callable[[dict[str, Any]], bool] | None = None,
-        since: int | EventRecord | str | None = None,
-    ) -> EventRecord:
-        """Wait for event `name` arriving after now, or after `since`: a history index, an
-        event already received (events of the same packet count), or "test" (this test case)."""
-        if name.upper() not in self.mission.events_by_name:
-            raise FarsideError(f"unknown event {name!r}; try `farside gs dict events`")
-        t = self.default_timeout if timeout is None else timeout
-        hist = self.ground.history.events
-        if since == "test":
-            mark = self._marks[0]
-        elif isinstance(since, EventRecord):
-            mark = next((i + 1 for i in range(len(hist) - 1, -1, -1) if hist[i] is since), len(hist))
-        else:
-            mark = len(hist) if not isinstance(since, int) else since
-
-        def check() -> Any:
-            for e in self.ground.history.events[mark:]:
-                if e.name == name.upper() and (predicate is None or predicate(e.args)):
-                    return e
-            return _MISSING
-
-        def describe() -> str:
-            seen = [e.name for e in self.ground.history.events[mark:]][-6:]
-            return f"event {name}: expected {_describe(predicate)} within {t:g} s (received: {', '.join(seen) or 'none'})"
-
-        ev: EventRecord = self._until(check, t, describe)
-        return ev
 
     def count_events(self, name: str) -> int:
         return sum(1 for e in self.events if e.name == name.upper())
@@ -353,10 +284,6 @@ class RoverApi:
         lines.append("link counters: " + json.dumps(self.link_counters(), sort_keys=True, default=str))
         lines.append(f"archive: {self.h.archive_path} (farside gs replay {self.h.archive_path})")
         return "\n".join(lines)
-
-
-def _describe(pred: Callable[[Any], bool] | None) -> str:
-    return "anything" if pred is None else str(pred)
 
 
 def _fmt(v: Any) -> str:
