@@ -1,0 +1,70 @@
+# Freezing farside into a MicroPython image (micropython-lib style manifest).
+#
+# Frozen modules run their bytecode and constants from the firmware's flash instead
+# of the heap: loaded as .mpy files, the rover's bytecode takes about 90 KB of the
+# heap on the 64-bit unix port (less on a Pico's 32-bit objects); frozen, only the
+# module objects (globals, functions, classes) are left on the heap. To build your
+# own image, write a board manifest that keeps the port's modules (asyncio and the
+# rest) and adds farside:
+#
+#   include("$(PORT_DIR)/boards/manifest.py")
+#   include("/path/to/farside/firmware_py/manifest.py")
+#
+# and from a MicroPython checkout:
+#
+#   cd ports/rp2 && make BOARD=RPI_PICO FROZEN_MANIFEST=/path/to/that/manifest.py
+#
+# This file is read by MicroPython's build, never imported by the rover (the flash
+# image leaves it out). Its files list must name every module of the firmware
+# (tests/firmware_codec check it).
+#
+# Import order: a firmware_py/ folder on sys.path ahead of ".frozen" shadows the
+# frozen copy: boot.py puts the firmware slot first, and "" (the filesystem's root)
+# comes before ".frozen" too. `farside flash` writes the compiled modules into the
+# slot, so today the slot's copy runs; for the frozen one to run, the slot and the
+# root must hold no firmware_py/ or boards/ modules.
+#
+# Line numbers are kept (tracebacks name the line); they cost flash, not RAM, when
+# frozen.
+
+metadata(description="farside lunar rover flight software", version="0.1.0")  # noqa: F821
+
+# The rover firmware package (this folder) and the board-definition loader it imports.
+# hal/rp2.py imports machine and rp2, present in every rp2 image; hal/sim.py and
+# hal/plant.py are the simulator (small; keep them for the virtual board's tests).
+package(  # noqa: F821
+    "firmware_py",
+    files=(
+        "__init__.py",
+        "aio.py",
+        "app.py",
+        "compat.py",
+        "crc16.py",
+        "dictionary.py",
+        "dispatcher.py",
+        "drive.py",
+        "events.py",
+        "farm.py",
+        "hal/__init__.py",
+        "hal/plant.py",
+        "hal/rp2.py",
+        "hal/sim.py",
+        "hal/stdio.py",
+        "link.py",
+        "main.py",
+        "modes.py",
+        "params.py",
+        "power.py",
+        "safety.py",
+        "sdls.py",
+        "sequencer.py",
+        "spacepacket.py",
+        "tc_frame.py",
+        "telemetry.py",
+        "tm_frame.py",
+        "version.py",
+        "watchdog.py",
+    ),
+    base_path="..",
+)
+package("boards", files=("__init__.py",), base_path="..")  # noqa: F821
