@@ -1,9 +1,10 @@
 """The ground station: what `farside gs` and the HIL tests use to talk to the rover.
 
-    session.py    a live link: deframing, archive, COP-1 (FOP-1), SDLS, verification waits,
-                  reconnect with backoff when the port vanishes
+    link.py       the ground's end of the link, clock-free: TM deframe/decode/archive, commands
+                  encoded by the dictionary, COP-1 (FOP-1), SDLS, TC archive
+    session.py    a live link driving it: I/O thread, verification waits, reconnect with backoff
     state.py      what the ground knows (HK, events, reports, link), fed frames and packets
-    api.py        GroundApi: F Prime style send_/await_/assert_ front door, predicates
+    api.py        F Prime style send_/await_/assert_ front door (shared with hil.mission), predicates
     archive.py    crash-safe, append-only session archive (length + CRC-32 records, rotation)
     export.py     archive -> tables, vectorised with numpy; CSV, JSON lines, Parquet
     replay.py     archive -> ground state, at any pace

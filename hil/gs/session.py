@@ -21,32 +21,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import serial
 
 from hil.errors import FarsideError
-from hil.gs.archive import (
-    DEFAULT_ROTATE_BYTES,
-    KIND_LINK,
-    KIND_META,
-    KIND_TC,
-    KIND_TM,
-    ArchiveWriter,
-    new_session_folder,
-)
+from hil.gs.archive import DEFAULT_ROTATE_BYTES, KIND_LINK, ArchiveWriter, new_session_folder
+from hil.gs.link import CommandTrack, GroundLink
 from hil.gs.mission import Mission
-from hil.gs.state import GroundState, Verification
-from protocols.cop1 import CommandRecord, CommandState, Fop1, FopConfig, FopState, FrameKind
-from protocols.errors import ProtocolError
-from protocols.pus import build_tc_packet
-from protocols.sdls import KeyStore, SecuritySender
-from protocols.stream import TmDeframer, frame_tc
-from protocols.tc_frame import build_ad_frame, build_bc_frame, build_bd_frame
-
-DEV_KEYS = Path(__file__).resolve().parent / "dev_keys.json"
+from hil.gs.state import Verification
+from protocols.cop1 import CommandState, FopConfig
 
 # `farside gs send` exit codes, by the verification stage that failed
 EXIT_COMPLETED = 0
@@ -63,23 +48,6 @@ class VerificationFailed(FarsideError):
     """A command was rejected, failed to start or failed to complete (exit code by stage)."""
 
 
-@dataclass
-class CommandTrack:
-    """One command sent by this session: its request id and what the rover said."""
-
-    name: str
-    args: dict[str, Any]
-    request_id: tuple[int, int]
-    packet: bytes
-    sent_at: float
-    fop: CommandRecord | None = None
-    reports: list[Verification] = field(default_factory=list)
-
-    def describe(self) -> str:
-        a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
-        return f"{self.name} {a}".strip()
-
-
 def open_link(url: str, baudrate: int = 115200) -> serial.SerialBase:
     """A pyserial port for a URL (socket://, loop://, rfc2217://) or a device/pty path."""
     try:
@@ -88,8 +56,9 @@ def open_link(url: str, baudrate: int = 115200) -> serial.SerialBase:
         raise FarsideError(f"link {url}: cannot open ({exc})") from None
 
 
-class Session:
-    """A ground-station session on one link. Start with `Session.open(...)`."""
+class Session(GroundLink):
+    """A ground-station session on one link, driven by its I/O thread and the wall clock.
+    Start with `Session.open(...)`."""
 
     def __init__(
         self,
@@ -107,33 +76,27 @@ class Session:
         rotate_bytes: int = DEFAULT_ROTATE_BYTES,
     ) -> None:
         self.url = url
-        self.mission = mission or Mission.load()
-        self.state = GroundState(self.mission)
+        super().__init__(
+            mission or Mission.load(), keys=keys, spi=spi, sdls_seq=_initial_sdls_seq(), fop=fop, t1_s=8.0,
+            tc_seq=int(time.time() * 8),
+        )
         self.state.link.url = url
         self.force = force
         self.ad = ad
         self.baudrate = baudrate
         self.reconnect_max_s = reconnect_max_s
-        keyfile = Path(keys) if keys is not None else DEV_KEYS
-        try:
-            self.security = SecuritySender.from_keystore(KeyStore.load(keyfile), spi, seq=_initial_sdls_seq())
-        except ProtocolError as exc:
-            raise FarsideError(str(exc)) from None
-        self.archive = ArchiveWriter(archive, rotate_bytes=rotate_bytes) if archive is not None else None
-        self.fop = Fop1(fop or FopConfig(vcid=self.mission.tc_vcid, k=4, t1_s=8.0), self._build_frame)
-        self._tc_seq = int(time.time() * 8) & 0x3FFF
-        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._port: serial.SerialBase | None = None
-        self._deframer = TmDeframer(self.mission.tm_frame_length)
         self._thread: threading.Thread | None = None
         self._dict_checked = False
-        self.tracks: list[CommandTrack] = []
-        if self.archive is not None:
-            self.archive.append_json(
-                KIND_META,
-                {"event": "session_start", "url": url, "dict_hash": f"{self.mission.hash:08x}", "spi": spi},
-            )
+        if archive is not None:
+            self.start_archive(ArchiveWriter(archive, rotate_bytes=rotate_bytes), url)
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    def unix_now(self) -> float:
+        return time.time()
 
     @classmethod
     def open(cls, url: str, mission: Mission | None = None, *, connect_timeout: float = 5.0, archive_root: Path | str | None = None, **kw: Any) -> Session:
@@ -157,16 +120,8 @@ class Session:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        with self._lock:
-            if self._port is not None:
-                try:
-                    self._port.close()
-                except (serial.SerialException, OSError):
-                    pass
-                self._port = None
-        if self.archive is not None:
-            self.archive.append_json(KIND_META, {"event": "session_end"})
-            self.archive.close()
+        self._drop_port()
+        self.end_archive()
 
     def __enter__(self) -> Session:
         return self
@@ -183,7 +138,7 @@ class Session:
         if self.archive is not None:
             self.archive.append_json(KIND_LINK, {"up": True, "url": self.url})
 
-    def _link_down(self, why: str) -> None:
+    def _drop_port(self) -> None:
         with self._lock:
             if self._port is not None:
                 try:
@@ -191,13 +146,16 @@ class Session:
                 except (serial.SerialException, OSError):
                     pass
             self._port = None
+
+    def _link_down(self, why: str) -> None:
+        self._drop_port()
         with self.state.cond:
             self.state.link.up = False
             self.state.link.note = why
             self.state.cond.notify_all()
         if self.archive is not None:
             self.archive.append_json(KIND_LINK, {"up": False, "why": why})
-        self._deframer = TmDeframer(self.mission.tm_frame_length)
+        self.reset_deframer()
 
     def _run(self) -> None:
         backoff = 0.05
@@ -221,7 +179,7 @@ class Session:
                     self._dict_checked = False
                 with self._lock:
                     # FARM-1 on the other side may have restarted: initiate AD again
-                    self.fop.terminate(time.monotonic())
+                    self.fop.terminate(self.clock())
                 self._link_up()
             try:
                 self._service_once()
@@ -237,51 +195,22 @@ class Session:
             return
         waiting = port.in_waiting
         chunk = port.read(waiting if waiting else 1)
-        now = time.time()
         if chunk:
-            for frame in self._deframer.feed(chunk):
-                if self.archive is not None:
-                    self.archive.append(KIND_TM, frame, now)
-                self.state.on_frame(frame, now)
-                clcw = self.state.link.clcw
-                if clcw is not None:
-                    with self._lock:
-                        self.fop.on_clcw(clcw.to_int(), time.monotonic())
-            with self.state.cond:
-                self.state.link.frames_bad = self._deframer.counters.frames_bad
+            self.receive(chunk, self.unix_now())
         self._pump()
 
     def _pump(self) -> None:
         """Start the AD service when possible and write what FOP-1 has to send."""
-        mono = time.monotonic()
         with self._lock:
-            if self.ad and self.fop.state == FopState.INITIAL and self.state.link.clcw is not None:
-                self.fop.initiate_ad_unlock(mono)
-            txs = self.fop.poll(mono)
+            txs = self.poll_fop(self.ad)
             port = self._port
-            for tx in txs:
+            for data in txs:
                 if port is None:
                     break
-                port.write(tx.data)
-                if self.archive is not None:
-                    self.archive.append(KIND_TC, tx.data[2:])
-            with self.state.cond:
-                self.state.link.tc_frames_sent += len(txs) if port is not None else 0
-                self.state.link.cop_queued = self.fop.queued_count
-                self.state.link.cop_sent = self.fop.sent_count
-                self.state.link.cop_state = self.fop.state.value + (f" alert: {self.fop.alert.value}" if self.fop.alert else "")
+                port.write(data)
+                self.record_tc(data)
             if port is not None and txs:
                 port.flush()
-
-    def _build_frame(self, kind: FrameKind, ns: int, payload: bytes) -> bytes:
-        m = self.mission
-        if kind == FrameKind.AD:
-            frame = build_ad_frame(m.scid, m.tc_vcid, ns, payload, security=self.security)
-        elif kind == FrameKind.BD:
-            frame = build_bd_frame(m.scid, m.tc_vcid, payload, security=self.security)
-        else:
-            frame = build_bc_frame(m.scid, m.tc_vcid, payload, security=self.security)
-        return frame_tc(frame)
 
     # --- dictionary check -------------------------------------------------------------
     def check_dictionary(self, timeout: float = 10.0) -> int:
@@ -308,50 +237,23 @@ class Session:
         return rover
 
     # --- commanding ---------------------------------------------------------------------
-    def _next_seq(self) -> int:
-        with self._lock:
-            seq = self._tc_seq
-            self._tc_seq = (seq + 1) & 0x3FFF
-            return seq
-
-    def build_command(self, name: str, args: dict[str, Any], *, packet: bytes = b"") -> tuple[bytes, tuple[int, int]]:
-        """The TC packet for a command (arguments already typed) and its request id."""
-        cmd = self.mission.command(name)
-        data = self.mission.encode_args(cmd["name"], args, packet)
-        seq = self._next_seq()
-        try:
-            pkt = build_tc_packet(self.mission.tc_apid, seq, cmd["service"], cmd["subservice"], data)
-        except ProtocolError as exc:
-            raise FarsideError(f"{name}: {exc}") from None
-        return pkt, (int.from_bytes(pkt[0:2], "big"), int.from_bytes(pkt[2:4], "big"))
-
     def send_packet(self, name: str, args: dict[str, Any], pkt: bytes, rid: tuple[int, int]) -> CommandTrack:
         if not self._dict_checked and not self.force:
             self.check_dictionary()
         if not self.state.link.up:
             raise FarsideError(f"link {self.url} is down: {self.state.link.note or 'no connection'}")
-        track = CommandTrack(name, args, rid, pkt, time.time())
-        with self.state.cond:
-            self.state.verifications.pop(rid, None)  # a new command with a reused id
-        with self._lock:
-            mono = time.monotonic()
-            track.fop = self.fop.submit(pkt, mono) if self.ad else self.fop.submit_bd(pkt, mono)
-            self.tracks.append(track)
-        return track
+        return self.submit(name, args, pkt, rid, bypass=not self.ad)
 
     def send_command(self, name: str, args: dict[str, Any] | None = None, *, at: int | None = None) -> CommandTrack:
         """Send a command (typed args); `at` (rover seconds) wraps it in TT_INSERT."""
         args = dict(args or {})
-        pkt, rid = self.build_command(name, args)
+        pkt, rid = self.command_packet(name, args, at)
         if at is None:
             return self.send_packet(name.upper(), args, pkt, rid)
-        outer, orid = self.build_command("TT_INSERT", {"release_s": at}, packet=pkt)
-        return self.send_packet("TT_INSERT", {"release_s": at, "command": name.upper()}, outer, orid)
+        return self.send_packet("TT_INSERT", {"release_s": at, "command": name.upper()}, pkt, rid)
 
     def reports(self, track: CommandTrack) -> list[Verification]:
-        with self.state.cond:
-            track.reports = list(self.state.verifications.get(track.request_id, []))
-            return track.reports
+        return self.verifications(track)
 
     def wait_verification(self, track: CommandTrack, timeout: float, until: str = "completed") -> list[Verification]:
         """Wait for `until` (accepted/started/completed); raise VerificationFailed on a failure."""
@@ -360,7 +262,7 @@ class Session:
         if track.fop is not None and until == "completed":
             with self._lock:  # never while holding state.cond: the I/O thread takes _lock first
                 if track.fop.state != CommandState.FAILED:
-                    self.fop.mark_verified(track.fop, time.monotonic())
+                    self.fop.mark_verified(track.fop, self.clock())
         return reps
 
     def _wait_reports(self, track: CommandTrack, timeout: float, until: str, need: int) -> list[Verification]:

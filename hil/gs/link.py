@@ -1,0 +1,205 @@
+"""The ground's end of the link, with no I/O and no clock of its own.
+
+TM in: the octet stream is deframed (ASM), every good frame archived and fed to the
+`GroundState` (decode, histories, verification reports), and each CLCW handed to FOP-1.
+TC out: command packets encoded by the dictionary (TT_INSERT wrapping for `at`), queued
+on FOP-1, framed with SDLS authentication (`_build_frame`), archived as sent.
+
+Two drivers subclass it and differ only in what drives them: `hil.gs.session.Session`
+(a link thread on the wall clock) and `hil.mission.ground.LoopGround` (an asyncio loop's
+clock, virtual or real). They give `clock()` (COP-1 timers), `unix_now()` (archive
+stamps) and move the octets.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hil.errors import FarsideError
+from hil.gs.archive import KIND_META, KIND_TC, KIND_TM, ArchiveWriter
+from hil.gs.mission import Mission
+from hil.gs.state import GroundState, Verification
+from protocols.cop1 import CommandRecord, Fop1, FopConfig, FopState, FrameKind
+from protocols.errors import ProtocolError
+from protocols.pus import build_tc_packet
+from protocols.sdls import KeyStore, SecuritySender
+from protocols.stream import TmDeframer, frame_tc
+from protocols.tc_frame import build_ad_frame, build_bc_frame, build_bd_frame
+
+DEV_KEYS = Path(__file__).resolve().parent / "dev_keys.json"
+
+RequestId = tuple[int, int]  # (TC packet id, TC sequence control): what TM 1/x reports quote
+
+
+@dataclass
+class CommandTrack:
+    """One command sent: its request id and what the rover said."""
+
+    name: str
+    args: dict[str, Any]
+    request_id: RequestId
+    packet: bytes
+    sent_at: float
+    fop: CommandRecord | None = None
+    reports: list[Verification] = field(default_factory=list)
+
+    def describe(self) -> str:
+        a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
+        return f"{self.name} {a}".strip()
+
+
+class GroundLink:
+    """Frame handling shared by the ground's drivers (see the module docstring)."""
+
+    keep_frames = False  # remember the frame that carried each packet (frame_of_packet)
+
+    def __init__(
+        self,
+        mission: Mission,
+        *,
+        keys: Path | str | None = None,
+        spi: int = 1,
+        sdls_seq: int = 1,
+        fop: FopConfig | None = None,
+        t1_s: float = 10.0,
+        tc_seq: int = 0,
+    ) -> None:
+        self.mission = mission
+        self.state = GroundState(mission)
+        self.spi = spi
+        try:
+            self.security = SecuritySender.from_keystore(KeyStore.load(Path(keys or DEV_KEYS)), spi, seq=sdls_seq)
+        except ProtocolError as exc:
+            raise FarsideError(str(exc)) from None
+        self.archive: ArchiveWriter | None = None
+        self.fop = Fop1(fop or FopConfig(vcid=mission.tc_vcid, k=4, t1_s=t1_s), self._build_frame)
+        self._deframer = TmDeframer(mission.tm_frame_length)
+        self._tc_seq = tc_seq & 0x3FFF
+        self._lock = threading.RLock()  # FOP-1 and the TC sequence count (link thread vs callers)
+        self.tracks: list[CommandTrack] = []  # in the order sent
+        self.frame_of_packet: dict[bytes, bytes] = {}  # TC packet -> the frame that carried it
+
+    # --- what a driver gives ---------------------------------------------------------
+    def clock(self) -> float:
+        """Seconds on the clock of COP-1's timers."""
+        raise NotImplementedError
+
+    def unix_now(self) -> float:
+        """UNIX time for archive records."""
+        raise NotImplementedError
+
+    def _on_frame(self) -> None:
+        """Called after each good TM frame was fed to the state."""
+
+    def start_archive(self, archive: ArchiveWriter | None, url: str) -> None:
+        self.archive = archive
+        if archive is not None:
+            archive.append_json(
+                KIND_META,
+                {"event": "session_start", "url": url, "dict_hash": f"{self.mission.hash:08x}", "spi": self.spi},
+                self.unix_now(),
+            )
+
+    def end_archive(self) -> None:
+        if self.archive is not None:
+            self.archive.append_json(KIND_META, {"event": "session_end"}, self.unix_now())
+            self.archive.close()
+
+    # --- downlink ------------------------------------------------------------------------
+    def receive(self, octets: bytes, t: float) -> None:
+        """TM stream octets (any chunking) received at UNIX time `t`."""
+        st = self.state
+        for frame in self._deframer.feed(octets):
+            if self.archive is not None:
+                self.archive.append(KIND_TM, frame, t)
+            st.on_frame(frame, t)
+            self._on_frame()
+            clcw = st.link.clcw
+            if clcw is not None:
+                with self._lock:
+                    self.fop.on_clcw(clcw.to_int(), self.clock())
+        with st.cond:
+            st.link.frames_bad = self._deframer.counters.frames_bad
+
+    def reset_deframer(self) -> None:
+        """Forget a partial frame (the stream was interrupted)."""
+        self._deframer = TmDeframer(self.mission.tm_frame_length)
+
+    # --- uplink ----------------------------------------------------------------------------
+    def poll_fop(self, ad: bool = True) -> list[bytes]:
+        """Start the AD service once a CLCW was seen (if `ad`); the TC octets FOP-1 has due."""
+        with self._lock:
+            now = self.clock()
+            fop = self.fop
+            if ad and fop.state == FopState.INITIAL and self.state.link.clcw is not None:
+                fop.initiate_ad_unlock(now)
+            txs = fop.poll(now)
+            with self.state.cond:
+                link = self.state.link
+                link.cop_queued = fop.queued_count
+                link.cop_sent = fop.sent_count
+                link.cop_state = fop.state.value + (f" alert: {fop.alert.value}" if fop.alert else "")
+        return [tx.data for tx in txs]
+
+    def record_tc(self, data: bytes) -> None:
+        """One TC frame put on the link (`data` with its EB90 start): archive and count it."""
+        if self.archive is not None:
+            self.archive.append(KIND_TC, data[2:], self.unix_now())
+        with self.state.cond:
+            self.state.link.tc_frames_sent += 1
+
+    def _build_frame(self, kind: FrameKind, ns: int, payload: bytes) -> bytes:
+        m = self.mission
+        if kind == FrameKind.AD:
+            frame = build_ad_frame(m.scid, m.tc_vcid, ns, payload, security=self.security)
+        elif kind == FrameKind.BD:
+            frame = build_bd_frame(m.scid, m.tc_vcid, payload, security=self.security)
+        else:
+            return frame_tc(build_bc_frame(m.scid, m.tc_vcid, payload, security=self.security))
+        if self.keep_frames:
+            self.frame_of_packet[bytes(payload)] = frame
+        return frame_tc(frame)
+
+    # --- commanding --------------------------------------------------------------------------
+    def build_command(self, name: str, args: dict[str, Any], *, packet: bytes = b"") -> tuple[bytes, RequestId]:
+        """The TC packet of a command (arguments typed; `packet` for a 'tc' argument), encoded by
+        the dictionary, and its request id."""
+        service, subservice, data = self.mission.encode_command(name, args, packet)
+        with self._lock:
+            seq = self._tc_seq
+            self._tc_seq = (seq + 1) & 0x3FFF
+        try:
+            pkt = build_tc_packet(self.mission.tc_apid, seq, service, subservice, data)
+        except ProtocolError as exc:
+            raise FarsideError(f"{name}: {exc}") from None
+        return pkt, (int.from_bytes(pkt[0:2], "big"), int.from_bytes(pkt[2:4], "big"))
+
+    def command_packet(self, name: str, args: dict[str, Any], at: int | None = None) -> tuple[bytes, RequestId]:
+        """A command's packet, wrapped in TT_INSERT when it is to be released at `at` (rover s)."""
+        pkt, rid = self.build_command(name, args)
+        if at is None:
+            return pkt, rid
+        return self.build_command("TT_INSERT", {"release_s": at}, packet=pkt)
+
+    def submit(
+        self, label: str, label_args: dict[str, Any], pkt: bytes, rid: RequestId, bypass: bool = False
+    ) -> CommandTrack:
+        """Queue a packet on COP-1 (Type-AD, or Type-BD with `bypass`) and track it as `label`;
+        old reports of a reused request id are forgotten."""
+        track = CommandTrack(label, label_args, rid, pkt, self.unix_now())
+        with self.state.cond:
+            self.state.verifications.pop(rid, None)
+        with self._lock:
+            now = self.clock()
+            track.fop = self.fop.submit_bd(pkt, now) if bypass else self.fop.submit(pkt, now)
+            self.tracks.append(track)
+        return track
+
+    def verifications(self, track: CommandTrack) -> list[Verification]:
+        """The TM 1/x reports received for a command so far, in order (also kept in the track)."""
+        with self.state.cond:
+            track.reports = list(self.state.verifications.get(track.request_id, []))
+            return track.reports
