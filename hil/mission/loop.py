@@ -26,8 +26,8 @@ import hil
 from hil import vclock
 from hil.errors import FarsideError
 from hil.gs.archive import ArchiveWriter
+from hil.gs.link import DEV_KEYS
 from hil.gs.mission import Mission
-from hil.gs.session import DEV_KEYS
 from hil.mission.ground import LoopGround
 from hil.relay.channel import Relay
 from hil.relay.profile import load_profile
@@ -98,6 +98,87 @@ def fop_config_for(relay: Relay, mission: Mission) -> FopConfig:
     return FopConfig(vcid=mission.tc_vcid, k=min(sizing.k, 8), t1_s=max(sizing.t1_s, 2.0))
 
 
+class RelayedTarget:
+    """Ground and rover joined through the relay model (or directly, with no relay) on one
+    asyncio loop: the plumbing shared by the virtual-time loop and the real-time targets.
+
+    A subclass gives `now()` (relay time: s since the target started), `_loop_time(t)` (the
+    loop's time for relay time `t`) and how octets reach the rover (`_to_rover`); with no
+    relay, `_direct_up` / `_direct_down` move the octets.
+    """
+
+    loop: asyncio.AbstractEventLoop
+    relay: Relay | None
+    ground: LoopGround
+
+    def __init__(self) -> None:
+        self._handle: asyncio.TimerHandle | None = None
+        self._handle_at = math.inf
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+    def _loop_time(self, t: float) -> float:
+        return t
+
+    def _to_rover(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _direct_up(self, data: bytes) -> None:
+        self._to_rover(data)
+
+    def _direct_down(self, data: bytes) -> None:
+        self.ground.feed(data)
+
+    def _from_ground(self, data: bytes) -> None:
+        if self.relay is None:
+            self._direct_up(data)
+            return
+        self.relay.from_ground(self.now(), data)
+        self._schedule()
+
+    def _from_rover(self, data: bytes) -> None:
+        if self.relay is None:
+            self._direct_down(data)
+            return
+        self.relay.from_rover(self.now(), data)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        assert self.relay is not None
+        t = self.relay.next_time()
+        if t is None or t >= self._handle_at:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle_at = t
+        self._handle = self.loop.call_at(self._loop_time(max(t, self.now())), self._deliver)
+
+    def _deliver(self) -> None:
+        assert self.relay is not None
+        self._handle = None
+        self._handle_at = math.inf
+        now = self.now()
+        for data in self.relay.to_rover(now):
+            self._to_rover(data)
+        down = self.relay.to_ground(now)
+        if down:
+            self.ground.feed(b"".join(down))
+        self._schedule()
+
+    def relay_changed(self) -> None:
+        """Call after changing the relay's conditions: re-times the next delivery."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._handle_at = math.inf
+        if self.relay is not None:
+            self._schedule()
+
+    def relay_stats(self) -> dict[str, Any]:
+        return {"profile": "none"} if self.relay is None else self.relay.stats(self.now())
+
+
 @dataclass
 class LoopConfig:
     seed: int = 1
@@ -107,7 +188,7 @@ class LoopConfig:
     archive: bool = True
 
 
-class WholeLoop:
+class WholeLoop(RelayedTarget):
     """Ground + relay + CPython rover on one virtual-time loop. Drive it with `run()`."""
 
     target = "virtual"
@@ -115,6 +196,7 @@ class WholeLoop:
     def __init__(self, config: LoopConfig, mission: Mission | None = None) -> None:
         import tempfile
 
+        super().__init__()
         self.config = config
         self.mission = mission or Mission.load()
         self._tmp: tempfile.TemporaryDirectory[str] | None
@@ -141,8 +223,6 @@ class WholeLoop:
         self.hal = sim.SimHal(self.board, self.stream, config.seed)
         self.rover: Any = None  # the running firmware_py.app.Rover (changes at each boot)
         self.boots = 0
-        self._handle: asyncio.TimerHandle | None = None
-        self._handle_at = math.inf
         self._rover_task: asyncio.Task[Any] | None = None
         self._closed = False
         asyncio.set_event_loop(self.loop)
@@ -160,51 +240,14 @@ class WholeLoop:
         self.rover = rover
         self.boots += 1
 
-    def _from_ground(self, data: bytes) -> None:
-        if self.relay is None:
-            self.loop.call_soon(self.stream.deliver, data)
-            return
-        self.relay.from_ground(self.loop.time(), data)
-        self._schedule()
+    def _to_rover(self, data: bytes) -> None:
+        self.stream.deliver(data)
 
-    def _from_rover(self, data: bytes) -> None:
-        if self.relay is None:
-            self.loop.call_soon(self.ground.feed, data)
-            return
-        self.relay.from_rover(self.loop.time(), data)
-        self._schedule()
+    def _direct_up(self, data: bytes) -> None:
+        self.loop.call_soon(self.stream.deliver, data)
 
-    def _schedule(self) -> None:
-        assert self.relay is not None
-        t = self.relay.next_time()
-        if t is None or t >= self._handle_at:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle_at = t
-        self._handle = self.loop.call_at(max(t, self.loop.time()), self._deliver)
-
-    def _deliver(self) -> None:
-        assert self.relay is not None
-        self._handle = None
-        self._handle_at = math.inf
-        now = self.loop.time()
-        for data in self.relay.to_rover(now):
-            self.stream.deliver(data)
-        down = self.relay.to_ground(now)
-        if down:
-            self.ground.feed(b"".join(down))
-        self._schedule()
-
-    def relay_changed(self) -> None:
-        """Call after changing the relay's conditions: re-times the next delivery."""
-        if self.relay is None:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._handle_at = math.inf
-        self._schedule()
+    def _direct_down(self, data: bytes) -> None:
+        self.loop.call_soon(self.ground.feed, data)
 
     # --- driving the loop ------------------------------------------------------------
     def now(self) -> float:
@@ -237,11 +280,6 @@ class WholeLoop:
     def advance(self, seconds: float) -> None:
         """Let `seconds` of rover time pass."""
         self.run(asyncio.sleep(seconds))
-
-    def relay_stats(self) -> dict[str, Any]:
-        if self.relay is None:
-            return {"profile": "none"}
-        return self.relay.stats(self.now())
 
     def close(self) -> None:
         if self._closed:

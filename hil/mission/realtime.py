@@ -16,7 +16,6 @@ its pty. `serial` opens PORT; `flash=True` flashes it first.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -28,14 +27,14 @@ from hil.errors import FarsideError
 from hil.gs.archive import ArchiveWriter
 from hil.gs.mission import Mission
 from hil.mission.ground import LoopGround
-from hil.mission.loop import fop_config_for
+from hil.mission.loop import RelayedTarget, fop_config_for
 from hil.relay.channel import Relay
 from hil.relay.profile import load_profile
 
 T = TypeVar("T")
 
 
-class PortTarget:
+class PortTarget(RelayedTarget):
     """Ground + relay model on a real-time loop, the rover on a serial port."""
 
     hal = None  # no in-process plant: faults go up as SIM_INJECT commands
@@ -44,6 +43,7 @@ class PortTarget:
         self, port: str, relay: str, seed: int, folder: Path, mission: Mission | None = None,
         board: Any = None, baudrate: int = 115200, target: str = "serial",
     ) -> None:
+        super().__init__()
         self.mission = mission or Mission.load()
         self.board = board  # a hil.board.VirtualBoard we started (stopped on close)
         self.target = target
@@ -63,8 +63,6 @@ class PortTarget:
             fop=fop, t0_unix=time.time() - self.loop.time(), sdls_seq=seq,
         )
         self._t0 = self.loop.time()
-        self._handle: asyncio.TimerHandle | None = None
-        self._handle_at = math.inf
         self._closed = False
         self.loop.add_reader(self.port.fileno(), self._readable)
 
@@ -73,50 +71,14 @@ class PortTarget:
             data = self.port.read(self.port.in_waiting or 1)
         except (serial.SerialException, OSError):
             return
-        if not data:
-            return
-        if self.relay is None:
-            self.ground.feed(data)
-            return
-        self.relay.from_rover(self.now(), data)
-        self._schedule()
+        if data:
+            self._from_rover(data)
 
-    def _from_ground(self, data: bytes) -> None:
-        if self.relay is None:
-            self.port.write(data)
-            return
-        self.relay.from_ground(self.now(), data)
-        self._schedule()
+    def _to_rover(self, data: bytes) -> None:
+        self.port.write(data)
 
-    def _schedule(self) -> None:
-        assert self.relay is not None
-        t = self.relay.next_time()
-        if t is None or t >= self._handle_at:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle_at = t
-        self._handle = self.loop.call_at(self._t0 + max(t, self.now()), self._deliver)
-
-    def _deliver(self) -> None:
-        assert self.relay is not None
-        self._handle = None
-        self._handle_at = math.inf
-        now = self.now()
-        for data in self.relay.to_rover(now):
-            self.port.write(data)
-        down = self.relay.to_ground(now)
-        if down:
-            self.ground.feed(b"".join(down))
-        self._schedule()
-
-    def relay_changed(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._handle_at = math.inf
-        if self.relay is not None:
-            self._schedule()
+    def _loop_time(self, t: float) -> float:
+        return self._t0 + t
 
     def now(self) -> float:
         return self.loop.time() - self._t0
@@ -125,9 +87,6 @@ class PortTarget:
         if self._closed:
             raise FarsideError("the target is closed")
         return self.loop.run_until_complete(coro)
-
-    def relay_stats(self) -> dict[str, Any]:
-        return {"profile": "none"} if self.relay is None else self.relay.stats(self.now())
 
     def close(self) -> None:
         if self._closed:
