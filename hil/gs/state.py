@@ -16,11 +16,10 @@ from typing import Any
 
 from hil.gs.mission import Mission
 from protocols.clcw import Clcw
+from protocols.dictionary import VERIFICATION_FAILURES
 from protocols.errors import ProtocolError
 from protocols.pus import TmPacket, parse_tm_packet
 from protocols.tm_frame import TmDemultiplexer, TmFrame, parse_tm_frame
-
-STAGES = {1: "accepted", 2: "rejected", 3: "started", 4: "start_failed", 7: "completed", 8: "completion_failed"}
 
 
 @dataclass
@@ -126,13 +125,12 @@ class GroundState:
         return pkt
 
     def _dispatch(self, pkt: TmPacket, t: float) -> None:
-        m = self.mission
         svc, sub, data = pkt.service, pkt.subservice, pkt.data
         rover_t = int.from_bytes(pkt.time[:4], "big") + int.from_bytes(pkt.time[4:6], "big") / 65536
         try:
-            if svc == 3 and sub == 25:
-                hk = m.decode_hk(data)
-                for v in hk.values:
+            dec = self.mission.pd.decode_tm(svc, sub, data)
+            if dec.kind == "hk":
+                for v in dec.values:
                     self.hk_raw[v.name] = v.raw  # type: ignore[assignment]
                     self.hk[v.name] = v.value
                 self.hk_time = t
@@ -141,26 +139,23 @@ class GroundState:
                     self.rover_dict_hash = int(self.hk_raw["dict_hash"])
                 if "x_m" in self.hk and "y_m" in self.hk:
                     self.track.append((float(self.hk["x_m"]), float(self.hk["y_m"])))
-            elif svc == 5 and 1 <= sub <= 4:
-                ev = m.decode_event(sub, data)
-                args = {v.name: v.raw for v in ev.values}
+            elif dec.kind == "event":
+                args = {v.name: v.raw for v in dec.values}
                 self.event_seq += 1
                 self.events.append(
-                    EventRecord(t, rover_t, ev.name, ev.severity, args, ev.message, self.event_seq)  # type: ignore[arg-type]
+                    EventRecord(t, rover_t, dec.name, dec.severity, args, dec.message, self.event_seq)  # type: ignore[arg-type]
                 )
-                if ev.name == "BOOT":
+                if dec.name == "BOOT":
                     self.rover_dict_hash = int(args.get("dict_hash", 0))  # type: ignore[arg-type]
                     self.rover_version = int(args.get("version", 0))  # type: ignore[arg-type]
-            elif svc == 1 and sub in STAGES and len(data) >= 4:
+            elif dec.kind == "verification":
+                # the request id as the TC carried it: packet id and sequence control, whole
                 rid = (int.from_bytes(data[0:2], "big"), int.from_bytes(data[2:4], "big"))
-                code = int.from_bytes(data[4:6], "big") if len(data) >= 6 else None
-                self.verifications.setdefault(rid, []).append(Verification(t, STAGES[sub], code))
-            elif svc == 20 and sub == 2 and len(data) >= 6:
-                import struct
-
-                pid, val = struct.unpack_from(">Hf", data)
-                self.param_reports[pid] = val
-            elif svc == 17 and sub == 2:
+                code = int(dec.value("failure").raw) if sub in VERIFICATION_FAILURES else None
+                self.verifications.setdefault(rid, []).append(Verification(t, dec.name.lower(), code))
+            elif dec.kind == "parameter" and dec.id is not None:
+                self.param_reports[dec.id] = float(dec.values[0].raw)
+            elif dec.kind == "ping":
                 self.pings += 1
         except Exception as exc:  # a malformed packet must not stop the link thread
             self.packets_bad += 1
