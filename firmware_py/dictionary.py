@@ -27,8 +27,8 @@
 #   .event_format(event_id) -> format of the whole 5/x data (id u16 first)
 #   .events() -> {name: (event id, subservice, format)}     (made on each call)
 #   .commands() -> {(service << 8) | subservice: entry}     (made on each call)
-#   .params  read-only mapping {param id: (name, lo, hi, default)}, decoded on access
-#   .failure {name: code} (made on each access)
+#   .params {param id: (name, lo, hi, default)}  (made on each access)
+#   .failure {name: code}                        (made on each access)
 #   .mission {scid, tc_vcid, tm_vcid, tc_apid, tm_apid, ...}
 import hashlib
 import json
@@ -210,49 +210,6 @@ def _mission(raw, spans):
     return mission
 
 
-# .params: a read-only mapping {param id: (name, lo, hi, default)} decoded on access.
-class _Params:
-    def __init__(self, blob):
-        self._b = blob
-
-    def _walk(self):
-        b = self._b
-        o = 0
-        while o < len(b):
-            yield o
-            o += 20 + b[o + 19]
-
-    def __iter__(self):
-        for o in self._walk():
-            yield struct.unpack_from(">H", self._b, o)[0]
-
-    def __len__(self):
-        n = 0
-        for _ in self._walk():
-            n += 1
-        return n
-
-    def __contains__(self, pid):
-        for o in self._walk():
-            if struct.unpack_from(">H", self._b, o)[0] == pid:
-                return True
-        return False
-
-    def __getitem__(self, pid):
-        b = self._b
-        for o in self._walk():
-            i, lo, hi, d, is_int = struct.unpack_from(">HffdB", b, o)
-            if i == pid:
-                return (_name(b, o + 19)[0], lo, hi, int(d) if is_int else d)
-        raise KeyError(pid)
-
-    def keys(self):
-        return list(self)
-
-    def items(self):
-        return [(k, self[k]) for k in self]
-
-
 class Dictionary:
     def __init__(self, path="dictionary.json"):
         with open(path, "rb") as f:
@@ -267,7 +224,7 @@ class Dictionary:
         self._last = None  # (key, entry): the last command decoded
         self._hk = _housekeeping(raw, spans)
         self._ev = _events(raw, spans)
-        self.params = _Params(_parameters(raw, spans))
+        self._par = _parameters(raw, spans)
         self._fail = _failures(raw, spans)
         self.mission = _mission(raw, spans)
         self.version = _json(raw, spans, "version")
@@ -376,6 +333,18 @@ class Dictionary:
             if e[0] == event_id:
                 return e[2]
         raise KeyError(event_id)
+
+    @property
+    def params(self):
+        # {param id: (name, lo, hi, default)}, decoded on access
+        b = self._par
+        out = {}
+        o = 0
+        while o < len(b):
+            pid, lo, hi, d, is_int = struct.unpack_from(">HffdB", b, o)
+            name, o = _name(b, o + 19)
+            out[pid] = (name, lo, hi, int(d) if is_int else d)
+        return out
 
     @property
     def failure(self):
