@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -209,6 +211,18 @@ gc.collect()
 print(gc.mem_alloc() - a)
 """
 
+# The same from a ROMFS image (mpremote romfs build) mounted with vfs.VfsRom: bytecode
+# and constants used in place, as from a Pico's flash partition (firmware built with
+# MICROPY_VFS_ROM); frozen modules go further (their qstrs stay in flash too).
+ROMFS_SCRIPT = r"""
+import sys, vfs
+f = open({image!r}, 'rb')
+img = f.read()
+f.close()
+vfs.mount(vfs.VfsRom(img), '/rom')
+sys.path.insert(0, '/rom')
+""" + CODE_SCRIPT.replace("sys.path.insert(0, {mpy!r})", "")
+
 MPY_OPTIONS: tuple[list[str], ...] = ([], ["-O1"], ["-O3"], ["-X", "no-source-lines"], ["-O3", "-X", "no-source-lines"])
 
 
@@ -233,6 +247,21 @@ def bytecode_options(mpy: str, heapsize: str) -> list[tuple[str, int, int]]:
                 capture_output=True, text=True, check=True,
             )
             out.append((" ".join(opts) or "(default)", size, int(proc.stdout.split()[-1])))
+    mpremote = Path(sys.executable).parent / "mpremote"
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree" / "firmware_py"
+        shutil.copytree(ROOT / "firmware_py", tree, ignore=shutil.ignore_patterns("__pycache__", "*.md", "manifest.py"))
+        image = Path(tmp) / "fw.romfs"
+        env = {**os.environ, "PATH": f"{Path(cross[0]).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        subprocess.run(
+            [str(mpremote), "romfs", "-o", str(image), "build", str(tree.parent)],
+            check=True, capture_output=True, env=env,
+        )
+        proc = subprocess.run(
+            [mpy, "-X", f"heapsize={heapsize}", "-c", ROMFS_SCRIPT.format(image=str(image))],
+            capture_output=True, text=True, check=True,
+        )
+        out.append(("ROMFS image, in place", image.stat().st_size, int(proc.stdout.split()[-1])))
     return out
 
 
