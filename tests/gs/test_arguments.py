@@ -115,3 +115,34 @@ def test_dict_browser_shows_units_ranges_and_limits(capsys: pytest.CaptureFixtur
     assert "HAZARD_TILT" in capsys.readouterr().out
     assert main(["gs", "dict", "show", "NOPE"]) == 2
     assert capsys.readouterr().err.startswith("farside: error: dict show: nothing named")
+
+
+def _numeric_args(name: str) -> dict[str, int | float]:
+    """Each argument of a command at the low end of its range (else its enum's first value)."""
+    pd = M.pd
+    out: dict[str, int | float] = {}
+    for a in pd.command(name).args:
+        if a.range is not None:
+            out[a.name] = a.range[0]
+        elif a.enum is not None:
+            out[a.name] = min(pd.enums[a.enum])
+        else:
+            out[a.name] = 0
+    return out
+
+
+@pytest.mark.parametrize("name", [c for c in M.commands if all(a["type"] != "tc" for a in M.commands[c]["args"])])
+def test_ground_commands_are_encoded_by_the_protocols_dictionary(name: str) -> None:
+    from protocols.dictionary import load_dictionary
+
+    values = _numeric_args(name)
+    typed = M.parse_args(name, [f"{k}={v}" for k, v in values.items()])
+    assert M.encode_command(name, typed) == load_dictionary().encode_command(name, values)
+
+
+def test_enum_argument_by_name_or_number_is_range_checked_by_the_dictionary() -> None:
+    # BOOT is a mode the rover enters by itself: MODE_SET's range (1..4) leaves it out
+    for word in ("mode=BOOT", "mode=0"):
+        with pytest.raises(FarsideError, match=r"^MODE_SET\.mode: expected 1\.\.4, got 0$"):
+            M.parse_args("MODE_SET", [word])
+    assert M.parse_args("MODE_SET", ["mode=2"]) == M.parse_args("MODE_SET", ["mode=standby"]) == {"mode": 2}
