@@ -32,6 +32,8 @@ from protocols.tc_frame import build_ad_frame, build_bc_frame, build_bd_frame
 DEV_KEYS = Path(__file__).resolve().parent / "dev_keys.json"
 
 RequestId = tuple[int, int]  # (TC packet id, TC sequence control): what TM 1/x reports quote
+STAGE_ORDER = {"accepted": 1, "started": 2, "completed": 3}  # TM 1/1, 1/3, 1/7
+FAILURE_STAGES = ("rejected", "start_failed", "completion_failed")  # TM 1/2, 1/4, 1/8
 
 
 @dataclass
@@ -49,6 +51,14 @@ class CommandTrack:
     def describe(self) -> str:
         a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
         return f"{self.name} {a}".strip()
+
+    def failure(self) -> Verification | None:
+        """The failure report among those received (TM 1/2, 1/4 or 1/8), if any."""
+        return next((r for r in self.reports if r.stage in FAILURE_STAGES), None)
+
+    def reached(self, until: str) -> bool:
+        """Whether a report of stage `until` (accepted, started, completed) or later arrived."""
+        return max((STAGE_ORDER.get(r.stage, 0) for r in self.reports), default=0) >= STAGE_ORDER[until]
 
 
 class GroundLink:
@@ -197,6 +207,14 @@ class GroundLink:
             track.fop = self.fop.submit_bd(pkt, now) if bypass else self.fop.submit(pkt, now)
             self.tracks.append(track)
         return track
+
+    def failure_name(self, report: Verification) -> str:
+        """The dictionary's name of a failure report's code."""
+        return self.mission.failure_name(report.failure_code) if report.failure_code is not None else "?"
+
+    def failure_text(self, track: CommandTrack, report: Verification) -> str:
+        """One line: the command and how it failed (`DRIVE_DISTANCE ...: start failed (NOT_IN_MODE)`)."""
+        return f"{track.describe()}: {report.stage.replace('_', ' ')} ({self.failure_name(report)})"
 
     def verifications(self, track: CommandTrack) -> list[Verification]:
         """The TM 1/x reports received for a command so far, in order (also kept in the track)."""

@@ -257,28 +257,22 @@ class Session(GroundLink):
 
     def wait_verification(self, track: CommandTrack, timeout: float, until: str = "completed") -> list[Verification]:
         """Wait for `until` (accepted/started/completed); raise VerificationFailed on a failure."""
-        order = {"accepted": 1, "started": 2, "completed": 3}
-        reps = self._wait_reports(track, timeout, until, order[until])
+        reps = self._wait_reports(track, timeout, until)
         if track.fop is not None and until == "completed":
             with self._lock:  # never while holding state.cond: the I/O thread takes _lock first
                 if track.fop.state != CommandState.FAILED:
                     self.fop.mark_verified(track.fop, self.clock())
         return reps
 
-    def _wait_reports(self, track: CommandTrack, timeout: float, until: str, need: int) -> list[Verification]:
-        order = {"accepted": 1, "started": 2, "completed": 3}
+    def _wait_reports(self, track: CommandTrack, timeout: float, until: str) -> list[Verification]:
         deadline = time.monotonic() + timeout
         with self.state.cond:
             while True:
                 reps = self.reports(track)
-                for r in reps:
-                    if r.stage in FAILED_STAGES:
-                        code = self.mission.failure_name(r.failure_code) if r.failure_code is not None else "?"
-                        raise VerificationFailed(
-                            f"{track.describe()}: {r.stage.replace('_', ' ')} ({code})", FAILED_STAGES[r.stage]
-                        )
-                got = max((order.get(r.stage, 0) for r in reps), default=0)
-                if got >= need:
+                bad = track.failure()
+                if bad is not None:
+                    raise VerificationFailed(self.failure_text(track, bad), FAILED_STAGES[bad.stage])
+                if track.reached(until):
                     return reps
                 if track.fop is not None and track.fop.state == CommandState.FAILED:
                     raise VerificationFailed(

@@ -44,8 +44,6 @@ greater_than = gs_api.greater_than
 less_than = gs_api.less_than
 within = gs_api.within
 
-_FAILED = ("rejected", "start_failed", "completion_failed")
-_ORDER = {"accepted": 1, "started": 2, "completed": 3}
 
 
 class CheckFailed(gs_api.CheckFailed, AssertionError):
@@ -176,16 +174,14 @@ class RoverApi(gs_api.FrontDoor):
 
     def await_verification(self, track: CommandTrack, until: str = "completed", timeout: float | None = None) -> list[str]:
         """Wait for a command's `until` stage; raise CheckFailed on a failure report or timeout."""
-        need = _ORDER[until]
-        timeout = self.default_timeout if timeout is None else timeout
+        timeout = self._timeout(timeout)
 
         def check() -> Any:
             stages = self.ground.reports(track)
-            for r in track.reports:
-                if r.stage in _FAILED:
-                    code = self.mission.failure_name(r.failure_code) if r.failure_code is not None else "?"
-                    raise CheckFailed(f"{track.describe()}: {r.stage.replace('_', ' ')} ({code})")
-            if max((_ORDER.get(s, 0) for s in stages), default=0) >= need:
+            bad = track.failure()
+            if bad is not None:
+                raise self.failure(self.ground.failure_text(track, bad))
+            if track.reached(until):
                 if until == "completed" and track.fop is not None:
                     self.ground.fop.mark_verified(track.fop, self.h.now())
                 return stages
@@ -216,16 +212,15 @@ class RoverApi(gs_api.FrontDoor):
 
     def await_failure(self, track: CommandTrack, timeout: float | None = None) -> tuple[str, str]:
         """Wait for a command's failure report: returns (stage, failure code name)."""
-        t = self.default_timeout if timeout is None else timeout
+        t = self._timeout(timeout)
 
         def check() -> Any:
             self.ground.reports(track)
-            for r in track.reports:
-                if r.stage in _FAILED:
-                    code = self.mission.failure_name(r.failure_code) if r.failure_code is not None else "?"
-                    return (r.stage, code)
-                if r.stage == "completed":
-                    raise CheckFailed(f"{track.describe()}: expected a failure, it completed")
+            bad = track.failure()
+            if bad is not None:
+                return (bad.stage, self.ground.failure_name(bad))
+            if track.reached("completed"):
+                raise self.failure(f"{track.describe()}: expected a failure, it completed")
             return _MISSING
 
         result: tuple[str, str] = self._until(check, t, lambda: f"{track.describe()}: no failure report within {t:g} s")
