@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from hil.errors import FarsideError
 from hil.gs import api as gs_api
-from hil.gs.session import CommandTrack
+from hil.gs.link import CommandTrack
 from hil.gs.state import EventRecord
 from hil.mission.ground import HkSample, LoopGround
 from hil.relay.channel import BitErrors, Relay
