@@ -5,9 +5,12 @@
 # (firmware_py.dictionary), then the command's own acceptance check (mode,
 # parameter id, queue space, wheel availability...). A failure at any of these
 # is TM 1/2 (rejected) with the failure code, and nothing else changes.
-# Otherwise TM 1/1 (accepted), TM 1/3 (started), the handler runs, and TM 1/7
-# (completed) or 1/8 (completion failed) follows, at once or when the motion
-# ends (drive commands). Success reports honour the packet's ack flags
+# Otherwise TM 1/1 (accepted). Commands with a start condition (the drives:
+# healthy wheels, no hazard, a mode the drive can run in) check it next: when it
+# fails, TM 1/4 (start failed) with the failure code ends the command. Else TM
+# 1/3 (started), the handler runs, and TM 1/7 (completed) or 1/8 (completion
+# failed) follows, at once or when the motion ends (drive commands). A drive
+# stopped after it started (wheel fault, hazard, STOP) is 1/8. Success reports honour the packet's ack flags
 # (acceptance 1, start 2, completion 8); failure reports are always sent.
 # Report data: packet id u16, sequence control u16 (+ failure code u16).
 import struct
@@ -62,6 +65,12 @@ class Dispatcher:
         self.failed = 0
         self.last = None  # (name, code) of the last command, for tests and HK
         self._h = {}
+        # name -> start check (args) -> failure code, run between 1/1 and 1/3
+        self._start = {
+            "DRIVE_DISTANCE": self._s_drive_distance,
+            "TURN": self._s_turn,
+            "DRIVE_ARC": self._s_drive_arc,
+        }
         for name in (
             "PING", "TIME_SET", "TIME_ADJUST", "HK_SET_PERIOD", "HK_REPORT_NOW",
             "EVENT_DUMP", "PARAM_GET", "PARAM_SET", "TT_INSERT", "TT_CLEAR", "MODE_SET",
@@ -84,6 +93,11 @@ class Dispatcher:
         self.rejected += 1
         self.last = (name, code)
         self._report(2, pid, psc, code)
+
+    def start_failed(self, token, code):
+        # The command was accepted but could not start: TM 1/4 with the code.
+        self.failed += 1
+        self._report(4, token[0], token[1], code)
 
     def done(self, token, code):
         # Completion of a command that ran on (drive); token = (pid, psc, ack).
@@ -130,9 +144,16 @@ class Dispatcher:
         ack = p.ack
         if ack & _ACK_ACCEPT:
             self._report(1, pid, psc)
+        token = (pid, psc, ack)
+        check = self._start.get(name)
+        if check is not None:
+            code = check(args)
+            if code:
+                self.last = (name, code)
+                self.start_failed(token, code)
+                return 0
         if ack & _ACK_START:
             self._report(3, pid, psc)
-        token = (pid, psc, ack)
         code = h(args, token, buf, p.data_start + entry[2], p.data_end)
         self.last = (name, code)
         if code == PENDING:
@@ -229,15 +250,21 @@ class Dispatcher:
         return 0
 
     def _drive(self, t, kind, target, speed, radius):
-        r = self.r
-        if not r.safety.wheels_available():
-            return F_WHEEL_UNAVAILABLE
-        if r.safety.tilt_latched:
-            return 11  # HAZARD
+        # acceptance needs nothing more than the mode (checked before); the start
+        # conditions are the start check's (_s_*), reported as 1/4
         if t is None:
             return 0
-        code = r.drive.start(kind, target, speed, radius, t)
+        code = self.r.drive.start(kind, target, speed, radius, t)
         return code if code else PENDING
+
+    def _s_drive_distance(self, a):
+        return self.r.drive.can_start(drv.DISTANCE, a[0])
+
+    def _s_turn(self, a):
+        return self.r.drive.can_start(drv.TURN, a[0])
+
+    def _s_drive_arc(self, a):
+        return self.r.drive.can_start(drv.ARC, a[1])
 
     def _c_drive_distance(self, a, t, b, s, e):
         return self._drive(t, drv.DISTANCE, a[0], a[1], 0.0)

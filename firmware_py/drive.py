@@ -179,11 +179,25 @@ class Drive:
         return self.v16 * 9 // 4  # 0.1 m/h
 
     # -- commands (called from the dispatcher: may allocate) --
+    def can_start(self, kind, target):
+        # The failure code a start would fail with now (0: it can start); the
+        # dispatcher reports a non-zero one as TM 1/4 (start failed).
+        sf = self.safety
+        if not sf.wheels_available():
+            return 10  # WHEEL_UNAVAILABLE
+        if sf.tilt_latched or (kind != TURN and target >= 0 and sf.obstacle_ahead()):
+            return 11  # HAZARD
+        m = self.modes.mode
+        if m != modes.STANDBY and m != modes.DRIVE:
+            return 4  # WRONG_MODE
+        return 0
+
     def start(self, kind, target, speed_mph, radius, token):
         # target: metres (DISTANCE, ARC) or radians (TURN); radius metres.
         # Returns a failure code (0 when started).
-        if not self.safety.wheels_available():
-            return 10  # WHEEL_UNAVAILABLE
+        code = self.can_start(kind, target)
+        if code:
+            return code
         if self.modes.mode == modes.STANDBY:
             self.modes.request(modes.DRIVE, modes.R_COMMAND)
         if self.modes.mode != modes.DRIVE or not self.safety.arm():

@@ -114,6 +114,14 @@ class Safety:
     def wheels_available(self):
         return self.side_ok(0) >= 2 and self.side_ok(1) >= 2
 
+    def obstacle_ahead(self):
+        # A tall obstacle within the stopping distance ahead (what check_hazards
+        # stops a forward drive for): a forward drive cannot start.
+        if self._pver != self._params.version:
+            self._sync()
+        hal = self.hal
+        return hal.obstacle_mm > self._obst_mm and 0 < hal.obstacle_dist_mm < OBSTACLE_STOP_MM
+
     # -- ground commands --
     def disable_wheel(self, i):
         if self.state[i] == OK:

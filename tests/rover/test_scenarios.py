@@ -277,8 +277,9 @@ def test_wheel_disable_and_enable_by_ground(rig: RoverRig) -> None:
         rig.send("WHEEL_DISABLE", 1)
         rig.send("WHEEL_DISABLE", 2)
         req = rig.send("DRIVE_DISTANCE", 1.0, 100.0)
-        await rig.wait_for(lambda: bool(rig.reports(req)), 5)
-        assert rig.reports(req) == [(2, FAIL["WHEEL_UNAVAILABLE"])]
+        await rig.wait_for(lambda: len(rig.reports(req)) >= 2, 5)
+        # accepted, then it cannot start: 1/4, never 1/3 then 1/8
+        assert rig.reports(req) == [(1, None), (4, FAIL["WHEEL_UNAVAILABLE"])]
         rig.send("WHEEL_ENABLE", 2)
         req = rig.send("DRIVE_DISTANCE", 1.0, 100.0)
         assert await rig.wait_for(lambda: _completed(rig, req), 100)
@@ -363,3 +364,38 @@ def test_brown_out_resets_with_its_cause(rig: RoverRig) -> None:
 
     run_vt(rig, script)
     assert rig.events("BOOT")[1][1][2] == 4  # reset cause BROWN_OUT
+
+
+def test_drive_into_a_rock_right_ahead_fails_to_start_with_hazard(rig: RoverRig) -> None:
+    async def script(rig: RoverRig) -> None:
+        rig.send("SIM_INJECT", 7, 0, 0.6)  # a 0.3 m rock 0.6 m ahead: inside the stop distance
+        await rig.wait_for(lambda: rig.hk()["obstacle_mm"] == 300, 5)
+        req = rig.send("DRIVE_DISTANCE", 5.0, 200.0)
+        await rig.wait_for(lambda: len(rig.reports(req)) >= 2, 5)
+        await rig.wait_for(lambda: False, 2)
+        assert rig.reports(req) == [(1, None), (4, FAIL["HAZARD"])]
+        # a turn on the spot does not drive into it: it starts and completes
+        req = rig.send("TURN", 90.0)
+        assert await rig.wait_for(lambda: _completed(rig, req), 200)
+        assert [s for s, _ in rig.reports(req)] == [1, 3, 7]
+
+    run_vt(rig, script)
+    assert abs(rig.hal.plant.x) < 0.05  # the failed drive never moved the rover
+    assert "DRIVE_ABORTED" not in [n for n, _ in rig.events()]
+    assert rig.hk()["cmd_failed"] == 1
+
+
+def test_drive_while_tilted_fails_to_start_with_hazard(rig: RoverRig) -> None:
+    async def script(rig: RoverRig) -> None:
+        rig.send("SIM_INJECT", 6, 0, 25.0)  # tilt: SAFE, hazard latched
+        await rig.wait_for(lambda: rig.hk()["mode"] == 1, 5)
+        rig.send("MODE_SET", 2)  # the ground takes the rover back to STANDBY, still tilted
+        await rig.wait_for(lambda: rig.hk()["mode"] == 2, 5)
+        req = rig.send("DRIVE_DISTANCE", 1.0, 100.0)
+        await rig.wait_for(lambda: len(rig.reports(req)) >= 2, 5)
+        await rig.wait_for(lambda: False, 2)
+        assert rig.reports(req) == [(1, None), (4, FAIL["HAZARD"])]
+
+    run_vt(rig, script)
+    assert rig.rover.safety.tilt_latched
+    assert abs(rig.hal.plant.x) < 0.05
