@@ -12,7 +12,8 @@ if MICROPYTHON:
     from micropython import const  # noqa: F401
     from time import ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401
 
-    def mem_free():
+    def mem_free(budget=0):
+        # the heap's real free octets (budget: for CPython's sake, unused here)
         import gc
 
         return gc.mem_free()
@@ -28,14 +29,18 @@ else:
     def const(x):
         return x
 
+    # the running loop's clock, looked up without raising (this is called on
+    # every task wake: asyncio._get_running_loop returns None outside a loop)
+    _running_loop = _asyncio._get_running_loop
+    _monotonic = _time.monotonic
+
     def _now_s():
-        try:
-            return _asyncio.get_running_loop().time()
-        except RuntimeError:
-            return _time.monotonic()
+        loop = _running_loop()
+        return loop.time() if loop is not None else _monotonic()
 
     def ticks_ms():
-        return int(_now_s() * 1000) & _TICKS_MAX
+        loop = _running_loop()
+        return int((loop.time() if loop is not None else _monotonic()) * 1000) & _TICKS_MAX
 
     def ticks_us():
         return int(_now_s() * 1000000) & _TICKS_MAX
@@ -46,5 +51,18 @@ else:
     def ticks_diff(a, b):
         return ((a - b + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
 
-    def mem_free():
-        return 0
+    # mem_free(budget) -> octets, what HK free_heap reports. A CPython rover has
+    # no heap of its own to measure (its objects share the host process's memory,
+    # which has no limit), so it reports the board's heap budget (`budget`,
+    # octets: boards/<name>.json heap_budget_kb * 1024), less what tracemalloc
+    # has traced when it is tracing (the whole process's Python objects: an upper
+    # bound on the rover's share; 0 at worst). Not 0 when nothing is measured:
+    # 0 would read as an exhausted heap on the ground. The true figure for the
+    # firmware's heap comes from the unix port or the board (gc.mem_free).
+    def mem_free(budget=0):
+        import tracemalloc
+
+        if tracemalloc.is_tracing():
+            used = tracemalloc.get_traced_memory()[0]
+            return budget - used if used < budget else 0
+        return budget

@@ -39,6 +39,7 @@ class SimHal:
         board = board or {}
         enc = board.get("encoders", {})
         self.counts_per_m = enc.get("counts_per_m", 5000)
+        self.heap_budget = board.get("heap_budget_kb", 192) * 1024  # octets
         self.plant = plant or Plant(seed, self.counts_per_m)
         self.link = link
         self.enc = [0] * 6
@@ -171,7 +172,9 @@ class SimHal:
         self.temp_board_cc = int(p.temp_board * 100.0)
 
     def mem_free(self):
-        return mem_free()
+        # the unix port and a Pico: gc.mem_free(); CPython: the board's heap
+        # budget (see compat.mem_free)
+        return mem_free(self.heap_budget)
 
     # -- fault injection --
     def inject(self, fault, wheel, value):

@@ -202,3 +202,41 @@ def test_no_way_out_of_hibernate_but_safe(to: int) -> None:
     m.request(modes.HIBERNATE, 0)
     assert m.request(modes.STANDBY, 0) is False and m.request(modes.DRIVE, 0) is False
     assert m.request(to, 0) is True
+
+
+def test_free_heap_on_cpython_reports_the_board_budget_not_zero() -> None:
+    import tracemalloc
+
+    from firmware_py.hal.sim import SimHal
+    from tests.rover.ground import load_board
+
+    board = load_board("sim")
+    budget = board["heap_budget_kb"] * 1024
+    hal = SimHal(board)
+    was = tracemalloc.is_tracing()
+    if was:
+        tracemalloc.stop()
+    try:
+        assert hal.mem_free() == budget  # nothing measured: the budget, never 0 (RED on the ground)
+        tracemalloc.start()
+        hold = [bytearray(20000)]  # noqa: F841 - traced while held
+        free = hal.mem_free()
+        assert 0 < free <= budget - 20000  # tracing: the budget less what is traced
+        tracemalloc.stop()
+        assert SimHal({"heap_budget_kb": 160}).mem_free() == 160 * 1024
+    finally:
+        if was and not tracemalloc.is_tracing():
+            tracemalloc.start()
+        elif not was and tracemalloc.is_tracing():
+            tracemalloc.stop()
+
+
+def test_free_heap_in_hk_is_the_budget_on_cpython(tmp_path: Path) -> None:
+    rig = RoverRig(make_root(tmp_path / "r"))
+    from tests.rover.ground import run_vt
+
+    async def script(rig: RoverRig) -> None:
+        await rig.wait_for(lambda: "free_heap" in rig.hk(), 5)
+
+    run_vt(rig, script)
+    assert rig.hk()["free_heap"] == 192 * 1024
