@@ -25,8 +25,8 @@
 #       the caller (scenario runners under the unix port, benchmarks).
 #
 # Tasks (ids are what the watchdog and SIM_INJECT HANG_TASK use):
-#   1 control  50 ms while driving, 250 ms otherwise: hal.update, drive, safety
-#   2 link     20 ms: TC in, TM out, link-loss check
+#   1 control  100 ms (10 Hz) while driving, 250 ms otherwise: hal.update, drive, safety
+#   2 link     20 ms while the uplink is busy or TM is queued, 100 ms when quiet: TC in, TM out
 #   3 telemetry 100 ms: HK at its period (at most once a minute in HIBERNATE)
 #   4 housekeeping 1 s: clock, power, time-tagged queue
 #   + watchdog (feeds when 1-4 checked in) + the HAL's own (sim watchdog)
@@ -65,9 +65,8 @@ T_LINK = const(2)
 T_TELEMETRY = const(3)
 T_HOUSEKEEPING = const(4)
 
-CONTROL_MS = const(50)
+CONTROL_MS = const(100)
 _IDLE_MS = const(250)
-_LINK_MS = const(20)
 _EV_BOOT = const(1)
 _EV_MODE = const(2)
 _EV_LINK_LOST = const(14)
@@ -313,7 +312,7 @@ class Rover:
             self.watchdog.checkin(T_LINK)
             if self.hal_hang() == T_LINK:
                 await self._hang_if(T_LINK)
-            await sleep_ms(_LINK_MS)
+            await sleep_ms(self.link.poll_ms(self.uptime_ms))
 
     async def _telemetry_task(self):
         while True:

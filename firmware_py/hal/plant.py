@@ -40,6 +40,7 @@ BUS_V = 12.0
 AVIONICS_W = 4.0
 HIBERNATE_W = 0.3
 SOLAR_MAX_W = 40.0
+REST_MPS = 0.0001  # below this the body counts as stopped
 
 
 class Plant:
@@ -121,13 +122,23 @@ class Plant:
         return best_h, best_d
 
     # -- time step --
+    def at_rest(self):
+        # No wheel powered and the body (nearly) stopped: nothing in step() then
+        # needs a short step (the lag and skid terms are idle), so the sim HAL
+        # integrates an idle rover in long steps.
+        if self.enabled:
+            for d in self.duty:
+                if d != 0.0:
+                    return False
+        return -REST_MPS < self.vl < REST_MPS and -REST_MPS < self.vr < REST_MPS
+
     def step(self, dt):
+        # dt: seconds, up to 0.1 while the wheels are driven (the motor lag is
+        # integrated exactly for a constant duty, so the step length barely shows)
         self.t_s += dt
         slope = math.radians(self.slope_deg)
         load = LOAD_FLAT + 0.6 * math.sin(slope) * (1.0 if self.v >= 0 else -1.0)
-        k = dt / TAU_S
-        if k > 1.0:
-            k = 1.0
+        k = 1.0 - math.exp(-dt / TAU_S)
         motor_w = 0.0
         for i in range(_N):
             f = self.fault[i]

@@ -29,7 +29,9 @@ _F_SLOPE = const(6)
 _F_ROCK = const(7)
 _F_SUN = const(8)
 _F_HANG = const(9)
-_MAX_STEP_MS = const(20)  # plant integration step
+_MAX_STEP_MS = const(100)  # plant integration step while the wheels move (one control period)
+_REST_STEP_MS = const(1000)  # ... and while the rover stands still with its motors off
+_WDT_POLL_MS = const(50)  # watchdog task period until the watchdog is started and fed
 
 
 class SimHal:
@@ -110,8 +112,17 @@ class SimHal:
             self.reset(RESET_WATCHDOG)
 
     async def _wdt_task(self):
+        # Bites when nobody fed the watchdog for its timeout, even with the control
+        # loop (which calls update()) hung. Sleeps until the moment it would bite
+        # if not fed again, rather than polling: a feed meanwhile only moves that on.
         while True:
-            await sleep_ms(50)
+            ms = _WDT_POLL_MS
+            fed = self._wdt_fed
+            if self._wdt_ms and fed is not None and self._last_ms is not None:
+                ms = ticks_diff(fed, ticks_ms()) + self._wdt_ms + 1
+                if ms < 1:
+                    ms = 1
+            await sleep_ms(ms)
             if self._last_ms is not None:
                 self._wdt_check(ticks_ms())
             if self._pending_reset >= 0:
@@ -147,7 +158,8 @@ class SimHal:
         dt_ms = ticks_diff(now_ms, self._last_ms)
         self._last_ms = now_ms
         while dt_ms > 0:
-            step = dt_ms if dt_ms < _MAX_STEP_MS else _MAX_STEP_MS
+            lim = _REST_STEP_MS if p.at_rest() else _MAX_STEP_MS
+            step = dt_ms if dt_ms < lim else lim
             p.step(step * 0.001)
             dt_ms -= step
         self._wdt_check(now_ms)
