@@ -27,7 +27,8 @@
 # Tasks (ids are what the watchdog and SIM_INJECT HANG_TASK use):
 #   1 control  100 ms (10 Hz) while driving, 250 ms otherwise: hal.update, drive, safety
 #   2 link     20 ms while the uplink is busy or TM is queued, 100 ms when quiet: TC in, TM out
-#   3 telemetry 100 ms: HK at its period (at most once a minute in HIBERNATE)
+#   3 telemetry until the next HK is due (1 s at most): HK at its period (at most
+#              once a minute in HIBERNATE); the link task sends a due one (mode change)
 #   4 housekeeping 1 s: clock, power, time-tagged queue
 #   + watchdog (feeds when 1-4 checked in) + the HAL's own (sim watchdog)
 import asyncio
@@ -309,19 +310,23 @@ class Rover:
             self.link.poll(self.uptime_ms)
             if self._exit:
                 self._finish_exit()
+            if self.telemetry.due:  # a mode change: the ground sees it at once
+                self.telemetry.poll(self.uptime_ms)
             self.watchdog.checkin(T_LINK)
             if self.hal_hang() == T_LINK:
                 await self._hang_if(T_LINK)
             await sleep_ms(self.link.poll_ms(self.uptime_ms))
 
     async def _telemetry_task(self):
+        tm = self.telemetry
         while True:
             self._advance(ticks_ms())
-            self.telemetry.poll(self.uptime_ms, _HIB_HK_MS if self.modes.mode == modes.HIBERNATE else 0)
+            floor = _HIB_HK_MS if self.modes.mode == modes.HIBERNATE else 0
+            tm.poll(self.uptime_ms, floor)
             self.watchdog.checkin(T_TELEMETRY)
             if self.hal_hang() == T_TELEMETRY:
                 await self._hang_if(T_TELEMETRY)
-            await sleep_ms(100)
+            await sleep_ms(tm.wait_ms(self.uptime_ms, floor))
 
     async def _housekeeping_task(self):
         while True:

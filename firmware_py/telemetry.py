@@ -12,6 +12,9 @@
 #   .send()           build and send one report (HK_REPORT_NOW)
 #   .poll(now_ms, min_period_ms=0)   send when the period has elapsed, or at once
 #                     after .due was set (the app sets it on every mode change)
+#   .wait_ms(now_ms, min_period_ms=0) -> ms until the next report is due (1..1000):
+#                     how long the telemetry task sleeps (the link task, which
+#                     wakes at least every 100 ms, sends a .due report)
 import struct
 
 from firmware_py.compat import const, ticks_diff
@@ -28,6 +31,7 @@ _LIMITS = {
 _SIZES = {"B": 1, "b": 1, "H": 2, "h": 2, "I": 4, "i": 4, "f": 4}
 _SVC = const(3)
 _SUB = const(25)
+_MAX_WAIT_MS = const(1000)
 
 
 def _zero():
@@ -83,3 +87,12 @@ class Telemetry:
             self.due = False
             self._last = now_ms
             self.send()
+
+    def wait_ms(self, now_ms, min_period_ms=0):
+        if self.due or self._last is None:
+            return 1
+        period = self.period_ms if self.period_ms > min_period_ms else min_period_ms
+        ms = period - ticks_diff(now_ms, self._last)
+        if ms < 1:
+            return 1
+        return ms if ms < _MAX_WAIT_MS else _MAX_WAIT_MS
