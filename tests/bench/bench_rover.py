@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from firmware_py.app import CONTROL_MS  # noqa: E402
 from tests.rover.ground import RoverRig, make_root, run_vt  # noqa: E402
 from tests.rover.test_micropython import compile_tree  # noqa: E402
 
@@ -43,11 +44,11 @@ now = r.now
 t_ctrl = 0
 t_plant = 0
 for i in range(N):
-    now += 50
+    now += {period}
     t0 = time.ticks_us()
     hal.update(now)
     t1 = time.ticks_us()
-    rv.drive.step(50)
+    rv.drive.step({period})
     t2 = time.ticks_us()
     t_plant += time.ticks_diff(t1, t0)
     t_ctrl += time.ticks_diff(t2, t1)
@@ -57,11 +58,11 @@ gc.disable()
 M = 5
 a0 = gc.mem_alloc()
 for i in range(M):
-    rv.drive.step(50)
+    rv.drive.step({period})
 a1 = gc.mem_alloc()
 gc.collect()
 a1b = gc.mem_alloc()
-now += 50
+now += {period}
 hal.update(now)
 a2 = gc.mem_alloc()
 gc.enable()
@@ -166,15 +167,15 @@ def main() -> None:
         mpy = compile_tree(tmp / "mpy")
         root = make_root(tmp / "root")
         proc = subprocess.run(
-            [mp, "-X", "heapsize=192K", "-c", MPY_SCRIPT.format(mpy=mpy, repo=str(ROOT), root=root)],
+            [mp, "-X", "heapsize=192K", "-c", MPY_SCRIPT.format(mpy=mpy, repo=str(ROOT), root=root, period=CONTROL_MS)],
             capture_output=True, text=True, timeout=300,
         )
         if proc.returncode:
             print(proc.stdout, proc.stderr)
         f = _figures(proc.stdout)
         print("MicroPython unix port, -X heapsize=192K, mpy-cross compiled firmware")
-        print(f"  control loop (drive.step, 6 wheels)   {f['CTRL_US']:8.1f} us/iteration")
-        print(f"  sim plant update (50 ms of plant)     {f['PLANT_US']:8.1f} us/iteration")
+        print(f"  control loop (drive.step, 6 wheels)   {f['CTRL_US']:8.1f} us/iteration ({CONTROL_MS} ms period)")
+        print(f"  sim plant update ({CONTROL_MS} ms of plant)    {f['PLANT_US']:8.1f} us/iteration")
         print(f"  allocations, control loop             {f['CTRL_ALLOC_B']:8.1f} B/iteration")
         print(f"  allocations, sim plant                {f['PLANT_ALLOC_B']:8.1f} B/iteration")
         print(f"  HK 3/25 build (51 parameters)         {f['HK_US']:8.1f} us  ({f['HK_ALLOC_B']:.0f} B allocated)")
