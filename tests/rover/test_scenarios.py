@@ -399,3 +399,26 @@ def test_drive_while_tilted_fails_to_start_with_hazard(rig: RoverRig) -> None:
     run_vt(rig, script)
     assert rig.rover.safety.tilt_latched
     assert abs(rig.hal.plant.x) < 0.05
+
+
+def test_hung_control_loop_is_bitten_by_the_sim_watchdog_within_its_timeout(rig: RoverRig) -> None:
+    # the control loop is what calls hal.update(): with it hung only the sim HAL's own
+    # watchdog task can bite, and it must do so once the watchdog went unfed for its timeout
+    times: dict[str, float] = {}
+
+    async def script(rig: RoverRig) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        rig.send("SIM_INJECT", 9, 1, 0.0)  # hang the control task
+        assert await rig.wait_for(lambda: rig.hal.hang_task == 1, 5)
+        times["hung"] = loop.time()
+        assert await rig.wait_for(lambda: rig.hal.resets == 1, 30)
+        times["reset"] = loop.time()
+        await rig.wait_for(lambda: len(rig.events("BOOT")) >= 2, 10)
+
+    run_vt(rig, script)
+    timeout_s = rig.board["watchdog"]["timeout_ms"] / 1000
+    # fed at most a watchdog period (timeout/4) before the hang; bites at the timeout
+    assert timeout_s * 0.75 - 0.2 <= times["reset"] - times["hung"] <= timeout_s + 0.3
+    assert rig.events("BOOT")[1][1][2] == 1  # reset cause WATCHDOG

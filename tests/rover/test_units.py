@@ -240,3 +240,37 @@ def test_free_heap_in_hk_is_the_budget_on_cpython(tmp_path: Path) -> None:
 
     run_vt(rig, script)
     assert rig.hk()["free_heap"] == 192 * 1024
+
+
+def test_link_polls_fast_while_the_uplink_is_busy_and_slowly_when_quiet(tmp_path: Path) -> None:
+    from firmware_py.app import Rover
+
+    rig = RoverRig(make_root(tmp_path / "r"))
+    r = Rover(rig.board, rig.hal, rig.root, rig.rover_link)
+    lk = r.link
+    lk.poll(0)
+    lk.poll(1)
+    assert lk.poll_ms(1) == 100  # nothing in, nothing queued
+    rig.send("PING")
+    lk.poll(500)  # octets arrived: busy for 2 s
+    assert lk.poll_ms(500) == 20
+    lk.poll(600)
+    assert lk.poll_ms(2499) == 20 and lk.poll_ms(2500) == 100
+    r.events.emit(19, 0)  # TM queued: flushed within 100 ms, so polled at 20 ms
+    assert lk.framer.pending and lk.poll_ms(3000) == 20
+
+
+def test_telemetry_task_sleeps_until_the_next_report_is_due(tmp_path: Path) -> None:
+    from firmware_py.app import Rover
+
+    rig = RoverRig(make_root(tmp_path / "r"))
+    tm = Rover(rig.board, rig.hal, rig.root, rig.rover_link).telemetry
+    assert tm.wait_ms(0) == 1  # never sent: at once
+    tm.poll(1000)
+    assert tm.sent == 1 and tm.wait_ms(1000) == 1000 and tm.wait_ms(1700) == 300
+    assert tm.wait_ms(2500) == 1  # overdue
+    tm.period_ms = 10000
+    assert tm.wait_ms(1000) == 1000  # a long period: still wakes every second
+    assert tm.wait_ms(1000, 60000) == 1000 and tm.wait_ms(60000, 60000) == 1000
+    tm.due = True
+    assert tm.wait_ms(1001) == 1
