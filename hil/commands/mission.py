@@ -101,7 +101,9 @@ def _print_summary(console: Any, s: dict[str, Any], folder: Path) -> None:
         mark = "[green]survived[/]" if f["survived"] else "[red]not survived[/]"
         t.add_row(f"  {f['kind']}", f"{f['detail']}: {mark} ({f['how']})")
     c = s["commands"]
-    t.add_row("commands sent / verified", f"{c['sent']} / {c['verified']} ({c['failed']} failed as expected or not)")
+    t.add_row("commands sent / completed", f"{c['sent']} / {c['verified']}")
+    for f in c.get("failures", []):
+        t.add_row("  failed", f"{f['command']}: {f['stage'].replace('_', ' ')} ({f['reason']})")
     link = s["link"]
     relay = link.get("relay", {})
     up, down = relay.get("uplink", {}), relay.get("downlink", {})

@@ -120,7 +120,11 @@ def summarize(spec: MissionSpec, rover: RoverApi, ctx: MissionContext, wall_s: f
             distance += max(0.0, o1 - o0)
     stages = [g.reports(t) for t in g.tracks]
     verified = sum(1 for s in stages if "completed" in s)
-    failed = sum(1 for s in stages if any(x in s for x in ("rejected", "start_failed", "completion_failed")))
+    failures = []
+    for t in g.tracks:
+        rep = t.failure()
+        if rep is not None:
+            failures.append({"command": t.name, "stage": rep.stage, "reason": g.failure_name(rep)})
     events = Counter(e.name for e in g.history.events)
     link = rover.link_counters()
     relay = link.get("relay", {})
@@ -152,7 +156,8 @@ def summarize(spec: MissionSpec, rover: RoverApi, ctx: MissionContext, wall_s: f
             "completed_reports": sum(
                 1 for reps in g.state.verifications.values() for r in reps if r.stage == "completed"
             ),
-            "failed": failed,
+            "failed": len(failures),
+            "failures": failures,
             "by_name": dict(Counter(t.name for t in g.tracks)),
         },
         "events": dict(sorted(events.items())),
