@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -187,6 +188,17 @@ class SecuritySender:
         sec = bytes(tc_security_header.build({"security_parameter_index": self.spi, "sequence_number": self.seq}))
         self.seq += 1
         return sec + data + compute_mac(self.key, header + sec + data)
+
+
+def time_based_seq(now_s: float | None = None) -> int:
+    """A starting security sequence number for a new ground session: tenths of a second
+    of Unix time (31 bits, so it wraps about every 6.8 years).
+
+    The rover keeps its anti-replay window for as long as it runs, so every sender (ground
+    station, flash tool, HIL harness) starts from this common clock to stay above any
+    sequence number an earlier session used."""
+    t = time.time() if now_s is None else now_s
+    return max(1, int(t * 10) & 0x7FFFFFFF)
 
 
 def apply_security(frame: bytes, sender: SecuritySender) -> bytes:

@@ -35,17 +35,18 @@ def _mission() -> dict[str, int]:
 def command_bytes(keys_json: bytes, service: int, subservice: int, seq: int | None = None) -> bytes:
     """A Type-BD TC frame (authenticated with SPI 1 of the key file) on the stream.
 
-    The security sequence number is the Unix time in seconds, so it is above what a
-    ground session has used since the rover booted (its window resets at boot)."""
+    The security sequence number comes from the clock all senders share
+    (`protocols.sdls.time_based_seq`), so it is above what a ground session has used
+    since the rover booted (its window resets at boot)."""
     from protocols.pus import build_tc_packet
-    from protocols.sdls import KeyStore, SecuritySender
+    from protocols.sdls import KeyStore, SecuritySender, time_based_seq
     from protocols.stream import frame_tc
     from protocols.tc_frame import build_bd_frame
 
     m = _mission()
     keys = KeyStore.from_json(json.loads(keys_json))
     sender = SecuritySender.from_keystore(
-        keys, seq=seq if seq is not None else int(time.time()) & 0xFFFFFFFF
+        keys, seq=seq if seq is not None else time_based_seq()
     )
     packet = build_tc_packet(m["tc_apid"], 0, service, subservice)
     frame = build_bd_frame(m["scid"], m["tc_vcid"], packet, security=sender)

@@ -32,6 +32,7 @@ from hil.gs.link import CommandTrack, GroundLink
 from hil.gs.mission import Mission
 from hil.gs.state import Verification
 from protocols.cop1 import CommandState, FopConfig
+from protocols.sdls import time_based_seq
 
 # `farside gs send` exit codes, by the verification stage that failed
 EXIT_COMPLETED = 0
@@ -77,7 +78,7 @@ class Session(GroundLink):
     ) -> None:
         self.url = url
         super().__init__(
-            mission or Mission.load(), keys=keys, spi=spi, sdls_seq=_initial_sdls_seq(), fop=fop, t1_s=8.0,
+            mission or Mission.load(), keys=keys, spi=spi, sdls_seq=time_based_seq(), fop=fop, t1_s=8.0,
             tc_seq=int(time.time() * 8),
         )
         self.state.link.url = url
@@ -289,11 +290,6 @@ class Session(GroundLink):
                         EXIT_TIMEOUT,
                     )
                 self.state.cond.wait(min(left, 0.1))
-
-
-def _initial_sdls_seq() -> int:
-    """A starting security sequence number above any earlier session's (time based)."""
-    return max(1, int(time.time() * 10) & 0x7FFFFFFF)
 
 
 def describe_reports(reps: list[Verification]) -> str:

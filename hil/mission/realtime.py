@@ -30,6 +30,7 @@ from hil.mission.ground import LoopGround
 from hil.mission.loop import RelayedTarget, fop_config_for
 from hil.relay.channel import Relay
 from hil.relay.profile import load_profile
+from protocols.sdls import time_based_seq
 
 T = TypeVar("T")
 
@@ -57,7 +58,7 @@ class PortTarget(RelayedTarget):
         self.archive_path = folder / "archive"
         fop = fop_config_for(self.relay, self.mission) if self.relay else None
         # the board keeps its anti-replay window across sessions: start above any earlier seq
-        seq = max(1, int(time.time() * 10) & 0x7FFFFFFF)
+        seq = time_based_seq()
         self.ground = LoopGround(
             self.mission, self._from_ground, loop=self.loop, archive=ArchiveWriter(self.archive_path),
             fop=fop, t0_unix=time.time() - self.loop.time(), sdls_seq=seq,
