@@ -14,7 +14,11 @@ What the supervisor adds to the unix port to make it behave like the rp2 port:
 - Ctrl-C: a 0x03 byte becomes SIGINT only while MicroPython has its KeyboardInterrupt
   handler installed (read from /proc/<pid>/status SigCgt), i.e. while code runs and
   `micropython.kbd_intr(-1)` was not called; otherwise the byte passes as data, exactly
-  like the rp2 port where kbd_intr(-1) makes 0x03 plain data;
+  like the rp2 port where kbd_intr(-1) makes 0x03 plain data. Several 0x03 in one write
+  make one SIGINT. The check and the signal race with the code ending (the unix port then
+  dies of SIGINT at the REPL) or with a KeyboardInterrupt still pending (the unix port
+  then exits with 1); a MicroPython that ends so, soon after a SIGINT, is restarted at the
+  REPL it would have reached on rp2, without main.py and without a soft reboot message;
 - soft reboot: when the unix port exits on Ctrl-D, it prints `MPY: soft reboot` and
   restarts MicroPython; from the raw REPL the new one comes back in the raw REPL
   without running main.py, as on a Pico;
@@ -52,6 +56,8 @@ _RAW_BANNER = b"raw REPL; CTRL-B to exit"
 _FRIENDLY_PROMPT = b">>> "
 _OUT_BUFFER_MAX = 1 << 16
 _IN_QUEUE_MAX = 1 << 14
+# How long after a SIGINT an exit of MicroPython counts as that Ctrl-C (not a crash).
+_SIGINT_EXIT_S = 2.0
 
 
 def bootstrap_code(run_main: bool) -> str:
@@ -140,6 +146,7 @@ class Supervisor:
         self.strip_banner = False
         self.banner_buf = b""
         self.cut_after: int | None = None
+        self.sigint_at: float | None = None  # when this MicroPython last got a SIGINT
         self.cut_then = "off"
         self.bytes_in = 0
         self.bytes_out = 0
@@ -177,8 +184,10 @@ class Supervisor:
 
     # ---- the MicroPython process -------------------------------------------------------
 
-    def power_on(self, run_main: bool = True) -> None:
-        """Start MicroPython in the flash folder: boot.py, main.py (if run_main), REPL."""
+    def power_on(self, run_main: bool = True, raw: bool = True, boot: bool = True) -> None:
+        """Start MicroPython in the flash folder: boot.py, main.py (if run_main), then the
+        REPL (without main.py: the raw REPL if `raw`, else the friendly one). `boot` False:
+        a restart the user cannot see on rp2 (not counted in `boots`)."""
         if self.proc is not None:
             return
         master, slave = os.openpty()
@@ -206,10 +215,11 @@ class Supervisor:
         self.mpy_master = master
         self.sel.register(master, selectors.EVENT_READ, "mpy")
         self.power = "on"
-        self.boots += 1
+        self.boots += int(boot)
         self.raw_mode = False
         self.tail = b""
-        if not run_main:
+        self.sigint_at = None
+        if not run_main and raw:
             # Come back in the raw REPL, as rp2 does after a soft reboot from it: ask for it
             # with Ctrl-A (queued until the REPL reads) and hide the friendly banner.
             os.write(master, b"\x01")
@@ -252,6 +262,19 @@ class Supervisor:
         code = self.proc.returncode
         self.proc = None
         self._close_mpy()
+        interrupted = (
+            code in (1, -signal.SIGINT)
+            and self.sigint_at is not None
+            and time.monotonic() - self.sigint_at < _SIGINT_EXIT_S
+        )
+        if interrupted:
+            # Our Ctrl-C killed it (see the module docstring): on rp2 the code would have
+            # stopped with a KeyboardInterrupt at the REPL. Come back there, without main.py.
+            print(f"micropython exited with {code} on a Ctrl-C: back at the REPL", flush=True)
+            raw = self.raw_mode
+            self._to_user(b"KeyboardInterrupt: \r\n" if not raw else b"")
+            self.power_on(run_main=False, raw=raw, boot=False)
+            return
         if code != 0 and time.monotonic() - self.started_at < 1.0:
             # Crashing at start (a broken interpreter?): do not spin, restart at 2 Hz.
             print(f"micropython exited with {code} within 1 s of starting", flush=True)
@@ -283,14 +306,17 @@ class Supervisor:
         if self.proc is None or not data:
             return
         if _CTRL_C in data and _sigint_caught(self.proc.pid):
-            # Ctrl-C while code runs with kbd_intr enabled: a KeyboardInterrupt.
-            parts = data.split(bytes([_CTRL_C]))
-            for i, part in enumerate(parts):
-                if part:
-                    self._write_mpy(part)
-                if i < len(parts) - 1:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(self.proc.pid, signal.SIGINT)
+            # Ctrl-C while code runs with kbd_intr enabled: a KeyboardInterrupt. Bytes
+            # before it go first; one SIGINT for the whole write (a second one while the
+            # first is pending would make the unix port exit, where rp2 raises once).
+            cut = data.index(_CTRL_C)
+            if cut:
+                self._write_mpy(data[:cut])
+            self.sigint_at = time.monotonic()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGINT)
+            rest = data[cut + 1 :].replace(bytes([_CTRL_C]), b"")
+            self._write_mpy(rest)
             return
         self._write_mpy(data)
 
