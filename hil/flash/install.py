@@ -6,7 +6,8 @@ Steps (each one a raw-REPL exchange; see bootfiles.py for the board layout):
  2. get the board's raw REPL: Ctrl-C, else the ENTER_REPL command on the link, else
     (a virtual board) a reset and Ctrl-C inside main.py's escape window; retried with
     backoff, then a one-line error with what was seen; then a soft reset (a fresh heap:
-    a stopped rover leaves its modules loaded) and the agent (hil/flash/agent.py);
+    a stopped rover leaves its modules loaded; a board that comes back running main.py
+    is attached again) and the agent (hil/flash/agent.py);
  3. survey: MicroPython version and .mpy format, which slot boots, every slot file's
     size and SHA-256 (computed on the board);
  4. plan: staging slot = the one that does not boot; per file keep (already there),
@@ -328,6 +329,25 @@ class Flasher:
                 break
         return repl
 
+    def fresh_heap(self, attempts: int = 3) -> None:
+        """Soft reset at the raw prompt: a fresh heap (a stopped rover leaves its modules
+        loaded) and boot.py's FARSIDE_ROOT. A board that comes back running main.py instead
+        of at the raw prompt is attached again (Ctrl-C in its escape window, ENTER_REPL, a
+        reset) and soft reset again, with backoff."""
+        assert self.repl is not None
+        delay = 0.2
+        for attempt in range(attempts):
+            try:
+                self.repl.soft_reset()
+                return
+            except RawReplError:
+                if attempt == attempts - 1:
+                    raise
+            self.progress("connect", attempt + 1, attempts, "again after the soft reset")
+            time.sleep(delay)
+            delay *= 2
+            self.attach()
+
     # ---- board-side helpers -----------------------------------------------------------
 
     def call(self, code: str, timeout_s: float | None = None) -> str:
@@ -517,9 +537,8 @@ class Flasher:
         try:
             self.progress("connect", 0, 1, self.port.label)
             self.attach()
-            # A fresh heap (a stopped rover leaves its modules loaded) and boot.py's FARSIDE_ROOT.
+            self.fresh_heap()
             assert self.repl is not None
-            self.repl.soft_reset()
             self.call(minified())
             survey = self.survey()
             self.check_micropython(survey)

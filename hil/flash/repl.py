@@ -23,6 +23,9 @@ from hil.errors import FarsideError
 
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 TM_ASM = bytes.fromhex("1ACFFC1D")
+# Output that says a board did not come back at the raw prompt after a soft reboot: the
+# friendly prompt, main.py's escape window (hil.flash.bootfiles), the rover's TM.
+_NOT_RAW_MARKS = (b">>> ", b"escape window", TM_ASM)
 
 
 class RawReplError(FarsideError):
@@ -183,11 +186,28 @@ class RawRepl:
             raise RawReplError(
                 f"{self.label}: expected 'soft reboot' after Ctrl-D, saw {_tail(data)}"
             )
-        data = self.read_until(RAW_PROMPT, timeout_s)
+        data = self._read_prompt_after_reboot(timeout_s)
         if not data.endswith(RAW_PROMPT):
+            self.in_raw = False
             raise RawReplError(
                 f"{self.label}: expected the raw prompt after the soft reboot, saw {_tail(data)}"
             )
+
+    def _read_prompt_after_reboot(self, timeout_s: float) -> bytes:
+        """Read until the raw prompt; stop early when the board shows it went elsewhere
+        (the friendly prompt, main.py's escape window, the rover's TM), so the caller can
+        interrupt it again while Ctrl-C still works."""
+        data = bytearray()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            data += self.read_until(RAW_PROMPT, 0.1)
+            at = data.find(RAW_PROMPT)
+            if at >= 0:
+                end = at + len(RAW_PROMPT)
+                self._pushback[:0] = data[end:]
+                return bytes(data[:end])
+            if any(mark in data for mark in _NOT_RAW_MARKS) or time.monotonic() > deadline:
+                return bytes(data)
 
     def exit_raw(self) -> None:
         self.write(b"\r\x02")
