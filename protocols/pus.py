@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from construct import (
     BitsInteger,
@@ -339,15 +340,20 @@ def parse_tm_packet(data: bytes | bytearray | memoryview) -> TmPacket:
     )
 
 
+def _parse_layout(layout: Any, raw: bytes, what: str) -> Any:
+    """Parse with a construct layout, turning construct's errors into ProtocolError."""
+    try:
+        return layout.parse(raw)
+    except ChecksumError as exc:  # pragma: no cover - caught by _precheck
+        raise ProtocolError(f"{what}: bad packet error control: {exc}") from exc
+    except ConstructError as exc:
+        raise ProtocolError(f"{what}: {exc}") from exc
+
+
 def parse_tc_packet_layout(data: bytes | bytearray | memoryview) -> TcPacket:
     """parse_tc_packet through the construct layout (the reference for the fast path)."""
     raw = _precheck(data, TYPE_TC, TC_OVERHEAD, "TC packet")
-    try:
-        parsed = tc_packet.parse(raw)
-    except ChecksumError as exc:  # pragma: no cover - caught by _precheck
-        raise ProtocolError(f"TC packet: bad packet error control: {exc}") from exc
-    except ConstructError as exc:
-        raise ProtocolError(f"TC packet: {exc}") from exc
+    parsed = _parse_layout(tc_packet, raw, "TC packet")
     value = parsed.packet.value
     sec = value.secondary_header
     version = sec.version_and_ack.tc_packet_pus_version_number
@@ -369,12 +375,7 @@ def parse_tc_packet_layout(data: bytes | bytearray | memoryview) -> TcPacket:
 def parse_tm_packet_layout(data: bytes | bytearray | memoryview) -> TmPacket:
     """parse_tm_packet through the construct layout (the reference for the fast path)."""
     raw = _precheck(data, TYPE_TM, TM_OVERHEAD, "TM packet")
-    try:
-        parsed = tm_packet.parse(raw)
-    except ChecksumError as exc:  # pragma: no cover - caught by _precheck
-        raise ProtocolError(f"TM packet: bad packet error control: {exc}") from exc
-    except ConstructError as exc:
-        raise ProtocolError(f"TM packet: {exc}") from exc
+    parsed = _parse_layout(tm_packet, raw, "TM packet")
     value = parsed.packet.value
     sec = value.secondary_header
     version = sec.version_and_time_ref.tm_packet_pus_version_number
