@@ -25,3 +25,10 @@ def rover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield path
     finally:
         stop(proc)
+
+
+@pytest.fixture(autouse=True)
+def _run_in_tmp_path(tmp_path, monkeypatch) -> None:
+    """CLI runs that keep their default `--archive-root archive` write under tmp_path,
+    not into the checkout."""
+    monkeypatch.chdir(tmp_path)
