@@ -23,7 +23,7 @@ import json
 import math
 import string
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -339,17 +339,21 @@ class Dictionary:
         except ValueError:
             raise _err(f"{where}.epoch", f"not an ISO 8601 time: {m.get('epoch')!r}") from None
 
+    def _named_objects(self, section: str, items: Any) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+        """Each entry of a list section as (index, where, name, object), checked to be a named object."""
+        if not isinstance(items, list):
+            raise _err(f"{self.source}: {section}", "expected a list")
+        for i, obj in enumerate(items):
+            where = f"{self.source}: {section}[{i}]"
+            if not isinstance(obj, dict):
+                raise _err(where, "expected an object")
+            name = _name(f"{where}.name", obj.get("name"))
+            yield i, f"{where} ({name})", name, obj
+
     def _validate_commands(self, commands: Any) -> None:
-        if not isinstance(commands, list):
-            raise _err(f"{self.source}: commands", "expected a list")
         names: dict[Any, str] = {}
         codes: dict[Any, str] = {}
-        for i, c in enumerate(commands):
-            where = f"{self.source}: commands[{i}]"
-            if not isinstance(c, dict):
-                raise _err(where, "expected an object")
-            name = _name(f"{where}.name", c.get("name"))
-            where = f"{where} ({name})"
+        for i, where, name, c in self._named_objects("commands", commands):
             _unique(where, "command name", names, name, f"commands[{names.get(name, i)}]")
             svc = _int_in(f"{where}.service", c.get("service"), 0, 255)
             sub = _int_in(f"{where}.subservice", c.get("subservice"), 0, 255)
@@ -374,15 +378,8 @@ class Dictionary:
         return tuple(out)
 
     def _validate_housekeeping(self, packets: Any) -> None:
-        if not isinstance(packets, list):
-            raise _err(f"{self.source}: housekeeping", "expected a list")
         sids: dict[Any, str] = {}
-        for i, p in enumerate(packets):
-            where = f"{self.source}: housekeeping[{i}]"
-            if not isinstance(p, dict):
-                raise _err(where, "expected an object")
-            name = _name(f"{where}.name", p.get("name"))
-            where = f"{where} ({name})"
+        for _, where, name, p in self._named_objects("housekeeping", packets):
             sid = _int_in(f"{where}.sid", p.get("sid"), 0, 0xFFFF)
             _unique(where, "sid", sids, sid, name)
             params = p.get("parameters")
@@ -398,16 +395,9 @@ class Dictionary:
             self.housekeeping[sid] = HkPacket(name, sid, tuple(out), period)
 
     def _validate_parameters(self, params: Any) -> None:
-        if not isinstance(params, list):
-            raise _err(f"{self.source}: parameters", "expected a list")
         ids: dict[Any, str] = {}
         names: dict[Any, str] = {}
-        for i, p in enumerate(params):
-            where = f"{self.source}: parameters[{i}]"
-            if not isinstance(p, dict):
-                raise _err(where, "expected an object")
-            name = _name(f"{where}.name", p.get("name"))
-            where = f"{where} ({name})"
+        for _, where, name, p in self._named_objects("parameters", params):
             pid = _int_in(f"{where}.id", p.get("id"), 1, 0xFFFF)
             _unique(where, "parameter id", ids, pid, name)
             _unique(where, "parameter name", names, name, str(pid))
@@ -419,16 +409,9 @@ class Dictionary:
                                              str(p.get("description", "")))
 
     def _validate_events(self, events: Any) -> None:
-        if not isinstance(events, list):
-            raise _err(f"{self.source}: events", "expected a list")
         ids: dict[Any, str] = {}
         names: dict[Any, str] = {}
-        for i, e in enumerate(events):
-            where = f"{self.source}: events[{i}]"
-            if not isinstance(e, dict):
-                raise _err(where, "expected an object")
-            name = _name(f"{where}.name", e.get("name"))
-            where = f"{where} ({name})"
+        for _, where, name, e in self._named_objects("events", events):
             eid = _int_in(f"{where}.id", e.get("id"), 0, 0xFFFF)
             _unique(where, "event id", ids, eid, name)
             _unique(where, "event name", names, name, str(eid))
