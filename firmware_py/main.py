@@ -28,6 +28,11 @@
 # mpremote/`farside flash` therefore: reset the board (or start the port), send
 # Ctrl-C repeatedly during the first second, then use the raw REPL as usual.
 #
+# The unix-port virtual board takes path 1 by default. With FARSIDE_REPL_BY_RESET=1 in
+# its environment it takes rp2's path instead: main() writes the same two flag files
+# and resets the board through its supervisor (FARSIDE_BOARD_CONTROL, the control
+# socket the supervisor names), as machine.reset() would (_reset_to_repl).
+#
 # A watchdog reset of the sim (unix port, CPython) restarts the rover in-process
 # keeping the root folder (app.boot_loop); on rp2 machine.reset() resets the chip.
 #
@@ -122,9 +127,48 @@ def main(root="", board=None, link=None, seed=1, escape_ms=1000):
         return None
     _kbd_intr(-1)
     try:
-        return boot_loop(board, hal, root, hal.link, dictionary)
+        rover = boot_loop(board, hal, root, hal.link, dictionary)
+        _reset_to_repl(root)  # a virtual board told to act as rp2: does not return
+        return rover
     finally:
         _kbd_intr(3)
+
+
+def _getenv(name):
+    import os
+
+    get = getattr(os, "getenv", None)  # not on rp2
+    return get(name) if get else None
+
+
+def _reset_to_repl(root):
+    # The virtual board's rp2 way to the REPL (see the top of this file): the flag
+    # files Rover._finish_exit writes on rp2, then a board reset asked of the
+    # supervisor on its control socket. Returns (nothing written) when not asked
+    # to, or when the socket cannot be reached.
+    ctl = _getenv("FARSIDE_BOARD_CONTROL")
+    if _getenv("FARSIDE_REPL_BY_RESET") != "1" or not ctl:
+        return
+    import socket
+
+    from firmware_py.params import write_atomic
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if MICROPYTHON:
+            import struct
+
+            s.connect(struct.pack("H", socket.AF_UNIX) + ctl.encode() + b"\0")
+        else:
+            s.connect(ctl)
+    except OSError:
+        s.close()
+        return
+    write_atomic(join(root, "enter_repl"), "1")
+    write_atomic(join(root, "reset_intent"), "1")
+    s.send(b'{"op": "reset"}\n')
+    s.recv(256)  # the supervisor ends this process before it answers
+    s.close()
 
 
 def _cli(argv):

@@ -193,7 +193,8 @@ class Supervisor:
         master, slave = os.openpty()
         _set_raw(slave)
         _set_nonblocking(master)
-        env = dict(os.environ, MICROPYPATH=".frozen:")
+        # FARSIDE_BOARD_CONTROL: the firmware may reset its board here (firmware_py.main).
+        env = dict(os.environ, MICROPYPATH=".frozen:", FARSIDE_BOARD_CONTROL=self.ctl_path)
         self.proc = subprocess.Popen(
             [
                 self.micropython,
