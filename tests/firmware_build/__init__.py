@@ -1,0 +1,1 @@
+"""`farside firmware build` and the UF2 writer."""
