@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "relay": "relay",
     "gs": "gs",
     "mission": "mission",
+    "firmware": "firmware",
 }
 
 
