@@ -147,13 +147,13 @@ class VirtualBoard:
         self.stop()
 
 
-def _next_name() -> str:
+def _next_name(prefix: str = "sim") -> str:
     taken = {p.name for p in runtime_dir().iterdir()}
     live = {b.name for b in list_boards()}
     n = 0
-    while f"sim{n}" in live or (f"sim{n}" in taken and read_state(f"sim{n}") is not None):
+    while f"{prefix}{n}" in live or (f"{prefix}{n}" in taken and read_state(f"{prefix}{n}") is not None):
         n += 1
-    return f"sim{n}"
+    return f"{prefix}{n}"
 
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -168,10 +168,25 @@ def start_board(
     serial_number: str | None = None,
     reenumerate: bool = False,
     timeout_s: float = 10.0,
+    emulated: bool = False,
+    firmware: str | None = None,
+    pace: str = "realtime",
 ) -> VirtualBoard:
-    """Start a virtual board's supervisor as a daemon and wait until its port exists."""
-    exe = find_micropython(micropython)
-    name = name or _next_name()
+    """Start a virtual board's supervisor as a daemon and wait until its port exists.
+
+    `emulated`: an emulated Pico (hil.board.pico_supervisor: the stock rp2 firmware,
+    `firmware` or the one hil.board.emulated.find_rp2_firmware finds, on an emulated
+    RP2040 with the rover's hardware at its pins) instead of the unix port."""
+    if emulated:
+        from hil.board.emulated import Uf2, ensure_chip_program, find_node, find_rp2_firmware
+
+        Uf2.read(find_rp2_firmware(firmware))  # one clear line now, not in the daemon's log
+        find_node()
+        ensure_chip_program()
+        exe = ""
+    else:
+        exe = find_micropython(micropython)
+    name = name or _next_name("pico" if emulated else "sim")
     if not _NAME_RE.match(name):
         raise FarsideError(f"expected a board name of letters, digits, '_', '.', '-', got {name!r}")
     existing = find_board(name)
@@ -186,7 +201,7 @@ def start_board(
             raise FarsideError(
                 f"flash dir {fdir} is already the flash of virtual board {other.name} ({other.port})"
             )
-    args = [
+    args = _emulated_args(name, board, fdir, firmware, pace) if emulated else [
         sys.executable,
         "-m",
         "hil.board.supervisor",
@@ -203,6 +218,10 @@ def start_board(
     ]
     if serial_number:
         args += ["--serial-number", serial_number]
+    elif emulated:
+        import secrets
+
+        args += ["--serial-number", "E66" + secrets.token_hex(7)[:13].upper()]
     if reenumerate:
         args.append("--reenumerate")
     with contextlib_open(folder / "supervisor.log") as log:
@@ -230,6 +249,14 @@ def start_board(
     raise FarsideError(
         f"virtual board {name}: expected its port within {timeout_s} s, none appeared"
     )
+
+
+def _emulated_args(name: str, board: str, folder: Path, firmware: str | None, pace: str) -> list[str]:
+    args = [sys.executable, "-m", "hil.board.pico_supervisor", "--name", name, "--board", board,
+            "--folder", str(folder.resolve()), "--pace", pace]
+    if firmware:
+        args += ["--firmware", str(Path(firmware).resolve())]
+    return args
 
 
 def contextlib_open(path: Path) -> Any:

@@ -431,6 +431,7 @@ class EmulatedPico:
         seed: int = 1,
         tick_s: float = 0.005,
         log: IO[bytes] | None = None,
+        unique_id: bytes | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -440,7 +441,10 @@ class EmulatedPico:
         self.board = board
         self.pins = PinPlant(board, seed)
         self.tick_s = tick_s
-        self.chip = Rp2Chip(self.flash_path, self.pins.chip_config(), log=log)
+        config = self.pins.chip_config()
+        if unique_id:
+            config["unique_id"] = unique_id[:8].hex()  # the flash's id: machine.unique_id(), the USB serial
+        self.chip = Rp2Chip(self.flash_path, config, log=log)
         self.resets: list[tuple[float, int]] = []
         self.chip.on_reset = lambda cause: self.resets.append((self.chip.status.t, cause))
         self.pins.sensors(self.chip, tick_s)

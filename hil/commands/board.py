@@ -33,6 +33,23 @@ def cli() -> None:
 @click.option(
     "--reenumerate", is_flag=True, help="A new port at every reset, as a Pico's USB re-enumerates."
 )
+@click.option(
+    "--emulated",
+    is_flag=True,
+    help="An emulated Pico: the stock MicroPython rp2 firmware on an emulated RP2040, the rover's hardware at its pins.",
+)
+@click.option(
+    "--firmware",
+    default=None,
+    help="The rp2 UF2 for --emulated (default: $FARSIDE_RP2_FIRMWARE, the user cache, then the project's shared copy).",
+)
+@click.option(
+    "--pace",
+    type=click.Choice(["realtime", "free"]),
+    default="realtime",
+    show_default=True,
+    help="--emulated: never ahead of the wall clock, or let an idle chip run ahead.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the board's state as JSON.")
 def start(
     board: str,
@@ -41,11 +58,19 @@ def start(
     flash_dir: str | None,
     heapsize: str | None,
     reenumerate: bool,
+    emulated: bool,
+    firmware: str | None,
+    pace: str,
     as_json: bool,
 ) -> None:
-    """Start a virtual board and print its serial device path."""
+    """Start a virtual board and print its serial device path.
+
+    The default is the MicroPython unix port in a pty; --emulated starts an emulated
+    Pico (use --board pico, or another rp2 board definition)."""
     from hil.board import start_board
 
+    if emulated and board == "sim":
+        board = "pico"
     vb = start_board(
         board=board,
         name=name,
@@ -53,6 +78,9 @@ def start(
         micropython=micropython,
         heapsize=heapsize,
         reenumerate=reenumerate,
+        emulated=emulated,
+        firmware=firmware,
+        pace=pace,
     )
     if as_json:
         click.echo(json.dumps(vb.state.to_json()))

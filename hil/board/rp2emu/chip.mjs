@@ -59,6 +59,7 @@ for (const d of config.i2c_devices || []) {
   devices.set(d.addr, { kind: d.kind, regs: new Uint8Array(512), ptr: 0, first: true });
 }
 
+const uniqueId = Buffer.from(config.unique_id || 'E660000000000001', 'hex');
 const bootrom = new Uint32Array(fs.readFileSync(args.bootrom).buffer.slice(0));
 const flashFd = fs.openSync(args.flash, 'r+');
 const flash = new Uint8Array(FLASH_SIZE);
@@ -124,7 +125,7 @@ class FlashChip {
       return 0;
     }
     if (op === 0x9f) return [0, 0xef, 0x40, 0x15][c.length - 1] ?? 0;
-    if (op === 0x4b && c.length > 5) return (0xe6 + c.length) & 0xff; // 8-octet unique id
+    if (op === 0x4b && c.length > 5) return uniqueId[(c.length - 6) & 7]; // 8-octet unique id
     if (op === 0x35) return 0x02; // status 2: QE set
     return 0; // status 1 (0x05): never busy
   }
@@ -191,6 +192,7 @@ function boot(cause) {
   offsetNs = clock0;
   powered = true;
   flashChip = new FlashChip();
+  usbIn.length = 0; // a reset drops the USB connection: what the host had queued is lost
   // flash chip select through IO_QSPI GPIO_QSPI_SS_CTRL.OUTOVER (2: low, 3: high)
   const qspi = mcu.peripherals[IO_QSPI_BASE];
   const qspiRegs = new Map();

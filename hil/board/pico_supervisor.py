@@ -1,0 +1,342 @@
+"""The emulated Pico as a board on the PC: its USB CDC on a pty, like /dev/ttyACM0.
+
+    user (mpremote, farside flash, gs)        supervisor (this module)           chip.mjs
+    opens /dev/pts/N  <-- pty (USB CDC) -->  master  ==== pacing, power ====  rp2040js + plant
+    opens /dev/pts/M  <-- pty (UART0)   -->  master      (a board whose link is on UART0)
+
+The chip runs in lockstep with the host (hil.board.emulated.EmulatedPico). Paced (the
+default), its clock never runs ahead of the wall clock: `time.sleep(1)` on the chip takes
+a second, as on a Pico, and busy code that the emulator runs slower than real time just
+lags. `--pace free` lets an idle chip run ahead (for tests that follow the chip's clock).
+
+Control socket ops are those of the unix-port virtual board (hil.board.supervisor):
+status, reset (the RUN pin: a power-on reset), power_off, power_on, power_cycle,
+cut_after (power cut after N more octets from the user), stop. A reset re-enumerates the
+chip's USB; with `--reenumerate` the port path changes too, as a real Pico's does.
+
+Run as `python -m hil.board.pico_supervisor --name NAME ...` (see hil.board.start_board).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import json
+import os
+import secrets
+import selectors
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hil.board.emulated import EmulatedPico
+from hil.board.runtime import BoardState, runtime_dir, write_state
+from hil.board.supervisor import _set_nonblocking, _set_raw
+
+_OUT_BUFFER_MAX = 1 << 16
+_CHIP_QUEUE_MAX = 4096  # octets waiting for the chip before the user's writes block
+_MAX_BURST_S = 0.02  # wall time spent running the chip before serving the ptys again
+
+
+class _Port:
+    """One pty the user opens; the supervisor keeps the slave open so closes never EIO."""
+
+    def __init__(self, sel: selectors.BaseSelector, tag: str) -> None:
+        self.sel = sel
+        self.tag = tag
+        self.out = bytearray()
+        self.reading = False
+        self.master, self.slave = os.openpty()
+        _set_raw(self.slave)
+        _set_nonblocking(self.master)
+        self.path = os.ttyname(self.slave)
+        self.read(True)
+
+    def read(self, on: bool) -> None:
+        if on != self.reading:
+            if on:
+                self.sel.register(self.master, selectors.EVENT_READ, self.tag)
+            else:
+                self.sel.unregister(self.master)
+            self.reading = on
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+        if len(self.out) > _OUT_BUFFER_MAX:
+            del self.out[: len(self.out) - _OUT_BUFFER_MAX]  # nobody reads: drop the oldest
+        self.flush()
+
+    def flush(self) -> None:
+        while self.out:
+            try:
+                n = os.write(self.master, self.out)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EAGAIN):
+                    return
+                raise
+            del self.out[:n]
+
+    def close(self) -> None:
+        self.read(False)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+class PicoSupervisor:
+    """One emulated Pico: the chip and its plant, its ptys, its control socket."""
+
+    def __init__(
+        self, name: str, board: str, folder: Path, firmware: str | None, serial_number: str,
+        reenumerate: bool = False, pace: str = "realtime", seed: int = 1,
+    ) -> None:
+        import boards
+
+        self.name = name
+        self.board_name = board
+        self.definition: dict[str, Any] = boards.load(board)
+        self.folder = folder
+        self.serial_number = serial_number
+        self.reenumerate = reenumerate
+        self.pace = pace
+        self.sel = selectors.DefaultSelector()
+        self.usb = _Port(self.sel, "usb")
+        link = self.definition.get("link", {})
+        self.uart = _Port(self.sel, "uart") if link.get("kind") == "uart" else None
+        self.log = open(runtime_dir() / name / "chip.log", "ab")  # noqa: SIM115
+        self.pico = EmulatedPico(folder, self.definition, firmware=firmware, seed=seed, log=self.log,
+                                 unique_id=bytes.fromhex(serial_number))
+        self.pico.on_usb = self.usb.write
+        if self.uart is not None:
+            uart = self.uart
+            self.pico.on_uart = uart.write
+        self.pico.chip.on_reset = self._on_reset
+        self.power = "on"
+        self.boots = 1
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.cut_after: int | None = None
+        self.cut_then = "off"
+        self.running = True
+        self.ctl_path = str(runtime_dir() / name / "ctl")
+        with contextlib.suppress(OSError):
+            os.unlink(self.ctl_path)
+        self.ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ctl.bind(self.ctl_path)
+        self.ctl.listen(8)
+        self.sel.register(self.ctl, selectors.EVENT_READ, "ctl")
+        self.wall0 = time.monotonic()
+        self.chip0 = self.pico.now
+
+    # ---- power and resets ----------------------------------------------------------------
+
+    def _on_reset(self, cause: int) -> None:
+        """The chip reset itself (watchdog, machine.reset()): USB re-enumerates."""
+        if cause:
+            self.boots += 1
+            print(f"chip reset by its watchdog at t={self.pico.now:.3f} s", flush=True)
+            if self.reenumerate:
+                self._replug()
+
+    def _replug(self) -> None:
+        old = self.usb
+        self.usb = _Port(self.sel, "usb")
+        old.close()
+        self.pico.on_usb = self.usb.write
+        self.publish()
+
+    def _power(self, op: str) -> None:
+        if op in ("reset", "on") and self.reenumerate:
+            self._replug()
+        self.pico.power(op)
+        self.power = "off" if op == "off" else "on"
+        if op != "off":
+            self.boots += 1
+        if op == "off":
+            self.cut_after = None
+        self.publish()
+
+    # ---- octets from the user --------------------------------------------------------
+
+    def _from_user(self, port: _Port, data: bytes) -> None:
+        if self.power == "off":
+            return  # into an unpowered board
+        if self.cut_after is not None:
+            if len(data) >= self.cut_after:
+                first = data[: self.cut_after]
+                self._to_chip(port, first)
+                self.pico.run_until(self.pico.now + 0.05)  # let the board act on the first part
+                print(f"power cut: {len(first)} of {len(data)} octets passed", flush=True)
+                then = self.cut_then
+                self._power("off")
+                if then == "cycle":
+                    self._power("on")
+                return
+            self.cut_after -= len(data)
+        self._to_chip(port, data)
+
+    def _to_chip(self, port: _Port, data: bytes) -> None:
+        self.bytes_in += len(data)
+        if port is self.uart:
+            self.pico.uart_write(data)
+        else:
+            self.pico.usb_write(data)
+
+    # ---- control socket --------------------------------------------------------------
+
+    def _control(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "status":
+            pass
+        elif op == "reset":
+            self._power("reset")
+        elif op == "power_off":
+            self._power("off")
+        elif op == "power_on":
+            if self.power == "off":
+                self._power("on")
+        elif op == "power_cycle":
+            self._power("off")
+            off_s = float(request.get("off_s", 0.0))
+            self.pico.run_until(self.pico.now + off_s)
+            self._power("on")
+        elif op == "cut_after":
+            self.cut_after = int(request["bytes"])
+            self.cut_then = str(request.get("then", "off"))
+        elif op == "stop":
+            self.running = False
+        else:
+            return {
+                "ok": False,
+                "error": f"expected one of status, reset, power_off, power_on, power_cycle, cut_after, stop; got {op!r}",
+            }
+        return {
+            "ok": True,
+            "power": self.power,
+            "boots": self.boots,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "cut_armed": self.cut_after is not None,
+            "port": self.usb.path,
+            "link_port": self.uart.path if self.uart else None,
+            "chip_time_s": round(self.pico.now, 6),
+            "resets": self.pico.resets,
+        }
+
+    def _serve_control(self) -> None:
+        conn, _ = self.ctl.accept()
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            try:
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                try:
+                    answer = self._control(json.loads(data))
+                except (ValueError, KeyError, TypeError) as exc:
+                    answer = {"ok": False, "error": f"bad request {data[:80]!r}: {exc}"}
+                conn.sendall(json.dumps(answer).encode() + b"\n")
+            except OSError:
+                pass
+
+    # ---- main loop -------------------------------------------------------------------
+
+    def publish(self) -> None:
+        write_state(
+            BoardState(
+                name=self.name,
+                board=self.board_name,
+                port=self.usb.path,
+                serial_number=self.serial_number,
+                pid=os.getpid(),
+                flash_dir=str(self.folder),
+                micropython=f"rp2 on an emulated RP2040 ({self.pico.firmware.name})",
+                heapsize="264K RAM",
+                control=self.ctl_path,
+                power=self.power,
+            )
+        )
+
+    def _run_chip(self) -> None:
+        """Run the chip up to the wall clock (paced) or for one burst (free)."""
+        start = time.monotonic()
+        while time.monotonic() - start < _MAX_BURST_S:
+            if self.pace == "realtime":
+                due = self.chip0 + (time.monotonic() - self.wall0)
+                if self.pico.now >= due:
+                    return
+                self.pico.tick(due - self.pico.now)
+            else:
+                self.pico.tick()
+        # the chip lags the wall: don't let the debt grow without bound
+        if self.pace == "realtime":
+            lag = self.chip0 + (time.monotonic() - self.wall0) - self.pico.now
+            if lag > 1.0:
+                self.wall0 += lag - 1.0
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        self.publish()
+        while self.running:
+            for key, _ in self.sel.select(timeout=0.002):
+                if key.data == "ctl":
+                    self._serve_control()
+                    continue
+                port = self.usb if key.data == "usb" else self.uart
+                if port is None:
+                    continue
+                try:
+                    data = os.read(port.master, 4096)
+                except OSError:
+                    continue
+                if data:
+                    self._from_user(port, data)
+            self._run_chip()
+            status = self.pico.chip.status
+            self.usb.read(status.usb_queued < _CHIP_QUEUE_MAX)  # USB flow control
+            if self.uart is not None:
+                self.uart.read(status.uart_queued < _CHIP_QUEUE_MAX)
+            for p in (self.usb, self.uart):
+                if p is not None:
+                    p.flush()
+        self.pico.close()
+        self.log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.ctl_path)
+        with contextlib.suppress(OSError):
+            (runtime_dir() / self.name / "state.json").unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hil.board.pico_supervisor")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--board", default="pico")
+    parser.add_argument("--folder", required=True, help="the board's folder (flash.img lives here)")
+    parser.add_argument("--firmware", default=None)
+    parser.add_argument("--serial-number", default=None)
+    parser.add_argument("--reenumerate", action="store_true")
+    parser.add_argument("--pace", choices=("realtime", "free"), default="realtime")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    folder = Path(args.folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    sup = PicoSupervisor(
+        name=args.name, board=args.board, folder=folder, firmware=args.firmware,
+        serial_number=args.serial_number or secrets.token_hex(8).upper(),
+        reenumerate=args.reenumerate, pace=args.pace, seed=args.seed,
+    )
+    sys.stdout.flush()
+    sup.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
