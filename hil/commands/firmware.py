@@ -15,7 +15,7 @@ def cli() -> None:
 
 @cli.command()
 @click.option(
-    "--board", default="pico", show_default=True, help="pico (RP2040), pico2 (RP2350) or pico_w."
+    "--board", default="pico", show_default=True, help="pico (RP2040), pico2 (RP2350), or pico_w (needs the wireless submodules)."
 )
 @click.option(
     "--micropython-src",

@@ -391,9 +391,10 @@ def build_firmware(options: BuildOptions, progress: Progress | None = None) -> B
                 ],
             ),
         ]
+        say(f"make's output goes to {log}")
         with log.open("w") as out:
             for what, cmd in steps:
-                say(f"building {what} (make -j{jobs}; log: {log})")
+                say(f"building {what} (make -j{jobs})")
                 out.write(f"$ CMAKE_ARGS={env['CMAKE_ARGS']!r} {' '.join(cmd)}\n")
                 out.flush()
                 try:
