@@ -4,11 +4,15 @@ The functions live in the REPL's globals under the `_fa_` prefix. Paths are rela
 to the filesystem root (FARSIDE_ROOT from boot.py, else the current directory), so
 the same calls work on a Pico (root `/`) and on a virtual board (its flash folder).
 Hashes are SHA-256 computed on the board in 1 KB chunks through a preallocated buffer.
+The survey lists the rover's own state files (bootfiles.ROVER_STATE_FILES) without a
+hash ("-"): they are not firmware.
 """
 
 from __future__ import annotations
 
-AGENT = """\
+from hil.flash.bootfiles import ROVER_STATE_FILES
+
+_AGENT = """\
 import os, sys, hashlib, binascii, json
 try:
     _fa_root = FARSIDE_ROOT
@@ -18,6 +22,7 @@ _fa_root = "" if _fa_root == "/" else _fa_root
 _fa_buf = bytearray(1024)
 _fa_f = None
 _fa_wdt = None
+_fa_state = _FA_STATE_
 if sys.platform == "rp2":
     # The rover's watchdog keeps running at the REPL (rp2 cannot stop it): feed it while
     # flashing. Only when it is already enabled (WATCHDOG CTRL.ENABLE, RP2040).
@@ -51,7 +56,9 @@ def _fa_walk(slot, rel):
         if e[1] == 0x4000:
             _fa_walk(slot, sub)
         else:
-            print("F", slot[8:], os.stat(_fa_p(slot + sub))[6], _fa_hash(slot + sub), sub[1:])
+            n = sub[1:]
+            st = n in _fa_state or (n[-4:] == ".new" and n[:-4] in _fa_state)
+            print("F", slot[8:], os.stat(_fa_p(slot + sub))[6], "-" if st else _fa_hash(slot + sub), n)
 def _fa_read(rel):
     try:
         with open(_fa_p(rel)) as f:
@@ -141,6 +148,7 @@ def _fa_sync():
     except (AttributeError, OSError):
         pass
 """
+AGENT = _AGENT.replace("_FA_STATE_", repr(ROVER_STATE_FILES))
 
 
 def minified(source: str = AGENT) -> str:

@@ -16,8 +16,15 @@ into the slot boot.py does not take, and switches the pointer last, so a flash c
 any point leaves a board that boots the old firmware or the new one.
 
 While the rover runs, the working directory is its slot: the rover opens
-`board.json`, `dictionary.json`, `keys.json` by relative name, and files it creates
-there (params.json, ...) are carried over to the next slot by the flash tool.
+`board.json`, `dictionary.json`, `keys.json` by relative name, and writes its own state
+there (ROVER_STATE_FILES below). That state is not firmware: the flash tool never hashes
+it and never carries it into a new slot (a new slot holds the image and nothing else; its
+rover starts from a first boot), and deletes what an older run left in the staging slot.
+
+`enter_repl` is the flag of rp2's way to the REPL (firmware_py/main.py): ENTER_REPL writes
+it and resets the board. main.py removes it before anything else and stays at the REPL,
+before its escape window (a Ctrl-C landing in that window must not leave the flag for the
+next boot); the flash tool also deletes a leftover flag once it has the raw REPL.
 """
 
 from __future__ import annotations
@@ -85,7 +92,19 @@ except NameError:
     _slot = None
 
 
+def _farside_repl_flag(slot):
+    # ENTER_REPL on rp2 left this flag and reset the board: consume it, stay at the REPL.
+    try:
+        os.remove(slot + "/enter_repl")
+    except OSError:
+        return False
+    return True
+
+
 def _farside_main(slot):
+    if _farside_repl_flag(slot):
+        print("farside: REPL (ENTER_REPL)")
+        return
     print("farside: escape window %d ms (Ctrl-C for the REPL)" % ESCAPE_MS)
     try:
         time.sleep_ms(ESCAPE_MS)
@@ -108,7 +127,25 @@ if _slot is None:
     print("farside: no complete firmware slot; at the REPL (run `farside flash`)")
 else:
     _farside_main(_slot)
-del _slot, _farside_main
+del _slot, _farside_main, _farside_repl_flag
 """.replace("ESCAPE_MS)", f"{ESCAPE_MS})").replace("% ESCAPE_MS", f"% {ESCAPE_MS}")
+
+# What the rover writes at run time in its working directory, the slot (firmware_py/app.py,
+# params.py, sequencer.py, main.py), each also as `<name>.new` (written, then renamed).
+ROVER_STATE_FILES = (
+    "enter_repl",
+    "reset_intent",
+    "boot.json",
+    "params.json",
+    "ttq.json",
+    "time.json",
+)
+
+
+def is_rover_state(path: str) -> bool:
+    """True for a slot-relative path the rover writes at run time (never firmware)."""
+    name = path[:-4] if path.endswith(".new") else path
+    return name in ROVER_STATE_FILES
+
 
 ROOT_FILES: dict[str, bytes] = {"boot.py": BOOT_PY.encode(), "main.py": MAIN_PY.encode()}

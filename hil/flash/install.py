@@ -5,13 +5,17 @@ Steps (each one a raw-REPL exchange; see bootfiles.py for the board layout):
     canonical dictionary, keys);
  2. get the board's raw REPL: Ctrl-C, else the ENTER_REPL command on the link, else
     (a virtual board) a reset and Ctrl-C inside main.py's escape window; retried with
-    backoff, then a one-line error with what was seen; then a soft reset (a fresh heap:
-    a stopped rover leaves its modules loaded; a board that comes back running main.py
-    is attached again) and the agent (hil/flash/agent.py);
+    backoff, then a one-line error with what was seen. A port that fails on the way (on
+    rp2 ENTER_REPL resets the board, and USB re-enumerates) is closed and the board found
+    again by its serial number. Then a soft reset (a fresh heap: a stopped rover leaves
+    its modules loaded; a board that comes back running main.py is attached again), the
+    agent (hil/flash/agent.py), and a leftover `enter_repl` flag deleted;
  3. survey: MicroPython version and .mpy format, which slot boots, every slot file's
     size and SHA-256 (computed on the board);
  4. plan: staging slot = the one that does not boot; per file keep (already there),
-    copy (on the board, from the booting slot), upload (over the link), delete;
+    copy (on the board, from the booting slot), upload (over the link), delete (anything
+    else in the staging slot). The rover's own state (bootfiles.ROVER_STATE_FILES) is
+    never part of the image and never copied: a new slot holds the image only;
  5. stage: mark the staging slot incomplete (remove its MANIFEST), copy, upload in
     chunks (a bytes literal or base64, whichever is shorter), verify every file's hash
     on the board, write MANIFEST (by rename); replace boot.py / main.py by rename if they
@@ -29,28 +33,31 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import serial
 
 from hil.board import VirtualBoard
 from hil.errors import FarsideError
 from hil.flash.agent import minified
-from hil.flash.bootfiles import ROOT_FILES
+from hil.flash.bootfiles import ROOT_FILES, is_rover_state
 from hil.flash.image import Image, build_image
 from hil.flash.link import BootEvent, command_bytes, wait_boot_event
 from hil.flash.ports import BoardPort, refind, resolve_port
-from hil.flash.repl import RawRepl, RawReplError, open_port
+from hil.flash.repl import PortBusyError, PortGoneError, RawRepl, RawReplError, open_port
 
 MIN_MICROPYTHON = (1, 20, 0)
 SLOT_DIR = "farside"
+# How long a board whose port went away (a reset, USB re-enumerating) has to come back.
+REFIND_S = 15.0
 Progress = Callable[[str, int, int, str], None]  # (phase, done, total, path)
+T = TypeVar("T")
 
 
 @dataclass
 class FileAction:
     path: str
-    action: str  # keep | copy | upload | carry | delete
+    action: str  # keep | copy | upload | delete
     size: int
 
 
@@ -172,16 +179,19 @@ def make_plan(survey: dict[str, Any], image: Image) -> Plan:
             # The firmware is there; at most boot.py / main.py need replacing (by rename).
             files = [FileAction(p, "keep", len(image.files[p])) for p in sorted(want)]
             return Plan(active, active, files, root, up_to_date=not root)
+    if any(is_rover_state(p) for p in want):
+        bad = sorted(p for p in want if is_rover_state(p))
+        raise FarsideError(f"the image holds {bad[0]}, a file the rover writes at run time")
     stage_files = {
         p: v[1]
         for p, v in survey["slots"][staging]["files"].items()
         if p != "MANIFEST" and p != "MANIFEST.new"
     }
     act_files: dict[str, str] = {}
-    act_manifest: dict[str, Any] = {}
     if active is not None:
-        act_files = {p: v[1] for p, v in survey["slots"][active]["files"].items()}
-        act_manifest = survey["slots"][active]["manifest"]["files"]
+        act_files = {
+            p: v[1] for p, v in survey["slots"][active]["files"].items() if not is_rover_state(p)
+        }
     plan = Plan(active, staging, [], root)
     for p in sorted(want):
         size = len(image.files[p])
@@ -191,16 +201,10 @@ def make_plan(survey: dict[str, Any], image: Image) -> Plan:
             plan.files.append(FileAction(p, "copy", size))
         else:
             plan.files.append(FileAction(p, "upload", size))
-    # The rover's own files in the booting slot (not firmware: not in its MANIFEST) go along.
-    carried = set()
-    for p, digest in sorted(act_files.items()):
-        if p in want or p in act_manifest or p.startswith("MANIFEST"):
-            continue
-        carried.add(p)
-        size = survey["slots"][active]["files"][p][0] if active else 0
-        plan.files.append(FileAction(p, "keep" if stage_files.get(p) == digest else "carry", size))
+    # Everything else in the staging slot goes: an older image's files, and the rover state
+    # of its last run. Nothing of the booting slot's rover state comes along.
     for p in sorted(stage_files):
-        if p not in want and p not in carried:
+        if p not in want:
             plan.files.append(FileAction(p, "delete", survey["slots"][staging]["files"][p][0]))
     return plan
 
@@ -255,37 +259,81 @@ class Flasher:
                 pass
             self.ser = None
 
+    def _repl(self) -> RawRepl:
+        return self.repl or self._open()
+
+    def _reopen(self, why: str) -> None:
+        """The port failed under us (the board reset and USB re-enumerated, or it was
+        unplugged): close it, find the board again by serial number (its device may have
+        a new name) and open the port it comes back on; FarsideError when it does not
+        come back within REFIND_S."""
+        assert self.port is not None
+        gone = self.port.label
+        self.progress("connect", 0, 1, f"{self.port.device} went away; finding the board again")
+        self._close()
+        time.sleep(0.5)  # a USB device takes a moment to go away before it comes back
+        deadline = time.monotonic() + REFIND_S
+        while True:
+            try:
+                self.port = refind(self.port, timeout_s=max(0.1, deadline - time.monotonic()))
+                self._open()
+                return
+            except PortBusyError:
+                raise
+            except FarsideError as exc:
+                if time.monotonic() >= deadline:
+                    raise FarsideError(
+                        f"{gone}: the port went away ({why.rsplit('(', 1)[-1].rstrip(')')}) "
+                        f"and the board did not come back: {exc}"
+                    ) from exc
+            time.sleep(0.2)
+
+    def _on_port(self, step: Callable[[RawRepl], T], attempts: int = 4) -> T:
+        """Run `step` on the board's raw-REPL client. When the port fails under it, find
+        the board again (_reopen) and run the step on the new port."""
+        for attempt in range(attempts):
+            try:
+                return step(self._repl())
+            except PortGoneError as exc:
+                if attempt == attempts - 1:
+                    raise
+                self._reopen(str(exc))
+        raise AssertionError("unreachable")
+
     def attach(self) -> RawRepl:
-        """Get the raw REPL, interrupting a running rover if needed."""
+        """Get the raw REPL, interrupting a running rover if needed. On rp2 ENTER_REPL
+        resets the board: the port may fail on the way and is then opened anew (_on_port)."""
         assert self.port is not None and self.image is not None
-        repl = self.repl or self._open()
-        ok, seen = repl.try_enter(0.5)
+        ok, seen = self._on_port(lambda r: r.try_enter(0.5))
         if ok:
             self.attach_method = "ctrl-c"
-            return repl
+            return self._repl()
         # The rover runs with Ctrl-C off: ask it on its link.
         self.progress("interrupt", 0, 1, "ENTER_REPL")
         try:
-            repl.write(command_bytes(self.image.files["keys.json"], 200, 10))
+            frame = command_bytes(self.image.files["keys.json"], 200, 10)
         except Exception as exc:  # noqa: BLE001 - the link path is best effort here
+            frame = b""
             seen += f" (could not build ENTER_REPL: {exc})".encode()
-        # The rover answers, flushes its TM and returns to the REPL.
-        seen += repl.read_until(b">>> ", 1.5)
+        if frame:
+            self._on_port(lambda r: r.write(frame))
+        # The rover answers, flushes its TM and returns to the REPL (rp2: through a reset).
+        seen += self._on_port(lambda r: r.read_until(b">>> ", 1.5))
         delay = 0.2
         for attempt in range(self.options.attach_attempts):
-            ok, more = repl.try_enter(1.0)
+            ok, more = self._on_port(lambda r: r.try_enter(1.0))
             seen += more
             if ok:
                 self.attach_method = "enter_repl"
-                return repl
+                return self._repl()
             if attempt in (0, 2) and self.port.virtual is not None:
                 # Reset into main.py's escape window and Ctrl-C there.
-                repl = self._reset_for_escape(repl)
-                ok, more = repl.try_enter(1.0)
+                self._on_port(self._reset_for_escape)
+                ok, more = self._on_port(lambda r: r.try_enter(1.0))
                 seen += more
                 if ok:
                     self.attach_method = "reset"
-                    return repl
+                    return self._repl()
             time.sleep(delay)
             delay *= 2
         tried = (
@@ -349,6 +397,13 @@ class Flasher:
             self.attach()
 
     # ---- board-side helpers -----------------------------------------------------------
+
+    def clear_repl_flag(self) -> None:
+        """Delete ENTER_REPL's flag from both slots: main.py consumes it at the boot after
+        the rover's reset, unless a Ctrl-C stopped main.py before it did. Left there, the
+        next boot would stay at the REPL instead of starting the rover."""
+        flags = [_slot_path(s, "enter_repl") for s in ("a", "b")]
+        self.call(f"_fa_rms('',{json.dumps(flags)})")
 
     def call(self, code: str, timeout_s: float | None = None) -> str:
         assert self.repl is not None
@@ -540,6 +595,8 @@ class Flasher:
             self.fresh_heap()
             assert self.repl is not None
             self.call(minified())
+            if not (opts.dry_run or opts.verify_only):
+                self.clear_repl_flag()
             survey = self.survey()
             self.check_micropython(survey)
             plan = make_plan(survey, image)

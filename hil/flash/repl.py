@@ -32,6 +32,11 @@ class RawReplError(FarsideError):
     """The board did not answer the raw REPL as expected."""
 
 
+class PortGoneError(RawReplError):
+    """The serial port failed under us: the board reset and its USB re-enumerated, or it
+    was unplugged. Find the board again (hil.flash.ports.refind) and open its new port."""
+
+
 class BoardExecError(FarsideError):
     """Code sent to the board raised; `stderr` holds MicroPython's traceback."""
 
@@ -84,7 +89,7 @@ class RawRepl:
         try:
             self.ser.write(data)
         except (serial.SerialException, OSError) as exc:
-            raise RawReplError(f"{self.label}: the port went away while writing ({exc})") from exc
+            raise PortGoneError(f"{self.label}: the port went away while writing ({exc})") from exc
         self.bytes_written += len(data)
         if self.on_write is not None:
             self.on_write(len(data))
@@ -98,7 +103,14 @@ class RawRepl:
         try:
             return bytes(self.ser.read(self.ser.in_waiting or 1))
         except (serial.SerialException, OSError) as exc:
-            raise RawReplError(f"{self.label}: the port went away while reading ({exc})") from exc
+            raise PortGoneError(f"{self.label}: the port went away while reading ({exc})") from exc
+
+    def _waiting(self) -> int:
+        """Bytes waiting on the port; PortGoneError when the port failed."""
+        try:
+            return int(self.ser.in_waiting)
+        except (serial.SerialException, OSError) as exc:
+            raise PortGoneError(f"{self.label}: the port went away ({exc})") from exc
 
     def read_until(self, ending: bytes, timeout_s: float, abort: bytes | None = None) -> bytes:
         """Read until `ending` (returned data ends with it), `abort` (likewise), or the
@@ -229,7 +241,7 @@ class RawRepl:
         remain = window
         i = 0
         while i < len(code):
-            while remain == 0 or self._pushback or self.ser.in_waiting:
+            while remain == 0 or self._pushback or self._waiting():
                 b = self._read_exact(1, timeout_s)
                 if b == b"\x01":
                     remain += window
@@ -268,8 +280,8 @@ class RawRepl:
         data = code.encode() if isinstance(code, str) else code
         # Nothing arrives unasked at the raw prompt: whatever is here is stale.
         self._pushback.clear()
-        if self.ser.in_waiting:
-            self.ser.read(self.ser.in_waiting)
+        if self._waiting():
+            self._read_some()
         sent = False
         if self.use_paste:
             sent = self._send_paste(data, min(timeout_s, 5.0))

@@ -27,23 +27,6 @@ pytestmark = pytest.mark.micropython
 FARSIDE = [sys.executable, "-m", "hil.cli"]
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    """A copy of the committed firmware_py to edit (work in progress in the tree stays out)."""
-    archive = subprocess.run(
-        ["git", "archive", "HEAD", "firmware_py"], cwd=ROOT, capture_output=True, check=False
-    )
-    if archive.returncode == 0:
-        subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
-    else:
-        shutil.copytree(
-            ROOT / "firmware_py",
-            tmp_path / "firmware_py",
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    return tmp_path / "firmware_py"
-
-
 def set_patch(src: Path, patch: int) -> int:
     """Change only version.py: PATCH = const(patch). Returns the new VERSION."""
     path = src / "version.py"
