@@ -2,9 +2,12 @@
 # real `machine` API (type-checked against micropython-rp2-rpi-pico-stubs).
 #
 # Wiring (boards/pico.json): six PWM outputs (duty_u16, 20 kHz) into three
-# TB6612FNG drivers; the wheels of a side share direction pins (IN1/IN2), the
+# TB6612FNG drivers; the wheels of a side share direction pins (IN1/IN2, or IN1
+# alone with IN2 through an inverter: boards/pico_uart.json), the
 # drivers' STBY lines are one enable pin that only safety drives
-# (motors_enable). Six quadrature encoders on pin IRQs (both edges of A and B,
+# (motors_enable). The link: the REPL's USB CDC (stdio), or a UART of its own
+# (link kind "uart": UartLink, buffered so that reads never wait and a write
+# queues a whole frame). Six quadrature encoders on pin IRQs (both edges of A and B,
 # a 16-entry transition table; the handler only updates a counter). I2C: an
 # MPU-6050 (pitch and roll from the accelerometer, yaw rate from the gyro) and
 # an INA219 per motor (shunt voltage -> current; bus voltage -> battery).
@@ -16,6 +19,7 @@ import math
 import machine
 from machine import I2C, PWM, WDT, Pin
 
+from firmware_py.compat import const
 from firmware_py.hal import RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
 
 _MPU_PWR = 0x6B
@@ -27,6 +31,10 @@ _INA_BUS = 0x02
 _QUAD = (0, -1, 1, 0, 1, 0, 0, -1, -1, 0, 0, 1, 0, 1, -1, 0)
 _BATT_EMPTY_MV = 10800
 _BATT_FULL_MV = 12600
+_F_CLEAR = const(0)
+_F_HANG = const(9)
+_UART_TXBUF = const(1024)  # four 256-octet TM frames with their ASMs
+_UART_RX_MS = const(250)  # the UART's rxbuf holds this long of octets at the line rate
 
 
 class _Encoder:
@@ -47,7 +55,10 @@ class _Encoder:
 
 
 class UartLink:
-    # The link API on a machine.UART.
+    # The link API on a machine.UART. read_into never waits: it takes only what
+    # any() says is there. write returns with the whole frame queued: the txbuf
+    # takes frames whole; should it be full, the rest follows as it drains (a
+    # frame cut in two on the line would cost the ground both halves).
     def __init__(self, uart):
         self.uart = uart
 
@@ -59,7 +70,31 @@ class UartLink:
         return got or 0
 
     def write(self, data):
-        return self.uart.write(data) or 0
+        total = len(data)
+        n = self.uart.write(data) or 0
+        if n < total:
+            mv = memoryview(data)
+            while n < total:
+                n += self.uart.write(mv[n:]) or 0
+        return n
+
+
+def uart_link(lk):
+    # The link kind "uart" of a board definition: {"uart": 0, "baud": 115200, "tx": 0, "rx": 1}.
+    # rxbuf: a TC frame (1024 octets and its CLTU) arriving between two link polls
+    # (100 ms while the uplink is quiet) must not overflow it.
+    baud = lk["baud"]
+    rxbuf = baud * _UART_RX_MS // 10000
+    u = machine.UART(
+        lk["uart"],
+        baud,
+        tx=Pin(lk["tx"]),
+        rx=Pin(lk["rx"]),
+        txbuf=_UART_TXBUF,
+        rxbuf=rxbuf if rxbuf > 2048 else 2048,
+        timeout=0,
+    )
+    return UartLink(u)
 
 
 class Rp2Hal:
@@ -76,10 +111,8 @@ class Rp2Hal:
         md = board["motor_driver"]
         self.stby = Pin(md["standby_pin"], Pin.OUT, value=0)
         dp = board["direction_pins"]
-        self.dir_pins = (
-            (Pin(dp["left"][0], Pin.OUT, value=0), Pin(dp["left"][1], Pin.OUT, value=0)),
-            (Pin(dp["right"][0], Pin.OUT, value=0), Pin(dp["right"][1], Pin.OUT, value=0)),
-        )
+        # (IN1, IN2) per side; IN2 None: wired to IN1 through an inverter
+        self.dir_pins = (_dir_pins(dp["left"]), _dir_pins(dp["right"]))
         self.side_dir = [0, 0]
         self.encoders = [_Encoder(p[0], p[1]) for p in board["encoders"]["pins"]]
         ic = board["i2c"]
@@ -92,11 +125,9 @@ class Rp2Hal:
         self.wdt = None
         self.link = link
         if link is None:
-            lk = board.get("link", {})
+            lk = board.get("link") or {}
             if lk.get("kind") == "uart":
-                self.link = UartLink(
-                    machine.UART(lk["uart"], lk["baud"], tx=Pin(lk["tx"]), rx=Pin(lk["rx"]))
-                )
+                self.link = uart_link(lk)
             else:
                 from firmware_py.hal.stdio import StdioLink
 
@@ -116,6 +147,7 @@ class Rp2Hal:
         self.temp_motor_cc = 0
         self.temp_board_cc = 0
         self.hibernating = False
+        self.hang_task = 0
 
     def _imu_init(self):
         try:
@@ -166,7 +198,8 @@ class Rp2Hal:
             if others == 0:
                 pins = self.dir_pins[side]
                 pins[0].value(1 if want > 0 else 0)
-                pins[1].value(0 if want > 0 else 1)
+                if pins[1] is not None:
+                    pins[1].value(0 if want > 0 else 1)
                 self.side_dir[side] = want
                 cur = want
         if want != cur:
@@ -180,6 +213,14 @@ class Rp2Hal:
             self.motors_enable(False)
 
     def inject(self, fault, wheel, value):
+        # Physical faults live at the pins (a bench, or the emulated board's host);
+        # the firmware takes only its own: HANG_TASK (9) and CLEAR (0) of it.
+        if fault == _F_HANG:
+            self.hang_task = wheel
+            return True
+        if fault == _F_CLEAR:
+            self.hang_task = 0
+            return True
         return False
 
     def mem_free(self):
@@ -230,6 +271,11 @@ class Rp2Hal:
                     self.battery_pct = 0 if pct < 0 else 100 if pct > 100 else pct
             except OSError:
                 self.current_ma[i] = 0
+
+
+def _dir_pins(pins):
+    in2 = Pin(pins[1], Pin.OUT, value=0) if len(pins) > 1 else None
+    return (Pin(pins[0], Pin.OUT, value=0), in2)
 
 
 def _s16(b, off):

@@ -113,3 +113,71 @@ except boards.BoardError as e:
 """).stdout
     assert "pico rp2040" in out and "pico2 rp2350" in out and "sim sim" in out
     assert "ERR board pico: motors 1 and 2 share PWM slice 0" in out
+
+
+def _uart_link(tx: int = 0, rx: int = 1, uart: int = 0) -> dict[str, Any]:
+    return {"kind": "uart", "uart": uart, "baud": 115200, "tx": tx, "rx": rx}
+
+
+def test_link_kinds_and_which_boards_keep_the_repl_free() -> None:
+    assert [n for n in boards.NAMES if boards.own_link(boards.load(n))] == ["pico_uart", "sim_uart"]
+    b = _pico()
+    b["link"] = {"kind": "usb_cdc2"}
+    assert "link.kind 'usb_cdc2' is not one of usb_cdc, stdio, uart" in _err(b)
+    del b["link"]
+    boards.validate(b)  # no link named: the REPL's USB CDC
+    assert not boards.own_link(b)
+
+
+def test_pico_uart_puts_uart0_on_gp0_gp1_and_moves_the_motors_off_them() -> None:
+    b = boards.load("pico_uart")
+    link = b["link"]
+    assert (link["kind"], link["uart"], link["tx"], link["rx"]) == ("uart", 0, 0, 1)
+    assert boards.uart_of(0) == (0, "tx") and boards.uart_of(1) == (0, "rx")
+    pwm = sorted(m["pwm"] for m in b["motors"])
+    assert pwm == [2, 3, 4, 5, 6, 7] and not {0, 1} & set(pwm)
+    # one driver per PWM slice, all at one frequency
+    assert sorted({pwm_slice("rp2040", g) for g in pwm}) == [1, 2, 3]
+    pico = boards.load("pico")
+    for key in ("encoders", "i2c", "led_pin", "watchdog", "heap_budget_kb", "reserved_pins"):
+        assert b[key] == pico[key], key
+    assert b["motor_driver"]["standby_pin"] == pico["motor_driver"]["standby_pin"]
+
+
+def test_link_uart_pin_must_be_that_uarts_tx_or_rx() -> None:
+    b = _pico()
+    b["link"] = _uart_link(tx=4, rx=5)  # UART1's pins, asked of UART0
+    assert "link UART TX on GP4: not a UART0 TX pin on rp2040 (UART0 TX: GP0, GP12, GP16, GP28)" in _err(b)
+    b["link"] = _uart_link(tx=1, rx=0)  # swapped
+    assert "not a UART0 TX pin" in _err(b)
+    b["link"] = _uart_link(uart=2)
+    assert "link.uart 2: rp2040 has UART0 and UART1" in _err(b)
+    b["link"] = {"kind": "uart", "uart": 0, "baud": 115200, "tx": 0}
+    assert "link.rx: a UART link needs its RX pin" in _err(b)
+    b["link"] = dict(_uart_link(), baud=0)
+    assert "link.baud must be a positive integer" in _err(b)
+
+
+def test_link_uart_pins_clash_with_motors_and_reserved_pins() -> None:
+    b = _pico()
+    b["link"] = _uart_link(0, 1)  # pico.json's motors 1 and 2 are on GP0/GP1
+    assert "GP0 used twice: motor 1 PWM and link UART TX" in _err(b)
+    b = copy.deepcopy(boards.load("pico_uart"))
+    b["link"] = _uart_link(28, 29)  # valid UART0 pins, but GP29 is the Pico's VSYS/3 ADC
+    assert "link UART RX on GP29: the pin is used by the board (VSYS/3 ADC" in _err(b)
+    b = copy.deepcopy(boards.load("pico_uart"))
+    b["link"] = _uart_link(12, 13)
+    assert "GP12 used twice: encoder 1 and link UART TX" in _err(b)
+
+
+def test_direction_is_one_or_two_pins_per_side() -> None:
+    b = copy.deepcopy(boards.load("pico_uart"))
+    b["direction_pins"]["left"] = []
+    assert "direction_pins.left: one pin (IN2 through an inverter) or two, got 0" in _err(b)
+
+
+def test_sim_uart_names_no_pins() -> None:
+    b = boards.load("sim_uart")
+    assert boards.own_link(b) and "tx" not in b["link"]
+    b["link"]["baud"] = -1
+    assert "link.baud must be a positive integer" in _err(b)
