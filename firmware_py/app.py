@@ -21,6 +21,9 @@
 #   boot_loop(board, hal, root, link_stream, dictionary=None, max_boots=0)
 #       the same, synchronous, one asyncio.run per boot: what main.py uses on a
 #       board (a reset rover's heap is reclaimed completely under MicroPython).
+#   start_background(board, hal, root, link_stream, dictionary=None)
+#       boot_loop in a thread of its own (core 1 on a Pico), for a board whose link
+#       has its own interface: main.py returns and the REPL stays free.
 #   rover.step(now_ms)  one control period without asyncio, with time advanced by
 #       the caller (scenario runners under the unix port, benchmarks).
 #
@@ -76,6 +79,10 @@ _EV_OVERRUN = const(23)
 _P_LINK_TIMEOUT = const(5)
 _P_RESET_SAFE = const(11)
 _TIME_SAVE_S = const(60)
+# The rover thread's stack. rp2: from the heap, 512 octets of it kept to recover from an
+# overflow. Unix port: 8 KB of it kept; the rover needs 8-10 KB there (64-bit).
+_STACK_RP2 = const(16384)
+_STACK_UNIX = const(32768)
 _HIB_HK_MS = const(60000)  # HK once a minute while hibernating
 
 
@@ -496,3 +503,29 @@ def boot_loop(board, hal, root="", link_stream=None, dictionary=None, max_boots=
                 return box[1]
         except EnterRepl:
             return box[1]
+
+
+def start_background(board, hal, root, link_stream=None, dictionary=None):
+    # The rover in a thread (core 1 on a Pico) while the caller goes back to the REPL
+    # for mpremote and the flash tool: only for a link of its own, never the REPL's
+    # console. `root` must be absolute (main.py may chdir after this returns). The
+    # thread ends with the interpreter: a soft reset stops the rover (rp2 resets core
+    # 1; the virtual board restarts its process), a hard reset starts it again.
+    import _thread
+    import sys
+
+    def run():
+        try:
+            boot_loop(board, hal, root, link_stream, dictionary)
+            sys.stderr.write("farside: rover stopped (ENTER_REPL)\n")
+        except BaseException as e:  # noqa: BLE001 - the thread's last word, on the console
+            if MICROPYTHON:
+                sys.print_exception(e)
+            else:
+                import traceback
+
+                traceback.print_exc()
+
+    if MICROPYTHON:
+        _thread.stack_size(_STACK_RP2 if sys.platform == "rp2" else _STACK_UNIX)
+    return _thread.start_new_thread(run, ())

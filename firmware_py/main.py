@@ -14,6 +14,10 @@
 # after 1A CF FC 1D out. A one-line banner "farside rover <version> on <board>"
 # goes to stderr first (the same USB CDC stream on a Pico; the ground's
 # deframer skips it).
+# A board whose link has its own interface (boards: link kind "uart": UART0 on a
+# Pico, the virtual board's second pty) keeps the REPL on the console: the banner
+# and errors go there, the rover runs in the background (app.start_background) and
+# main() returns at once; Ctrl-C stays on (no escape window needed).
 #
 # For the flash engineer, two ways back to the REPL:
 #   1. Boot-time escape window: for `escape_ms` (default 1000 ms) after boot,
@@ -75,9 +79,9 @@ def make_hal(board, link=None, seed=1):
     from firmware_py.hal.sim import SimHal
 
     if link is None:
-        from firmware_py.hal.stdio import StdioLink
+        from firmware_py.hal.stdio import open_link
 
-        link = StdioLink()
+        link = open_link(board)
     return SimHal(board, link, seed)
 
 
@@ -94,8 +98,10 @@ async def _escape_window(ms):
     await sleep_ms(ms)
 
 
-def main(root="", board=None, link=None, seed=1, escape_ms=1000):
-    # Returns only on ENTER_REPL (or Ctrl-C in the escape window).
+def main(root="", board=None, link=None, seed=1, escape_ms=1000, background=None):
+    # Returns only on ENTER_REPL (or Ctrl-C in the escape window); at once when the
+    # rover runs in the background (default on MicroPython when the board's link has
+    # its own interface: the REPL stays free, see app.start_background).
     import asyncio
     import gc
 
@@ -119,6 +125,15 @@ def main(root="", board=None, link=None, seed=1, escape_ms=1000):
 
     hal = make_hal(board, link, seed)
     sys.stderr.write("farside rover %d.%d.%d on %s\n" % (MAJOR, MINOR, PATCH, board.get("name")))
+    if background is None:
+        import boards
+
+        background = MICROPYTHON and link is None and boards.own_link(board)
+    if background:
+        from firmware_py.app import start_background
+
+        start_background(board, hal, root or os.getcwd(), hal.link, dictionary)
+        return None
     try:
         if escape_ms > 0:
             asyncio.run(_escape_window(escape_ms))
@@ -183,7 +198,7 @@ def _cli(argv):
             sys.exit(2)
         opts[a] = argv[i + 1]
         i += 2
-    main(opts["--root"], opts["--board"], None, int(opts["--seed"]), int(opts["--escape-ms"]))
+    main(opts["--root"], opts["--board"], None, int(opts["--seed"]), int(opts["--escape-ms"]), False)
 
 
 if __name__ == "__main__":

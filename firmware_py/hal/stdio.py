@@ -1,10 +1,18 @@
-# The link API on the process's (or the board's USB CDC) stdin/stdout, binary.
+# The link API on the process's (or the board's USB CDC) stdin/stdout, binary,
+# or on a serial device of its own.
 #
 # Used by the unix port (the virtual board runs the firmware in a pty) and by a
 # Pico on USB CDC. read_into() never blocks: it polls stdin and reads one octet
 # at a time while more are ready (MicroPython's readinto blocks until the buffer
 # is full). main.py turns Ctrl-C off (micropython.kbd_intr(-1)) so 0x03 octets in
 # frames reach us.
+#
+#   open_link(board)   the link the board definition names, for the sim HAL: the
+#                      console (kind usb_cdc / stdio), or for kind "uart" the serial
+#                      device named by $FARSIDE_LINK_DEVICE (the virtual board's
+#                      second pty; any tty or pty path on CPython). The REPL keeps
+#                      the console.
+#   device_link(path)  a StdioLink on a serial device opened read-write
 import select
 import sys
 
@@ -35,9 +43,12 @@ def _isatty(fd):
 
 
 class StdioLink:
-    def __init__(self, stdin=None, stdout=None):
+    # flush: False for a device opened unbuffered (MicroPython's FileIO.flush is
+    # fsync, which a tty refuses with EINVAL).
+    def __init__(self, stdin=None, stdout=None, flush=True):
         self.stdin = stdin or sys.stdin
         self.out = stdout or sys.stdout.buffer
+        self._flush = getattr(self.out, "flush", None) if flush else None
         self.inb = self.stdin.buffer if hasattr(self.stdin, "buffer") else self.stdin
         self._poll = select.poll()
         self._poll.register(self.stdin, select.POLLIN)
@@ -69,6 +80,31 @@ class StdioLink:
 
     def write(self, data):
         n = self.out.write(data)
-        if hasattr(self.out, "flush"):
-            self.out.flush()
+        if self._flush is not None:
+            self._flush()
         return n or 0
+
+
+LINK_DEVICE_ENV = "FARSIDE_LINK_DEVICE"
+
+
+def device_link(path):
+    # Unbuffered on CPython (the fd is read past Python's buffering, written whole);
+    # MicroPython's FileIO on the unix port polls and reads like stdin.
+    f = open(path, "r+b", buffering=0)
+    return StdioLink(f, f, False)
+
+
+def open_link(board):
+    lk = board.get("link") or {}
+    if lk.get("kind") != "uart":
+        return StdioLink()
+    import os
+
+    path = os.getenv(LINK_DEVICE_ENV)
+    if not path:
+        raise OSError(
+            "board %s puts the link on its own serial line: expected its device in $%s, found none"
+            % (board.get("name"), LINK_DEVICE_ENV)
+        )
+    return device_link(path)
