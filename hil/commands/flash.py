@@ -49,7 +49,9 @@ BOARDS = ["pico", "pico_w", "pico2", "sim"]
 @click.option("--no-reset", is_flag=True, help="Install but do not reset the board.")
 @click.option("--no-wait", is_flag=True, help="Reset but do not wait for the rover's BOOT event.")
 @click.option(
-    "--boot-timeout", default=20.0, show_default=True, help="Seconds to wait for the BOOT event."
+    "--boot-timeout",
+    default=None,
+    help="Seconds to wait for the BOOT event (default: the board definition's boot_timeout_s).",
 )
 @click.option(
     "--min-micropython",
@@ -68,7 +70,7 @@ def cli(
     verify_only: bool,
     no_reset: bool,
     no_wait: bool,
-    boot_timeout: float,
+    boot_timeout: str | None,
     min_micropython: str,
     as_json: bool,
 ) -> None:
@@ -84,6 +86,14 @@ def cli(
         raise FarsideError(
             f"--min-micropython: expected a version like 1.22.0, got {min_micropython!r}"
         ) from exc
+    try:
+        boot_timeout_s = None if boot_timeout is None else float(boot_timeout)
+    except ValueError:
+        boot_timeout_s = 0.0
+    if boot_timeout_s is not None and not boot_timeout_s > 0:
+        raise FarsideError(
+            f"--boot-timeout: expected a positive number of seconds, got {boot_timeout!r}"
+        )
     options = FlashOptions(
         board=board,
         port=port,
@@ -94,13 +104,15 @@ def cli(
         verify_only=verify_only,
         reset=not no_reset,
         wait_boot=not no_wait,
-        boot_timeout_s=boot_timeout,
+        boot_timeout_s=boot_timeout_s,
         min_micropython=(minimum[0], minimum[1], minimum[2]),
     )
     from hil.flash.image import load_board_definition
+    from hil.flash.install import boot_timeout as check_boot_timeout
     from hil.flash.ports import resolve_port
 
     load_board_definition(board)  # bad input fails here, before any progress display
+    check_boot_timeout(options)  # a bad boot_timeout_s in the board definition
     if port == "virtual" and board == "sim" and not dry_run and not verify_only:
         from hil.board import list_boards, start_board
 

@@ -37,6 +37,9 @@ ARCH_KEYS = ("mpy_cross_arch", "mpy_arch", "mpy-cross arch", "arch")
 # the .mpy octets, but tracebacks lose their line numbers; -O1 saves nothing (the
 # firmware has no asserts). Line numbers are worth more on a rover in development.
 MPY_CROSS_OPTIONS: tuple[str, ...] = ()
+# Seconds from the reset to the rover's BOOT event when the board definition has no
+# boot_timeout_s: by its HAL (an emulated RP2040 takes about 18 s; a Pico's definitions say 60).
+DEFAULT_BOOT_TIMEOUT_S = {"rp2": 60.0, "sim": 20.0}
 # Files under the firmware source that are not firmware: the freeze manifest is read by
 # MicroPython's build (firmware_py/manifest.py), never imported on the board.
 NOT_FIRMWARE = ("manifest.py",)
@@ -109,6 +112,18 @@ def board_arch(board: str, definition: dict[str, Any]) -> str:
     raise FarsideError(
         f"board definition {board}.json: expected an mpy-cross arch field ({ARCH_KEYS[0]}), found none"
     )
+
+
+def board_boot_timeout(board: str, definition: dict[str, Any]) -> float:
+    """How long to wait for the BOOT event after a reset: the definition's boot_timeout_s
+    (seconds), else DEFAULT_BOOT_TIMEOUT_S for its HAL."""
+    hal = definition.get("hal") or ("sim" if board == "sim" else "rp2")
+    value = definition.get("boot_timeout_s", DEFAULT_BOOT_TIMEOUT_S.get(hal, 60.0))
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise FarsideError(
+            f"board definition {board}.json: expected boot_timeout_s to be a positive number of seconds, got {value!r}"
+        )
+    return float(value)
 
 
 def find_mpy_cross() -> list[str]:

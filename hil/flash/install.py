@@ -22,7 +22,8 @@ Steps (each one a raw-REPL exchange; see bootfiles.py for the board layout):
     changed; switch `farside/active` by rename. (Firmware already current and only
     boot.py / main.py differ: only those are replaced, the booting slot is not touched.)
  6. reset, find the port again (USB serial number), and wait for the rover's BOOT
-    event: its firmware version and dictionary hash must match the image.
+    event (as long as the board definition's boot_timeout_s): its firmware version and
+    dictionary hash must match the image.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from hil.board import VirtualBoard
 from hil.errors import FarsideError
 from hil.flash.agent import minified
 from hil.flash.bootfiles import ROOT_FILES, is_rover_state
-from hil.flash.image import Image, build_image
+from hil.flash.image import Image, board_boot_timeout, build_image, load_board_definition
 from hil.flash.link import BootEvent, command_bytes, wait_boot_event
 from hil.flash.ports import BoardPort, refind, resolve_port
 from hil.flash.repl import PortBusyError, PortGoneError, RawRepl, RawReplError, open_port
@@ -90,7 +91,7 @@ class FlashOptions:
     verify_only: bool = False
     reset: bool = True
     wait_boot: bool = True
-    boot_timeout_s: float = 20.0
+    boot_timeout_s: float | None = None  # None: the board definition's boot_timeout_s
     min_micropython: tuple[int, int, int] = MIN_MICROPYTHON
     chunk_bytes: int = 3072
     exec_timeout_s: float = 20.0
@@ -113,6 +114,7 @@ class FlashReport:
     attach: str = ""
     boot: BootEvent | None = None
     boot_note: str = ""
+    boot_timeout_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +136,7 @@ class FlashReport:
             "attach": self.attach,
             "boot": self.boot.to_json() if self.boot else None,
             "boot_note": self.boot_note,
+            "boot_timeout_s": self.boot_timeout_s,
         }
 
 
@@ -239,6 +242,7 @@ class Flasher:
         self.wire_bytes = 0
         self.image: Image | None = None
         self.attach_method = ""
+        self.boot_timeout_s = 0.0
 
     # ---- connection ----------------------------------------------------------------------
 
@@ -564,7 +568,7 @@ class Flasher:
         try:
             if not self.options.wait_boot:
                 return
-            event, seen = wait_boot_event(ser, self.options.boot_timeout_s)
+            event, seen = wait_boot_event(ser, self.boot_timeout_s)
         finally:
             ser.close()
         report.boot = event
@@ -572,7 +576,7 @@ class Flasher:
             text = seen.decode(errors="replace").strip().splitlines()
             last = text[-1][-100:] if text else "nothing"
             raise FarsideError(
-                f"expected the rover's BOOT event within {self.options.boot_timeout_s} s after the reset, "
+                f"expected the rover's BOOT event within {self.boot_timeout_s:g} s after the reset, "
                 f"saw none (last output: {last})"
             )
         if event.version != self.image.version or event.dict_hash != self.image.dict_hash:
@@ -588,6 +592,7 @@ class Flasher:
         opts = self.options
         self.progress("build", 0, 1, "")
         self.image = image = build_image(opts.board, opts.source, opts.keys, opts.dictionary)
+        self.boot_timeout_s = boot_timeout(opts)
         self.port = resolve_port(opts.port)
         try:
             self.progress("connect", 0, 1, self.port.label)
@@ -609,6 +614,7 @@ class Flasher:
                 plan=plan,
                 dry_run=opts.dry_run,
                 micropython=".".join(str(v) for v in survey["version"]),
+                boot_timeout_s=self.boot_timeout_s,
             )
             if opts.verify_only:
                 self._verify_only(survey, plan)
@@ -648,6 +654,19 @@ class Flasher:
                 + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
                 + " (corrupted, or another build: run farside flash)"
             )
+
+
+def boot_timeout(options: FlashOptions) -> float:
+    """Seconds to wait for the BOOT event: the option, else the board definition's
+    boot_timeout_s (boards/<name>.json)."""
+    if options.boot_timeout_s is None:
+        _, definition = load_board_definition(options.board)
+        return board_boot_timeout(options.board, definition)
+    if not options.boot_timeout_s > 0:
+        raise FarsideError(
+            f"boot timeout: expected a positive number of seconds, got {options.boot_timeout_s:g}"
+        )
+    return float(options.boot_timeout_s)
 
 
 def flash(options: FlashOptions, progress: Progress | None = None) -> FlashReport:

@@ -248,6 +248,8 @@ def test_dry_run_lists_changes_and_writes_nothing(vboard: VirtualBoard, src: Pat
     report = json.loads(proc.stdout)
     assert report["port"] == vboard.port
     assert report["dry_run"] and {f["action"] for f in report["files"]} == {"upload"}
+    sim = json.loads((ROOT / "boards" / "sim.json").read_text())
+    assert report["boot_timeout_s"] == sim["boot_timeout_s"]  # from the board definition
     assert not (vboard.flash_dir / "farside").exists()
 
 
