@@ -11,8 +11,13 @@
 #                                  slice with different frequencies, watchdog beyond
 #                                  the chip's maximum (or under 2 s: the slowest task
 #                                  checks in once a second), wrong mpy-cross arch, heap
-#                                  budget beyond the chip's RAM
+#                                  budget beyond the chip's RAM, unknown link kind, link
+#                                  UART pins that are not that UART's TX/RX on the chip
+#   own_link(board) -> bool        True when the rover's link has its own interface (a
+#                                  UART; the virtual board's second pty), so the REPL's
+#                                  USB CDC (or pty) stays free for mpremote and the flash tool
 #   pwm_slice(chip, gpio) -> slice
+#   uart_of(gpio) -> (uart, "tx" | "rx") or None   the RP2040/RP2350 UART function of a pin
 #   NAMES                          the boards shipped here
 #
 # Wiring model (see the JSON files): three dual motor drivers (TB6612FNG) give six
@@ -20,10 +25,18 @@
 # (skid steering turns a whole side one way), and the drivers' STBY lines are tied
 # to one enable pin that only the safety component drives. Six quadrature encoders
 # on consecutive GPIO pairs (PIO or pin IRQs). An I2C bus carries the IMU (MPU-6050)
-# and six INA219 current sensors.
+# and six INA219 current sensors. Each side's direction is two pins (TB6612 IN1, IN2)
+# or one pin (IN1; IN2 through an inverter: the HAL only ever drives them opposite).
+#
+# The rover's link ("link"): {"kind": "usb_cdc"} (or "stdio") is the REPL's own console,
+# binary frames after boot; {"kind": "uart", "uart": 0, "baud": 115200, "tx": 0, "rx": 1}
+# is a UART of its own (on a Pico: GP0/GP1 as through a Pico debug probe; a sim board
+# names no pins: the virtual board gives it a second pty).
 import json
 
-NAMES = ("pico", "pico_w", "pico2", "sim")
+NAMES = ("pico", "pico_w", "pico2", "pico_uart", "sim", "sim_uart")
+LINK_KINDS = ("usb_cdc", "stdio", "uart")
+CONSOLE_LINKS = ("usb_cdc", "stdio")  # the link shares the REPL's console
 
 CHIPS = {
     # gpio: GPIO count; wdt_max_ms: machine.WDT limit; ram_kb: SRAM
@@ -53,6 +66,20 @@ def pwm_slice(chip, gpio):
     if chip == "rp2350" and gpio >= 32:
         return 8 + ((gpio >> 1) & 3)
     return (gpio >> 1) & 7
+
+
+def uart_of(gpio):
+    # RP2040 (and RP2350 on GP0-29) UART function select: GP0 UART0 TX, GP1 RX, GP4 UART1
+    # TX, GP5 RX, then every 8 pins the same (GP12/13, 16/17, 28/29 UART0; 8/9, 20/21,
+    # 24/25 UART1); pins 2 and 3 of each 4 are CTS/RTS.
+    if gpio & 3 > 1:
+        return None
+    return ((gpio + 4) & 8) >> 3, "rx" if gpio & 1 else "tx"
+
+
+def own_link(board):
+    # True when the rover's link is not the REPL's console.
+    return ((board.get("link") or {}).get("kind") or "usb_cdc") not in CONSOLE_LINKS
 
 
 def load(name):
@@ -124,6 +151,7 @@ def validate(board):
     heap = board.get("heap_budget_kb")
     if not isinstance(heap, int) or heap <= 0 or heap > c["ram_kb"]:
         err("heap_budget_kb %r must be 1..%d for %s" % (heap, c["ram_kb"], chip))
+    _check_link(board, chip, err)
     if chip == "sim":
         return
     reserved = {}
@@ -138,6 +166,10 @@ def validate(board):
         if gpio in seen:
             err("GP%d used twice: %s and %s" % (gpio, seen[gpio], what))
         seen[gpio] = what
+    for side in ("left", "right"):
+        n = len((board.get("direction_pins") or {}).get(side) or ())
+        if n not in (1, 2):
+            err("direction_pins.%s: one pin (IN2 through an inverter) or two, got %d" % (side, n))
     motors = board.get("motors") or ()
     if len(motors) != 6 or sorted(m["wheel"] for m in motors) != [1, 2, 3, 4, 5, 6]:
         err("six motors with wheels 1..6 are required, got %d" % len(motors))
@@ -163,3 +195,38 @@ def validate(board):
                 err("encoder %d: PIO quadrature needs two consecutive pins, got %r" % (i + 1, pair))
         if len(pins) > 8:
             err("at most 8 PIO state machines")
+
+
+def _check_link(board, chip, err):
+    link = board.get("link") or {}
+    kind = link.get("kind") or "usb_cdc"
+    if kind not in LINK_KINDS:
+        err("link.kind %r is not one of %s" % (kind, ", ".join(LINK_KINDS)))
+    if kind != "uart":
+        return
+    baud = link.get("baud")
+    if not isinstance(baud, int) or baud <= 0:
+        err("link.baud must be a positive integer, got %r" % (baud,))
+    uart = link.get("uart")
+    if chip == "sim":
+        return
+    if uart not in (0, 1):
+        err("link.uart %r: %s has UART0 and UART1" % (uart, chip))
+    for k in ("tx", "rx"):
+        gpio = link.get(k)
+        if not isinstance(gpio, int):
+            err("link.%s: a UART link needs its %s pin, got %r" % (k, k.upper(), gpio))
+        if uart_of(gpio) != (uart, k):
+            err(
+                "link UART %s on GP%d: not a UART%d %s pin on %s (UART%d %s: %s)"
+                % (
+                    k.upper(),
+                    gpio,
+                    uart,
+                    k.upper(),
+                    chip,
+                    uart,
+                    k.upper(),
+                    ", ".join("GP%d" % g for g in range(30) if uart_of(g) == (uart, k)),
+                )
+            )
