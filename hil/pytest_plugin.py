@@ -8,13 +8,17 @@ Write a test once against the fixtures and run it on any target:
         rover.await_telemetry("odometer_m", greater_than(4.9), timeout=30)
 
 Options:
-  --farside-target virtual | mpy | serial:PORT
+  --farside-target virtual | mpy | pico-emu | serial:PORT
       virtual (default): the CPython firmware with the sim HAL, the relay and the ground
       on one virtual-time loop (hil.mission.loop): an hour of rover time in seconds,
       deterministic for a seed. mpy: the real MicroPython unix port as a virtual board
       (hil.board) in real time: started and flashed once per session (per xdist worker),
       reset before each test so every test meets a freshly booted rover. serial:PORT: a
       real board on a serial port, real time (flashed once with --farside-flash).
+      pico-emu: the emulated Pico (hil.mission.chip): the stock MicroPython rp2 firmware on
+      an emulated RP2040, flashed once per session with `farside flash`, the rover's
+      hardware at its pins; ground, relay and plant follow the chip's clock, so timeouts
+      are chip seconds. Its board defaults to pico.
   --farside-board NAME       board definition (default sim)
   --farside-relay PROFILE    relay profile or file: queqiao (virtual default), lab (real-time
                              default), harsh, or none (ground wired straight to the rover)
@@ -90,9 +94,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--farside-target",
         default="virtual",
         help="virtual (CPython rover, virtual time) | mpy (MicroPython virtual board, "
-        "real time) | serial:PORT (a real board). Default: virtual.",
+        "real time) | pico-emu (emulated RP2040, chip time) | serial:PORT (a real board). Default: virtual.",
     )
-    group.addoption("--farside-board", default="sim", help="board definition (default: sim)")
+    group.addoption("--farside-board", default=None, help="board definition (default: sim; pico for pico-emu)")
     group.addoption(
         "--farside-relay",
         default=None,
@@ -105,7 +109,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil: a hardware-in-the-loop scenario")
     config.addinivalue_line(
-        "markers", "farside_targets(*names): run only on these farside targets (virtual, mpy, serial)"
+        "markers", "farside_targets(*names): run only on these farside targets (virtual, mpy, pico-emu, serial)"
     )
 
 
@@ -143,18 +147,19 @@ def farside_options(config: pytest.Config) -> FarsideOptions:
             port = ports[0].replace("{worker}", str(i))
         if not port:
             raise pytest.UsageError("--farside-target serial:PORT needs a port")
-    elif raw in ("virtual", "mpy"):
+    elif raw in ("virtual", "mpy", "pico-emu"):
         target = raw
     else:
-        raise pytest.UsageError(f"--farside-target: expected virtual, mpy or serial:PORT, got {raw!r}")
+        raise pytest.UsageError(f"--farside-target: expected virtual, mpy, pico-emu or serial:PORT, got {raw!r}")
     relay = config.getoption("--farside-relay") or ("queqiao" if target == "virtual" else "lab")
     given = config.getoption("--farside-seed")
     try:
         seeds = tuple(parse_seeds(given))
     except FarsideError as exc:
         raise pytest.UsageError(f"--farside-seed: {exc}") from None
+    board = config.getoption("--farside-board") or ("pico" if target == "pico-emu" else "sim")
     return FarsideOptions(
-        target, port, str(config.getoption("--farside-board")), str(relay),
+        target, port, str(board), str(relay),
         bool(config.getoption("--farside-flash")), seeds, seeds if given else DEFAULT_CAMPAIGN,
     )
 
@@ -189,6 +194,8 @@ def farside_target(
 
         shutil.rmtree(folder)
     vb = request.getfixturevalue("farside_virtual_board") if opts.target == "mpy" else None
+    if opts.target == "pico-emu":
+        vb = request.getfixturevalue("farside_pico_image")
     harness = _make_harness(opts, seed, folder, vb)
     request.node.stash[_HARNESS_KEY] = harness
     try:
@@ -214,9 +221,29 @@ def farside_virtual_board(farside_options_fixture: FarsideOptions, tmp_path_fact
         vb.stop()
 
 
+@pytest.fixture(scope="session")
+def farside_pico_image(farside_options_fixture: FarsideOptions, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The flash image of an emulated Pico flashed once per session (per xdist worker) with
+    `farside flash`, for --farside-target pico-emu; each test boots a copy of it."""
+    from hil.errors import FarsideError
+    from hil.mission.chip import flashed_image
+
+    try:
+        return flashed_image(tmp_path_factory.mktemp("farside-pico"), board=farside_options_fixture.board)
+    except (FarsideError, OSError) as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"the pico-emu target is not available: {exc}")
+
+
 def _make_harness(opts: FarsideOptions, seed: int, folder: Path, virtual_board: Any = None) -> Any:
     from hil.errors import FarsideError
 
+    if opts.target == "pico-emu":
+        from hil.mission.chip import ChipTarget
+
+        assert isinstance(virtual_board, Path)
+        return ChipTarget(virtual_board, opts.relay, seed, folder, board=opts.board)
     if opts.target == "virtual":
         from hil.mission.loop import LoopConfig, WholeLoop
 

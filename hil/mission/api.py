@@ -367,7 +367,7 @@ class PlantControl:
         if name not in SIM_FAULTS:
             raise FarsideError(f"expected a sim fault ({', '.join(SIM_FAULTS)}), got {fault!r}")
         self.injected.append((self.h.now(), name, wheel, value))
-        if self.direct:
+        if self.direct and name not in getattr(self.h.hal, "commanded_faults", ()):
             if not self.h.hal.inject(SIM_FAULTS.index(name), wheel, float(value)):
                 raise FarsideError(f"the plant refused {name} on wheel {wheel}")
             return
