@@ -379,7 +379,7 @@ class PinPlant:
         az = math.cos(pitch) * math.cos(roll) * _G_LSB
         temp = (p.temp_board - 36.53) * 340.0
         gyro_z = math.degrees(p.gyro_out) * _GYRO_LSB_PER_DPS
-        chip.set_i2c(self.imu_addr, _MPU_ACCEL, _s16(ax) + _s16(ay) + _s16(az) + _s16(temp) + b"\0" * 6 + _s16(gyro_z))
+        chip.set_i2c(self.imu_addr, _MPU_ACCEL, _s16(ax) + _s16(ay) + _s16(az) + _s16(temp) + b"\0" * 4 + _s16(gyro_z))
         bus_mv = p.battery_v() * 1000.0
         for i, (addr, shunt) in enumerate(self.ina):
             shunt_uv = p.current[i] * shunt * 1e6

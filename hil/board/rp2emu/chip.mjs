@@ -175,6 +175,7 @@ function quadOut(i) {
 
 function encoderStep(i) {
   const e = enc[i];
+  e.alarm.scheduled = false; // fired: rp2040js's clock leaves the flag set
   if (e.pos === e.target) return;
   const dir = e.target > e.pos ? 1 : -1;
   e.pos += dir;
