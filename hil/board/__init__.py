@@ -2,6 +2,8 @@
 
     board = start_board(board="sim")          # a supervisor process, daemonized
     board.port                                # '/dev/pts/7': give it to mpremote or farside flash
+    board.link_port                           # the rover's link when the board definition gives
+                                              # it an interface of its own (sim_uart), else ""
     board.reset(); board.power_cycle(); board.cut_power_after(1000)
     board.stop()
 
@@ -58,6 +60,17 @@ def find_micropython(explicit: str | None = None) -> str:
     )
 
 
+def board_own_link(board: str) -> bool:
+    """True when boards/<board>.json puts the rover's link on an interface of its own
+    (the virtual board then gives it a second pty)."""
+    import boards
+
+    try:
+        return bool(boards.own_link(boards.load(board)))
+    except boards.BoardError:
+        return False
+
+
 def board_heapsize(board: str) -> str:
     """The heap budget of a board definition (boards/<board>.json), as `-X heapsize=`."""
     path = Path(__file__).resolve().parents[2] / "boards" / f"{board}.json"
@@ -94,6 +107,11 @@ class VirtualBoard:
         return self.state.port
 
     @property
+    def link_port(self) -> str:
+        """The rover's link port when it has one of its own, else "" (it is `port`)."""
+        return self.state.link_port
+
+    @property
     def flash_dir(self) -> Path:
         return Path(self.state.flash_dir)
 
@@ -103,7 +121,10 @@ class VirtualBoard:
 
     def control(self, op: str, **args: Any) -> dict[str, Any]:
         answer = control(self.state, op, **args)
-        if answer.get("port") and answer["port"] != self.state.port:
+        moved = answer.get("port", self.state.port) != self.state.port or answer.get(
+            "link_port", self.state.link_port
+        ) != self.state.link_port
+        if moved:
             self.state = read_state(self.state.name) or self.state  # it re-enumerated
         return answer
 
@@ -123,10 +144,11 @@ class VirtualBoard:
     def power_on(self) -> None:
         self.control("power_on")
 
-    def cut_power_after(self, n_bytes: int, then: str = "off") -> None:
-        """Cut the power once `n_bytes` more bytes have come in from the user's side;
-        `then` is "off" (stay off) or "cycle" (power on again at once)."""
-        self.control("cut_after", bytes=n_bytes, then=then)
+    def cut_power_after(self, n_bytes: int, then: str = "off", on: str = "repl") -> None:
+        """Cut the power once `n_bytes` more bytes have come in from the user's side
+        of `on` ("repl", or "link" for a link port of its own); `then` is "off" (stay
+        off) or "cycle" (power on again at once)."""
+        self.control("cut_after", bytes=n_bytes, then=then, on=on)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the supervisor (and MicroPython)."""
@@ -224,6 +246,8 @@ def start_board(
         args += ["--serial-number", "E66" + secrets.token_hex(7)[:13].upper()]
     if reenumerate:
         args.append("--reenumerate")
+    if not emulated and board_own_link(board):
+        args.append("--own-link")
     with contextlib_open(folder / "supervisor.log") as log:
         proc = subprocess.Popen(
             args,

@@ -46,6 +46,7 @@ class BoardState:
     heapsize: str
     control: str
     power: str = "on"
+    link_port: str = ""  # the rover's link on a pty of its own ("": it shares `port`)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,10 +113,12 @@ def _remove_stale(folder: Path) -> None:
 
 
 def find_board(port_or_name: str) -> BoardState | None:
-    """The running virtual board with this name, serial number or serial device path."""
+    """The running virtual board with this name, serial number or serial device path
+    (its REPL port or its link port)."""
     real = os.path.realpath(port_or_name) if port_or_name.startswith("/") else None
     for state in list_boards():
-        if port_or_name in (state.name, state.serial_number, state.port) or real == state.port:
+        ports = {state.port, state.link_port} - {""}
+        if port_or_name in (state.name, state.serial_number) or {port_or_name, real} & ports:
             return state
     return None
 

@@ -26,6 +26,14 @@ What the supervisor adds to the unix port to make it behave like the rp2 port:
   Pico's USB re-enumerates; the serial number stays), and a power cut armed to fire after N more bytes from
   the user (the write in progress on the board is cut in half), through a control socket.
 
+With `--own-link` (a board whose link has its own interface, boards/sim_uart.json) a
+second pty pair carries the rover's link, as a Pico's UART0 through a debug probe: the
+user's end is `link_port` (stable like `port`), MicroPython's end a new pty at each
+power-on whose path the firmware finds in $FARSIDE_LINK_DEVICE (firmware_py.hal.stdio).
+The REPL stays on the first pty. The link is 8-bit clean with no Ctrl-C handling; while
+the power is off its bytes go nowhere; a re-enumerating board gives it a new path too;
+like a UART it never blocks its user: octets the board does not read in time are dropped.
+
 Run as `python -m hil.board.supervisor --name NAME ...` (see hil.board.start_board).
 """
 
@@ -50,6 +58,8 @@ from pathlib import Path
 from typing import Any
 
 from hil.board.runtime import BoardState, runtime_dir, write_state
+
+LINK_DEVICE_ENV = "FARSIDE_LINK_DEVICE"  # firmware_py.hal.stdio.LINK_DEVICE_ENV
 
 _CTRL_C = 0x03
 _RAW_BANNER = b"raw REPL; CTRL-B to exit"
@@ -109,6 +119,117 @@ def _sigint_caught(pid: int) -> bool:
     return False
 
 
+class LinkPty:
+    """The rover's link on a pty pair of its own: the user's end (a stable path, like the
+    REPL's) and MicroPython's end (a new pty per power-on, `attach` to `detach`)."""
+
+    def __init__(self, sel: selectors.BaseSelector) -> None:
+        self.sel = sel
+        self.user_master = self.user_slave = -1
+        self.port = ""
+        self.mpy_master = self.mpy_slave = -1
+        self.to_user = bytearray()
+        self.to_mpy = bytearray()
+        self.bytes_in = 0  # octets that reached MicroPython's end
+        self.bytes_out = 0  # octets MicroPython wrote
+        self.dropped = 0  # octets from the user that the board did not take in time
+        self.plug()
+
+    def plug(self) -> None:
+        """Create the user's end (kept open here, as for the REPL's pty)."""
+        self.user_master, self.user_slave = os.openpty()
+        _set_raw(self.user_slave)
+        _set_nonblocking(self.user_master)
+        self.port = os.ttyname(self.user_slave)
+        self.sel.register(self.user_master, selectors.EVENT_READ, "link_user")
+
+    def replug(self) -> None:
+        """A new user's end (re-enumeration): users of the old one see a hang-up."""
+        old_master, old_slave = self.user_master, self.user_slave
+        self.sel.unregister(old_master)
+        self.plug()
+        os.close(old_master)
+        os.close(old_slave)
+        self.to_user.clear()
+
+    def attach(self) -> str:
+        """Power on: MicroPython's end; returns the path the firmware opens."""
+        self.mpy_master, self.mpy_slave = os.openpty()
+        _set_raw(self.mpy_slave)  # kept open here until detach: raw whoever opens it
+        _set_nonblocking(self.mpy_master)
+        self.sel.register(self.mpy_master, selectors.EVENT_READ, "link_mpy")
+        return os.ttyname(self.mpy_slave)
+
+    def detach(self) -> None:
+        """Power off: pass on what MicroPython wrote, close its end, drop what it did not read."""
+        if self.mpy_master < 0:
+            return
+        with contextlib.suppress(OSError):
+            while data := os.read(self.mpy_master, 65536):
+                self.from_mpy(data)
+        self.sel.unregister(self.mpy_master)
+        os.close(self.mpy_master)
+        os.close(self.mpy_slave)
+        self.mpy_master = self.mpy_slave = -1
+        self.to_mpy.clear()
+
+    def read_user(self) -> bytes:
+        try:
+            return os.read(self.user_master, 65536)
+        except OSError:
+            return b""
+
+    def read_mpy(self) -> bytes:
+        if self.mpy_master < 0:
+            return b""
+        try:
+            return os.read(self.mpy_master, 65536)
+        except OSError:
+            return b""
+
+    def from_user(self, data: bytes) -> None:
+        """Octets for the board; beyond the queue's room they are lost, as in a UART FIFO."""
+        if self.mpy_master < 0:
+            return
+        room = _IN_QUEUE_MAX - len(self.to_mpy)
+        if len(data) > room:
+            self.dropped += len(data) - room
+            data = data[:room]
+        self.to_mpy += data
+        self.flush()
+
+    def from_mpy(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        self.to_user += data
+        if len(self.to_user) > _OUT_BUFFER_MAX:
+            del self.to_user[: len(self.to_user) - _OUT_BUFFER_MAX]  # nobody reads
+        self.flush()
+
+    def flush(self) -> None:
+        for fd, queue, inward in (
+            (self.mpy_master, self.to_mpy, True),
+            (self.user_master, self.to_user, False),
+        ):
+            while queue and fd >= 0:
+                try:
+                    n = os.write(fd, queue)
+                except OSError:
+                    break  # full (EAGAIN) or nobody there (EIO): later
+                if inward:
+                    self.bytes_in += n
+                del queue[:n]
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.to_user or self.to_mpy)
+
+    def close(self) -> None:
+        self.detach()
+        self.sel.unregister(self.user_master)
+        os.close(self.user_master)
+        os.close(self.user_slave)
+
+
 class Supervisor:
     """One virtual board: the pty pairs, the MicroPython process, the control socket."""
 
@@ -121,6 +242,7 @@ class Supervisor:
         heapsize: str,
         serial_number: str,
         reenumerate: bool = False,
+        own_link: bool = False,
     ) -> None:
         self.reenumerate = reenumerate
         self.name = name
@@ -135,6 +257,7 @@ class Supervisor:
         self.user_master = self.user_slave = -1
         self.port = ""
         self._plug()
+        self.link = LinkPty(self.sel) if own_link else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.mpy_master = -1
         self.power = "off"
@@ -148,6 +271,7 @@ class Supervisor:
         self.cut_after: int | None = None
         self.sigint_at: float | None = None  # when this MicroPython last got a SIGINT
         self.cut_then = "off"
+        self.cut_on = "repl"  # the port whose bytes the armed power cut counts
         self.bytes_in = 0
         self.bytes_out = 0
         self.boots = 0
@@ -181,6 +305,8 @@ class Supervisor:
         os.close(old_master)
         os.close(old_slave)
         self.to_user.clear()
+        if self.link is not None:
+            self.link.replug()
 
     # ---- the MicroPython process -------------------------------------------------------
 
@@ -195,6 +321,9 @@ class Supervisor:
         _set_nonblocking(master)
         # FARSIDE_BOARD_CONTROL: the firmware may reset its board here (firmware_py.main).
         env = dict(os.environ, MICROPYPATH=".frozen:", FARSIDE_BOARD_CONTROL=self.ctl_path)
+        env.pop(LINK_DEVICE_ENV, None)
+        if self.link is not None:
+            env[LINK_DEVICE_ENV] = self.link.attach()
         self.proc = subprocess.Popen(
             [
                 self.micropython,
@@ -255,6 +384,8 @@ class Supervisor:
             self.sel.unregister(self.mpy_master)
             os.close(self.mpy_master)
             self.mpy_master = -1
+        if self.link is not None:
+            self.link.detach()
 
     def _check_exit(self) -> None:
         """A MicroPython that exited by itself did a soft reboot (Ctrl-D) or crashed."""
@@ -286,12 +417,13 @@ class Supervisor:
 
     # ---- the byte relay --------------------------------------------------------------
 
-    def _from_user(self, data: bytes) -> None:
+    def _from_user(self, data: bytes, on: str = "repl") -> None:
         if self.proc is None:
             return  # powered off: bytes go nowhere, as into an unpowered board
-        if self.cut_after is not None:
+        to_mpy = self.link.from_user if on == "link" and self.link else self._to_mpy
+        if self.cut_after is not None and on == self.cut_on:
             if len(data) >= self.cut_after:
-                self._to_mpy(data[: self.cut_after])
+                to_mpy(data[: self.cut_after])
                 self._flush_mpy()
                 time.sleep(0.05)  # let the board act on the first half
                 then = self.cut_then
@@ -301,7 +433,7 @@ class Supervisor:
                     self.power_on()
                 return
             self.cut_after -= len(data)
-        self._to_mpy(data)
+        to_mpy(data)
 
     def _to_mpy(self, data: bytes) -> None:
         if self.proc is None or not data:
@@ -410,8 +542,12 @@ class Supervisor:
                 self._replug()
             self.power_on()
         elif op == "cut_after":
+            on = str(request.get("on", "repl"))
+            if on not in ("repl", "link") or (on == "link" and self.link is None):
+                return {"ok": False, "error": f"expected on=repl or on=link (with a link port), got {on!r}"}
             self.cut_after = int(request["bytes"])
             self.cut_then = str(request.get("then", "off"))
+            self.cut_on = on
         elif op == "stop":
             self.running = False
         else:
@@ -429,6 +565,10 @@ class Supervisor:
             "cut_armed": self.cut_after is not None,
             "pid": self.proc.pid if self.proc else None,
             "port": self.port,
+            "link_port": self.link.port if self.link else "",
+            "link_bytes_in": self.link.bytes_in if self.link else 0,
+            "link_bytes_out": self.link.bytes_out if self.link else 0,
+            "link_dropped": self.link.dropped if self.link else 0,
         }
 
     def _serve_control(self) -> None:
@@ -465,6 +605,7 @@ class Supervisor:
                 heapsize=self.heapsize,
                 control=self.ctl_path,
                 power=self.power,
+                link_port=self.link.port if self.link else "",
             )
         )
 
@@ -472,7 +613,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
         self.power_on()
         while self.running:
-            busy = self.to_user or self.to_mpy
+            busy = self.to_user or self.to_mpy or (self.link is not None and self.link.busy)
             events = self.sel.select(timeout=0.005 if busy else 0.05)
             for key, _ in events:
                 if key.data == "ctl":
@@ -491,10 +632,18 @@ class Supervisor:
                     except OSError:
                         data = b""
                     self._from_mpy(data)
+                elif key.data == "link_user" and self.link is not None:
+                    self._from_user(self.link.read_user(), on="link")
+                elif key.data == "link_mpy" and self.link is not None:
+                    self.link.from_mpy(self.link.read_mpy())
             self._check_exit()
             self._flush_user()
             self._flush_mpy()
+            if self.link is not None:
+                self.link.flush()
         self.power_off()
+        if self.link is not None:
+            self.link.close()
         with contextlib.suppress(OSError):
             os.unlink(self.ctl_path)
         with contextlib.suppress(OSError):
@@ -512,6 +661,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reenumerate", action="store_true", help="a new port at every reset, like USB"
     )
+    parser.add_argument(
+        "--own-link",
+        action="store_true",
+        help="the rover's link on a second pty (link_port), the REPL alone on the first",
+    )
     args = parser.parse_args(argv)
     flash_dir = Path(args.flash_dir).resolve()
     flash_dir.mkdir(parents=True, exist_ok=True)
@@ -523,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         heapsize=args.heapsize,
         serial_number=args.serial_number or secrets.token_hex(8).upper(),
         reenumerate=args.reenumerate,
+        own_link=args.own_link,
     )
     sys.stdout.flush()
     sup.run()

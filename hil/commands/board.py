@@ -63,7 +63,9 @@ def start(
     pace: str,
     as_json: bool,
 ) -> None:
-    """Start a virtual board and print its serial device path.
+    """Start a virtual board and print its serial device path (the REPL's), then on a
+    second line the rover's link port when the board definition gives the link an
+    interface of its own (e.g. --board sim_uart).
 
     The default is the MicroPython unix port in a pty; --emulated starts an emulated
     Pico (use --board pico, or another rp2 board definition)."""
@@ -86,6 +88,8 @@ def start(
         click.echo(json.dumps(vb.state.to_json()))
     else:
         click.echo(vb.port)
+        if vb.link_port:
+            click.echo(vb.link_port)
 
 
 @cli.command(name="list")
@@ -104,9 +108,10 @@ def list_(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "board", "port", "serial number", "power", "flash dir")
+    table = Table("name", "board", "port", "link port", "serial number", "power", "flash dir")
     for b in boards:
-        table.add_row(b.name, b.board, b.port, b.serial_number, b.power, b.flash_dir)
+        link = b.link_port or "-"
+        table.add_row(b.name, b.board, b.port, link, b.serial_number, b.power, b.flash_dir)
     Console().print(table)
 
 
