@@ -544,6 +544,36 @@ class Flasher:
 
     # ---- reset and boot ------------------------------------------------------------------
 
+    def boot_device(self) -> str | None:
+        """Where the rover's BOOT event shows: its link. That is the REPL's port, unless
+        the board definition gives the link an interface of its own: then a virtual
+        board's link port, or None on hardware (which serial device that is, the tool
+        cannot know)."""
+        assert self.port is not None and self.image is not None
+        import boards
+
+        if not boards.own_link(json.loads(self.image.files["board.json"])):
+            return self.port.device
+        if self.port.virtual is None:
+            return None
+        if not self.port.virtual.link_port:
+            raise FarsideError(
+                f"board {self.options.board} puts the rover's link on its own interface, but virtual board "
+                f"{self.port.virtual.name} has none: start it with farside board start --board {self.options.board}"
+            )
+        return self.port.virtual.link_port
+
+    def _open_boot(self) -> serial.Serial:
+        """The boot device; a link of its own is shared (a ground station may hold it)."""
+        assert self.port is not None
+        dev = self.boot_device() or self.port.device
+        if dev == self.port.device:
+            return open_port(dev)
+        try:
+            return serial.serial_for_url(dev, baudrate=115200, timeout=0.05)
+        except serial.SerialException as exc:
+            raise FarsideError(f"could not open the rover's link port {dev}: {exc}") from exc
+
     def reset_and_wait(self, report: FlashReport) -> None:
         assert self.port is not None and self.image is not None
         self.progress("reset", 0, 0, self.port.device)
@@ -551,12 +581,12 @@ class Flasher:
         if port.virtual is not None:
             self._close()
             # Open before the reset so the first bytes of the boot are not missed.
-            ser = open_port(port.device)
+            ser = self._open_boot()
             ser.reset_input_buffer()
             VirtualBoard(port.virtual).reset()
             if self._follow_port():  # the board re-enumerated: a new port
                 ser.close()
-                ser = open_port(self.port.device)
+                ser = self._open_boot()
         else:
             assert self.repl is not None
             self.repl.write(b"import machine\nmachine.reset()\n\x04")
@@ -567,6 +597,9 @@ class Flasher:
             ser = open_port(port.device)
         try:
             if not self.options.wait_boot:
+                return
+            if self.boot_device() is None:
+                report.boot_note = "the rover's link has its own interface: watch its BOOT there (farside gs)"
                 return
             event, seen = wait_boot_event(ser, self.boot_timeout_s)
         finally:
@@ -594,6 +627,7 @@ class Flasher:
         self.image = image = build_image(opts.board, opts.source, opts.keys, opts.dictionary)
         self.boot_timeout_s = boot_timeout(opts)
         self.port = resolve_port(opts.port)
+        self.boot_device()  # a board definition that wants a link port the board lacks: now
         try:
             self.progress("connect", 0, 1, self.port.label)
             self.attach()
