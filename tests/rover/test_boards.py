@@ -139,7 +139,7 @@ def test_pico_uart_puts_uart0_on_gp0_gp1_and_moves_the_motors_off_them() -> None
     # one driver per PWM slice, all at one frequency
     assert sorted({pwm_slice("rp2040", g) for g in pwm}) == [1, 2, 3]
     pico = boards.load("pico")
-    for key in ("encoders", "i2c", "led_pin", "watchdog", "heap_budget_kb", "reserved_pins"):
+    for key in ("encoders", "i2c", "led_pin", "watchdog", "heap_budget_kb", "boot_timeout_s", "reserved_pins"):
         assert b[key] == pico[key], key
     assert b["motor_driver"]["standby_pin"] == pico["motor_driver"]["standby_pin"]
 
