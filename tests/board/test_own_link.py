@@ -28,8 +28,8 @@ from tests.board.fixtures import ROOT, read_for
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
 FARSIDE = [sys.executable, "-m", "hil.cli"]
 
-# main.py for the tests that need no rover: echo the link, reversed, from a thread
-# (through the firmware's own device link class), so the REPL stays free.
+# main.py for the tests that need no rover: echo the link, every octet inverted, from a
+# thread (through the firmware's own device link class), so the REPL stays free.
 ECHO_MAIN = f"""
 import os, sys, _thread, time
 sys.path.insert(0, {str(ROOT)!r})
@@ -41,7 +41,7 @@ def _echo():
     while True:
         n = _link.read_into(buf)
         if n:
-            _link.write(bytes(reversed(buf[:n])))
+            _link.write(bytes(b ^ 0xFF for b in buf[:n]))
         else:
             time.sleep_ms(2)
 _thread.stack_size(32768)
@@ -71,8 +71,12 @@ def _link(board: VirtualBoard) -> serial.Serial:
     return ser
 
 
+def _inverted(data: bytes) -> bytes:
+    return bytes(b ^ 0xFF for b in data)
+
+
 def _echo(ser: serial.Serial, payload: bytes, seconds: float = 10.0) -> bytes:
-    """Write `payload` on the link; what comes back within `seconds` (reversed per read)."""
+    """Write `payload` on the link; what comes back within `seconds` (the board inverts it)."""
     ser.write(payload)
     got = b""
     end = time.monotonic() + seconds
@@ -131,8 +135,7 @@ def test_link_is_8bit_clean_while_the_repl_runs_code(uart_board: VirtualBoard) -
         got = _echo(link, payload)
         out, err = repl.exec_raw("print('repl', 6*7)")
         assert (out, err) == (b"repl 42\n", b"")
-        assert len(got) == len(payload) and sorted(got) == sorted(payload)
-        assert payload[:256][::-1] in got or got.startswith(payload[:1][::-1])
+        assert got == _inverted(payload)
     status = uart_board.status()
     assert status["link_bytes_in"] == len(payload) and status["link_bytes_out"] == len(payload)
 
@@ -147,13 +150,15 @@ def test_power_off_drops_link_bytes_and_reset_keeps_both_paths(uart_board: Virtu
         link.write(b"lost" * 100)
         time.sleep(0.3)
         assert uart_board.status()["link_bytes_in"] == before  # into an unpowered board
-        uart_board.power_on()
-        time.sleep(0.5)
-        assert read_for(link, 0.5) == b""  # nothing of it arrives after power-on either
+        with open_port(uart_board.port) as ser:
+            uart_board.power_on()
+            assert b"main-ran link" in read_for(ser, 15, b">>> ")
+        assert read_for(link, 0.5) == b""  # the echo never gets it after power-on either
+        assert _echo(link, b"on") == _inverted(b"on")
     _wait_main(uart_board)
     assert (uart_board.port, uart_board.link_port) == (port, link_port)
     with _link(uart_board) as link:
-        assert _echo(link, b"abc") == b"cba"
+        assert _echo(link, b"abc") == _inverted(b"abc")
 
 
 @pytest.mark.micropython
@@ -186,7 +191,7 @@ def test_reenumerating_board_moves_its_link_port_too(micropython: str, tmp_path:
         assert state is not None and state.link_port == board.link_port
         time.sleep(1.0)  # main.py starts its echo
         with _link(board) as link:
-            assert _echo(link, b"xyz") == b"zyx"
+            assert _echo(link, b"xyz") == _inverted(b"xyz")
     finally:
         board.stop()
 
@@ -323,6 +328,31 @@ def test_device_link_reads_without_blocking_and_writes_whole(monkeypatch: pytest
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_cpython_rover_talks_on_its_link_device_and_leaves_the_console_quiet(tmp_path: Path) -> None:
+    from tests.rover.ground import make_root
+    from tests.rover.test_entry import _packets, _ping_frame, _read_until
+
+    root = make_root(tmp_path / "r")
+    master, slave = os.openpty()  # the slave stays open here: no EIO before the rover opens it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware_py.main", "--board", "sim_uart", "--root", root],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        env=dict(os.environ, FARSIDE_LINK_DEVICE=os.ttyname(slave)),
+    )
+    try:
+        assert (5, 1) in _packets(_read_until(master, (5, 1), 20))  # BOOT, on the link
+        os.write(master, _ping_frame())
+        got = _packets(_read_until(master, (17, 2), 10))
+        assert (17, 2) in got and (1, 7) in got
+    finally:
+        proc.kill()
+        out, err = proc.communicate()
+        os.close(master)
+        os.close(slave)
+    assert out == b""  # not a frame on the console
+    assert err.startswith(b"farside rover ") and b"on sim_uart" in err
 
 
 class _FakeUart:
