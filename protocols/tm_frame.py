@@ -316,12 +316,13 @@ class DemuxCounters:
 
 
 class _VcState:
-    __slots__ = ("buf", "in_sync", "expected")
+    __slots__ = ("buf", "in_sync", "expected", "last")
 
     def __init__(self) -> None:
         self.buf = bytearray()
         self.in_sync = False
         self.expected: int | None = None
+        self.last: tuple[int, bytes] | None = None  # (MC count, data field) of the previous frame
 
 
 @dataclass
@@ -382,10 +383,16 @@ class TmDemultiplexer:
         if vc is None:
             vc = self._vcs[tm.vcid] = _VcState()
         expected = vc.expected
-        if expected is not None and tm.vc_count == ((expected - 1) & 0xFF):
-            # the previous frame again (not a gap of 255 frames): its packets were handed over
+        if (
+            expected is not None
+            and tm.vc_count == ((expected - 1) & 0xFF)
+            and vc.last == (tm.mc_count, tm.data)
+        ):
+            # the previous frame again (not a gap of 255 frames, nor a rebooted rover whose
+            # counters restarted at the count it had last sent): its packets were handed over
             c.frames_duplicate += 1
             return []
+        vc.last = (tm.mc_count, tm.data)
         c.frames += 1
         self.last_frame = tm
         if tm.ocf is not None:

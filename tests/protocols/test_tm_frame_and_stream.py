@@ -185,10 +185,8 @@ def test_duplicated_frames_are_discarded_and_every_packet_arrives_once(
 def test_a_duplicate_keeps_the_packet_in_progress_and_a_later_gap_still_counts() -> None:
     packets = [build_tm_packet(32, i, 3, 25, bytes(300)) for i in range(6)]  # 321 octets: span frames
     frames, _ = _mux_all(packets)
-    f1 = parse_tm_frame(frames[1])
-    same_count = build_tm_frame(171, 0, f1.mc_count, f1.vc_count, f1.first_header_pointer, bytes(244), f1.ocf)
     demux = TmDemultiplexer()
-    out = [p for f in [frames[0], frames[1], same_count, frames[1], *frames[2:]] for p in demux.feed(f)]
+    out = [p for f in [frames[0], frames[1], frames[1], frames[1], *frames[2:]] for p in demux.feed(f)]
     assert out == packets
     assert demux.counters.frames_duplicate == 2 and demux.counters.frames_lost == 0
     demux = TmDemultiplexer()
@@ -196,6 +194,21 @@ def test_a_duplicate_keeps_the_packet_in_progress_and_a_later_gap_still_counts()
     assert demux.counters.frames_duplicate == 1
     assert demux.counters.gaps == 1 and demux.counters.frames_lost == 1
     assert out == packets[2:]  # packets 0 (0..320) and 1 (321..641) touch the lost octets 244..487
+
+
+def test_a_rebooted_rover_restarting_its_frame_count_is_not_taken_for_a_duplicate() -> None:
+    # The rover sent one frame (count 0) and reset: its next frame has count 0 again, with
+    # other content. Only a byte-identical repeat is a duplicate; this one is new telemetry.
+    before = [build_tm_packet(32, 0, 5, 1, b"boot 1")]
+    after = [build_tm_packet(32, 0, 5, 1, b"boot 2"), build_tm_packet(32, 1, 3, 25, bytes(8))]
+    frames_before, _ = _mux_all(before)
+    frames_after, _ = _mux_all(after)
+    assert parse_tm_frame(frames_before[-1]).vc_count == parse_tm_frame(frames_after[0]).vc_count == 0
+    demux = TmDemultiplexer()
+    out = [p for f in [*frames_before, *frames_after] for p in demux.feed(f)]
+    assert out == before + after
+    assert demux.counters.frames_duplicate == 0
+
 
 # --- stream framing ----------------------------------------------------------------------------
 
