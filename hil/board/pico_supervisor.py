@@ -116,6 +116,8 @@ class PicoSupervisor:
             uart = self.uart
             self.pico.on_uart = uart.write
         self.pico.chip.on_reset = self._on_reset
+        self.usb_up = False
+        self.pico.chip.on_usb_connected = self._usb_connected
         self.power = "on"
         self.boots = 1
         self.bytes_in = 0
@@ -142,6 +144,9 @@ class PicoSupervisor:
             print(f"chip reset by its watchdog at t={self.pico.now:.3f} s", flush=True)
             if self.reenumerate:
                 self._replug()
+
+    def _usb_connected(self) -> None:
+        self.usb_up = True
 
     def _replug(self) -> None:
         old = self.usb
@@ -284,6 +289,12 @@ class PicoSupervisor:
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        # the port appears once the chip's USB has enumerated, as /dev/ttyACM0 does
+        deadline = self.pico.now + 10.0
+        while not self.usb_up and self.pico.now < deadline:
+            self.pico.tick()
+        self.chip0 = self.pico.now
+        self.wall0 = time.monotonic()
         self.publish()
         while self.running:
             for key, _ in self.sel.select(timeout=0.002):

@@ -229,6 +229,9 @@ function boot(cause) {
   const wd = mcu.peripherals[WATCHDOG_BASE];
   wd.reason = cause === 1 ? REASON_TIMER : 0;
   wd.onWatchdogTrigger = () => {
+    // the chip resets here: stop its watchdog, or the expired timer fires again at once
+    wd.timer.enable = false;
+    wd.alarm.enable = false;
     pendingReset = 1;
   };
   // USB CDC towards the host, with flow control: data goes in only when the chip asks

@@ -1,0 +1,24 @@
+"""Shared by the emulated-Pico tests: what they need, and the firmware source to flash."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from hil.errors import FarsideError
+from tests.flash.conftest import src  # noqa: F401  (the fixture: a copy of firmware_py to edit)
+
+
+def need_emulator() -> None:
+    """Skip when Node.js or the rp2 firmware is missing; under CI (CI=true) fail instead."""
+    from hil.board.emulated import ensure_chip_program, find_node, find_rp2_firmware
+
+    try:
+        find_node()
+        find_rp2_firmware()
+        ensure_chip_program()
+    except FarsideError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the emulated Pico is not available: {exc} (CI must have it)")
+        pytest.skip(f"the emulated Pico is not available: {exc}")
