@@ -325,9 +325,10 @@ class PinPlant:
         motors = sorted(board["motors"], key=lambda m: m["wheel"])
         self.pwm_pins = [m["pwm"] for m in motors]
         dp = board["direction_pins"]
-        self.dir_pins = [*dp["left"], *dp["right"]]
+        # per side IN1, IN2 (or IN1 alone, IN2 through an inverter)
+        self.dir_pins = [list(dp["left"]), list(dp["right"])]
         self.standby_pin = board["motor_driver"]["standby_pin"]
-        self.watch = [*self.pwm_pins, *self.dir_pins, self.standby_pin]
+        self.watch = [*self.pwm_pins, *self.dir_pins[0], *self.dir_pins[1], self.standby_pin]
         ic = board["i2c"]
         self.imu_addr = ic["imu"]["addr"]
         self.ina = [(c["addr"], c["shunt_ohm"]) for c in sorted(ic["current"], key=lambda c: c["wheel"])]
@@ -349,12 +350,14 @@ class PinPlant:
         """(standby released, signed duty per wheel) from the watched pins' levels."""
         n = len(self.pwm_pins)
         pwm = levels[:n]
-        d = levels[n : n + 4]
-        enabled = levels[n + 4] > 32767
+        at = n
         signs = []
-        for in1, in2 in ((d[0], d[1]), (d[2], d[3])):
-            hi1, hi2 = in1 > 32767, in2 > 32767
+        for pins in self.dir_pins:
+            hi1 = levels[at] > 32767
+            hi2 = levels[at + 1] > 32767 if len(pins) > 1 else not hi1  # the inverter
+            at += len(pins)
             signs.append(1.0 if hi1 and not hi2 else -1.0 if hi2 and not hi1 else 0.0)
+        enabled = levels[at] > 32767
         return enabled, [pwm[i] / 65535.0 * signs[0 if i < 3 else 1] for i in range(n)]
 
     def step(self, levels: tuple[int, ...], dt: float) -> None:
