@@ -66,6 +66,7 @@ def build(
         f"MicroPython {result.micropython_version} {result.mp_board}"
     )
     click.echo(
-        f"  {len(result.frozen)} frozen modules, {len(result.farside_frozen)} of them farside's"
+        f"  {len(result.frozen)} frozen modules, {len(result.farside_frozen)} of them farside's "
+        f"(sources sha256 {result.frozen_hash[:12]}: farside flash installs no modules while they match)"
     )
     click.echo(f"  built in {minutes}m{seconds:02d}s; log: {result.log}")

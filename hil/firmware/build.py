@@ -6,7 +6,9 @@
 The source is a MicroPython tree with the rp2 port's submodules, or a tarball of one that is
 unpacked once into a build folder (the user's cache unless told otherwise) and reused. The
 build is upstream's own: `make -C mpy-cross`, then `make BOARD=... FROZEN_MANIFEST=...` in
-ports/rp2 with a small manifest that keeps the port's modules and adds firmware_py/manifest.py.
+ports/rp2 with a small manifest that keeps the port's modules and adds firmware_py/manifest.py
+and a generated record of what it froze (hil.firmware.frozen: `firmware_py/_frozen.py`, the
+sources' digest and version, which `farside flash` compares with the sources it would install).
 pico-sdk is configured with PICO_NO_PICOTOOL (it would download picotool), so the UF2 is
 written here from firmware.bin. make's output goes to a log file kept in the build folder.
 """
@@ -27,6 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil.errors import FarsideError
+from hil.firmware.frozen import (
+    FARSIDE_PREFIXES,
+    FROZEN_RECORD,
+    manifest_sources,
+    record_text,
+    source_digest,
+)
 from hil.firmware.uf2 import (
     FAMILY_NAMES,
     FAMILY_RP2040,
@@ -41,7 +50,6 @@ MANIFEST = ROOT / "firmware_py" / "manifest.py"
 DEFAULT_SOURCE = ROOT.parent / "shared" / "rp2" / "micropython-v1.28.0-rp2-src.tgz"
 SOURCE_ENV = "FARSIDE_MICROPYTHON_SRC"
 TOOLCHAIN_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib"
-FARSIDE_PREFIXES = ("firmware_py/", "boards/")
 
 Progress = Callable[[str], None]
 
@@ -100,6 +108,7 @@ class BuildResult:
     tree: Path
     log: Path
     seconds: float
+    frozen_hash: str = ""  # the digest of the farside sources frozen in (hil.firmware.frozen)
 
     @property
     def farside_frozen(self) -> tuple[str, ...]:
@@ -117,6 +126,7 @@ class BuildResult:
             "frozen_modules": len(self.frozen),
             "farside_modules": len(self.farside_frozen),
             "frozen": list(self.frozen),
+            "frozen_hash": self.frozen_hash,
             "source": str(self.tree),
             "log": str(self.log),
             "seconds": round(self.seconds, 1),
@@ -309,16 +319,37 @@ def farside_version() -> str:
     return ".".join(m.group(1) if m else "0" for m in parts)
 
 
-def _manifest_text(tree: Path, target: Target, manifest: Path) -> str:
+def _manifest_text(tree: Path, target: Target, manifest: Path, record_dir: Path) -> str:
     board_manifest = tree / "ports" / "rp2" / "boards" / target.mp_board / "manifest.py"
     first = (
         "$(BOARD_DIR)/manifest.py" if board_manifest.is_file() else "$(PORT_DIR)/boards/manifest.py"
     )
     return (
-        "# Written by `farside firmware build`: the port's own modules, then farside.\n"
+        "# Written by `farside firmware build`: the port's own modules, farside, and the\n"
+        "# record of what was frozen of farside (its sources' digest and version).\n"
         f"include({first!r})\n"
         f"include({str(manifest)!r})\n"
+        f"module({FROZEN_RECORD!r}, base_path={str(record_dir)!r})\n"
     )
+
+
+def write_record(tree: Path, target: Target, manifest: Path, folder: Path) -> str:
+    """Write the frozen record module under `folder` (only when it changes); its digest."""
+    port_dir = tree / "ports" / "rp2"
+    try:
+        sources = manifest_sources(manifest, tree, port_dir, port_dir / "boards" / target.mp_board)
+    except Exception as exc:  # noqa: BLE001 - MicroPython's manifest reader raises its own errors
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise BuildError(f"frozen manifest {manifest}: {why}") from None
+    if not sources:
+        raise BuildError(f"frozen manifest {manifest} freezes no farside module ({', '.join(FARSIDE_PREFIXES)})")
+    digest = source_digest(sources)
+    record = folder / FROZEN_RECORD
+    text = record_text(digest, sources)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    if not record.is_file() or record.read_text() != text:
+        record.write_text(text)
+    return digest
 
 
 def build_firmware(options: BuildOptions, progress: Progress | None = None) -> BuildResult:
@@ -371,8 +402,10 @@ def build_firmware(options: BuildOptions, progress: Progress | None = None) -> B
                 shutil.rmtree(rp2_build)
         rp2_build.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps(config) + "\n")
+        record_dir = rp2_build / "farside_frozen"
+        frozen_hash = write_record(tree, target, manifest, record_dir)
         wrapper = rp2_build / "farside_manifest.py"
-        text = _manifest_text(tree, target, manifest)
+        text = _manifest_text(tree, target, manifest, record_dir)
         if not wrapper.is_file() or wrapper.read_text() != text:
             wrapper.write_text(text)
 
@@ -418,6 +451,8 @@ def build_firmware(options: BuildOptions, progress: Progress | None = None) -> B
         frozen = frozen_names(rp2_build / "frozen_content.c")
         if not any(m.startswith(FARSIDE_PREFIXES) for m in frozen):
             raise BuildError(f"the build froze no farside module (manifest {manifest}); full log: {log}")
+        if FROZEN_RECORD not in frozen:
+            raise BuildError(f"the build did not freeze its record {FROZEN_RECORD}; full log: {log}")
         uf2 = bin_to_uf2(firmware_bin.read_bytes(), FLASH_BASE, target.family_id)
 
     out_path = options.out or Path("build") / f"farside-{target.board}-{farside_version()}.uf2"
@@ -437,6 +472,7 @@ def build_firmware(options: BuildOptions, progress: Progress | None = None) -> B
         tree=tree,
         log=log,
         seconds=time.monotonic() - started,
+        frozen_hash=frozen_hash,
     )
 
 
