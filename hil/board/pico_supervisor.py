@@ -117,6 +117,7 @@ class PicoSupervisor:
             self.pico.on_uart = uart.write
         self.pico.chip.on_reset = self._on_reset
         self.usb_up = False
+        self.replugs = 0  # USB re-enumerations that gave a new port
         self.pico.chip.on_usb_connected = self._usb_connected
         self.power = "on"
         self.boots = 1
@@ -149,6 +150,7 @@ class PicoSupervisor:
         self.usb_up = True
 
     def _replug(self) -> None:
+        self.replugs += 1
         old = self.usb
         self.usb = _Port(self.sel, "usb")
         old.close()
@@ -230,6 +232,7 @@ class PicoSupervisor:
             "port": self.usb.path,
             "link_port": self.uart.path if self.uart else None,
             "chip_time_s": round(self.pico.now, 6),
+            "replugs": self.replugs,
             "resets": self.pico.resets,
         }
 

@@ -191,3 +191,18 @@ def test_a_power_cut_mid_write_leaves_a_filesystem_that_mounts(board: VirtualBoa
     assert int(size) < big.stat().st_size  # the copy was cut, the filesystem was not
     _mpremote(board.port, "fs", "cp", str(big), ":big.bin")  # and takes the next write whole
     assert _mpremote(board.port, "exec", "import os; print(os.stat('big.bin')[6])").strip() == str(big.stat().st_size)
+
+
+def test_flash_follows_a_pico_that_re_enumerates_on_reset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, src: Path) -> None:
+    need_emulator()
+    monkeypatch.setenv("FARSIDE_RUNTIME_DIR", str(tmp_path / "runtime"))
+    with start_board(board="pico", flash_dir=tmp_path / "pico", emulated=True, pace="free", reenumerate=True) as vb:
+        first = flash(FlashOptions(board="pico", port=vb.port, source=src))
+        assert first.boot is not None
+        old_port = vb.status()["port"]
+        replugs = vb.status()["replugs"]
+        # the rover runs: the tool's ENTER_REPL resets the chip, its USB comes back on a new port
+        again = flash(FlashOptions(board="pico", port=old_port, source=src))
+        assert again.boot is not None and again.boot.boot_count >= 1
+        assert again.attach == "enter_repl"
+        assert vb.status()["replugs"] > replugs  # the port it was given vanished under it
