@@ -43,8 +43,6 @@ CHIP_JS = CHIP_DIR / "chip.mjs"
 FLASH_SIZE = 2 * 1024 * 1024  # a Pico's W25Q16
 FLASH_BASE = 0x10000000
 FS_OFFSET = 0xA0000  # where the rp2 port's littlefs starts on a 2 MB Pico
-UF2_MAGIC = (0x0A324655, 0x9E5D5157, 0x0AB16F30)
-UF2_FLAG_FAMILY = 0x2000
 RP2040_FAMILY = 0xE48BFF56
 FAMILIES = {
     0xE48BFF56: "RP2040",
@@ -103,33 +101,30 @@ class Uf2:
 
     @classmethod
     def read(cls, path: Path) -> Uf2:
-        data = path.read_bytes()
-        if not data or len(data) % 512:
-            raise FarsideError(f"firmware {path}: expected a UF2 file (512-octet blocks), got {len(data)} octets")
-        family = None
-        blocks = []
-        for off in range(0, len(data), 512):
-            m0, m1, flags, addr, size, _seq, _count, fam = struct.unpack_from("<8I", data, off)
-            (m_end,) = struct.unpack_from("<I", data, off + 508)
-            if (m0, m1, m_end) != UF2_MAGIC:
-                raise FarsideError(f"firmware {path}: block {off // 512} is not a UF2 block (bad magic)")
-            if not flags & UF2_FLAG_FAMILY:
-                raise FarsideError(f"firmware {path}: block {off // 512} names no chip family")
-            if family is None:
-                family = fam
-            blocks.append((addr, data[off + 32 : off + 32 + size]))
-        assert family is not None
-        if family != RP2040_FAMILY:
+        """The UF2 at `path`, refused in one line unless it is for the RP2040 and fits the
+        firmware area of a 2 MB Pico (below the filesystem)."""
+        from hil.firmware.uf2 import FLAG_FAMILY_ID_PRESENT, FLAG_NOT_MAIN_FLASH, Uf2Error, parse_uf2
+
+        try:
+            blocks = [b for b in parse_uf2(path.read_bytes()) if not b.flags & FLAG_NOT_MAIN_FLASH]
+        except Uf2Error as exc:
+            raise FarsideError(f"firmware {path}: expected a UF2 file, {exc}") from None
+        except OSError as exc:
+            raise FarsideError(f"firmware {path}: cannot read it ({exc.strerror})") from None
+        if not blocks or not all(b.flags & FLAG_FAMILY_ID_PRESENT for b in blocks):
+            raise FarsideError(f"firmware {path}: expected a UF2 file that names its chip family")
+        family = blocks[0].family_id
+        if family != RP2040_FAMILY or any(b.family_id != family for b in blocks):
             name = FAMILIES.get(family, f"family 0x{family:08X}")
             raise FarsideError(
                 f"firmware {path}: is for {name}, expected RP2040 (family 0x{RP2040_FAMILY:08X}); {FIRMWARE_HINT}"
             )
-        for addr, payload in blocks:
-            if not FLASH_BASE <= addr and addr + len(payload) <= FLASH_BASE + FS_OFFSET:
+        for b in blocks:
+            if not (FLASH_BASE <= b.target_addr and b.target_addr + len(b.payload) <= FLASH_BASE + FS_OFFSET):
                 raise FarsideError(
-                    f"firmware {path}: a block at 0x{addr:08X} lies outside the firmware area of a 2 MB Pico"
+                    f"firmware {path}: a block at 0x{b.target_addr:08X} lies outside the firmware area of a 2 MB Pico"
                 )
-        return cls(family, tuple(blocks))
+        return cls(family, tuple((b.target_addr, b.payload) for b in blocks))
 
 
 def write_firmware(flash_path: Path, uf2: Uf2) -> None:
