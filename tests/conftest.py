@@ -32,6 +32,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 PICO_HEAPSIZE = "192K"
 
 
+def need(ok: bool, why: str) -> None:
+    """Skip the test when `ok` is false; under CI (CI=true) fail it instead: CI must have
+    every tool the suite uses, so a missing one is a broken CI, not a skip."""
+    if ok:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{why} (CI must have it)")
+    pytest.skip(why)
+
+
 def find_micropython() -> str | None:
     """The `micropython` unix port: from this venv, then PATH, then $FARSIDE_MICROPYTHON."""
     env = os.environ.get("FARSIDE_MICROPYTHON")

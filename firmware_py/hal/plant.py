@@ -25,6 +25,17 @@ WHEEL_OK = const(0)
 WHEEL_JAM = const(1)
 WHEEL_OPEN = const(2)
 WHEEL_ENC_DEAD = const(3)
+# SIM_INJECT fault codes (dictionary enum sim_fault)
+F_CLEAR = const(0)
+F_JAM = const(1)
+F_OPEN = const(2)
+F_ENC = const(3)
+F_IMU = const(4)
+F_BROWN = const(5)
+F_SLOPE = const(6)
+F_ROCK = const(7)
+F_SUN = const(8)
+F_HANG = const(9)  # the firmware's, not the plant's
 
 VMAX_MPS = 0.1  # free wheel speed at full duty
 TAU_S = 0.15  # motor lag
@@ -103,6 +114,36 @@ class Plant:
 
     def set_soc(self, pct):
         self.soc = max(0.0, min(1.0, pct / 100.0))
+
+    def inject(self, fault, wheel, value):
+        # SIM_INJECT's faults on the plant (F_CLEAR .. F_SUN), shared by the sim HAL
+        # and the emulated Pico's pins.
+        # False when a wheel fault names no wheel, or the fault is not the plant's
+        # (HANG_TASK is the firmware's). A brown-out (value <= 0) sets `brown_out`:
+        # whoever powers the board resets it.
+        if fault == F_CLEAR:
+            self.clear_faults()
+        elif fault in (F_JAM, F_OPEN, F_ENC):
+            if not 1 <= wheel <= 6:
+                return False
+            kind = WHEEL_JAM if fault == F_JAM else WHEEL_OPEN if fault == F_OPEN else WHEEL_ENC_DEAD
+            self.set_wheel_fault(wheel - 1, WHEEL_OK if value < 0 else kind)  # < 0 clears it
+        elif fault == F_IMU:
+            self.imu_stuck = value >= 0
+        elif fault == F_BROWN:
+            if value > 0:
+                self.set_soc(value)
+            else:
+                self.brown_out = True
+        elif fault == F_SLOPE:
+            self.slope_deg = value
+        elif fault == F_ROCK:
+            self.add_rock_ahead(value)
+        elif fault == F_SUN:
+            self.sun = 0.0 if value < 0 else 1.0 if value > 1 else value
+        else:
+            return False
+        return True
 
     # -- sensors --
     def obstacle(self):

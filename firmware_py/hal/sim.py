@@ -17,18 +17,8 @@
 from firmware_py.aio import sleep_ms
 from firmware_py.compat import const, mem_free, ticks_diff, ticks_ms
 from firmware_py.hal import RESET_BROWN_OUT, RESET_POWER_ON, RESET_WATCHDOG, Reset
-from firmware_py.hal.plant import WHEEL_ENC_DEAD, WHEEL_JAM, WHEEL_OK, WHEEL_OPEN, Plant
+from firmware_py.hal.plant import F_CLEAR, F_HANG, Plant
 
-_F_CLEAR = const(0)
-_F_JAM = const(1)
-_F_OPEN = const(2)
-_F_ENC = const(3)
-_F_IMU = const(4)
-_F_BROWN = const(5)
-_F_SLOPE = const(6)
-_F_ROCK = const(7)
-_F_SUN = const(8)
-_F_HANG = const(9)
 _MAX_STEP_MS = const(100)  # plant integration step while the wheels move (one control period)
 _REST_STEP_MS = const(1000)  # ... and while the rover stands still with its motors off
 _WDT_POLL_MS = const(50)  # watchdog task period until the watchdog is started and fed
@@ -191,33 +181,9 @@ class SimHal:
     # -- fault injection --
     def inject(self, fault, wheel, value):
         # Returns False when the fault needs a wheel and none was given.
-        p = self.plant
-        if fault == _F_CLEAR:
-            p.clear_faults()
-            self.hang_task = 0
-            return True
-        if fault in (_F_JAM, _F_OPEN, _F_ENC):
-            if not 1 <= wheel <= 6:
-                return False
-            kind = WHEEL_JAM if fault == _F_JAM else WHEEL_OPEN if fault == _F_OPEN else WHEEL_ENC_DEAD
-            if value < 0:
-                kind = WHEEL_OK  # a negative value clears this wheel's fault
-            p.set_wheel_fault(wheel - 1, kind)
-        elif fault == _F_IMU:
-            p.imu_stuck = value >= 0
-        elif fault == _F_BROWN:
-            if value > 0:
-                p.set_soc(value)
-            else:
-                p.brown_out = True
-        elif fault == _F_SLOPE:
-            p.slope_deg = value
-        elif fault == _F_ROCK:
-            p.add_rock_ahead(value)
-        elif fault == _F_SUN:
-            p.sun = 0.0 if value < 0 else 1.0 if value > 1 else value
-        elif fault == _F_HANG:
+        if fault == F_HANG:
             self.hang_task = wheel
-        else:
-            return False
-        return True
+            return True
+        if fault == F_CLEAR:
+            self.hang_task = 0
+        return self.plant.inject(fault, wheel, value)

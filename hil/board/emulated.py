@@ -103,7 +103,12 @@ class Uf2:
     def read(cls, path: Path) -> Uf2:
         """The UF2 at `path`, refused in one line unless it is for the RP2040 and fits the
         firmware area of a 2 MB Pico (below the filesystem)."""
-        from hil.firmware.uf2 import FLAG_FAMILY_ID_PRESENT, FLAG_NOT_MAIN_FLASH, Uf2Error, parse_uf2
+        from hil.firmware.uf2 import (
+            FLAG_FAMILY_ID_PRESENT,
+            FLAG_NOT_MAIN_FLASH,
+            Uf2Error,
+            parse_uf2,
+        )
 
         try:
             blocks = [b for b in parse_uf2(path.read_bytes()) if not b.flags & FLAG_NOT_MAIN_FLASH]
@@ -298,7 +303,7 @@ _INA_SHUNT_LSB_UV = 10.0
 _INA_BUS_LSB_MV = 4.0
 _MPU_ACCEL = 0x3B
 _INA_SHUNT = 0x01
-_F_CLEAR, _F_JAM, _F_OPEN, _F_ENC, _F_IMU, _F_BROWN, _F_SLOPE, _F_ROCK, _F_SUN, _F_HANG = range(10)
+_F_HANG = 9  # SIM_INJECT HANG_TASK
 
 
 def _s16(value: float) -> bytes:
@@ -316,7 +321,6 @@ class PinPlant:
         self.board = board
         self.counts_per_m = board["encoders"]["counts_per_m"]
         self.plant: Any = plant_mod.Plant(seed, self.counts_per_m)
-        self._wheel_faults = (plant_mod.WHEEL_OK, plant_mod.WHEEL_JAM, plant_mod.WHEEL_OPEN, plant_mod.WHEEL_ENC_DEAD)
         motors = sorted(board["motors"], key=lambda m: m["wheel"])
         self.pwm_pins = [m["pwm"] for m in motors]
         dp = board["direction_pins"]
@@ -385,34 +389,16 @@ class PinPlant:
             chip.set_i2c(addr, _INA_SHUNT, _s16(shunt_uv / _INA_SHUNT_LSB_UV) + struct.pack(">H", bus & 0xFFFF))
 
     def inject(self, fault: int, wheel: int, value: float) -> bool:
-        """Faults and terrain at the pins (the SIM_INJECT codes, dictionary enum sim_fault).
+        """Faults and terrain at the pins (the SIM_INJECT codes, as the sim HAL takes them).
         HANG_TASK is a firmware fault: it is queued for the caller to command."""
-        p = self.plant
-        if fault == _F_CLEAR:
-            p.clear_faults()
-        elif fault in (_F_JAM, _F_OPEN, _F_ENC):
-            if not 1 <= wheel <= 6:
-                return False
-            kind = self._wheel_faults[0] if value < 0 else self._wheel_faults[fault]
-            p.set_wheel_fault(wheel - 1, kind)
-        elif fault == _F_IMU:
-            p.imu_stuck = value >= 0
-        elif fault == _F_BROWN:
-            if value > 0:
-                p.set_soc(value)
-            else:
-                self.brown_out = True
-        elif fault == _F_SLOPE:
-            p.slope_deg = value
-        elif fault == _F_ROCK:
-            p.add_rock_ahead(value)
-        elif fault == _F_SUN:
-            p.sun = min(1.0, max(0.0, value))
-        elif fault == _F_HANG:
+        if fault == _F_HANG:
             self.hang_requests.append(wheel)
-        else:
-            return False
-        return True
+            return True
+        ok: bool = self.plant.inject(fault, wheel, value)
+        if self.plant.brown_out:  # the supply browned out: the host resets the chip
+            self.plant.brown_out = False
+            self.brown_out = True
+        return ok
 
 
 # ---- the board: chip + plant on one clock -------------------------------------------

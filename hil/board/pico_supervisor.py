@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import json
 import os
 import secrets
 import selectors
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.board.emulated import EmulatedPico
-from hil.board.runtime import BoardState, runtime_dir, write_state
+from hil.board.runtime import BoardState, runtime_dir, serve_control, write_state
 from hil.board.supervisor import _set_nonblocking, _set_raw
 
 _OUT_BUFFER_MAX = 1 << 16
@@ -236,25 +235,6 @@ class PicoSupervisor:
             "resets": self.pico.resets,
         }
 
-    def _serve_control(self) -> None:
-        conn, _ = self.ctl.accept()
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            try:
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                try:
-                    answer = self._control(json.loads(data))
-                except (ValueError, KeyError, TypeError) as exc:
-                    answer = {"ok": False, "error": f"bad request {data[:80]!r}: {exc}"}
-                conn.sendall(json.dumps(answer).encode() + b"\n")
-            except OSError:
-                pass
-
     # ---- main loop -------------------------------------------------------------------
 
     def publish(self) -> None:
@@ -302,7 +282,7 @@ class PicoSupervisor:
         while self.running:
             for key, _ in self.sel.select(timeout=0.002):
                 if key.data == "ctl":
-                    self._serve_control()
+                    serve_control(self.ctl, self._control)
                     continue
                 port = self.usb if key.data == "usb" else self.uart
                 if port is None:

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,28 @@ def find_board(port_or_name: str) -> BoardState | None:
         if port_or_name in (state.name, state.serial_number) or {port_or_name, real} & ports:
             return state
     return None
+
+
+def serve_control(ctl: socket.socket, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Answer one request on a supervisor's control socket: a JSON line in, `handle`'s
+    answer (or a bad-request error) as a JSON line out."""
+    conn, _ = ctl.accept()
+    with conn:
+        conn.settimeout(5)
+        data = b""
+        try:
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            try:
+                answer = handle(json.loads(data))
+            except (ValueError, KeyError, TypeError) as exc:
+                answer = {"ok": False, "error": f"bad request {data[:80]!r}: {exc}"}
+            conn.sendall(json.dumps(answer).encode() + b"\n")
+        except OSError:
+            pass
 
 
 def control(state: BoardState, op: str, timeout_s: float = 15.0, **args: Any) -> dict[str, Any]:

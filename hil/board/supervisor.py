@@ -43,7 +43,6 @@ import argparse
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import secrets
 import selectors
@@ -57,7 +56,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from hil.board.runtime import BoardState, runtime_dir, write_state
+from hil.board.runtime import BoardState, runtime_dir, serve_control, write_state
 
 LINK_DEVICE_ENV = "FARSIDE_LINK_DEVICE"  # firmware_py.hal.stdio.LINK_DEVICE_ENV
 
@@ -571,25 +570,6 @@ class Supervisor:
             "link_dropped": self.link.dropped if self.link else 0,
         }
 
-    def _serve_control(self) -> None:
-        conn, _ = self.ctl.accept()
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            try:
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                try:
-                    answer = self._control(json.loads(data))
-                except (ValueError, KeyError, TypeError) as exc:
-                    answer = {"ok": False, "error": f"bad request {data[:80]!r}: {exc}"}
-                conn.sendall(json.dumps(answer).encode() + b"\n")
-            except OSError:
-                pass
-
     # ---- main loop -------------------------------------------------------------------
 
     def publish(self) -> None:
@@ -617,7 +597,7 @@ class Supervisor:
             events = self.sel.select(timeout=0.005 if busy else 0.05)
             for key, _ in events:
                 if key.data == "ctl":
-                    self._serve_control()
+                    serve_control(self.ctl, self._control)
                 elif key.data == "user":
                     try:
                         data = os.read(self.user_master, 65536)

@@ -35,7 +35,7 @@ from hil.errors import FarsideError
 from hil.gs.archive import ArchiveWriter
 from hil.gs.mission import Mission
 from hil.mission.ground import LoopGround
-from hil.mission.loop import RelayedTarget, fop_config_for, load_board
+from hil.mission.loop import RelayedTarget, close_loop, fop_config_for, load_board
 from hil.relay.channel import Relay
 from hil.relay.profile import load_profile
 from protocols.sdls import time_based_seq
@@ -166,15 +166,8 @@ class ChipTarget(RelayedTarget):
             return
         self._closed = True
         try:
-            tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            self.ground.close()
+            close_loop(self.loop, self.ground)
         finally:
-            asyncio.set_event_loop(None)
-            self.loop.close()
             self.pico.close()
             self.log.close()
 

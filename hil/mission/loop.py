@@ -179,6 +179,21 @@ class RelayedTarget:
         return {"profile": "none"} if self.relay is None else self.relay.stats(self.now())
 
 
+def close_loop(loop: asyncio.AbstractEventLoop, ground: LoopGround) -> None:
+    """End a target's run: cancel its tasks (the rover's among them), close the ground
+    (its archive), then the loop."""
+    try:
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        ground.close()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 @dataclass
 class LoopConfig:
     seed: int = 1
@@ -286,14 +301,7 @@ class WholeLoop(RelayedTarget):
             return
         self._closed = True
         try:
-            tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            self.ground.close()
+            close_loop(self.loop, self.ground)
         finally:
-            asyncio.set_event_loop(None)
-            self.loop.close()
             if self._tmp is not None:
                 self._tmp.cleanup()

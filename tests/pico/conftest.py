@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from hil.errors import FarsideError
+from tests.conftest import need
 from tests.flash.conftest import src  # noqa: F401  (the fixture: a copy of firmware_py to edit)
 
 
@@ -19,6 +16,4 @@ def need_emulator() -> None:
         find_rp2_firmware()
         ensure_chip_program()
     except FarsideError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"the emulated Pico is not available: {exc} (CI must have it)")
-        pytest.skip(f"the emulated Pico is not available: {exc}")
+        need(False, f"the emulated Pico is not available: {exc}")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import json
 import math
-import os
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ import pytest
 import boards
 from hil.board.emulated import EmulatedPico, find_node, find_rp2_firmware
 from hil.errors import FarsideError
+from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[2]
 HAL_FILES = (
@@ -61,14 +61,6 @@ ENC_SLACK = 1
 WHEEL_JAM = 1
 WHEEL_OPEN = 2
 
-
-def need(ok: bool, why: str) -> None:
-    """Skip when `ok` is false; under CI (CI=true) fail instead."""
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{why} (CI must have it)")
-    pytest.skip(why)
 
 
 class RemoteError(AssertionError):
