@@ -55,7 +55,29 @@ def _fake_tree(root: Path, submodules: tuple[str, ...] = ("lib/pico-sdk", "lib/t
     for sub in submodules:
         (root / sub).mkdir(parents=True, exist_ok=True)
         (root / sub / "README.md").write_text("")
+    (root / "tools" / "manifestfile.py").write_text(FAKE_MANIFESTFILE)
     return root
+
+
+# MicroPython's manifest reader, as far as firmware_py/manifest.py uses it (the build reads
+# the manifest with the tree's own reader to record what it freezes).
+FAKE_MANIFESTFILE = """\
+import collections, os
+MODE_FREEZE = 1
+Entry = collections.namedtuple("Entry", "full_path target_path")
+class ManifestFile:
+    def __init__(self, mode, path_vars=None):
+        self._files = []
+    def files(self):
+        return self._files
+    def execute(self, path):
+        base = os.path.dirname(path)
+        def package(name, files=(), base_path="."):
+            for f in files:
+                self._files.append(Entry(os.path.join(base, base_path, name, f), name + "/" + f))
+        with open(path) as f:
+            exec(f.read(), {"metadata": lambda **kw: None, "package": package})
+"""
 
 
 def _error(capsys: pytest.CaptureFixture[str], argv: list[str], tmp_path: Path) -> str:

@@ -17,8 +17,10 @@ import pytest
 
 from hil.cli import main
 from hil.firmware import build as build_mod
+from hil.firmware.frozen import FROZEN_RECORD, local_sources, source_digest
 from hil.firmware.uf2 import FAMILY_RP2040, FLASH_BASE, parse_uf2, uf2_image
-from tests.firmware_build.conftest import ROOT, STOCK_UF2, need
+from tests.conftest import need
+from tests.firmware_build.conftest import ROOT, STOCK_UF2
 
 # The rp2 port's filesystem starts 0xA0000 into a Pico's flash: the firmware must end before.
 FS_OFFSET = 0xA0000
@@ -66,10 +68,13 @@ def test_pico_firmware_with_farside_frozen_in(tmp_path: Path, capsys: pytest.Cap
         assert image.data[:256] == stock.data[:256]  # the same second-stage bootloader
     assert len(image.data) <= FS_OFFSET
 
-    # every module that firmware_py/manifest.py names is frozen, and its name is in flash
-    expected = _farside_modules()
+    # every module that firmware_py/manifest.py names is frozen, and its name is in flash;
+    # so is the build's record of them: the digest `farside flash` compares with its sources
+    expected = _farside_modules() | {FROZEN_RECORD}
     assert set(result["frozen"]) >= expected
     assert result["farside_modules"] == len(expected)
+    assert result["frozen_hash"] == source_digest(local_sources(ROOT / "firmware_py", ROOT / "boards"))
+    assert result["frozen_hash"].encode() in image.data
     assert {"asyncio/core.py", "rp2.py", "_boot.py"} <= set(result["frozen"])  # the port's own
     for name in expected:
         assert name.encode() + b"\0" in image.data, name

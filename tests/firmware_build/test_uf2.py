@@ -17,7 +17,8 @@ from hil.firmware.uf2 import (
     parse_uf2,
     uf2_image,
 )
-from tests.firmware_build.conftest import STOCK_UF2, need
+from tests.conftest import need
+from tests.firmware_build.conftest import STOCK_UF2
 
 
 def test_stock_uf2_is_rebuilt_octet_for_octet() -> None:
