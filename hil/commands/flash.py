@@ -174,6 +174,8 @@ def _print_report(console: Any, r: dict[str, Any]) -> None:
             f"{r['port']}: slot {r['slot']} installed ({summary}); "
             f"{r['payload_bytes']} B of files, {r['wire_bytes']} B on the wire, {r['seconds']:.1f} s"
         )
+    for note in r.get("notes") or ():
+        console.print(f"note: {note}")
     boot = r.get("boot")
     if boot:
         v = boot["version"]

@@ -5,7 +5,9 @@ to the filesystem root (FARSIDE_ROOT from boot.py, else the current directory), 
 the same calls work on a Pico (root `/`) and on a virtual board (its flash folder).
 Hashes are SHA-256 computed on the board in 1 KB chunks through a preallocated buffer.
 The survey lists the rover's own state files (bootfiles.ROVER_STATE_FILES) without a
-hash ("-"): they are not firmware.
+hash ("-"): they are not firmware. Its header says what the firmware froze of farside
+(`firmware_py._frozen`, imported with only ".frozen" on sys.path; null when nothing is) and
+which farside package folders at the filesystem's root would shadow frozen modules.
 """
 
 from __future__ import annotations
@@ -65,11 +67,71 @@ def _fa_read(rel):
             return f.read()
     except OSError:
         return None
+def _fa_isdir(rel):
+    try:
+        return os.stat(_fa_p(rel))[0] & 0x4000 != 0
+    except OSError:
+        return False
+def _fa_isolated(path, names, fn):
+    # fn() with sys.path = `path` and the modules `names` not yet imported; sys.path and
+    # sys.modules are left as found.
+    old = list(sys.path)
+    keep = {}
+    for k in names:
+        if k in sys.modules:
+            keep[k] = sys.modules.pop(k)
+    sys.path.clear()
+    sys.path.extend(path)
+    try:
+        return fn()
+    finally:
+        sys.path.clear()
+        sys.path.extend(old)
+        for k in names:
+            sys.modules.pop(k, None)
+        sys.modules.update(keep)
+def _fa_record():
+    try:
+        import firmware_py._frozen as r
+        return {"hash": r.HASH, "version": r.VERSION, "files": r.FILES}
+    except (ImportError, AttributeError):
+        return None
+def _fa_frozen():
+    # What the firmware froze of farside (the record `farside firmware build` adds), or None.
+    return _fa_isolated([".frozen"], ("firmware_py", "firmware_py._frozen"), _fa_record)
+def _fa_pkgs():
+    out = {}
+    for n in ("firmware_py", "boards"):
+        try:
+            out[n] = getattr(__import__(n), "__path__", "")
+        except ImportError:
+            out[n] = None
+    return out
+def _fa_where(slot):
+    # Where the rover's packages come from when it runs from `slot`: main.py's working
+    # directory, and boot.py's sys.path (that slot first, no other slot).
+    cwd = os.getcwd()
+    s = _fa_p(slot)
+    b = _fa_p("farside/")
+    path = [s] + [p for p in sys.path if p[:len(b)] != b]
+    os.chdir(s)
+    try:
+        print(json.dumps(_fa_isolated(path, ("firmware_py", "boards"), _fa_pkgs)))
+    finally:
+        os.chdir(cwd)
+def _fa_rmtree(rel):
+    if not _fa_isdir(rel):
+        _fa_rm(rel)
+        return
+    for e in list(os.ilistdir(_fa_p(rel))):
+        _fa_rmtree(rel + "/" + e[0])
+    os.rmdir(_fa_p(rel))
 def _fa_survey():
     # One line per item (no big strings on a small heap): a JSON header, then
     # R name hash | M slot manifest-json | F slot size hash path
     print(json.dumps({"version": list(sys.implementation.version[:3]), "mpy": getattr(sys.implementation, "_mpy", 0),
-         "platform": sys.platform, "active": _fa_read("farside/active")}))
+         "platform": sys.platform, "active": _fa_read("farside/active"), "frozen": _fa_frozen(),
+         "shadow": [n for n in ("firmware_py", "boards") if _fa_isdir(n)]}))
     for n in ("boot.py", "main.py"):
         try:
             print("R", n, _fa_hash(n))

@@ -6,10 +6,15 @@
 firmware_py/**/*.py are compiled with mpy-cross for the board's arch (the board
 definition's mpy-cross arch); the dictionary is written in canonical form (the rover
 hashes the bytes it loads); the board definition and keys are written as given.
+
+A board whose firmware has these very sources frozen in (`farside firmware build`; the
+digest is hil.firmware.frozen's) gets `image.relying_on_frozen()`: the same slot without
+firmware_py/ and boards/, so the frozen modules are the ones imported.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import FarsideError
+from hil.firmware.frozen import FARSIDE_PREFIXES, NOT_FIRMWARE, local_sources, source_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS_DIR = ROOT / "boards"
@@ -40,9 +46,8 @@ MPY_CROSS_OPTIONS: tuple[str, ...] = ()
 # Seconds from the reset to the rover's BOOT event when the board definition has no
 # boot_timeout_s: by its HAL (an emulated RP2040 takes about 18 s; a Pico's definitions say 60).
 DEFAULT_BOOT_TIMEOUT_S = {"rp2": 60.0, "sim": 20.0}
-# Files under the firmware source that are not firmware: the freeze manifest is read by
-# MicroPython's build (firmware_py/manifest.py), never imported on the board.
-NOT_FIRMWARE = ("manifest.py",)
+# NOT_FIRMWARE (hil.firmware.frozen): files of the firmware source that are not firmware
+# (the freeze manifest, read by MicroPython's build, never imported on the board).
 
 
 @dataclass
@@ -55,18 +60,30 @@ class Image:
     dict_hash: int
     files: dict[str, bytes] = field(default_factory=dict)
     mpy_version: int = 0
+    frozen_digest: str = ""  # of the sources compiled here, as a frozen build records it
+    frozen: bool = False  # the slot relies on the firmware's frozen firmware_py and boards
 
     def digest(self, path: str) -> str:
         return hashlib.sha256(self.files[path]).hexdigest()
 
     def manifest(self) -> dict[str, Any]:
-        """The slot's MANIFEST: files with size and SHA-256, version and dictionary hash."""
-        return {
+        """The slot's MANIFEST: files with size and SHA-256, version and dictionary hash
+        (and, for a slot without the modules, the digest of the frozen ones it needs)."""
+        manifest: dict[str, Any] = {
             "board": self.board,
             "version": self.version,
             "dict_hash": self.dict_hash,
             "files": {p: [len(b), self.digest(p)] for p, b in sorted(self.files.items())},
         }
+        if self.frozen:
+            manifest["frozen"] = self.frozen_digest
+        return manifest
+
+    def relying_on_frozen(self) -> Image:
+        """This image without farside's modules (firmware_py/, boards/): for a board whose
+        firmware has them frozen in."""
+        files = {p: b for p, b in self.files.items() if not p.startswith(FARSIDE_PREFIXES)}
+        return dataclasses.replace(self, files=files, frozen=True)
 
     @property
     def size(self) -> int:
@@ -324,4 +341,5 @@ def build_image(
         dict_hash=dictionary_hash(canonical),
         files=files,
         mpy_version=mpy_cross_version(cmd),
+        frozen_digest=source_digest(local_sources(source, BOARDS_DIR)),
     )

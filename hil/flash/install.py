@@ -11,15 +11,20 @@ Steps (each one a raw-REPL exchange; see bootfiles.py for the board layout):
     its modules loaded; a board that comes back running main.py is attached again), the
     agent (hil/flash/agent.py), and a leftover `enter_repl` flag deleted;
  3. survey: MicroPython version and .mpy format, which slot boots, every slot file's
-    size and SHA-256 (computed on the board);
+    size and SHA-256 (computed on the board), and what the firmware froze of farside. When
+    its frozen record's digest is that of the sources (hil.firmware.frozen), the image
+    leaves firmware_py/ and boards/ out (choose_image): the frozen bytecode runs from flash;
+    otherwise the .mpy files go into the slot and shadow the frozen ones (a note says so);
  4. plan: staging slot = the one that does not boot; per file keep (already there),
     copy (on the board, from the booting slot), upload (over the link), delete (anything
     else in the staging slot). The rover's own state (bootfiles.ROVER_STATE_FILES) is
     never part of the image and never copied: a new slot holds the image only;
  5. stage: mark the staging slot incomplete (remove its MANIFEST), copy, upload in
     chunks (a bytes literal or base64, whichever is shorter), verify every file's hash
-    on the board, write MANIFEST (by rename); replace boot.py / main.py by rename if they
-    changed; switch `farside/active` by rename. (Firmware already current and only
+    on the board (a slot relying on frozen modules: no firmware_py/ or boards/ folder left
+    in it, and the board imports both packages from ".frozen" when run from it), write
+    MANIFEST (by rename); replace boot.py / main.py by rename if they changed; switch
+    `farside/active` by rename. (Firmware already current and only
     boot.py / main.py differ: only those are replaced, the booting slot is not touched.)
  6. reset, find the port again (USB serial number), and wait for the rover's BOOT
     event (as long as the board definition's boot_timeout_s): its firmware version and
@@ -40,6 +45,7 @@ import serial
 
 from hil.board import VirtualBoard
 from hil.errors import FarsideError
+from hil.firmware.frozen import FrozenRecord
 from hil.flash.agent import minified
 from hil.flash.bootfiles import ROOT_FILES, is_rover_state
 from hil.flash.image import Image, board_boot_timeout, build_image, load_board_definition
@@ -115,6 +121,10 @@ class FlashReport:
     boot: BootEvent | None = None
     boot_note: str = ""
     boot_timeout_s: float = 0.0
+    frozen: bool = False  # the slot holds no modules: the firmware's frozen ones run
+    frozen_hash: str = ""  # the board's frozen record ("" if nothing of farside is frozen)
+    imports: dict[str, str | None] | None = None  # package -> __path__ on the board (frozen)
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +147,10 @@ class FlashReport:
             "boot": self.boot.to_json() if self.boot else None,
             "boot_note": self.boot_note,
             "boot_timeout_s": self.boot_timeout_s,
+            "frozen": self.frozen,
+            "frozen_hash": self.frozen_hash,
+            "imports": self.imports,
+            "notes": self.notes,
         }
 
 
@@ -212,6 +226,38 @@ def make_plan(survey: dict[str, Any], image: Image) -> Plan:
     return plan
 
 
+def _version(v: int) -> str:
+    return f"{v >> 16}.{(v >> 8) & 0xFF}.{v & 0xFF}"
+
+
+def choose_image(image: Image, survey: dict[str, Any]) -> tuple[Image, str]:
+    """The image for this board and a note on why: without farside's modules when the
+    firmware has exactly these sources frozen in, else `image` (its .mpy files then
+    shadow whatever is frozen)."""
+    record = FrozenRecord.from_json(survey.get("frozen"))
+    if record is None:
+        return image, ""
+    if record.digest != image.frozen_digest:
+        if record.version < image.version:
+            why = f"older than the sources ({_version(record.version)} < {_version(image.version)})"
+        else:
+            why = f"built from other sources than these ({record.digest[:12]}, these {image.frozen_digest[:12]})"
+        return image, f"frozen firmware is {why}: .mpy overrides installed"
+    shadow = [n for n in survey.get("shadow") or () if isinstance(n, str)]
+    if shadow:
+        return image, (
+            f"{shadow[0]}/ at the root of the board's filesystem would shadow the frozen modules: "
+            ".mpy overrides installed (remove it to run the frozen ones)"
+        )
+    return image.relying_on_frozen(), (
+        f"firmware_py is frozen into the firmware (sources {record.digest[:12]}): "
+        "no modules in the slot, the frozen bytecode runs from flash"
+    )
+
+
+FROZEN_PATH = {"firmware_py": ".frozen/firmware_py", "boards": ".frozen/boards"}
+
+
 def _sha(data: bytes) -> str:
     import hashlib
 
@@ -243,6 +289,7 @@ class Flasher:
         self.image: Image | None = None
         self.attach_method = ""
         self.boot_timeout_s = 0.0
+        self.imports: dict[str, str | None] | None = None
 
     # ---- connection ----------------------------------------------------------------------
 
@@ -498,6 +545,8 @@ class Flasher:
         )
         if plan.paths("delete"):
             self.call(f"_fa_rms({_q(_slot_path(s) + '/')},{json.dumps(plan.paths('delete'))})")
+        if image.frozen:  # an empty firmware_py/ or boards/ folder is a package, too
+            self.call(f"_fa_rmtree({_q(_slot_path(s, 'firmware_py'))});_fa_rmtree({_q(_slot_path(s, 'boards'))})")
         copies = plan.paths("copy") + plan.paths("carry")
         if copies:
             assert a is not None
@@ -526,12 +575,31 @@ class Flasher:
             for p in bad:
                 rel = p.split("/", 2)[-1]
                 done = self._upload(p, image.files[rel], rel, done, total + len(image.files[rel]))
+        if image.frozen:
+            self.check_frozen_imports(s)
         manifest = json.dumps(image.manifest(), sort_keys=True, separators=(",", ":")).encode()
         self._install_file(_slot_path(s, "MANIFEST"), manifest)
         for name in plan.root:
             self._install_file(name, ROOT_FILES[name])
         self._install_file(f"{SLOT_DIR}/active", s.encode())
         self.call("_fa_sync()")
+
+    def check_frozen_imports(self, slot: str) -> None:
+        """On the board, import firmware_py and boards as the rover will when it runs from
+        `slot` (its working directory, boot.py's sys.path); FarsideError unless both come
+        from ".frozen"."""
+        out = self.call(f"_fa_where({_q(_slot_path(slot))})").strip().splitlines()
+        try:
+            where: dict[str, str | None] = json.loads(out[-1])
+        except (ValueError, IndexError) as exc:
+            raise FarsideError(f"expected where the board imports the rover from, saw {out[-1:]!r}") from exc
+        self.imports = where
+        wrong = [f"{n} from {where.get(n)!r}" for n, want in FROZEN_PATH.items() if where.get(n) != want]
+        if wrong:
+            raise FarsideError(
+                f"the board would not import the frozen modules from slot {slot}: {', '.join(wrong)} "
+                "(the slot was not switched to)"
+            )
 
     def _install_file(self, board_path: str, data: bytes) -> None:
         """Write `path.new`, check its hash on the board, rename it over `path`."""
@@ -637,6 +705,9 @@ class Flasher:
             if not (opts.dry_run or opts.verify_only):
                 self.clear_repl_flag()
             survey = self.survey()
+            image, note = choose_image(image, survey)
+            self.image = image
+            record = FrozenRecord.from_json(survey.get("frozen"))
             self.check_micropython(survey)
             plan = make_plan(survey, image)
             setup_bytes = self.wire_bytes + self.repl.bytes_written
@@ -649,6 +720,9 @@ class Flasher:
                 dry_run=opts.dry_run,
                 micropython=".".join(str(v) for v in survey["version"]),
                 boot_timeout_s=self.boot_timeout_s,
+                frozen=image.frozen,
+                frozen_hash=record.digest if record else "",
+                notes=[note] if note else [],
             )
             if opts.verify_only:
                 self._verify_only(survey, plan)
@@ -664,6 +738,7 @@ class Flasher:
                     self.repl.exit_raw()
         finally:
             self._close()
+        report.imports = self.imports
         report.payload_bytes = self.payload_bytes
         report.wire_bytes = self.wire_bytes
         report.setup_bytes = setup_bytes
