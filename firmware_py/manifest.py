@@ -19,10 +19,12 @@
 # (tests/firmware_codec check it).
 #
 # Import order: a firmware_py/ folder on sys.path ahead of ".frozen" shadows the
-# frozen copy: boot.py puts the firmware slot first, and "" (the filesystem's root)
-# comes before ".frozen" too. `farside flash` writes the compiled modules into the
-# slot, so today the slot's copy runs; for the frozen one to run, the slot and the
-# root must hold no firmware_py/ or boards/ modules.
+# frozen copy (even an empty one: MicroPython takes a folder for a package): boot.py
+# puts the firmware slot first, and "" (the working directory) comes before ".frozen"
+# too. `farside firmware build` also freezes a record of these sources' digest
+# (firmware_py/_frozen.py, generated); `farside flash` compares it with the sources it
+# would install: the same, and the slot holds no firmware_py/ or boards/, so the frozen
+# modules run; different, and it installs the compiled modules, which shadow them.
 #
 # Line numbers are kept (tracebacks name the line); they cost flash, not RAM, when
 # frozen.

@@ -7,7 +7,9 @@ on a virtual board):
     main.py                   escape window, then runs the rover from that slot
     farside/active            pointer file: "a" or "b" (replaced by rename: atomic)
     farside/a/, farside/b/    slots: firmware_py/*.mpy, board.json, dictionary.json,
-                              keys.json, and MANIFEST (written last, by rename)
+                              keys.json, and MANIFEST (written last, by rename); on a
+                              firmware with these very modules frozen in, no
+                              firmware_py/ or boards/ (they would shadow the frozen ones)
 
 A slot is complete when its MANIFEST parses and every file it lists has the listed
 size. boot.py takes the slot the pointer names if it is complete, else the other one
