@@ -466,7 +466,7 @@ class EmulatedPico:
 
     def tick(self, dt: float | None = None) -> ChipStatus:
         """Run the chip for one tick (or `dt` s, at most one tick), then the plant."""
-        h = self.tick_s if dt is None else min(dt, self.tick_s)
+        h = self.tick_s if dt is None else min(max(dt, 1e-9), self.tick_s)  # >= 1 ns: progress
         levels = self.chip.status.levels
         status = self.chip.run_until(self.now + h)
         self.pins.step(levels, h)

@@ -42,7 +42,9 @@ from protocols.sdls import time_based_seq
 
 T = TypeVar("T")
 
-FIRMWARE_FAULTS = ("HANG_TASK",)  # not at the pins: commanded with SIM_INJECT
+FIRMWARE_FAULTS = ("HANG_TASK",)
+_MIN_RUN_S = 1e-6
+_NS = 1e-9  # the chip's clock counts nanoseconds: closer than that is "now"  # not at the pins: commanded with SIM_INJECT
 
 
 class _ChipSelector(selectors.DefaultSelector):
@@ -76,9 +78,11 @@ class ChipLoop(asyncio.SelectorEventLoop):
     def run_chip(self, timeout: float | None) -> None:
         """Run the chip for `timeout` s (one tick when None), stopping early after any tick
         in which it sent something (the loop then has callbacks to run)."""
-        end = self.pico.now + (self.pico.tick_s if timeout is None else timeout)
+        # at least a microsecond: a timer due a hair from now (closer than the loop's clock
+        # resolution) must still come due, or the loop would spin on a zero wait
+        end = self.pico.now + max(self.pico.tick_s if timeout is None else timeout, _MIN_RUN_S)
         self.said = False
-        while self.pico.now < end - 1e-9 and not self.said:
+        while self.pico.now < end - _NS / 2 and not self.said:
             self.pico.tick(end - self.pico.now)
 
 
@@ -115,6 +119,7 @@ class ChipTarget(RelayedTarget):
         chip_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(image, chip_dir / "flash.img")  # a flashed board, fresh for this run
         self.log = open(folder / "chip.log", "ab")  # noqa: SIM115
+        self.usb_log = open(folder / "usb.bin", "ab", buffering=0)  # noqa: SIM115
         self.pico = EmulatedPico(chip_dir, load_board(board), firmware=firmware, seed=seed, log=self.log)
         self.hal = _PinFaults(self.pico)
         self.chip_loop = ChipLoop(self.pico)
@@ -131,6 +136,7 @@ class ChipTarget(RelayedTarget):
         asyncio.set_event_loop(self.loop)
 
     def _chip_said(self, data: bytes) -> None:
+        self.usb_log.write(data)  # everything the chip sent, frames and text, for a post-mortem
         self.chip_loop.said = True
         self._from_rover(data)
 
@@ -170,6 +176,7 @@ class ChipTarget(RelayedTarget):
         finally:
             self.pico.close()
             self.log.close()
+            self.usb_log.close()
 
 
 def flashed_image(folder: Path, board: str = "pico", firmware: str | Path | None = None) -> Path:

@@ -61,7 +61,7 @@ def test_targets_mark_skips_with_a_reason_and_bad_options_are_usage_errors(pytes
     assert "runs on farside targets mpy, not virtual" in result.stdout.str()
     bad = pytester.runpytest_inprocess("--farside-target", "usb", "-p", "no:cacheprovider")
     assert bad.ret != 0
-    assert "expected virtual, mpy or serial:PORT" in bad.stderr.str() + bad.stdout.str()
+    assert "expected virtual, mpy, pico-emu or serial:PORT" in bad.stderr.str() + bad.stdout.str()
 
 
 def test_plugin_does_nothing_for_tests_that_do_not_use_it(pytester: pytest.Pytester) -> None:
