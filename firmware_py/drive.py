@@ -53,7 +53,8 @@ _Q15 = const(32767)
 _KP = const(12)  # Q15 duty per v16 of speed error
 _KI_NUM = const(41)  # Q15 duty per 1000 v16*ms of integrated error
 _INTEG_MAX = const(320000)  # v16*ms (20 mm)
-_K_HEADING_NUM = const(8)  # yaw rate urad/s per 10 urad of heading error
+_K_HEADING_NUM = const(8)  # yaw rate urad/s per _K_HEADING_DEN urad of heading error
+_K_HEADING_DEN = const(10)
 _W_MAX = const(120000)  # urad/s
 _V_MIN16 = const(64)  # 4 mm/s creep at the end of a ramp
 _W_MIN_MR = const(10)  # mrad/s
@@ -61,6 +62,19 @@ _DONE_UM = const(2000)
 _DONE_URAD = const(5000)
 _I_LIMIT_PCT = const(80)
 _CAP_RELAX = const(655)
+
+# scaling of the profiles' integers
+_UM_PER_MM = const(1000)
+_URAD_PER_MRAD = const(1000)
+_MRAD_PER_RAD = const(1000)
+_MS_PER_S = const(1000)
+_V16_PER_MM_S = const(16)  # speeds in 1/16 mm/s
+_HALF_V16_PER_MM_S = const(8)  # _V16_PER_MM_S / 2: the half track of the side speeds
+# stopping speed from a16 (1/16 mm/s^2) and the distance left d (mm): v16^2 = 2 a d * 16^2
+# = 32 * a16 * d
+_STOP_V16_K = const(32)
+# arc yaw rate v / R: v16 / 16 mm/s over R mm, in urad/s = v16 * (1000000 / 16) // R
+_URAD_S_PER_V16_PER_MM = const(62500)
 
 
 def _make_sin():
@@ -108,6 +122,25 @@ def isqrt(n):
         x = y
         y = (x + n // x) >> 1
     return x
+
+
+def _peak(r, a2, vmax, vmin):
+    # The speed from which a2 / 2 of deceleration stops within r: sqrt(a2 * r), at most
+    # vmax (tested first: no big ints), at least vmin.
+    if r >= vmax * vmax // a2:
+        p = vmax
+    else:
+        p = isqrt(a2 * r)
+    return p if p >= vmin else vmin
+
+
+def _slew(target, current, step):
+    # target, moved at most step from current
+    if target > current + step:
+        return current + step
+    if target < current - step:
+        return current - step
+    return target
 
 
 def wrap(a):
@@ -302,7 +335,7 @@ class Drive:
             self.progress += ds
 
     def step(self, dt_ms):
-        # One control period of dt_ms: odometry, hazards, profile, wheel loops.
+        # One control period of dt_ms: odometry, hazards, the motion's profile, wheel loops.
         self.odometry(dt_ms)
         sf = self.safety
         if self.kind == NONE:
@@ -319,75 +352,86 @@ class Drive:
             return
         if self._pver != self.params.version:
             self._sync()
-        a16 = self._a16
         rem = self.target - self.progress
-        if self.kind == TURN:
-            if -_DONE_URAD < rem < _DONE_URAD:
-                self._finish(0, 0)
-                return
-            # in mrad: alpha = a / (track/2), wmax = vmax / (track/2)
-            half = self.track_mm >> 1
-            alpha = a16 * 1000 // (16 * half)  # mrad/s^2
-            if alpha < 1:
-                alpha = 1
-            wmax = self.vmax16 * 1000 // (16 * half)  # mrad/s
-            if wmax > _W_MAX // 1000:
-                wmax = _W_MAX // 1000
-            r = (rem if rem > 0 else -rem) // 1000
-            if r >= wmax * wmax // (2 * alpha):
-                wp = wmax
-            else:
-                wp = isqrt(2 * alpha * r)
-            if wp < _W_MIN_MR:
-                wp = _W_MIN_MR
-            wp *= 1000
-            if rem < 0:
-                wp = -wp
-            dw = alpha * dt_ms  # urad/s per period
-            if wp > self.w_cmd + dw:
-                wp = self.w_cmd + dw
-            elif wp < self.w_cmd - dw:
-                wp = self.w_cmd - dw
-            self.w_cmd = wp
-            self.v_cmd = 0
+        kind = self.kind
+        if kind == TURN:
+            done = self._turn(rem, dt_ms)
+        elif kind == ARC and self.radius_mm != 0:
+            done = self._arc(rem, dt_ms)
         else:
-            if -_DONE_UM < rem < _DONE_UM or (self.target >= 0) != (rem >= 0):
-                self._finish(0, 0)
-                return
-            vmax = self.vmax16
-            r = (rem if rem > 0 else -rem) // 1000  # mm
-            # v16 = sqrt(32 * a16 * rem_mm), capped at vmax (test the cap first: no big ints)
-            if r >= vmax * vmax // (32 * a16):
-                vp = vmax
-            else:
-                vp = isqrt(32 * a16 * r)
-            if vp < _V_MIN16:
-                vp = _V_MIN16
-            if rem < 0:
-                vp = -vp
-            acc = a16 * dt_ms // 1000
-            if acc < 1:
-                acc = 1
-            if vp > self.v_cmd + acc:
-                vp = self.v_cmd + acc
-            elif vp < self.v_cmd - acc:
-                vp = self.v_cmd - acc
-            self.v_cmd = vp
-            ff = 0
-            href = self.h0
-            rad = self.radius_mm
-            if self.kind == ARC and rad != 0:
-                q = (self.progress // 1000) * 1000  # um, progress in mm precision
-                href += (q // rad) * 1000 + (q % rad) * 1000 // rad
-                ff = vp * 62500 // rad  # v16 / 16 mm/s / R mm -> urad/s
-            w = ff + _K_HEADING_NUM * wrap(href - self.heading_urad) // 10
-            if w > _W_MAX:
-                w = _W_MAX
-            elif w < -_W_MAX:
-                w = -_W_MAX
-            self.w_cmd = w
-        half16 = self.w_cmd * (self.track_mm * 8 // 1000) // 1000  # urad/s * mm/2 -> v16
+            done = self._distance(rem, dt_ms)
+        if done:
+            self._finish(0, 0)
+            return
+        # side speeds v -/+ w * track/2: urad/s * (mm * v16 per mm/s / 2 per 1000) / 1000 -> v16
+        half16 = self.w_cmd * (self.track_mm * _HALF_V16_PER_MM_S // _UM_PER_MM) // _URAD_PER_MRAD
         self._wheels(self.v_cmd - half16, self.v_cmd + half16, dt_ms)
+
+    # -- motion profiles: each returns True when the motion is done, else sets v_cmd and w_cmd --
+    def _turn(self, rem, dt_ms):
+        # Turn on the spot: yaw rate (mrad/s while profiled) ramps to the peak a wheel's
+        # speed and acceleration allow at track/2 from the centre; no forward speed.
+        if -_DONE_URAD < rem < _DONE_URAD:
+            return True
+        half = self.track_mm >> 1
+        alpha = self._a16 * _MRAD_PER_RAD // (_V16_PER_MM_S * half)  # mrad/s^2
+        if alpha < 1:
+            alpha = 1
+        wmax = self.vmax16 * _MRAD_PER_RAD // (_V16_PER_MM_S * half)  # mrad/s
+        if wmax > _W_MAX // _URAD_PER_MRAD:
+            wmax = _W_MAX // _URAD_PER_MRAD
+        r = (rem if rem > 0 else -rem) // _URAD_PER_MRAD  # mrad
+        # w^2 = 2 alpha r in mrad/s, mrad/s^2 and mrad
+        wp = _peak(r, 2 * alpha, wmax, _W_MIN_MR) * _URAD_PER_MRAD
+        if rem < 0:
+            wp = -wp
+        # mrad/s^2 * ms = urad/s gained in a period
+        self.w_cmd = _slew(wp, self.w_cmd, alpha * dt_ms)
+        self.v_cmd = 0
+        return False
+
+    def _distance(self, rem, dt_ms):
+        # Straight line: the speed profile, the heading held at the start's.
+        if self._speed(rem, dt_ms):
+            return True
+        self._hold(self.h0, 0)
+        return False
+
+    def _arc(self, rem, dt_ms):
+        # Arc of radius_mm (signed): the speed profile, the heading reference turning with
+        # the distance covered (at mm precision), the yaw rate fed forward from the speed.
+        if self._speed(rem, dt_ms):
+            return True
+        rad = self.radius_mm
+        q = (self.progress // _UM_PER_MM) * _UM_PER_MM  # um
+        # um / mm = mrad: whole and fractional parts, kept small
+        href = self.h0 + (q // rad) * _URAD_PER_MRAD + (q % rad) * _URAD_PER_MRAD // rad
+        self._hold(href, self.v_cmd * _URAD_S_PER_V16_PER_MM // rad)
+        return False
+
+    def _speed(self, rem, dt_ms):
+        # Body speed along the path (distance and arc): v16 ramps to the peak the
+        # acceleration allows to stop in the remaining distance, within vmax16.
+        if -_DONE_UM < rem < _DONE_UM or (self.target >= 0) != (rem >= 0):
+            return True
+        r = (rem if rem > 0 else -rem) // _UM_PER_MM  # mm
+        vp = _peak(r, _STOP_V16_K * self._a16, self.vmax16, _V_MIN16)
+        if rem < 0:
+            vp = -vp
+        acc = self._a16 * dt_ms // _MS_PER_S  # v16 gained in a period
+        if acc < 1:
+            acc = 1
+        self.v_cmd = _slew(vp, self.v_cmd, acc)
+        return False
+
+    def _hold(self, href, ff):
+        # Yaw rate: feed-forward ff (urad/s) plus the heading error's correction, limited.
+        w = ff + _K_HEADING_NUM * wrap(href - self.heading_urad) // _K_HEADING_DEN
+        if w > _W_MAX:
+            w = _W_MAX
+        elif w < -_W_MAX:
+            w = -_W_MAX
+        self.w_cmd = w
 
     def _wheels(self, vl, vr, dt_ms):
         sf = self.safety
