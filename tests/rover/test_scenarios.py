@@ -128,7 +128,9 @@ def test_time_tagged_command_runs_at_its_time(rig: RoverRig) -> None:
         req = rig.send("TT_INSERT", 1030, tail=inner)
         await rig.wait_for(lambda: bool(rig.reports(req)), 5)
         assert rig.reports(req)[-1] == (7, None)
-        assert rig.hk()["tt_queue_depth"] == 1 or True
+        # the next housekeeping shows it queued, before its release time
+        assert await rig.wait_for(lambda: rig.hk()["tt_queue_depth"] == 1, 5)
+        assert not rig.events("TT_RELEASED")
         await rig.wait_for(lambda: bool(rig.events("TT_RELEASED")), 60)
         return rig.rover.time_s
 
