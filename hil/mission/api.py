@@ -407,3 +407,11 @@ class PlantControl:
             return None
         p = self.h.hal.plant
         return (p.x, p.y, p.travelled)
+
+    @property
+    def true_heading_deg(self) -> float | None:
+        """The plant's own heading (deg, counter-clockwise, 0 where it powered up) when in
+        process: ground truth for turns and for the side offset of a straight drive."""
+        if not self.direct:
+            return None
+        return math.degrees(self.h.hal.plant.heading)
