@@ -3,7 +3,11 @@
     pytest tests/hil/test_campaign.py --farside-seed 1..50
 
 Each seed picks the wheel, where it jams, and when and how long the relay is lost; the
-session ends with a table of outcomes (and <basetemp>/farside/campaign.json).
+session ends with a table of outcomes (and <basetemp>/farside/campaign.json). A run is
+judged by the plant's truth: `true_error_mm` is the distance truly covered minus the
+distance commanded (`error_mm` is the rover's own report, kept beside it), `true_side_mm`
+how far it ends to the left of its line; the outcome is "survived" when the truth is within
+tolerance, "short" when the rover stopped short of where it believes it is.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ import random
 import pytest
 
 from hil.mission.api import greater_than
+from tests.hil import truth
 
 pytestmark = [pytest.mark.hil, pytest.mark.farside_targets("virtual")]
 
 DISTANCE_M = 12.0
+TOLERANCE_MM = 150
+HEADING_CDEG = 500
+SIDE_MM = 500  # the arrival window the 100 m traverse states
 
 
 def test_wheel_failure_and_outage_campaign(rover, relay, plant, farside_seed, farside_campaign):
@@ -26,6 +34,7 @@ def test_wheel_failure_and_outage_campaign(rover, relay, plant, farside_seed, fa
     outage_in_s = round(rng.uniform(0.0, 60.0), 1)
     outage_s = round(rng.uniform(60.0, 400.0), 1)
     outcome = {"seed": farside_seed, "wheel": wheel, "jam_at_m": jam_at_m, "outage_s": outage_s}
+    start = truth.mark(plant)
     try:
         drive = rover.send_command("DRIVE_DISTANCE", distance_m=DISTANCE_M, speed_mph=200)
         rover.await_telemetry("odometer_m", greater_than(jam_at_m), timeout=600)
@@ -34,18 +43,38 @@ def test_wheel_failure_and_outage_campaign(rover, relay, plant, farside_seed, fa
         rover.await_verification(drive, timeout=DISTANCE_M * 40 + outage_s + 600)
         done = rover.assert_event("DRIVE_COMPLETED")
         fault = rover.assert_event("WHEEL_FAULT")
+        leg = truth.since(plant, start)
         outcome.update(
             outcome="survived",
             error_mm=done.args["travelled_mm"] - DISTANCE_M * 1000,
+            true_error_mm=None if leg is None else round(leg.travelled_m * 1000 - DISTANCE_M * 1000),
+            true_side_mm=None if leg is None else round(leg.across_m * 1000),
             heading_cdeg=done.args["heading_cdeg"],
+            true_heading_cdeg=None if leg is None else round(leg.turned_deg * 100),
             detected=rover.mission.enum_label("wheel_state", fault.args["state"]),
             rover_s=round(rover.now()),
         )
+        if leg is not None and abs(outcome["true_error_mm"]) > TOLERANCE_MM:
+            outcome["outcome"] = "short"
     except Exception as exc:
         outcome.update(outcome="lost", why=str(exc)[:60])
         raise
     finally:
         farside_campaign.record(**outcome)
     assert fault.args["wheel"] == wheel
-    assert abs(outcome["error_mm"]) <= 150
-    assert abs(outcome["heading_cdeg"]) <= 500
+    assert abs(outcome["error_mm"]) <= TOLERANCE_MM
+    assert abs(outcome["heading_cdeg"]) <= HEADING_CDEG
+    if leg is None:
+        return  # no in-process plant: the rover's report is all there is
+    assert abs(outcome["true_heading_cdeg"]) <= HEADING_CDEG
+    assert abs(outcome["true_side_mm"]) <= SIDE_MM
+    if outcome["outcome"] == "short":
+        # The rover's report is within tolerance (asserted above) and the truth is not:
+        # odometry that does not see the slip. Whether a seed misses depends on how far
+        # it drives on five wheels (2.35 % slip: a jam before ~5.6 m of the 12 m misses),
+        # so a fixed strict mark cannot say which seeds; the run reports itself as an
+        # expected failure, and passes once the rover meets its distance by the truth.
+        pytest.xfail(
+            f"rover-fidelity issue: odometry does not see slip: truly {outcome['true_error_mm']} mm "
+            f"off the {DISTANCE_M:g} m commanded (reported {outcome['error_mm']} mm)"
+        )

@@ -7,13 +7,15 @@ import pytest
 from hil.mission.api import equal_to, greater_than
 from protocols.sdls import SecuritySender
 from protocols.tc_frame import build_ad_frame
+from tests.hil import truth
 
 pytestmark = pytest.mark.hil
 
 
 @pytest.mark.farside_targets("virtual")  # a 25-minute outage: virtual time only
-def test_relay_outage_stored_time_tagged_sequence_runs_without_ground(rover, relay):
+def test_relay_outage_stored_time_tagged_sequence_runs_without_ground(rover, relay, plant):
     m = rover.mission
+    start_pose = truth.mark(plant)
     t_rover = rover.await_telemetry("rover_time_s", None, timeout=30)
     start = int(t_rover) + 200
     rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=5.0, speed_mph=200, at=start)
@@ -44,11 +46,22 @@ def test_relay_outage_stored_time_tagged_sequence_runs_without_ground(rover, rel
     assert abs(completed[1].args["heading_cdeg"] - 9000) <= 200
     assert rover.await_telemetry("tt_queue_depth", equal_to(0), timeout=30) == 0
     assert relay.stats()["downlink"]["overflow_units"] == 0
+    path = truth.since(plant, start_pose)
+    if path is not None:  # measured: 7.998 m, ends at (5.012, 3.001) m, turned 89.72 deg
+        # 5 m ahead, a quarter turn left, 3 m: each leg +-0.1 m, the turn +-2 deg (3 m x sin 2 deg ~ 0.1 m)
+        assert path.travelled_m == pytest.approx(8.0, abs=0.2)
+        assert path.turned_deg == pytest.approx(90.0, abs=2.0)
+        assert path.along_m == pytest.approx(5.0, abs=0.2)
+        assert path.across_m == pytest.approx(3.0, abs=0.2)
 
 
 def test_replayed_and_forged_commands_are_rejected_while_real_ones_work(rover):
+    plant = truth.observer(rover)  # the plant's truth where the target has it in process
+    start = truth.mark(plant)
     drive = rover.send_command("DRIVE_DISTANCE", distance_m=1.0, speed_mph=200)
     rover.await_verification(drive, timeout=300)
+    driven = truth.since(plant, start)
+    after_drive = truth.mark(plant)
     recorded = rover.ground.frame_of_packet[drive.packet]  # what an eavesdropper captured
     odometer = rover.await_telemetry("odometer_m", None, timeout=30)
     accepted = rover.get_telemetry("cmd_accepted")
@@ -74,6 +87,10 @@ def test_replayed_and_forged_commands_are_rejected_while_real_ones_work(rover):
     assert rover.await_telemetry("cmd_accepted", None, timeout=30) == accepted + 1
     assert rover.get_telemetry("odometer_m") == pytest.approx(odometer, abs=0.002)
     assert sum(1 for e in rover.events if e.name == "DRIVE_STARTED") == 1
+    still = truth.since(plant, after_drive)
+    if driven is not None and still is not None:  # measured: 0.998 m, then not a hair
+        assert driven.travelled_m == pytest.approx(1.0, abs=0.1)
+        assert still.travelled_m < 0.002  # the forged 50 m drive truly never moved a wheel
 
 
 def test_watchdog_reset_mid_drive_and_recovery(rover, plant):
@@ -86,12 +103,21 @@ def test_watchdog_reset_mid_drive_and_recovery(rover, plant):
     assert boot.args["boot_count"] == boots + 1
     assert rover.await_telemetry("speed_mph", equal_to(0.0), timeout=30) == 0.0
     assert "completed" not in rover.ground.reports(drive)
+    halted = truth.mark(plant)
+    rover.wait(5.0)
+    parked = truth.since(plant, halted)
+    if parked is not None:  # the reset truly stopped the motors, not only the rover's estimate
+        assert parked.travelled_m < 0.002
     # the ground resynchronises COP-1 with the rebooted rover; the operator drives on
     if rover.await_telemetry("mode", None, timeout=30) != "STANDBY":
         rover.send_and_assert_command("MODE_SET", mode="STANDBY", timeout=120)
+    again = truth.mark(plant)
     rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=1.0, speed_mph=200, timeout=400)
     done = rover.assert_event("DRIVE_COMPLETED")
     assert abs(done.args["travelled_mm"] - 1000) <= 100
+    leg = truth.since(plant, again)
+    if leg is not None:  # measured: 0.998 m
+        assert leg.travelled_m == pytest.approx(1.0, abs=0.1)
     assert rover.get_telemetry("boot_count") == boots + 1
 
 
