@@ -91,9 +91,30 @@ def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray | list
     scid = ((b0 & 0x3F) << 4) | (b1 >> 4)
     vcid = (b1 >> 1) & 7
     fhp = ((head[:, 4] & 7) << 8) | head[:, 5]
-    keep = (scid == mission.scid) & (vcid == mission.tm_vcid) & (fhp != FHP_IDLE)
     bounds = np.cumsum([0] + [len(r) for r in runs]).tolist()
     fields = TM_FRAME_HEADER, TM_FRAME_HEADER + dlen
+    on_vc = np.flatnonzero((scid == mission.scid) & (vcid == mission.tm_vcid))
+    # a frame repeating the previous one of the channel (VC and MC counts, data field) is the
+    # link's duplicate: discarded, as the demultiplexer does (its packets were found once)
+    mc, vcc = head[on_vc, 2], head[on_vc, 3]
+    cand = np.flatnonzero((vcc[1:] == vcc[:-1]) & (mc[1:] == mc[:-1])) + 1
+    if len(cand):
+        a = _rows(runs, bounds, on_vc[cand])[:, fields[0] : fields[1]]
+        b = _rows(runs, bounds, on_vc[cand - 1])[:, fields[0] : fields[1]]
+        dup = np.zeros(len(on_vc), dtype=bool)
+        dup[cand] = (a == b).all(axis=1)
+        on_vc, vcc = on_vc[~dup], vcc[~dup]
+    fhp = fhp[on_vc]
+    # a break in the VC frame count (idle frames count too) ends a segment: a packet may not
+    # span it; so does a pointer past the data field (the frame cannot be trusted)
+    brk = np.ones(len(on_vc), dtype=bool)
+    brk[1:] = vcc[1:] != ((vcc[:-1] + 1) & 0xFF)
+    brk |= (fhp >= dlen) & (fhp != FHP_IDLE) & (fhp != FHP_NO_PACKET)
+    seg_of_frame = np.cumsum(brk)
+    data_frames = fhp != FHP_IDLE
+    fhp, seg_of_frame = fhp[data_frames], seg_of_frame[data_frames]
+    keep = np.zeros(len(head), dtype=bool)
+    keep[on_vc[data_frames]] = True
     if keep.all():
         stream = np.concatenate([r[:, fields[0] : fields[1]] for r in runs]).reshape(-1)
     else:
@@ -101,16 +122,12 @@ def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray | list
             [r[keep[a:b], fields[0] : fields[1]] for r, a, b in zip(runs, bounds[:-1], bounds[1:], strict=True)]
         ).reshape(-1)
         times = times[keep]
-        fhp = fhp[keep]
-        head = head[keep]
-    vcc = head[:, 3]
-    n = len(head)
+    n = len(fhp)
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
         return PacketIndex(np.zeros(0, np.uint8), z, z, np.zeros(0))
-    # a break in the VC frame count ends a segment: a packet may not span it
     seg_start = np.ones(n, dtype=bool)
-    seg_start[1:] = vcc[1:] != ((vcc[:-1] + 1) & 0xFF)
+    seg_start[1:] = seg_of_frame[1:] != seg_of_frame[:-1]
     seg_id = np.cumsum(seg_start) - 1
     has_anchor = fhp < dlen
     anchor_frame = np.flatnonzero(has_anchor)
@@ -143,6 +160,12 @@ def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray | list
     order = np.argsort(starts, kind="stable")
     starts, lengths = starts[order], lengths[order]
     return PacketIndex(stream, starts, lengths, times[starts // dlen])
+
+
+def _rows(runs: list[np.ndarray], bounds: list[int], rows: np.ndarray) -> np.ndarray:
+    """Whole frames by their index over all runs (a few: the candidates for a duplicate)."""
+    run = np.searchsorted(bounds, rows, side="right") - 1
+    return np.stack([runs[k][i - bounds[k]] for k, i in zip(run.tolist(), rows.tolist(), strict=True)])
 
 
 CHUNK_ROWS = 8192  # rows per pass: a chunk of packets stays in cache while its columns are cut
