@@ -21,7 +21,14 @@ def test_default_mission_report_matches_its_telemetry_archive(tmp_path: Path, ca
     assert s["ok"] and s["scenario"] == "sortie" and s["relay"] == "queqiao"
     # the show: ramp, a wheel fault survived, a hazard, a relay outage with stored commands
     assert {f["kind"] for f in s["faults"]} == {"wheel jam", "obstacle", "relay outage"}
-    assert s["faults_met"] == s["faults_survived"] == 3
+    assert s["faults_met"] == s["faults_survived_reported"] == 3
+    # judged by the plant's truth: the hazard and the outage are survived; the wheel jam is
+    # the xfail below (measured: 39.50 m truly driven where the rover reported 40.00 m)
+    survived = {f["kind"]: f["survived"] for f in s["faults"]}
+    assert survived["obstacle"] and survived["relay outage"]
+    truth = s["truth"]
+    assert truth["distance_m"] > 60
+    assert abs(truth["distance_error_m"]) <= 0.6  # measured: +0.503 m, the slip on five wheels
     assert s["events"]["WHEEL_FAULT"] == 1 and s["events"]["HAZARD_OBSTACLE"] == 1
     assert s["events"]["TT_RELEASED"] == 3
     assert s["distance_m"] > 60
@@ -40,11 +47,23 @@ def test_default_mission_report_matches_its_telemetry_archive(tmp_path: Path, ca
     assert "distance driven" in capsys.readouterr().err
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "rover-fidelity issue: odometry does not see slip: after the wheel jam the rover reports "
+    "40.00 m of the 40 m leg, the plant truly drove 39.50 m"
+))
+def test_default_mission_survives_every_fault_by_the_plant_truth(tmp_path: Path) -> None:
+    from hil.mission.report import MissionSpec, run_mission
+
+    s = run_mission(MissionSpec("sortie", 1, tmp_path / "report", plots=False)).summary
+    assert s["truth"] is not None
+    assert s["faults_met"] == s["faults_survived"] == 3
+
+
 def test_mission_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     from hil.mission.report import MissionSpec, run_mission
 
     runs = [run_mission(MissionSpec("egress", 7, tmp_path / f"r{i}", plots=False)).summary for i in range(2)]
-    keys = ("distance_m", "hk_reports", "events", "final_pose", "rover_time_s")
+    keys = ("distance_m", "hk_reports", "events", "final_pose", "rover_time_s", "truth", "faults")
     assert [{k: r[k] for k in keys} for r in runs][0] == {k: runs[1][k] for k in keys}
     assert runs[0]["ok"]
 
