@@ -83,7 +83,7 @@ for line in sys.stdin:
     assert c.crc16(b, s) == c._crc_py(b, s, len(b), 0xFFFF), line
     assert c.crc16(mv, crc=0x1D0F) == c._crc_py(mv, 0, len(mv), 0x1D0F), line
     ok += 1
-print(c.NATIVE, ok)
+print(c.NATIVE, c._crc is c._crc_py, ok)
 """
 
 
@@ -93,4 +93,6 @@ def test_native_crc_agrees_with_the_python_loop_under_micropython(run_mpy: Calla
     rnd = random.Random(7)
     blobs = [bytes(rnd.randrange(256) for _ in range(n)) for n in range(0, 600, 7)]
     out = run_mpy(_CRC_SCRIPT, stdin="\n".join(b.hex() for b in blobs) + "\n").stdout.split()
-    assert out[1] == str(len(blobs))
+    # the viper loop is in use (what runs on the Pico): without it this would compare the
+    # Python loop with itself
+    assert out == ["True", "False", str(len(blobs))]
