@@ -162,6 +162,20 @@ class Decoded:
 # --- validation ------------------------------------------------------------------------------
 
 
+class ArgumentError(DictionaryError):
+    """A value that Dictionary.coerce rejects for a field. `problem` is the check that failed:
+    "number" (not a number nor an enum name), "finite", "whole" (an integer type given a
+    fraction), "range" (outside `lo`..`hi`: the field's range, else its type's bounds) or
+    "enum" (inside the range, not a value of the enum); `value` is what was checked."""
+
+    def __init__(self, message: str, problem: str, value: Any, lo: float, hi: float) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.value = value
+        self.lo = lo
+        self.hi = hi
+
+
 def _err(where: str, what: str) -> DictionaryError:
     return DictionaryError(f"{where}: {what}")
 
@@ -477,14 +491,27 @@ class Dictionary:
             )
         return cmd.service, cmd.subservice, bytes(out)
 
+    def enum_value(self, enum: str, label: str) -> int | None:
+        """The number of `label` in enum `enum` (case-insensitive), None if the enum lacks it."""
+        want = label.upper()
+        for k, n in self.enums[enum].items():
+            if n.upper() == want:
+                return k
+        return None
+
     def coerce(self, where: str, a: Arg, value: Any) -> int | float:
-        """A checked number for field `a` from a number, numeric string (with unit) or enum name."""
+        """A checked number for field `a` from a number, numeric string (with unit) or enum name.
+
+        Raises ArgumentError: its `problem` says which check failed, for callers that phrase
+        the error in their own terms."""
         unit = f" {a.unit}" if a.unit else ""
+        lo, hi = a.range if a.range is not None else TYPE_BOUNDS[a.type]
         num: int | float
         if isinstance(value, str):
             text = value.strip()
-            if a.enum is not None and text.upper() in {n.upper() for n in self.enums[a.enum].values()}:
-                num = next(k for k, n in self.enums[a.enum].items() if n.upper() == text.upper())
+            code = self.enum_value(a.enum, text) if a.enum is not None else None
+            if code is not None:
+                num = code
             else:
                 if a.unit and text.endswith(a.unit):
                     text = text[: -len(a.unit)].strip()
@@ -497,23 +524,25 @@ class Dictionary:
                         expect = f"a number{unit}" + (
                             f" or one of {', '.join(self.enums[a.enum].values())}" if a.enum else ""
                         )
-                        raise DictionaryError(f"{where}: {a.name}={value!r} is not {expect}") from None
+                        raise ArgumentError(f"{where}: {a.name}={value!r} is not {expect}",
+                                            "number", value, lo, hi) from None
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise DictionaryError(f"{where}: {a.name}={value!r} is not a number")
+            raise ArgumentError(f"{where}: {a.name}={value!r} is not a number", "number", value, lo, hi)
         else:
             num = value
         if isinstance(num, float) and not math.isfinite(num):
-            raise DictionaryError(f"{where}: {a.name}={num} is not finite")
+            raise ArgumentError(f"{where}: {a.name}={num} is not finite", "finite", num, lo, hi)
         if a.type != "f32":
             if isinstance(num, float):
                 if not num.is_integer():
-                    raise DictionaryError(f"{where}: {a.name}={num:g} must be a whole number ({a.type})")
+                    raise ArgumentError(f"{where}: {a.name}={num:g} must be a whole number ({a.type})",
+                                        "whole", num, lo, hi)
                 num = int(num)
-        lo, hi = a.range if a.range is not None else TYPE_BOUNDS[a.type]
         if not lo <= num <= hi:
-            raise DictionaryError(f"{where}: {a.name}={num:g} out of range [{lo:g}, {hi:g}]{unit}")
+            raise ArgumentError(f"{where}: {a.name}={num:g} out of range [{lo:g}, {hi:g}]{unit}",
+                                "range", num, lo, hi)
         if a.enum is not None and int(num) not in self.enums[a.enum]:
-            raise DictionaryError(f"{where}: {a.name}={num} is not a {a.enum} value")
+            raise ArgumentError(f"{where}: {a.name}={num} is not a {a.enum} value", "enum", num, lo, hi)
         return num
 
     def decode_command(self, service: int, subservice: int, app_data: bytes) -> Decoded:
