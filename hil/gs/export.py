@@ -227,29 +227,30 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
     mine = sids == sid
     st = st[mine]
     dt = mission.hk_dtype(sid)
-    params = mission.hk[sid]["parameters"]
+    hk = mission.pd.housekeeping[sid]
+    params = hk.parameters
     n = len(st)
     # output columns, filled chunk by chunk (big-endian -> native in the copy)
     out: dict[str, np.ndarray] = {"_coarse": np.empty(n, np.uint32), "_fine": np.empty(n, np.uint16)}
     for p in params:
-        if p.get("calibration", {}).get("poly"):
-            out[p["name"]] = np.empty(n, np.float64)
+        if p.calibration:
+            out[p.name] = np.empty(n, np.float64)
         else:
-            out[p["name"]] = np.empty(n, dt[p["name"]].newbyteorder("="))
+            out[p.name] = np.empty(n, dt[p.name].newbyteorder("="))
     pos = 0
     for piece in _pieces(idx.stream, st, plen, dt):
         k = len(piece)
         for name, col in out.items():
             col[pos : pos + k] = piece[name]
         pos += k
-    t = Table(mission.hk[sid]["name"].lower())
+    t = Table(hk.name.lower())
     t.columns["packet_time_s"] = rover_time(out["_coarse"], out["_fine"])
     t.units["packet_time_s"] = "s"
     t.columns["ground_time"] = idx.ground_time[cand[mine]]
     t.units["ground_time"] = "s"
     for p in params:
-        col = out[p["name"]]
-        poly = p.get("calibration", {}).get("poly")
+        col = out[p.name]
+        poly = p.calibration
         if poly:
             if len(poly) == 2 and poly[0] == 0:
                 col *= poly[1]
@@ -259,12 +260,12 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
                 for c in reversed(poly):  # Horner
                     col *= x
                     col += c
-        elif "enum" in p:
-            labels = mission.enum(p["enum"])
-            t.enums[p["name"]] = [labels.get(i, str(i)) for i in range(256)]
-        t.columns[p["name"]] = col
-        if p.get("unit"):
-            t.units[p["name"]] = p["unit"]
+        elif p.enum is not None:
+            labels = mission.enum(p.enum)
+            t.enums[p.name] = [labels.get(i, str(i)) for i in range(256)]
+        t.columns[p.name] = col
+        if p.unit:
+            t.units[p.name] = p.unit
     return t
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import math
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 import protocols
 from hil.errors import FarsideError
 from hil.gs.units import convert, parse_quantity
-from protocols.dictionary import TC_TYPE, TYPE_BOUNDS, Arg, Decoded, Dictionary
+from protocols.dictionary import TC_TYPE, Arg, ArgumentError, Command, Decoded, Dictionary
 from protocols.errors import ProtocolError
 
 DEFAULT_DICTIONARY = Path(protocols.__file__).resolve().parent / "dictionary.json"
@@ -34,18 +36,14 @@ TM_CRC_OCTETS = 2
 
 
 @dataclass
-class Mission:
-    """The dictionary, indexed for the ground station."""
+class GroundDictionary:
+    """The ground station's dictionary: the validated, typed model (`pd`,
+    protocols.dictionary.Dictionary), which holds every rule, with the views an operator's tools
+    need. The views below (`commands`, `hk`, `hk_params`, `parameters`, `events`,
+    `events_by_name`) are the dictionary file's own entries, read-only, for display."""
 
     raw: dict[str, Any]
     path: Path | None = None
-    commands: dict[str, dict[str, Any]] = field(default_factory=dict)
-    by_service: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
-    events: dict[int, dict[str, Any]] = field(default_factory=dict)
-    events_by_name: dict[str, dict[str, Any]] = field(default_factory=dict)
-    hk: dict[int, dict[str, Any]] = field(default_factory=dict)
-    hk_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         d = self.raw
@@ -53,18 +51,14 @@ class Mission:
             self.pd = Dictionary.from_json(d, source=self.path.name if self.path else "dictionary")
         except ProtocolError as exc:
             raise FarsideError(str(exc)) from None
-        for c in d["commands"]:
-            self.commands[c["name"]] = c
-            self.by_service[(c["service"], c["subservice"])] = c
-        for e in d["events"]:
-            self.events[e["id"]] = e
-            self.events_by_name[e["name"]] = e
-        for h in d["housekeeping"]:
-            self.hk[h["sid"]] = h
-            for p in h["parameters"]:
-                self.hk_params[p["name"]] = p
-        for p in d.get("parameters", []):
-            self.parameters[p["name"]] = p
+        self.commands: Mapping[str, dict[str, Any]] = _by(d["commands"], "name")
+        self.events: Mapping[int, dict[str, Any]] = _by(d["events"], "id")
+        self.events_by_name: Mapping[str, dict[str, Any]] = _by(d["events"], "name")
+        self.hk: Mapping[int, dict[str, Any]] = _by(d["housekeeping"], "sid")
+        self.hk_params: Mapping[str, dict[str, Any]] = _by([p for h in d["housekeeping"] for p in h["parameters"]],
+                                                           "name")
+        self.parameters: Mapping[str, dict[str, Any]] = _by(d["parameters"], "name")
+        self._hk_args = {p.name: p for h in self.pd.housekeeping.values() for p in h.parameters}
         self.hash = self.pd.short_hash()
         m = d["mission"]
         self.scid: int = m["scid"]
@@ -75,7 +69,7 @@ class Mission:
         self.tm_frame_length: int = m["tm_frame_length"]
 
     @classmethod
-    def load(cls, path: Path | str | None = None) -> Mission:
+    def load(cls, path: Path | str | None = None) -> GroundDictionary:
         p = Path(path) if path is not None else DEFAULT_DICTIONARY
         try:
             raw = json.loads(p.read_text())
@@ -90,33 +84,30 @@ class Mission:
 
     # --- enums and names ---------------------------------------------------
     def enum(self, name: str) -> dict[int, str]:
-        return {int(k): v for k, v in self.raw["enums"][name].items()}
+        return dict(self.pd.enums[name])
 
     def enum_label(self, enum: str, value: int) -> str:
-        return self.raw["enums"][enum].get(str(int(value)), str(int(value)))
+        return self.pd.enums[enum].get(int(value), str(int(value)))
 
     def enum_value(self, enum: str, label: str) -> int:
-        for k, v in self.raw["enums"][enum].items():
-            if v.upper() == label.upper():
-                return int(k)
-        raise FarsideError(
-            f"{enum}: expected one of {', '.join(self.raw['enums'][enum].values())}, got {label!r}"
-        )
+        value = self.pd.enum_value(enum, label)
+        if value is None:
+            raise FarsideError(f"{enum}: expected one of {', '.join(self.pd.enums[enum].values())}, got {label!r}")
+        return value
 
     def failure_name(self, code: int) -> str:
-        f = self.raw.get("failure_codes", {}).get(str(code))
-        return f["name"] if f else f"failure {code}"
+        return self.pd.failure_codes.get(code, f"failure {code}")
 
-    def command(self, name: str) -> dict[str, Any]:
-        c = self.commands.get(name.upper())
-        if c is None:
+    def command(self, name: str) -> Command:
+        cmd = self.pd.commands.get(name.upper())
+        if cmd is None:
             raise FarsideError(f"unknown command {name!r}; try `farside gs dict commands`")
-        return c
+        return cmd
 
     # --- typed arguments ---------------------------------------------------
     def parse_args(self, name: str, words: list[str]) -> dict[str, int | float]:
         """`['distance_m=1', 'speed_mph=5km/h']` -> typed, converted, range-checked values."""
-        cmd = self.pd.command(self.command(name)["name"])
+        cmd = self.command(name)
         specs = {a.name: a for a in cmd.args}
         values: dict[str, int | float] = {}
         for w in words:
@@ -139,8 +130,8 @@ class Mission:
     def typed_value(self, cmd: str, a: Arg, text: str) -> int | float:
         """One argument's text (a unit is converted to the dictionary's) as a checked value.
 
-        Units, enum labels and the operator's messages are the ground's; the number is then
-        checked by the dictionary itself (protocols.dictionary.Dictionary.coerce)."""
+        Units, enum labels and the operator's messages are the ground's; the value is checked
+        by the dictionary (protocols.dictionary.Dictionary.coerce), whose verdict is phrased here."""
         value: int | float
         if a.enum is not None and not _is_number(text):
             value = self.enum_value(a.enum, text)
@@ -155,16 +146,17 @@ class Mission:
                 value = convert(float(value), unit, a.unit)
             if a.type == "f32":
                 value = float(value)
-            elif isinstance(value, float):
-                if not math.isfinite(value) or abs(value - round(value)) > 1e-9:
-                    raise FarsideError(f"{cmd}.{a.name}: expected an integer ({a.type}), got {text!r}")
-                value = int(round(value))
-        lo, hi = a.range if a.range is not None else TYPE_BOUNDS[a.type]
-        if not lo <= value <= hi:
-            unit = f" {a.unit}" if a.unit else ""
-            raise FarsideError(f"{cmd}.{a.name}: expected {lo:g}..{hi:g}{unit}, got {value:g}")
+            elif isinstance(value, float) and math.isfinite(value) and abs(value - round(value)) <= 1e-9:
+                value = int(round(value))  # a unit conversion's rounding noise
         try:
             return self.pd.coerce(cmd, a, value)
+        except ArgumentError as exc:
+            if exc.problem in ("whole", "finite") and a.type != "f32":
+                raise FarsideError(f"{cmd}.{a.name}: expected an integer ({a.type}), got {text!r}") from None
+            if exc.problem in ("range", "finite"):
+                unit = f" {a.unit}" if a.unit else ""
+                raise FarsideError(f"{cmd}.{a.name}: expected {exc.lo:g}..{exc.hi:g}{unit}, got {value:g}") from None
+            raise FarsideError(str(exc)) from None
         except ProtocolError as exc:
             raise FarsideError(str(exc)) from None
 
@@ -178,7 +170,7 @@ class Mission:
         """(service, subservice, application data) of command `name`, by the dictionary's encoder;
         `packet` is the value of a 'tc' argument (TT_INSERT)."""
         given: dict[str, Any] = dict(values)
-        for a in self.pd.command(self.command(name)["name"]).args:
+        for a in self.command(name).args:
             if a.type == TC_TYPE:
                 given[a.name] = packet
         try:
@@ -189,13 +181,13 @@ class Mission:
     # --- housekeeping -------------------------------------------------------
     def hk_dtype(self, sid: int) -> np.dtype:
         """A structured dtype covering a whole HK packet (headers, sid, parameters, CRC)."""
-        params = self.hk[sid]["parameters"]
+        params = self.pd.housekeeping[sid].parameters
         fields: list[tuple[str, str]] = [
             ("_packet_id", ">u2"), ("_seq", ">u2"), ("_length", ">u2"), ("_pus", "u1"),
             ("_service", "u1"), ("_subservice", "u1"), ("_counter", ">u2"), ("_dest", ">u2"),
             ("_coarse", ">u4"), ("_fine", ">u2"), ("_sid", ">u2"),
         ]
-        fields += [(p["name"], NP_CODES[p["type"]]) for p in params]
+        fields += [(p.name, NP_CODES[p.type]) for p in params]
         fields.append(("_crc", ">u2"))
         return np.dtype(fields)
 
@@ -212,7 +204,8 @@ class Mission:
 
     def limit_state(self, name: str, value: float) -> str:
         """'red', 'yellow' or 'ok' for an engineering value, from the dictionary's limits."""
-        lim = self.hk_params.get(name, {}).get("limits")
+        p = self._hk_args.get(name)
+        lim = p.limits if p is not None else None
         if not lim:
             return "ok"
         red = lim.get("red")
@@ -226,6 +219,14 @@ class Mission:
     def decode_event(self, subservice: int, data: bytes) -> Decoded:
         """Source data of a TM 5/x: the event, its arguments and its message."""
         return self.pd.decode_event(subservice, data)
+
+
+# the name the ground's modules and scripts know it by
+Mission = GroundDictionary
+
+
+def _by(entries: list[dict[str, Any]], key: str) -> Mapping[Any, dict[str, Any]]:
+    return MappingProxyType({e[key]: e for e in entries})
 
 
 def _is_number(text: str) -> bool:
