@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
+from hil.mission import loop as mission_loop
 from protocols.cop1 import CommandState
-
-mission_loop = pytest.importorskip("hil.mission.loop")
 
 
 def test_100_commands_under_harsh_reach_the_firmware_complete_and_in_order() -> None:
