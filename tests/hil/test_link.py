@@ -104,10 +104,10 @@ def test_watchdog_reset_mid_drive_and_recovery(rover, plant):
     assert rover.await_telemetry("speed_mph", equal_to(0.0), timeout=30) == 0.0
     assert "completed" not in rover.ground.reports(drive)
     halted = truth.mark(plant)
-    rover.wait(5.0)
-    parked = truth.since(plant, halted)
-    if parked is not None:  # the reset truly stopped the motors, not only the rover's estimate
-        assert parked.travelled_m < 0.002
+    if halted is not None:  # the reset truly stopped the motors, not only the rover's estimate
+        rover.wait(5.0)
+        parked = truth.since(plant, halted)
+        assert parked is not None and parked.travelled_m < 0.002
     # the ground resynchronises COP-1 with the rebooted rover; the operator drives on
     if rover.await_telemetry("mode", None, timeout=30) != "STANDBY":
         rover.send_and_assert_command("MODE_SET", mode="STANDBY", timeout=120)
