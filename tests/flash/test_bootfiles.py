@@ -13,8 +13,6 @@ import pytest
 
 from hil.flash.bootfiles import BOOT_PY, MAIN_PY
 
-pytestmark = pytest.mark.micropython
-
 
 def _slot(root: Path, name: str, files: dict[str, bytes], manifest: bool = True) -> None:
     base = root / "farside" / name

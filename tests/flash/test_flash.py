@@ -22,8 +22,6 @@ from hil.flash.link import wait_boot_event
 from hil.flash.repl import open_port
 from tests.board.fixtures import ROOT
 
-pytestmark = pytest.mark.micropython
-
 FARSIDE = [sys.executable, "-m", "hil.cli"]
 
 
@@ -288,13 +286,14 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> Non
     assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
 
 
-def test_port_virtual_starts_a_board_when_none_runs(src: Path) -> None:
+def test_port_virtual_starts_a_board_when_none_runs(src: Path, micropython: str) -> None:
     proc = subprocess.run(
         FARSIDE + ["flash", "--port", "virtual", "--source", str(src), "--json"],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=120,
+        env={**os.environ, "FARSIDE_MICROPYTHON": micropython},
     )
     try:
         assert proc.returncode == 0, proc.stderr
