@@ -20,18 +20,7 @@ from tests.rover.ground import CMDS, FAIL, RoverRig, encode_args, make_root
 
 @pytest.fixture(scope="module")
 def rover(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    rig = RoverRig(make_root(tmp_path_factory.mktemp("disp") / "r"))
-    r = Rover(rig.board, rig.hal, rig.root, rig.rover_link)
-    r.boot()
-    r.sent = []
-    orig = r.dispatcher._send
-
-    def send(service: int, sub: int, n: int) -> None:
-        r.sent.append((service, sub, bytes(r.link.data[:n])))
-        orig(service, sub, n)
-
-    r.dispatcher._send = send
-    return r
+    return _fresh_rover(tmp_path_factory.mktemp("disp") / "r")
 
 
 SAFE_NAMES = [n for n in CMDS if n not in ("REBOOT", "ENTER_REPL", "SIM_INJECT", "HIBERNATE", "MODE_SET")]
@@ -143,6 +132,7 @@ def _verdict(service: int, sub: int, data: bytes, disabled: set[int]) -> tuple[i
 
 
 def _fresh_rover(root: Path) -> Any:
+    """A booted rover whose every TM report is also kept in `r.sent` (service, sub, octets)."""
     rig = RoverRig(make_root(root))
     r = Rover(rig.board, rig.hal, rig.root, rig.rover_link)
     r.boot()
