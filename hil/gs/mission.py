@@ -22,7 +22,17 @@ import numpy as np
 import protocols
 from hil.errors import FarsideError
 from hil.gs.units import convert, parse_quantity
-from protocols.dictionary import TC_TYPE, Arg, ArgumentError, Command, Decoded, Dictionary
+from protocols.dictionary import (
+    TC_TYPE,
+    Arg,
+    ArgumentError,
+    Command,
+    Decoded,
+    Dictionary,
+    Event,
+    HkPacket,
+    Parameter,
+)
 from protocols.errors import ProtocolError
 
 DEFAULT_DICTIONARY = Path(protocols.__file__).resolve().parent / "dictionary.json"
@@ -39,8 +49,9 @@ TM_CRC_OCTETS = 2
 class GroundDictionary:
     """The ground station's dictionary: the validated, typed model (`pd`,
     protocols.dictionary.Dictionary), which holds every rule, with the views an operator's tools
-    need. The views below (`commands`, `hk`, `hk_params`, `parameters`, `events`,
-    `events_by_name`) are the dictionary file's own entries, read-only, for display."""
+    need, read-only and typed: `commands_by_name` (Command), `hk_packets` (HkPacket by sid),
+    `hk_parameters` (each housekeeping parameter's Arg by name), `events_by_id` and
+    `events_by_name` (Event), `parameters_by_name` (the onboard Parameter, PARAM_GET/SET)."""
 
     raw: dict[str, Any]
     path: Path | None = None
@@ -51,14 +62,22 @@ class GroundDictionary:
             self.pd = Dictionary.from_json(d, source=self.path.name if self.path else "dictionary")
         except ProtocolError as exc:
             raise FarsideError(str(exc)) from None
+        pd = self.pd
+        self.commands_by_name: Mapping[str, Command] = MappingProxyType(pd.commands)
+        self.hk_packets: Mapping[int, HkPacket] = MappingProxyType(pd.housekeeping)
+        self.hk_parameters: Mapping[str, Arg] = MappingProxyType(
+            {p.name: p for h in pd.housekeeping.values() for p in h.parameters}
+        )
+        self.events_by_id: Mapping[int, Event] = MappingProxyType(pd.events)
+        self.events_by_name: Mapping[str, Event] = MappingProxyType({e.name: e for e in pd.events.values()})
+        self.parameters_by_name: Mapping[str, Parameter] = MappingProxyType({q.name: q for q in pd.parameters.values()})
+        # the file's own entries, until their last readers move to the typed views
         self.commands: Mapping[str, dict[str, Any]] = _by(d["commands"], "name")
         self.events: Mapping[int, dict[str, Any]] = _by(d["events"], "id")
-        self.events_by_name: Mapping[str, dict[str, Any]] = _by(d["events"], "name")
         self.hk: Mapping[int, dict[str, Any]] = _by(d["housekeeping"], "sid")
         self.hk_params: Mapping[str, dict[str, Any]] = _by([p for h in d["housekeeping"] for p in h["parameters"]],
                                                            "name")
         self.parameters: Mapping[str, dict[str, Any]] = _by(d["parameters"], "name")
-        self._hk_args = {p.name: p for h in self.pd.housekeeping.values() for p in h.parameters}
         self.hash = self.pd.short_hash()
         m = d["mission"]
         self.scid: int = m["scid"]
@@ -204,7 +223,7 @@ class GroundDictionary:
 
     def limit_state(self, name: str, value: float) -> str:
         """'red', 'yellow' or 'ok' for an engineering value, from the dictionary's limits."""
-        p = self._hk_args.get(name)
+        p = self.hk_parameters.get(name)
         lim = p.limits if p is not None else None
         if not lim:
             return "ok"

@@ -23,12 +23,12 @@ TmFramer = importlib.import_module("firmware_py.tm_frame").TmFramer
 
 def random_hk_values(mission: Mission, sid: int, rng: random.Random) -> list[int | float]:
     vals: list[int | float] = []
-    for p in mission.hk[sid]["parameters"]:
-        t = p["type"]
+    for p in mission.hk_packets[sid].parameters:
+        t = p.type
         if t == "f32":
             vals.append(rng.uniform(-1000, 1000))
-        elif "enum" in p:
-            vals.append(rng.choice([int(k) for k in mission.raw["enums"][p["enum"]]]))
+        elif p.enum is not None:
+            vals.append(rng.choice(list(mission.enum(p.enum))))
         else:
             lo, hi = TYPE_BOUNDS[t]
             vals.append(rng.randint(int(lo), int(hi)))
@@ -50,14 +50,14 @@ def synth_packets(
     packets: list[bytes] = []
     sent: list[list[int | float]] = []
     boot = mission.events_by_name["BOOT"]
-    boot_fmt = ">H" + "".join(STRUCT_CODES[a["type"]] for a in boot["args"])
+    boot_fmt = ">H" + "".join(STRUCT_CODES[a.type] for a in boot.args)
     for i in range(n_hk):
         t[0], t[1] = 1000 + i, (i * 7919) & 0xFFFF
         vals = random_hk_values(mission, sid, rng)
         packets.append(bytes(b.build(3, 25, st.pack(sid, *vals))))
         sent.append(vals)
         if events_every and i % events_every == 0:
-            packets.append(bytes(b.pack(5, 1, boot_fmt, boot["id"], 0x01000000, i & 0xFFFF, 0, mission.hash)))
+            packets.append(bytes(b.pack(5, 1, boot_fmt, boot.id, 0x01000000, i & 0xFFFF, 0, mission.hash)))
     return packets, sent
 
 
@@ -66,30 +66,30 @@ def bulk_hk_packets(mission: Mission, n: int, *, seed: int = 1, sid: int = 1, ev
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    params = mission.hk[sid]["parameters"]
-    dt = np.dtype([("sid", ">u2")] + [(p["name"], NP_CODES[p["type"]]) for p in params])
+    params = mission.hk_packets[sid].parameters
+    dt = np.dtype([("sid", ">u2")] + [(p.name, NP_CODES[p.type]) for p in params])
     rows = np.zeros(n, dtype=dt)
     rows["sid"] = sid
     for p in params:
-        if p["type"] == "f32":
-            rows[p["name"]] = rng.uniform(-1000, 1000, n)
-        elif "enum" in p:
-            rows[p["name"]] = rng.choice([int(k) for k in mission.raw["enums"][p["enum"]]], n)
+        if p.type == "f32":
+            rows[p.name] = rng.uniform(-1000, 1000, n)
+        elif p.enum is not None:
+            rows[p.name] = rng.choice(list(mission.enum(p.enum)), n)
         else:
-            lo, hi = TYPE_BOUNDS[p["type"]]
-            rows[p["name"]] = rng.integers(int(lo), int(hi), n, endpoint=True)
+            lo, hi = TYPE_BOUNDS[p.type]
+            rows[p.name] = rng.integers(int(lo), int(hi), n, endpoint=True)
     raw = rows.tobytes()
     size = dt.itemsize
     t = [0, 0]
     b = TmPacketBuilder(apid=mission.tm_apid, clock=lambda: (t[0], t[1]), max_data=512)
     boot = mission.events_by_name["BOOT"]
-    boot_fmt = ">H" + "".join(STRUCT_CODES[a["type"]] for a in boot["args"])
+    boot_fmt = ">H" + "".join(STRUCT_CODES[a.type] for a in boot.args)
     out: list[bytes] = []
     for i in range(n):
         t[0] = 1000 + i
         out.append(bytes(b.build(3, 25, raw[i * size : (i + 1) * size])))
         if events_every and i % events_every == 0:
-            out.append(bytes(b.pack(5, 1, boot_fmt, boot["id"], 0x01000000, i & 0xFFFF, 0, mission.hash)))
+            out.append(bytes(b.pack(5, 1, boot_fmt, boot.id, 0x01000000, i & 0xFFFF, 0, mission.hash)))
     return out
 
 

@@ -31,14 +31,14 @@ from protocols.dictionary import STRUCT_CODES
 from protocols.tm_frame import TmDemultiplexer
 
 M = Mission.load()
-NAMES = [p["name"] for p in M.hk[1]["parameters"]]
+NAMES = [p.name for p in M.hk_packets[1].parameters]
 TmPacketBuilder = importlib.import_module("firmware_py.spacepacket").TmPacketBuilder
 
 
 def independent_hk(frames: list[bytes]) -> list[dict[str, Any]]:
     """HK rows from frames, decoded packet by packet without hil.gs."""
     demux = TmDemultiplexer(M.tm_frame_length, vcid=M.tm_vcid)
-    fmt = ">H" + "".join(STRUCT_CODES[p["type"]] for p in M.hk[1]["parameters"])
+    fmt = M.hk_packets[1].struct_format
     rows = []
     for f in frames:
         for raw in demux.feed(f):
@@ -47,13 +47,13 @@ def independent_hk(frames: list[bytes]) -> list[dict[str, Any]]:
                 continue
             vals = struct.unpack(fmt, tm.source_data)[1:]
             row: dict[str, Any] = {"packet_time_s": int.from_bytes(tm.timestamp[:4], "big") + int.from_bytes(tm.timestamp[4:], "big") / 65536}
-            for p, v in zip(M.hk[1]["parameters"], vals, strict=True):
-                if "enum" in p:
-                    row[p["name"]] = M.raw["enums"][p["enum"]].get(str(v), str(v))
-                elif "calibration" in p:
-                    row[p["name"]] = sum(c * v**i for i, c in enumerate(p["calibration"]["poly"]))
+            for p, v in zip(M.hk_packets[1].parameters, vals, strict=True):
+                if p.enum is not None:
+                    row[p.name] = M.enum_label(p.enum, v)
+                elif p.calibration is not None:
+                    row[p.name] = sum(c * v**i for i, c in enumerate(p.calibration))
                 else:
-                    row[p["name"]] = v
+                    row[p.name] = v
             rows.append(row)
     return rows
 
@@ -122,18 +122,18 @@ def test_export_formats_carry_the_same_values_and_units(tmp_path: Path) -> None:
 
 def _hk_packet(b: Any, **over: float) -> bytes:
     vals = []
-    for p in M.hk[1]["parameters"]:
-        v = over.get(p["name"], 0)
-        poly = p.get("calibration", {}).get("poly")
+    for p in M.hk_packets[1].parameters:
+        v = over.get(p.name, 0)
+        poly = p.calibration
         vals.append(int(round(v / poly[1])) if poly else int(v))
-    return bytes(b.build(3, 25, struct.pack(">H" + "".join(STRUCT_CODES[p["type"]] for p in M.hk[1]["parameters"]), 1, *vals)))
+    return bytes(b.build(3, 25, struct.pack(M.hk_packets[1].struct_format, 1, *vals)))
 
 
 def _event(b: Any, name: str, *args: int) -> bytes:
     ev = M.events_by_name[name]
-    sub = {"info": 1, "low": 2, "medium": 3, "high": 4}[ev["severity"]]
-    fmt = ">H" + "".join(STRUCT_CODES[a["type"]] for a in ev["args"])
-    return bytes(b.pack(5, sub, fmt, ev["id"], *args))
+    sub = {"info": 1, "low": 2, "medium": 3, "high": 4}[ev.severity]
+    fmt = ">H" + "".join(STRUCT_CODES[a.type] for a in ev.args)
+    return bytes(b.pack(5, sub, fmt, ev.id, *args))
 
 
 def traverse_frames() -> list[bytes]:
@@ -164,13 +164,13 @@ def test_traverse_plot_has_one_track_per_boot_and_fault_markers(tmp_path: Path) 
     assert pos["HAZARD_OBSTACLE"] == [pytest.approx((0.0, 1.5))]
     fig = plot_traverse(hk, events)
     lines = {ln.get_gid(): ln for ln in fig.axes[0].get_lines()}
-    assert len(lines["track-1"].get_xdata()) == 30 and len(lines["track-2"].get_ydata()) == 20
-    assert list(lines["track-2"].get_ydata())[-1] == pytest.approx(1.9)
-    assert len(lines["event-WHEEL_FAULT"].get_xdata()) == 1
+    assert len(np.asarray(lines["track-1"].get_xdata())) == 30 and len(np.asarray(lines["track-2"].get_ydata())) == 20
+    assert list(np.asarray(lines["track-2"].get_ydata()))[-1] == pytest.approx(1.9)
+    assert len(np.asarray(lines["event-WHEEL_FAULT"].get_xdata())) == 1
     out = save_png(fig, tmp_path / "traverse.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     fig2 = plot_parameters(hk, ["battery_pct", "mode"])
-    assert [len(ln.get_xdata()) for ax in fig2.axes for ln in ax.get_lines()] == [50, 50]
+    assert [len(np.asarray(ln.get_xdata())) for ax in fig2.axes for ln in ax.get_lines()] == [50, 50]
     assert save_png(fig2, tmp_path / "p.png").stat().st_size > 1000
 
 
