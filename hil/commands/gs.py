@@ -269,7 +269,7 @@ def plot(archive: str | None, params: tuple[str, ...], traverse: bool, out: str,
         assert s.archive is not None
         archive = str(s.archive.folder)
     tables = decode_archive(mission, archive)
-    hk = tables[mission.hk[min(mission.hk)]["name"].lower()]
+    hk = tables[mission.hk_packets[min(mission.hk_packets)].name.lower()]
     outp = Path(out)
     written = []
     if params:

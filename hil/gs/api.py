@@ -148,7 +148,7 @@ class FrontDoor:
 
     # --- telemetry ---------------------------------------------------------------------
     def get_telemetry(self, name: str) -> Any:
-        if name not in self.mission.hk_params:
+        if name not in self.mission.hk_parameters:
             raise FarsideError(f"unknown telemetry {name!r}; try `farside gs dict telemetry`")
         return self.state.value(name)
 

@@ -227,7 +227,7 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
     mine = sids == sid
     st = st[mine]
     dt = mission.hk_dtype(sid)
-    hk = mission.pd.housekeeping[sid]
+    hk = mission.hk_packets[sid]
     params = hk.parameters
     n = len(st)
     # output columns, filled chunk by chunk (big-endian -> native in the copy)
@@ -324,7 +324,7 @@ def tc_table(mission: Mission, records: list[Record]) -> Table:
 def decode_index(mission: Mission, idx: PacketIndex) -> dict[str, Table]:
     hdr = _header_fields(idx.stream, idx.starts)
     tables: dict[str, Table] = {}
-    for sid in mission.hk:
+    for sid in mission.hk_packets:
         t = hk_table(mission, sid, idx, hdr)
         tables[t.name] = t
     rover = hdr["apid"] == mission.tm_apid

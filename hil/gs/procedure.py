@@ -76,7 +76,7 @@ def _check_step(gs: GroundApi, verb: str, body: list[str], opts: dict[str, str])
         _seconds(opts["timeout"])
     if verb in ("check", "await"):
         parse_condition(body, verb)
-        if body[0] not in gs.state.mission.hk_params:
+        if body[0] not in gs.state.mission.hk_parameters:
             raise FarsideError(f"unknown telemetry {body[0]!r}")
     elif verb == "send":
         if not body:

@@ -21,21 +21,21 @@ from hil.gs.units import units_of
 def complete_words(mission: Mission, words: list[str], text: str) -> list[str]:
     """Completions for the word being typed (`text`) after `words` (the send line so far)."""
     if not words:
-        return [c for c in mission.commands if c.startswith(text.upper())]
-    cmd_ = mission.commands.get(words[0].upper())
+        return [c for c in mission.commands_by_name if c.startswith(text.upper())]
+    cmd_ = mission.commands_by_name.get(words[0].upper())
     if cmd_ is None:
         return []
     if "=" in text:
         key, val = text.split("=", 1)
-        spec = next((a for a in cmd_["args"] if a["name"] == key), None)
+        spec = next((a for a in cmd_.args if a.name == key), None)
         if spec is None:
             return []
-        if "enum" in spec:
-            return [f"{key}={v}" for v in mission.raw["enums"][spec["enum"]].values() if v.startswith(val.upper())]
+        if spec.enum is not None:
+            return [f"{key}={v}" for v in mission.enum(spec.enum).values() if v.startswith(val.upper())]
         num = val.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/%")
-        return [f"{key}={num}{u}" for u in units_of(spec.get("unit", "")) if f"{num}{u}".startswith(val)] if num else []
+        return [f"{key}={num}{u}" for u in units_of(spec.unit) if f"{num}{u}".startswith(val)] if num else []
     given = {w.split("=", 1)[0] for w in words[1:]}
-    return [f"{a['name']}=" for a in cmd_["args"] if a["name"] not in given and a["name"].startswith(text)]
+    return [f"{a.name}=" for a in cmd_.args if a.name not in given and a.name.startswith(text)]
 
 
 class GsShell(cmd.Cmd):
@@ -71,7 +71,7 @@ class GsShell(cmd.Cmd):
         print(f"{name} = {self.session.state.value(name)}")
 
     def complete_tm(self, text: str, line: str, begidx: int, endidx: int) -> list[str]:
-        return [n for n in self.session.mission.hk_params if n.startswith(text)]
+        return [n for n in self.session.mission.hk_parameters if n.startswith(text)]
 
     def do_events(self, line: str) -> None:
         """events: the latest events."""

@@ -44,11 +44,11 @@ def hk_table(mission: Mission, hk: dict[str, Any]) -> Table:
         t.add_column("parameter", style="dim", no_wrap=True)
         t.add_column("value", justify="right", no_wrap=True)
     cells: list[tuple[str, Text]] = []
-    for sid in mission.hk:
-        for p in mission.hk[sid]["parameters"]:
-            name = p["name"]
+    for packet in mission.hk_packets.values():
+        for p in packet.parameters:
+            name = p.name
             v = hk.get(name)
-            unit = p.get("unit", "")
+            unit = p.unit
             if v is None:
                 cells.append((name, Text("-")))
                 continue

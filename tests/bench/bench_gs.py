@@ -33,7 +33,7 @@ def plain_decode(mission: Mission, archive: Path) -> int:
     """Per-packet decode: frame by frame, reassemble, unpack each HK packet with struct."""
     st = mission.hk_struct(1)
     plen = mission.hk_packet_length(1)
-    calib = [p.get("calibration", {}).get("poly") for p in mission.hk[1]["parameters"]]
+    calib = [p.calibration for p in mission.hk_packets[1].parameters]
     rows = 0
     buf = bytearray()
     for rec in read_records(archive, {KIND_TM}):

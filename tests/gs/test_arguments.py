@@ -131,7 +131,7 @@ def _numeric_args(name: str) -> dict[str, int | float]:
     return out
 
 
-@pytest.mark.parametrize("name", [c for c in M.commands if all(a["type"] != "tc" for a in M.commands[c]["args"])])
+@pytest.mark.parametrize("name", [c.name for c in M.commands_by_name.values() if all(a.type != "tc" for a in c.args)])
 def test_ground_commands_are_encoded_by_the_protocols_dictionary(name: str) -> None:
     from protocols.dictionary import load_dictionary
 
