@@ -71,13 +71,6 @@ class GroundDictionary:
         self.events_by_id: Mapping[int, Event] = MappingProxyType(pd.events)
         self.events_by_name: Mapping[str, Event] = MappingProxyType({e.name: e for e in pd.events.values()})
         self.parameters_by_name: Mapping[str, Parameter] = MappingProxyType({q.name: q for q in pd.parameters.values()})
-        # the file's own entries, until their last readers move to the typed views
-        self.commands: Mapping[str, dict[str, Any]] = _by(d["commands"], "name")
-        self.events: Mapping[int, dict[str, Any]] = _by(d["events"], "id")
-        self.hk: Mapping[int, dict[str, Any]] = _by(d["housekeeping"], "sid")
-        self.hk_params: Mapping[str, dict[str, Any]] = _by([p for h in d["housekeeping"] for p in h["parameters"]],
-                                                           "name")
-        self.parameters: Mapping[str, dict[str, Any]] = _by(d["parameters"], "name")
         self.hash = self.pd.short_hash()
         m = d["mission"]
         self.scid: int = m["scid"]
@@ -242,10 +235,6 @@ class GroundDictionary:
 
 # the name the ground's modules and scripts know it by
 Mission = GroundDictionary
-
-
-def _by(entries: list[dict[str, Any]], key: str) -> Mapping[Any, dict[str, Any]]:
-    return MappingProxyType({e[key]: e for e in entries})
 
 
 def _is_number(text: str) -> bool:

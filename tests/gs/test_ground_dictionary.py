@@ -61,12 +61,17 @@ def test_enum_labels_resolve_once() -> None:
         G.enum_value("mode", "FLYING")
 
 
-def test_the_file_s_entries_are_read_only_views() -> None:
+def test_the_views_are_the_typed_model_read_only() -> None:
     with pytest.raises(TypeError):
-        G.commands["PING"] = {}  # type: ignore[index]
-    assert set(G.commands) == set(G.pd.commands)
-    assert set(G.hk) == set(G.pd.housekeeping)
-    assert set(G.events) == set(G.pd.events)
+        G.commands_by_name["PING"] = G.commands_by_name["PING"]  # type: ignore[index]
+    assert all(G.commands_by_name[n] is c for n, c in G.pd.commands.items())
+    assert all(G.hk_packets[s] is h for s, h in G.pd.housekeeping.items())
+    assert all(G.events_by_id[i] is e is G.events_by_name[e.name] for i, e in G.pd.events.items())
+    assert all(G.parameters_by_name[q.name] is q for q in G.pd.parameters.values())
+    assert {n: (p.type, p.unit) for n, p in G.hk_parameters.items()} == {
+        p["name"]: (p["type"], p.get("unit", "")) for h in G.raw["housekeeping"] for p in h["parameters"]
+    }
+    assert not hasattr(G, "commands") and not hasattr(G, "hk_params")
 
 
 def test_limits_come_from_the_typed_model() -> None:
