@@ -255,12 +255,14 @@ def test_cli_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None
 
 def test_cli_relays_between_a_tcp_ground_and_a_pty_rover_and_writes_stats(tmp_path: Path) -> None:
     # no race against a short --duration: the relay runs until the exchange is done and its
-    # statistics show it, then Ctrl-C stops it (the --duration is only a backstop)
+    # statistics show it, then Ctrl-C stops it; the 20 s --duration is a backstop that ends
+    # the run even where the relay never sees the Ctrl-C (seen only inside the full suite
+    # under CI, not reproduced alone)
     stats = tmp_path / "stats.json"
     cap = tmp_path / "run.cap"
     proc = subprocess.Popen(
         [sys.executable, "-m", "hil.cli", "relay", "--profile", "lab", "--ground", "tcp-listen:0",
-         "--rover", "pty", "--duration", "600", "--stats-json", str(stats), "--interval", "0.2",
+         "--rover", "pty", "--duration", "20", "--stats-json", str(stats), "--interval", "0.2",
          "--capture", str(cap), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
