@@ -163,7 +163,12 @@ def bootrom_path() -> Path:
 
 
 def find_node() -> str:
-    node = os.environ.get("FARSIDE_NODE") or shutil.which("node")
+    env = os.environ.get("FARSIDE_NODE")
+    if env:
+        if not (Path(env).is_file() and os.access(env, os.X_OK)):
+            raise FarsideError(f"$FARSIDE_NODE={env}: expected the Node.js executable, found none there")
+        return env
+    node = shutil.which("node")
     if not node:
         raise FarsideError("the emulated Pico needs Node.js 18 or newer (`node`), found none")
     return node
