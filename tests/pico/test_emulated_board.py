@@ -206,3 +206,15 @@ def test_flash_follows_a_pico_that_re_enumerates_on_reset(tmp_path: Path, monkey
         assert again.boot is not None and again.boot.boot_count >= 1
         assert again.attach == "enter_repl"
         assert vb.status()["replugs"] > replugs  # the port it was given vanished under it
+
+
+def test_a_node_that_is_not_there_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from hil.board.emulated import find_node
+
+    monkeypatch.setenv("FARSIDE_NODE", str(tmp_path / "no-node"))
+    with pytest.raises(FarsideError, match=r"FARSIDE_NODE=.*expected the Node.js executable"):
+        find_node()
+    monkeypatch.delenv("FARSIDE_NODE")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(FarsideError, match=r"needs Node.js 18 or newer"):
+        find_node()
