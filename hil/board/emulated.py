@@ -35,25 +35,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from hil.cache import user_cache
 from hil.errors import FarsideError
+from hil.firmware.uf2 import (
+    FAMILY_NAMES,
+    FLAG_FAMILY_ID_PRESENT,
+    FLAG_NOT_MAIN_FLASH,
+    FLASH_BASE,
+    Uf2Error,
+    parse_uf2,
+)
+from hil.firmware.uf2 import FAMILY_RP2040 as RP2040_FAMILY
 
 ROOT = Path(__file__).resolve().parents[2]
 CHIP_DIR = Path(__file__).resolve().parent / "rp2emu"
 CHIP_JS = CHIP_DIR / "chip.mjs"
 FLASH_SIZE = 2 * 1024 * 1024  # a Pico's W25Q16
-FLASH_BASE = 0x10000000
 FS_OFFSET = 0xA0000  # where the rp2 port's littlefs starts on a 2 MB Pico
-RP2040_FAMILY = 0xE48BFF56
-FAMILIES = {
-    0xE48BFF56: "RP2040",
-    0xE48BFF59: "RP2350 (ARM, secure)",
-    0xE48BFF5A: "RP2350 (RISC-V)",
-    0xE48BFF5B: "RP2350 (ARM, non-secure)",
-    0x68ED2B88: "SAMD21",
-    0x55114460: "SAMD51",
-    0xBFDD4EEE: "ESP32-S2",
-    0xADA52840: "nRF52840",
-}
 STOCK_FIRMWARE = "RPI_PICO-v1.28.0.uf2"
 FIRMWARE_HINT = (
     "get the MicroPython rp2 firmware for the Raspberry Pi Pico (RPI_PICO-v1.28.0.uf2 from "
@@ -64,9 +62,6 @@ RESET_POWER_ON = 0
 RESET_WATCHDOG = 1
 
 
-def user_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "farside"
 
 
 # ---- firmware and flash image ----------------------------------------------------------
@@ -103,12 +98,6 @@ class Uf2:
     def read(cls, path: Path) -> Uf2:
         """The UF2 at `path`, refused in one line unless it is for the RP2040 and fits the
         firmware area of a 2 MB Pico (below the filesystem)."""
-        from hil.firmware.uf2 import (
-            FLAG_FAMILY_ID_PRESENT,
-            FLAG_NOT_MAIN_FLASH,
-            Uf2Error,
-            parse_uf2,
-        )
 
         try:
             blocks = [b for b in parse_uf2(path.read_bytes()) if not b.flags & FLAG_NOT_MAIN_FLASH]
@@ -120,7 +109,7 @@ class Uf2:
             raise FarsideError(f"firmware {path}: expected a UF2 file that names its chip family")
         family = blocks[0].family_id
         if family != RP2040_FAMILY or any(b.family_id != family for b in blocks):
-            name = FAMILIES.get(family, f"family 0x{family:08X}")
+            name = FAMILY_NAMES.get(family, f"family 0x{family:08X}")
             raise FarsideError(
                 f"firmware {path}: is for {name}, expected RP2040 (family 0x{RP2040_FAMILY:08X}); {FIRMWARE_HINT}"
             )

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import os
 import secrets
 import selectors
@@ -34,7 +33,7 @@ from typing import Any
 
 from hil.board.emulated import EmulatedPico
 from hil.board.runtime import BoardState, runtime_dir, serve_control, write_state
-from hil.board.supervisor import _set_nonblocking, _set_raw
+from hil.board.supervisor import _set_nonblocking, _set_raw, drain
 
 _OUT_BUFFER_MAX = 1 << 16
 _CHIP_QUEUE_MAX = 4096  # octets waiting for the chip before the user's writes block
@@ -70,16 +69,7 @@ class _Port:
         self.flush()
 
     def flush(self) -> None:
-        while self.out:
-            try:
-                n = os.write(self.master, self.out)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EIO, errno.EAGAIN):
-                    return
-                raise
-            del self.out[:n]
+        drain(self.master, self.out)
 
     def close(self) -> None:
         self.read(False)

@@ -105,6 +105,21 @@ def _set_nonblocking(fd: int) -> None:
     fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
 
 
+def drain(master: int, out: bytearray) -> None:
+    """Write what a non-blocking pty master takes now from the front of `out`; a port
+    nobody has open (EIO) or a full one keeps the rest for later."""
+    while out:
+        try:
+            n = os.write(master, out)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno in (errno.EIO, errno.EAGAIN):
+                return
+            raise
+        del out[:n]
+
+
 def _sigint_caught(pid: int) -> bool:
     """True when the process has a SIGINT handler installed (MicroPython runs code
     with Ctrl-C enabled)."""
@@ -506,16 +521,7 @@ class Supervisor:
         self._flush_user()
 
     def _flush_user(self) -> None:
-        while self.to_user:
-            try:
-                n = os.write(self.user_master, self.to_user)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EIO, errno.EAGAIN):
-                    return
-                raise
-            del self.to_user[:n]
+        drain(self.user_master, self.to_user)
 
     # ---- control socket --------------------------------------------------------------
 

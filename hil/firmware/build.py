@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hil.cache import user_cache
 from hil.errors import FarsideError
 from hil.firmware.frozen import (
     FARSIDE_PREFIXES,
@@ -170,8 +171,7 @@ def check_tools(target: Target) -> None:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "farside" / "micropython"
+    return user_cache() / "micropython"
 
 
 def source_path(given: Path | None) -> tuple[Path, str]:

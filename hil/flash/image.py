@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil.cache import user_cache
 from hil.errors import FarsideError
 from hil.firmware.frozen import FARSIDE_PREFIXES, NOT_FIRMWARE, local_sources, source_digest
 
@@ -175,7 +176,7 @@ def mpy_cross_version(cmd: list[str]) -> int:
 
 def _cache_dir() -> Path | None:
     """Compiled .mpy files by source hash: $XDG_CACHE_HOME/farside/mpy (None if unwritable)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "farside" / "mpy"
+    base = user_cache() / "mpy"
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError:

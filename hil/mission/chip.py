@@ -156,9 +156,6 @@ class ChipTarget(RelayedTarget):
     def now(self) -> float:
         return self.pico.now
 
-    def _loop_time(self, t: float) -> float:
-        return t
-
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._closed:
             raise FarsideError("the target is closed")
