@@ -120,6 +120,10 @@ def drain(master: int, out: bytearray) -> None:
         del out[:n]
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _sigint_caught(pid: int) -> bool:
     """True when the process has a SIGINT handler installed (MicroPython runs code
     with Ctrl-C enabled)."""
@@ -353,6 +357,11 @@ class Supervisor:
             cwd=self.flash_dir,
             env=env,
             start_new_session=True,
+            # A pip-installed unix port starts inside CPython, whose own SIGINT handler
+            # would catch a Ctrl-C sent before MicroPython runs any code and raise it only
+            # when MicroPython returns (a traceback on a soft reboot). Ignored until
+            # MicroPython installs its handler, SIGINT shows as caught only while code runs.
+            preexec_fn=_ignore_sigint,
         )
         os.close(slave)
         self.started_at = time.monotonic()
