@@ -1,11 +1,14 @@
 # Parameters: typed values with ranges (dictionary "parameters"), persisted atomically.
 #
 # Storage: `params.json` in the root folder holds
-# {"version": 1, "values": {"<id>": value, ...}}. save() writes `params.json.new` completely, then
-# renames it over `params.json` (on a filesystem whose rename will not replace,
-# the old file is removed first and load() falls back to the `.new` file). So a
-# power cut at any step leaves the old set or the new set, never a mixture:
-# load() takes the first of params.json, params.json.new that parses and checks.
+# {"version": 1, "values": {"<id>": value, ...}}. save() writes `params.json.new` completely
+# (flushed, and fsync'd where the port has os.fsync), then renames it over `params.json`
+# (on a filesystem whose rename will not replace, as FAT, the old file is removed first
+# and load() falls back to the `.new` file). A save first finishes a commit that a power
+# cut interrupted between that remove and the rename (no `params.json`, a whole `.new`),
+# so a second cut never overwrites the only good copy. So any sequence of power cuts
+# leaves the old set or the new set, never a mixture: load() takes the first of
+# params.json, params.json.new that parses and checks.
 #
 #   Params(table, root="", fs=None)   table: ((id, lo, hi, default), ...)
 #   .v[id] -> value (float)           hot-path read, no lookup
@@ -38,18 +41,52 @@ def join(root, name):
     return root + name if root.endswith("/") else root + "/" + name
 
 
+def _parses(fs, path):
+    try:
+        with fs.open(path, "r") as f:
+            json.load(f)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _sync(f):
+    # Flush Python's buffer, then the OS's where the port can (CPython: os.fsync;
+    # MicroPython's littlefs and FAT commit on close).
+    flush = getattr(f, "flush", None)
+    if flush is not None:
+        flush()
+    fsync = getattr(os, "fsync", None)
+    if fsync is not None and hasattr(f, "fileno"):
+        fsync(f.fileno())
+
+
+def _replace(fs, src, dst):
+    try:
+        fs.rename(src, dst)
+    except OSError:
+        # A rename that will not replace (FAT): remove, then rename. A cut in between
+        # leaves only `src`, which read_json() falls back to and the next write commits.
+        try:
+            fs.remove(dst)
+        except OSError:
+            pass
+        fs.rename(src, dst)
+
+
 def write_atomic(path, text, fs=None):
-    # Write `path` so that a power cut leaves the old or the new contents: the
-    # new text goes to path.new, which is then renamed over path.
+    # Write `path` so that any sequence of power cuts leaves the old or the new
+    # contents: the new text goes to path.new, which is then renamed over path.
     fs = fs or _OS
     tmp = path + ".new"
+    if not _parses(fs, path) and _parses(fs, tmp):
+        # The last write was cut between remove and rename: tmp is the only good
+        # copy. Commit it before tmp is overwritten.
+        _replace(fs, tmp, path)
     with fs.open(tmp, "w") as f:
         f.write(text)
-    try:
-        fs.rename(tmp, path)
-    except OSError:
-        fs.remove(path)
-        fs.rename(tmp, path)
+        _sync(f)
+    _replace(fs, tmp, path)
 
 
 def read_json(path, fs=None):
