@@ -54,7 +54,7 @@ class CuttingFs(OsFs):
         self.tick()
         if not self.replace:
             try:
-                open(b, "r").close()
+                open(b).close()
                 raise OSError(17)  # EEXIST: this filesystem's rename will not replace
             except OSError as e:
                 if e.args and e.args[0] == 17:
