@@ -66,3 +66,22 @@ else:
             used = tracemalloc.get_traced_memory()[0]
             return budget - used if used < budget else 0
         return budget
+
+    class cryptolib:  # noqa: N801 - MicroPython's module name
+        # MicroPython's cryptolib, the part the rover uses: aes(key, 1) in ECB mode,
+        # encrypt(in_buf, out_buf=None) one or more whole blocks, built on the
+        # `cryptography` package's AES (imported on first use).
+        class aes:  # noqa: N801
+            def __init__(self, key, mode, iv=None):
+                if mode != 1:
+                    raise ValueError("only ECB (mode 1) is provided on CPython")
+                from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+                self._enc = Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor()
+
+            def encrypt(self, in_buf, out_buf=None):
+                out = self._enc.update(bytes(in_buf))
+                if out_buf is None:
+                    return out
+                out_buf[0 : len(out)] = out
+                return out_buf
