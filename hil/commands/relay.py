@@ -56,8 +56,8 @@ async def _run(
     stats_json: str | None, interval_s: float, duration_s: float | None, live: bool,
 ) -> dict[str, Any]:
     profile = load_profile(profile_name)
-    ground: Endpoint = open_endpoint(ground_spec)
-    rover: Endpoint = open_endpoint(rover_spec)
+    ground: Endpoint = open_endpoint(ground_spec, profile.tm_frame_length)
+    rover: Endpoint = open_endpoint(rover_spec, profile.tm_frame_length)
     writer = None
     if capture:
         writer = CaptureWriter(capture, {"profile": profile.name, "seed": seed, "clock": "monotonic",
@@ -103,7 +103,7 @@ async def _run(
 @click.option("--profile", "profile_name", default="queqiao", show_default=True,
               help="queqiao, lab, harsh, or a profile JSON file")
 @click.option("--ground", "ground_spec",
-              help="ground side: pty, tcp-listen:PORT, tcp:HOST:PORT, a pyserial URL or a port")
+              help="ground side: pty, tcp-listen:PORT, tcp:HOST:PORT, udp:TM_PORT:TC_PORT (frames as datagrams), a pyserial URL or a port")
 @click.option("--rover", "rover_spec", help="rover side: same forms as --ground")
 @click.option("--seed", default=0, show_default=True, help="random seed (errors, loss, duplication)")
 @click.option("--capture", type=click.Path(dir_okay=False), help="write every chunk in and out here")

@@ -6,12 +6,18 @@ Endpoint specs (`open_endpoint`):
     tcp-listen:PORT          listen on 127.0.0.1:PORT, one client at a time
     tcp-listen:HOST:PORT     listen on HOST:PORT
     tcp:HOST:PORT            connect to HOST:PORT (pyserial socket://)
+    udp:TM_PORT:TC_PORT      frames as datagrams, one frame each, as a frame-level ground
+    udp:HOST:TM_PORT:TC_PORT   station (Yamcs's UdpTmFrameLink / UdpTcFrameLink) speaks them:
+                             TM frames (ASM stripped) sent to HOST:TM_PORT (127.0.0.1 if no
+                             HOST), TC frames received on HOST:TC_PORT (EB90 added)
     socket://, rfc2217://, loop://, spy://, ...   any pyserial URL
     /dev/ttyACM0, COM3       a serial port at 115200 baud; /dev/ttyUSB0@921600 sets the baud rate
 
 Every endpoint calls `on_data(bytes)` on the event loop's thread, and `write()` never
 blocks or loses data: while the far side is gone (port unplugged, TCP client away),
-writes are held in `pending` and sent after it reconnects.
+writes are held in `pending` and sent after it reconnects. The UDP endpoint is the
+exception: like a radio it cannot know whether anyone listens, so a frame sent while the
+ground station is down is lost (COP-1 retransmits what mattered).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -297,11 +304,107 @@ class TcpListenEndpoint(Endpoint):
         self.connected = False
 
 
+# -------------------------------------------------------------------- UDP frames
+class UdpFrameEndpoint(Endpoint):
+    """The ground side as datagrams, one transfer frame each (a frame-level ground station).
+
+    Downlink: the relay's stream (ASM + fixed-length TM frame, and whatever octets came
+    between frames) is cut at the ASM; each whole frame goes out, without its ASM, as one
+    datagram to (host, tm_port); octets outside frames are counted in `dropped_octets`.
+    Uplink: each datagram received on (host, tc_port) is one TC frame; it reaches the relay
+    with the CLTU start sequence EB90 in front, as the rover's stream expects (a datagram
+    that already starts with EB90 is passed as it is: a TC frame's first octet is below
+    0x40, so the two cannot be confused).
+    """
+
+    def __init__(self, host: str, tm_port: int, tc_port: int, tm_frame_length: int) -> None:
+        super().__init__(f"udp:{host}:{tm_port}:{tc_port}")
+        from hil.relay.channel import ASM, FrameSplitter, fixed_length
+
+        self.host = host
+        self.tm_port = tm_port
+        self.tc_port = tc_port
+        self.tm_frame_length = tm_frame_length
+        self._asm_len = len(ASM)
+        self._splitter = FrameSplitter(ASM, fixed_length(tm_frame_length))
+        self._tx: socket.socket | None = None
+        self._rx: asyncio.DatagramTransport | None = None
+        self.frames_out = 0
+        self.frames_in = 0
+        self.dropped_octets = 0
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        endpoint = self
+
+        class _Rx(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+                endpoint._datagram(data)
+
+        try:
+            transport, _ = await loop.create_datagram_endpoint(_Rx, local_addr=(self.host, self.tc_port))
+        except OSError as exc:
+            raise FarsideError(f"endpoint {self.name}: cannot listen on UDP {self.host}:{self.tc_port}: "
+                               f"{exc.strerror or exc}") from None
+        self._rx = transport
+        self.tc_port = transport.get_extra_info("sockname")[1]
+        self.name = f"udp:{self.host}:{self.tm_port}:{self.tc_port}"
+        self._tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._tx.setblocking(False)
+        self.connected = True
+
+    def _datagram(self, data: bytes) -> None:
+        if not data:
+            return
+        self.frames_in += 1
+        from hil.relay.channel import TC_START
+
+        self.on_data(bytes(data) if data.startswith(TC_START) else TC_START + bytes(data))
+
+    def _flush(self) -> None:
+        if self._tx is None or not self.pending:
+            return
+        data = bytes(self.pending)
+        self.pending.clear()
+        for chunk, is_frame in self._splitter.feed(data):
+            if not is_frame:
+                self.dropped_octets += len(chunk)
+                continue
+            with contextlib.suppress(OSError):  # nobody listening, a full buffer: lost, as on air
+                self._tx.sendto(chunk[self._asm_len :], (self.host, self.tm_port))
+                self.frames_out += 1
+
+    async def close(self) -> None:
+        if self._rx is not None:
+            self._rx.close()
+            self._rx = None
+        if self._tx is not None:
+            self._tx.close()
+            self._tx = None
+        self.connected = False
+
+    def describe(self) -> str:
+        return f"udp frames: TM to {self.host}:{self.tm_port}, TC from {self.host}:{self.tc_port}"
+
+
+def _udp_endpoint(spec: str, tm_frame_length: int) -> UdpFrameEndpoint:
+    parts = spec[len("udp:") :].split(":")
+    host = "127.0.0.1"
+    if len(parts) == 3:
+        host = parts.pop(0)
+    if len(parts) != 2 or not host or not all(p.isdigit() and int(p) <= 65535 for p in parts):
+        raise FarsideError(f"endpoint {spec!r}: expected udp:TM_PORT:TC_PORT or udp:HOST:TM_PORT:TC_PORT")
+    return UdpFrameEndpoint(host, int(parts[0]), int(parts[1]), tm_frame_length)
+
+
 # -------------------------------------------------------------------- specs
-def open_endpoint(spec: str) -> Endpoint:
-    """An endpoint for a spec (see the module docstring); FarsideError when it is not one."""
+def open_endpoint(spec: str, tm_frame_length: int = 256) -> Endpoint:
+    """An endpoint for a spec (see the module docstring); FarsideError when it is not one.
+    `tm_frame_length` (the relay profile's) is what the UDP endpoint cuts TM frames at."""
     if spec == "pty":
         return PtyEndpoint()
+    if spec.startswith("udp:"):
+        return _udp_endpoint(spec, tm_frame_length)
     if spec.startswith("tcp-listen:"):
         rest = spec[len("tcp-listen:") :]
         host, _, port = rest.rpartition(":")
