@@ -1,0 +1,299 @@
+"""A Yamcs configuration for farside: one instance whose frame links face `farside relay`.
+
+`write_config(folder, YamcsSetup(...), mdb_xml)` writes
+
+    etc/yamcs.yaml              the HTTP server (web UI and API), the instance, dataDir
+    etc/yamcs.<instance>.yaml   archive services, the realtime processor, the frame links,
+                                the MDB and the streams
+    etc/processor.yaml          the realtime processor's services (alarms, parameter cache)
+    etc/sdls-key-<spi>.bin      the SDLS key, raw, when the link is secured
+    mdb/farside.xml             the XTCE mission database
+    data/                       Yamcs's archive
+
+The links (CCSDS 132.0-B TM frames in, 232.0-B TC frames out, one frame per datagram):
+
+    relay ground endpoint udp:TM_PORT:TC_PORT
+        TM frames  -> UdpTmFrameLink on tm_port (fixed length, FECF, the CLCW from the OCF
+                      onto the `clcw` stream; packets through the PUS preprocessor, CUC time
+                      from the mission epoch)
+        TC frames <-  UdpTcFrameLink to tc_port (one PUS packet a frame, Type-AD under
+                      Yamcs's own COP-1 fed by the `clcw` stream; PUS CRC added by the PUS
+                      postprocessor)
+
+Security: with `sdls_key` set, the TC virtual channel uses Yamcs's built-in SDLS security
+association (AES-256-GCM, 128-bit MAC) under `sdls_spi`; without it the link is in clear
+mode: no security header at all (`YamcsSetup.security` says which).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hil.errors import FarsideError
+
+DEFAULT_INSTANCE = "farside"
+DEFAULT_HTTP_PORT = 8090
+DEFAULT_TM_PORT = 10017  # Yamcs listens here for TM frames
+DEFAULT_TC_PORT = 10018  # Yamcs sends TC frames here (the relay listens)
+SDLS_FACTORY = "org.yamcs.security.sdls.SecurityAssociationAes256Gcm128Factory"
+
+
+@dataclass
+class YamcsSetup:
+    """What the configuration depends on; mission numbers come from the dictionary."""
+
+    scid: int
+    tm_vcid: int
+    tc_vcid: int
+    tm_frame_length: int
+    tc_frame_max: int
+    epoch_utc: str
+    instance: str = DEFAULT_INSTANCE
+    http_port: int = DEFAULT_HTTP_PORT
+    tm_port: int = DEFAULT_TM_PORT
+    tc_port: int = DEFAULT_TC_PORT
+    relay_host: str = "127.0.0.1"
+    cop1_t1_s: int = 10
+    cop1_tx_limit: int = 5
+    cop1_window: int = 4
+    sdls_key: bytes | None = None
+    sdls_spi: int = 1
+    sdls_initial_seq: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def security(self) -> str:
+        """One phrase for the operator: how the TC link is protected."""
+        if self.sdls_key is None:
+            return "clear mode (no SDLS security association)"
+        return f"SDLS AES-256-GCM, SPI {self.sdls_spi}"
+
+    @classmethod
+    def from_dictionary(cls, dictionary_path: Path | str | None = None, **kw: Any) -> YamcsSetup:
+        """Mission numbers (SCID, VCIDs, frame lengths, time epoch) from dictionary.json."""
+        path = Path(dictionary_path) if dictionary_path else Path(__file__).resolve().parents[2] / "protocols" / "dictionary.json"
+        try:
+            mission = json.loads(path.read_text())["mission"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise FarsideError(f"{path}: cannot read the mission section: {exc}") from None
+        epoch = str(mission["epoch"])
+        return cls(
+            scid=int(mission["scid"]), tm_vcid=int(mission["tm_vcid"]), tc_vcid=int(mission["tc_vcid"]),
+            tm_frame_length=int(mission["tm_frame_length"]), tc_frame_max=int(mission["tc_frame_max"]),
+            epoch_utc=epoch, **kw,
+        )
+
+
+def load_sdls_key(path: Path | str, spi: int = 1) -> bytes:
+    """The 32-octet key of `spi` from farside's key file: `{"sas": {"1": {"key": "<64 hex>"}}}`
+    (AES-GCM security associations) or the older `{"keys": {"1": "<64 hex>"}}`."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise FarsideError(f"{p}: cannot read the key file: {exc}") from None
+    entry: Any = (doc.get("sas") or {}).get(str(spi))
+    text = entry.get("key") if isinstance(entry, dict) else (doc.get("keys") or {}).get(str(spi))
+    try:
+        key = bytes.fromhex(str(text))
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise FarsideError(f"{p}: expected a 64-hex-digit key for SPI {spi}, got {text!r}")
+    return key
+
+
+def _yaml(obj: Any, indent: int = 0) -> str:
+    """A small YAML writer for the plain maps, lists and scalars a Yamcs config needs
+    (JSON scalars are valid YAML; keys are simple names)."""
+    pad = "  " * indent
+    lines: list[str] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v:
+                lines.append(f"{pad}{k}:")
+                lines.append(_yaml(v, indent + 1))
+            else:
+                lines.append(f"{pad}{k}: {json.dumps(v)}")
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, (dict, list)) and v:
+                inner = _yaml(v, indent + 1).splitlines()
+                lines.append(f"{pad}- {inner[0].lstrip()}")
+                lines.extend(inner[1:])
+            else:
+                lines.append(f"{pad}- {json.dumps(v)}")
+    else:
+        lines.append(f"{pad}{json.dumps(obj)}")
+    return "\n".join(lines)
+
+
+def server_yaml(setup: YamcsSetup, data_dir: Path) -> dict[str, Any]:
+    return {
+        "services": [{"class": "org.yamcs.http.HttpServer", "args": {"port": setup.http_port}}],
+        "instances": [setup.instance],
+        "dataDir": str(data_dir),
+        "secretKey": "farside-local",
+        "yamcs-web": {"tag": "farside"},
+    }
+
+
+def instance_yaml(setup: YamcsSetup, mdb_path: Path, key_path: Path | None) -> dict[str, Any]:
+    pus_time = {"type": "CUC", "epoch": "CUSTOM", "epochUTC": setup.epoch_utc, "timeIncludesLeapSeconds": False}
+    tm_link: dict[str, Any] = {
+        "name": "tm-frames",
+        "class": "org.yamcs.tctm.ccsds.UdpTmFrameLink",
+        "port": setup.tm_port,
+        "frameType": "TM",
+        "spacecraftId": setup.scid,
+        "frameLength": setup.tm_frame_length,
+        "errorDetection": "CRC16",
+        "clcwStream": "clcw",
+        "goodFrameStream": "good_frame_stream",
+        "badFrameStream": "bad_frame_stream",
+        "virtualChannels": [{
+            "vcId": setup.tm_vcid,
+            "ocfPresent": True,
+            "service": "PACKET",
+            "maxPacketLength": 2048,
+            "packetPreprocessorClassName": "org.yamcs.pus.PusPacketPreprocessor",
+            "packetPreprocessorArgs": {"errorDetection": {"type": "CRC-16-CCIIT"}, "timeEncoding": pus_time},
+            "stream": "tm_realtime",
+        }],
+    }
+    vc: dict[str, Any] = {
+        "vcId": setup.tc_vcid,
+        "service": "PACKET",
+        "commandPostprocessorClassName": "org.yamcs.pus.PusCommandPostprocessor",
+        "commandPostprocessorArgs": {"errorDetection": {"type": "CRC-16-CCIIT"}},
+        "stream": "tc_realtime",
+        "multiplePacketsPerFrame": False,
+        "useCop1": True,
+        "clcwStream": "clcw",
+        "initialClcwWait": 3600,
+        "cop1T1": setup.cop1_t1_s,
+        "cop1TxLimit": setup.cop1_tx_limit,
+        "slidingWindowWidth": setup.cop1_window,
+    }
+    tc_link: dict[str, Any] = {
+        "name": "tc-frames",
+        "class": "org.yamcs.tctm.ccsds.UdpTcFrameLink",
+        "host": setup.relay_host,
+        "port": setup.tc_port,
+        "spacecraftId": setup.scid,
+        "maxFrameLength": setup.tc_frame_max,
+        "errorDetection": "CRC16",
+        "priorityScheme": "FIFO",
+        "virtualChannels": [vc],
+    }
+    if key_path is not None:
+        tc_link["encryption"] = [{
+            "spi": setup.sdls_spi,
+            "class": SDLS_FACTORY,
+            "args": {"keyFile": str(key_path), "initialSeqNum": setup.sdls_initial_seq},
+        }]
+        vc["encryptionSpi"] = setup.sdls_spi
+    return {
+        "services": [
+            {"class": "org.yamcs.archive.XtceTmRecorder"},
+            {"class": "org.yamcs.archive.ParameterRecorder"},
+            {"class": "org.yamcs.archive.AlarmRecorder"},
+            {"class": "org.yamcs.archive.EventRecorder"},
+            {"class": "org.yamcs.archive.ReplayServer"},
+            {"class": "org.yamcs.archive.CcsdsTmIndex", "args": {"streams": ["tm_realtime"]}},
+            {"class": "org.yamcs.ProcessorCreatorService", "args": {"name": "realtime", "type": "realtime"}},
+            {"class": "org.yamcs.archive.CommandHistoryRecorder"},
+            {"class": "org.yamcs.parameterarchive.ParameterArchive",
+             "args": {"realtimeFiller": {"enabled": True}, "backFiller": {"enabled": False}}},
+        ],
+        "dataLinks": [tm_link, tc_link],
+        "mdb": [{"type": "xtce", "spec": str(mdb_path)}],
+        "streamConfig": {
+            "tm": [{"name": "tm_realtime", "processor": "realtime"}],
+            "invalidTm": "invalid_tm_stream",
+            "cmdHist": ["cmdhist_realtime", "cmdhist_dump"],
+            "event": ["events_realtime", "events_dump"],
+            "param": ["pp_realtime", "sys_param", "proc_param"],
+            "parameterAlarm": ["alarms_realtime"],
+            "eventAlarm": ["event_alarms_realtime"],
+            "tc": [{"name": "tc_realtime", "processor": "realtime"}],
+        },
+    }
+
+
+def processor_yaml() -> dict[str, Any]:
+    return {
+        "realtime": {
+            "services": [
+                {"class": "org.yamcs.StreamTmPacketProvider"},
+                {"class": "org.yamcs.StreamTcCommandReleaser"},
+                {"class": "org.yamcs.tctm.StreamParameterProvider"},
+                {"class": "org.yamcs.algorithms.AlgorithmManager"},
+                {"class": "org.yamcs.parameter.LocalParameterManager"},
+            ],
+            "config": {
+                "generateEvents": True,
+                "subscribeAll": True,
+                "persistParameters": False,
+                "alarm": {"parameterCheck": True, "parameterServer": "enabled", "eventServer": "enabled"},
+                "parameterCache": {"enabled": True, "cacheAll": True, "duration": 600, "maxNumEntries": 4096},
+                "tmProcessor": {"ignoreOutOfContainerEntries": False},
+            },
+        },
+        "Archive": {
+            "config": {"parameterCache": {"enabled": True, "cacheAll": True, "maxNumEntries": 8}},
+            "services": [{"class": "org.yamcs.tctm.ReplayService"}, {"class": "org.yamcs.algorithms.AlgorithmManager"}],
+        },
+        "ParameterArchive": {
+            "config": {"parameterCache": {"enabled": False}},
+            "services": [{"class": "org.yamcs.tctm.ReplayService"}, {"class": "org.yamcs.algorithms.AlgorithmManager"}],
+        },
+        "ArchiveRetrieval": {
+            "config": {"subscribeContainerArchivePartitions": False, "parameterCache": {"enabled": False}},
+            "services": [{"class": "org.yamcs.tctm.ReplayService"}, {"class": "org.yamcs.algorithms.AlgorithmManager"}],
+        },
+    }
+
+
+SETUP_FILE = "farside-yamcs.json"
+
+
+def write_config(folder: Path | str, setup: YamcsSetup, mdb_xml: str) -> Path:
+    """Write a runnable Yamcs configuration under `folder` (see the module docstring);
+    returns its etc folder. Existing files are replaced; the archive in data/ is kept."""
+    root = Path(folder).resolve()
+    etc, mdb, data = root / "etc", root / "mdb", root / "data"
+    try:
+        for d in (etc, mdb, data):
+            d.mkdir(parents=True, exist_ok=True)
+        mdb_path = mdb / "farside.xml"
+        mdb_path.write_text(mdb_xml)
+        key_path = None
+        if setup.sdls_key is not None:
+            key_path = etc / f"sdls-key-{setup.sdls_spi}.bin"
+            key_path.write_bytes(setup.sdls_key)
+            key_path.chmod(0o600)
+        (etc / "yamcs.yaml").write_text(_yaml(server_yaml(setup, data)) + "\n")
+        (etc / f"yamcs.{setup.instance}.yaml").write_text(_yaml(instance_yaml(setup, mdb_path, key_path)) + "\n")
+        (etc / "processor.yaml").write_text(_yaml(processor_yaml()) + "\n")
+        summary = {
+            "instance": setup.instance, "http_port": setup.http_port, "tm_port": setup.tm_port,
+            "tc_port": setup.tc_port, "security": setup.security,
+            "relay_ground": f"udp:{setup.tm_port}:{setup.tc_port}",
+        }
+        (root / SETUP_FILE).write_text(json.dumps(summary, indent=1) + "\n")
+    except OSError as exc:
+        raise FarsideError(f"{root}: cannot write the Yamcs configuration: {exc.strerror or exc}") from None
+    return etc
+
+
+def read_summary(folder: Path | str) -> dict[str, Any]:
+    """What `write_config` recorded about a folder (ports, instance, security)."""
+    path = Path(folder).resolve() / SETUP_FILE
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        raise FarsideError(f"{Path(folder)}: not a farside Yamcs folder (no {SETUP_FILE}; run farside yamcs init DIR)") from None
