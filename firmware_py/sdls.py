@@ -1,27 +1,57 @@
-# TC frame authentication in the style of SDLS (CCSDS 355.0-B), the rover's side.
+# Space Data Link Security (CCSDS 355.0-B-2), the rover's side: security associations
+# (SAs) by SPI, verification and anti-replay of TC frames, persistent sequence marks,
+# rekeying, and the optional authentication of TM frames.
 #
-# Secured TC frame: header(5) | SPI u16 | seq u32 | data | MAC(16) | FECF(2); the
-# frame length field covers all of it. MAC = HMAC-SHA256(key, header + SPI + seq +
-# data)[:16] (RFC 2104 built on hashlib.sha256: MicroPython has no hmac module; the
-# key's inner and outer pad blocks are made once per key).
-# Checks in this order (as the ground's reference model): too short ->
-# NO_SECURITY_HEADER, no key for the SPI -> UNKNOWN_SPI, MAC mismatch -> BAD_MAC,
-# seq <= H - window -> OUT_OF_WINDOW, seq already accepted -> REPLAYED.
-# Anti-replay per SPI, IPsec style: H = highest sequence number accepted (0 at start;
-# the ground's first seq is 1), the seqs H-63..H accepted kept as a circular bitmap
-# indexed by seq mod 64 (no big ints on a 32-bit board).
-# A sequence number is recorded only by commit(), called after FARM-1 accepts the
-# frame: a COP-1 retransmission of a frame FARM discarded is not a replay.
+# Suites (algorithms per CCSDS 352.0-B), laid out as Yamcs' SecurityAssociationAes256Gcm128:
+#   aes-gcm (default): TC = header(5) | SPI u16 | IV(12) | ciphertext | MAC(16) | FECF(2);
+#       AES-256-GCM, nonce = IV, AAD = (header AND 00 00 FC 00 00: the VCID only) || SPI,
+#       plaintext = the frame data field. IV = the anti-replay sequence number (ARSN) as a
+#       96-bit big-endian counter: IV[0:8] = 0 (else OUT_OF_WINDOW), IV[8:12] = the u32 ARSN.
+#   gmac: the same layout, data field in the clear; MAC = the GCM tag of an empty
+#       plaintext with AAD = masked header || SPI || data field.
+#   hmac-sha256 (legacy): header(5) | SPI u16 | seq u32 | data | MAC(16) | FECF(2),
+#       MAC = HMAC-SHA256(key, header + SPI + seq + data)[:16].
+# The frame length field covers everything; the FECF is checked by the deframer.
 #
-#   Security(keys, window=64)        keys: {spi int: key bytes}
-#   .verify(frame, n) -> reason      0 ok, else AUTH_* (dictionary enum auth_reason);
-#       then .spi, .seq, .data_start, .data_end (data span inside frame) are set
-#       (spi/seq are 0 when the frame is too short to carry them).
-#   .commit(spi, seq)                mark seq accepted (after FARM-1 accepted it)
-#   .highest(spi) -> H
+# Checks in order: too short -> NO_SECURITY_HEADER, unknown SPI -> UNKNOWN_SPI (then a
+# frame too short for that SA's suite -> NO_SECURITY_HEADER), MAC mismatch -> BAD_MAC,
+# ARSN <= H - window (or IV[0:8] not zero) -> OUT_OF_WINDOW, already accepted ->
+# REPLAYED, and for a Type-B frame (bypass flag: BD data and BC control commands) an
+# ARSN not above H -> REPLAYED: BD frames bypass FARM-1, so only a fresh number lets
+# them through.
+# Anti-replay per SPI, IPsec style: H = highest accepted ARSN, the ARSNs H-63..H already
+# accepted as a circular bitmap indexed by ARSN mod 64 (no big ints on a 32-bit board).
+# Persistence (firmware_py.sastore): a mark M per SPI on flash with the invariant "every
+# accepted ARSN <= M on flash before the frame is acted on". reserve() writes
+# M = ARSN + RESERVE - 1 first when an ARSN above M is about to be accepted (one flash
+# write per 256 frames); at boot H := M with the whole window marked, so nothing at or
+# below M is accepted after any reset or power cut, AD or BD. commit() records the ARSN
+# in RAM once FARM-1 (AD) or the BD path accepted the frame, so a COP-1 retransmission
+# of a frame FARM discarded is not a replay.
+# Because every accepted frame, AD or BD, carries an ARSN above the boot mark and never
+# seen before, the commands that stop the flight software or change keys (ENTER_REPL,
+# REBOOT, KEY_OTAR, SA_REKEY) are as safe in a BD frame as in an AD frame: a recorded
+# frame of either kind is a replay on every boot.
+#
+#   sec = Security(sas, window=64, store=None, master=None, tm_spi=0)
+#       sas: {spi: key bytes} (legacy hmac-sha256) or {spi: (suite, key, key_id)}
+#       store: a sastore.SaStore (loaded here) for persistent marks and keys; None keeps
+#       everything in RAM (unit tests)
+#   .verify(frame, n) -> reason     0 ok, else AUTH_* (dictionary enum auth_reason); then
+#       .spi, .seq, .data_start, .data_end (data span in frame) are set (0 when the
+#       frame is too short to carry them). On AUTH_OK an aes-gcm frame's data field is
+#       decrypted in place (frame must be writable).
+#   .reserve(spi, seq) -> bool      persist the mark first when seq > M (False: the flash
+#                                   write failed, the frame must not be acted on)
+#   .commit(spi, seq)               record seq as accepted (after FARM-1 accepted it)
+#   .highest(spi) -> H, .mark(spi) -> M, .key_id(spi), .spis() -> tuple of SPIs
+#   .rekey_check(spi, key_id) -> 0 or a failure code; .rekey(spi, key_id) (persists)
+#   .otar(key_id, buf, iv_off, wrapped_off, mac_off) -> 0 or a failure code
 #   .build_frame(buf, bypass, control, scid, vcid, ns, spi, seq, data) -> n
-#       a secured frame with FECF, for on-board tests and loopbacks.
-#   load_keys(path) -> {spi: key bytes}   from {"keys": {"1": "<hex>", ...}}
+#   .tm_secure(frame, out, n_out) -> n or 0: a TM frame (ASM + header + data + OCF +
+#       FECF, data field 30 octets shorter) into out with SPI, IV and MAC (tm_spi set)
+#   load_key_file(path) -> (sas, master or None, tm_spi)
+#   load_keys(path) -> {spi: key bytes} (legacy form) or {spi: (suite, key, key_id)}
 #   hmac_sha256(key, msg) -> 32 octets     (plain RFC 2104, for tests)
 import hashlib
 import struct
@@ -36,14 +66,35 @@ AUTH_REPLAYED = const(3)
 AUTH_OUT_OF_WINDOW = const(4)
 AUTH_NO_SECURITY_HEADER = const(5)
 
+SUITE_HMAC = const(1)
+SUITE_GMAC = const(2)
+SUITE_GCM = const(3)
+SUITES = {"hmac-sha256": SUITE_HMAC, "gmac": SUITE_GMAC, "aes-gcm": SUITE_GCM}
+
 HEADER_LEN = const(5)
-SEC_HEADER_LEN = const(6)
+SEC_HEADER_LEN = const(6)  # legacy: SPI + seq
+GCM_HEADER_LEN = const(14)  # SPI + IV
+IV_LEN = const(12)
 MAC_LEN = const(16)
 FECF_LEN = const(2)
 # Shortest secured frame: header, security header, no data, MAC, FECF.
 MIN_SECURED = const(29)
+MIN_GCM = const(37)
+RESERVE = const(256)  # sequence numbers reserved per flash write of the mark
+
+# failure codes (dictionary failure_codes)
+F_OUT_OF_RANGE = const(3)
+F_EXECUTION_FAILED = const(7)
+F_OTAR_BAD_MAC = const(15)
+F_KEY_UNAVAILABLE = const(16)
 
 _BLOCK = const(64)
+_TM_HEADER = const(6)
+_TM_TRAILER = const(6)  # OCF + FECF
+_ASM = const(4)
+TM_OVERHEAD = const(30)  # SPI + IV + MAC
+_TC = const(5)  # TC primary header octets (where the SPI starts)
+_TM = const(6)  # TM primary header octets
 
 
 def _pads(key):
@@ -70,38 +121,132 @@ def hmac_sha256(key, msg):
     return _hmac(_pads(key), msg)
 
 
-def load_keys(path):
-    import binascii
+def _sa_entries(d):
+    # {spi: (suite, key, key_id)} from the key file's object (either form)
+    from binascii import unhexlify
+
+    out = {}
+    if "sas" in d:
+        for spi in d["sas"]:
+            e = d["sas"][spi]
+            suite = SUITES.get(e.get("suite", "aes-gcm"))
+            if suite is None:
+                raise ValueError("SA %s: unknown suite %s" % (spi, e.get("suite")))
+            out[int(spi)] = (suite, unhexlify(e["key"]), int(e.get("key_id", 0)))
+    else:
+        for spi in d["keys"]:
+            out[int(spi)] = unhexlify(d["keys"][spi])
+    return out
+
+
+def load_key_file(path):
     import json
+    from binascii import unhexlify
 
     with open(path) as f:
         d = json.load(f)
-    keys = {}
-    for spi, hx in d["keys"].items():
-        keys[int(spi)] = binascii.unhexlify(hx)
-    return keys
+    m = d.get("master")
+    return _sa_entries(d), (unhexlify(m) if m else None), int(d.get("tm_spi", 0) or 0)
+
+
+def load_keys(path):
+    return load_key_file(path)[0]
+
+
+class _Sa:
+    def __init__(self, spi, suite, key, key_id):
+        self.spi = spi
+        self.suite = suite
+        self.key_id = key_id
+        self.set_key(key)
+        self.h = 0
+        self.mark = 0
+        self.bits = bytearray(b"\xff" * 8)  # at start the whole window counts as seen
+
+    def set_key(self, key):
+        self.key = bytes(key)
+        self.pads = None
+        self.gcm = None
+        if self.suite == SUITE_HMAC:
+            self.pads = _pads(key)
+        else:
+            from firmware_py.gcm import Gcm
+
+            self.gcm = Gcm(key)
+
+    def restart(self, mark):
+        self.h = mark
+        self.mark = mark
+        for i in range(8):
+            self.bits[i] = 0xFF
 
 
 class Security:
-    def __init__(self, keys, window=64):
+    def __init__(self, sas, window=64, store=None, master=None, tm_spi=0):
         if window < 1 or window > 64:
             raise ValueError("window must be 1..64")
         self.window = window
-        self._pads = {}
-        self._h = {}
-        self._bits = {}
-        for spi in keys:
-            self._pads[spi] = _pads(keys[spi])
-            self._h[spi] = 0
-            self._bits[spi] = bytearray(8)
+        self.store = store
+        self.master = None
+        if master:
+            from firmware_py.gcm import Gcm
+
+            self.master = Gcm(master)
+        self._keys = {}  # key id -> key, from the key file (key id 0: none)
+        self._sas = {}
+        for spi in sas:
+            e = sas[spi]
+            if isinstance(e, (bytes, bytearray)):
+                e = (SUITE_HMAC, e, 0)
+            if e[2]:
+                self._keys[e[2]] = bytes(e[1])
+            self._sas[spi] = _Sa(spi, e[0], e[1], e[2])
+        if store is not None:
+            store.load()
+            for spi in self._sas:
+                sa = self._sas[spi]
+                kid = store.key_id(spi, sa.key_id)
+                if kid != sa.key_id:
+                    key = self.key(kid)
+                    if key is not None:
+                        sa.key_id = kid
+                        sa.set_key(key)
+                sa.restart(store.mark(spi))
+        self.tm_sa = self._sas.get(tm_spi) if tm_spi else None
+        if self.tm_sa is not None and self.tm_sa.suite == SUITE_HMAC:
+            self.tm_sa = None  # TM authentication is gmac or aes-gcm only
+        self.tm_seq = store.tm_mark if store is not None else 0
+        self.tm_mark = self.tm_seq
+        self.pending = None  # (spi, key id): a rekey to apply once its report is sent
+        self._aad = bytearray(8)
         self.spi = 0
         self.seq = 0
         self.data_start = 0
         self.data_end = 0
 
-    def highest(self, spi):
-        return self._h[spi]
+    def spis(self):
+        return tuple(sorted(self._sas))
 
+    def highest(self, spi):
+        return self._sas[spi].h
+
+    def mark(self, spi):
+        return self._sas[spi].mark
+
+    def key_id(self, spi):
+        return self._sas[spi].key_id
+
+    def suite(self, spi):
+        return self._sas[spi].suite
+
+    def key(self, key_id):
+        if self.store is not None:
+            k = self.store.keys.get(key_id)
+            if k is not None:
+                return k
+        return self._keys.get(key_id)
+
+    # -- TC verification --
     def verify(self, f, n):
         self.spi = 0
         self.seq = 0
@@ -110,33 +255,92 @@ class Security:
         if n < MIN_SECURED:
             return AUTH_NO_SECURITY_HEADER
         spi = (f[5] << 8) | f[6]
-        seq = (f[7] << 24) | (f[8] << 16) | (f[9] << 8) | f[10]
         self.spi = spi
-        self.seq = seq
-        self.data_start = HEADER_LEN + SEC_HEADER_LEN
-        self.data_end = n - MAC_LEN - FECF_LEN
-        pads = self._pads.get(spi)
-        if pads is None:
+        sa = self._sas.get(spi)
+        if sa is None:
             return AUTH_UNKNOWN_SPI
-        end = self.data_end
-        mac = _hmac(pads, f[0:end])
-        d = 0
-        for i in range(MAC_LEN):
-            d |= mac[i] ^ f[end + i]
-        if d:
-            return AUTH_BAD_MAC
-        h = self._h[spi]
+        end = n - MAC_LEN - FECF_LEN
+        hi = 0
+        if sa.suite == SUITE_HMAC:
+            seq = (f[7] << 24) | (f[8] << 16) | (f[9] << 8) | f[10]
+            self.seq = seq
+            self.data_start = HEADER_LEN + SEC_HEADER_LEN
+            self.data_end = end
+            mac = _hmac(sa.pads, f[0:end])
+            d = 0
+            for i in range(MAC_LEN):
+                d |= mac[i] ^ f[end + i]
+            if d:
+                return AUTH_BAD_MAC
+        else:
+            if n < MIN_GCM:
+                return AUTH_NO_SECURITY_HEADER
+            seq = (f[15] << 24) | (f[16] << 16) | (f[17] << 8) | f[18]
+            self.seq = seq
+            ds = HEADER_LEN + GCM_HEADER_LEN
+            self.data_start = ds
+            self.data_end = end
+            for i in range(7, 15):
+                hi |= f[i]
+            if not self._tag_ok(sa, f, ds, end, 0x00, 0xFC, 0x00, 0x00, 0x00, _TC):
+                return AUTH_BAD_MAC
+        if hi:
+            return AUTH_OUT_OF_WINDOW
+        h = sa.h
         if seq > h:
+            if sa.suite == SUITE_GCM:
+                sa.gcm.ctr(f, self.data_start, end)
             return AUTH_OK
         if h - seq >= self.window:
             return AUTH_OUT_OF_WINDOW
-        if self._bits[spi][(seq >> 3) & 7] & (1 << (seq & 7)):
+        if sa.bits[(seq >> 3) & 7] & (1 << (seq & 7)):
             return AUTH_REPLAYED
+        if f[0] & 0x20:  # Type-B: bypasses FARM-1, needs a fresh number
+            return AUTH_REPLAYED
+        if sa.suite == SUITE_GCM:
+            sa.gcm.ctr(f, self.data_start, end)
         return AUTH_OK
 
+    # The GCM tag over frame f (IV at 7, data f[ds:end], tag at end): AAD = the header
+    # ANDed with the mask m0..m4 (TC: 5 octets; TM: the 6th mask octet is 0), the SPI,
+    # and for gmac the data.
+    def _tag_ok(self, sa, f, ds, end, m0, m1, m2, m3, m4, hlen):
+        g = sa.gcm
+        a = self._aad
+        a[0] = f[0] & m0
+        a[1] = f[1] & m1
+        a[2] = f[2] & m2
+        a[3] = f[3] & m3
+        a[4] = f[4] & m4
+        if hlen == _TM:
+            a[5] = 0
+        a[hlen] = f[hlen]
+        a[hlen + 1] = f[hlen + 1]
+        g.begin(f, hlen + 2)
+        g.aad(a, 0, hlen + 2)
+        if sa.suite == SUITE_GCM:
+            g.text(f, ds, end)
+        else:
+            g.aad(f, ds, end)
+        return g.check(f, end)
+
+    def reserve(self, spi, seq):
+        sa = self._sas[spi]
+        if seq <= sa.mark:
+            return True
+        m = seq + RESERVE - 1
+        if self.store is not None:
+            try:
+                self.store.set_sa(spi, m, sa.key_id)
+            except OSError:
+                return False
+        sa.mark = m
+        return True
+
     def commit(self, spi, seq):
-        bits = self._bits[spi]
-        h = self._h[spi]
+        sa = self._sas[spi]
+        bits = sa.bits
+        h = sa.h
         if seq > h:
             if seq - h >= 64:
                 for i in range(8):
@@ -146,25 +350,145 @@ class Security:
                 while s < seq:
                     bits[(s >> 3) & 7] &= ~(1 << (s & 7)) & 0xFF
                     s += 1
-            self._h[spi] = seq
+            sa.h = seq
         elif h - seq >= self.window:
             return
         bits[(seq >> 3) & 7] |= 1 << (seq & 7)
 
+    # -- keys (CCSDS 355.1-B in spirit: a key loaded by OTAR is pre-active until an SA
+    # takes it, active while an SA uses it, then retired for good) --
+    def _key_free(self, key_id):
+        if key_id == 0:
+            return False
+        for spi in self._sas:
+            if self._sas[spi].key_id == key_id:
+                return False
+        return self.store is None or key_id not in self.store.retired
+
+    def otar(self, key_id, buf, iv_off, wrapped_off, mac_off):
+        # KEY_OTAR: the key AES-256-GCM wrapped under the master key, AAD = key id u16
+        if self.master is None or not self._key_free(key_id) or self.store is None:
+            return F_KEY_UNAVAILABLE
+        g = self.master
+        kid = bytearray(2)
+        kid[0] = key_id >> 8
+        kid[1] = key_id & 0xFF
+        g.begin(buf, iv_off)
+        g.aad(kid, 0, 2)
+        g.text(buf, wrapped_off, wrapped_off + 32)
+        if not g.check(buf, mac_off):
+            return F_OTAR_BAD_MAC
+        key = bytearray(buf[wrapped_off : wrapped_off + 32])
+        g.ctr(key, 0, 32)
+        try:
+            self.store.add_key(key_id, key)
+        except OSError:
+            return F_EXECUTION_FAILED
+        return 0
+
+    def rekey_check(self, spi, key_id):
+        if spi not in self._sas:
+            return F_OUT_OF_RANGE
+        if not self._key_free(key_id) or self.key(key_id) is None:
+            return F_KEY_UNAVAILABLE
+        return 0
+
+    def rekey(self, spi, key_id):
+        # SA_REKEY, executed: persist (mark 0, the new key; the old key retired), and
+        # switch once the command's report has gone (apply_pending)
+        code = self.rekey_check(spi, key_id)
+        if code:
+            return code
+        if self.store is not None:
+            st = self.store
+            old = list(st.retired)
+            st.retire(self._sas[spi].key_id)
+            try:
+                st.set_sa(spi, 0, key_id)
+            except OSError:
+                st.retired = old
+                return F_EXECUTION_FAILED
+        self.pending = (spi, key_id)
+        return 0
+
+    def apply_pending(self):
+        p = self.pending
+        self.pending = None
+        if p is None:
+            return None
+        sa = self._sas[p[0]]
+        sa.key_id = p[1]
+        sa.set_key(self.key(p[1]))
+        sa.restart(0)
+        return p[0]
+
+    # -- frames built on board (tests, loopbacks) --
     def build_frame(self, buf, bypass, control, scid, vcid, ns, spi, seq, data):
-        n = HEADER_LEN + SEC_HEADER_LEN + len(data) + MAC_LEN + FECF_LEN
+        sa = self._sas[spi]
+        gcm = sa.suite != SUITE_HMAC
+        sh = GCM_HEADER_LEN if gcm else SEC_HEADER_LEN
+        n = HEADER_LEN + sh + len(data) + MAC_LEN + FECF_LEN
         ln = n - 1
         buf[0] = (bypass << 5) | (control << 4) | ((scid >> 8) & 3)
         buf[1] = scid & 0xFF
         buf[2] = ((vcid & 0x3F) << 2) | ((ln >> 8) & 3)
         buf[3] = ln & 0xFF
         buf[4] = ns & 0xFF
-        struct.pack_into(">HI", buf, HEADER_LEN, spi, seq)
-        end = HEADER_LEN + SEC_HEADER_LEN + len(data)
-        buf[HEADER_LEN + SEC_HEADER_LEN : end] = data
-        mac = _hmac(self._pads[spi], memoryview(buf)[0:end])
-        buf[end : end + MAC_LEN] = mac[0:MAC_LEN]
+        ds = HEADER_LEN + sh
+        end = ds + len(data)
+        buf[ds:end] = data
+        if gcm:
+            struct.pack_into(">HIII", buf, HEADER_LEN, spi, 0, 0, seq)
+            if sa.suite == SUITE_GCM:
+                g = sa.gcm
+                g.begin(buf, 7)
+                g.ctr(buf, ds, end)
+            self._tag_ok(sa, buf, ds, end, 0x00, 0xFC, 0x00, 0x00, 0x00, _TC)
+            buf[end : end + MAC_LEN] = sa.gcm._t  # the tag check() computed
+        else:
+            struct.pack_into(">HI", buf, HEADER_LEN, spi, seq)
+            mac = _hmac(sa.pads, memoryview(buf)[0:end])
+            buf[end : end + MAC_LEN] = mac[0:MAC_LEN]
         c = crc16(buf, 0, n - 2)
         buf[n - 2] = c >> 8
         buf[n - 1] = c & 0xFF
         return n
+
+    # -- TM authentication --
+    # frame: ASM + a TM frame whose data field is TM_OVERHEAD octets shorter than the
+    # mission's; out (ASM + the mission's frame length): the same frame with SPI, IV
+    # (TM ARSN) and MAC. Returns its length, or 0 when the TM mark could not be saved.
+    def tm_secure(self, frame, out):
+        sa = self.tm_sa
+        n_in = len(frame)
+        seq = self.tm_seq + 1
+        if seq > self.tm_mark:
+            m = seq + RESERVE - 1
+            if self.store is not None:
+                try:
+                    self.store.set_tm_mark(m)
+                except OSError:
+                    return 0
+            self.tm_mark = m
+        self.tm_seq = seq
+        n = n_in + TM_OVERHEAD
+        h = _ASM + _TM_HEADER
+        out[0:h] = frame[0:h]
+        struct.pack_into(">HIII", out, h, sa.spi, 0, 0, seq)
+        ds = h + 2 + IV_LEN
+        dlen = n_in - h - _TM_TRAILER
+        end = ds + dlen
+        out[ds:end] = frame[h : h + dlen]
+        g = sa.gcm
+        f = memoryview(out)[_ASM:]
+        if sa.suite == SUITE_GCM:
+            g.begin(f, _TM_HEADER + 2)
+            g.ctr(f, ds - _ASM, end - _ASM)
+        self._tag_ok(sa, f, ds - _ASM, end - _ASM, 0x00, 0x0E, 0x00, 0x00, 0x00, _TM)
+        out[end : end + MAC_LEN] = g._t
+        out[end + MAC_LEN : end + MAC_LEN + 4] = frame[n_in - _TM_TRAILER : n_in - 2]
+        c = crc16(out, _ASM, n - 2)
+        out[n - 2] = c >> 8
+        out[n - 1] = c & 0xFF
+        return n
+
