@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -52,8 +53,15 @@ def cli() -> None:
     """farside: a far-side lunar rover, its relay and its ground station."""
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """Warnings in the house style: one line on stderr."""
+    click.echo(f"farside: warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, turning FarsideError into one line and an exit code."""
+    warnings.showwarning = _show_warning
     try:
         result = cli.main(args=argv, prog_name="farside", standalone_mode=False)
     except FarsideError as exc:

@@ -286,7 +286,8 @@ def plot(archive: str | None, params: tuple[str, ...], traverse: bool, out: str,
 @click.argument("action", type=click.Choice(["check", "repair", "list"]))
 @click.argument("archive", type=click.Path())
 def archive_cmd(action: str, archive: str) -> int:
-    """Check, repair (truncate a torn tail) or list the records of an archive."""
+    """Check, repair (truncate a torn tail; rewrite a damaged part from its good records) or list
+    the records of an archive."""
     from hil.gs.archive import KIND_NAMES, check_part, part_paths, read_records, repair_part
 
     if action == "list":

@@ -9,8 +9,11 @@ A part file is an 8-octet magic followed by records:
 Each record goes to the file in a single unbuffered `write` on an O_APPEND
 descriptor, so killing the writer at any moment can only leave a torn *last*
 record. Opening a part (for reading or appending) finds that torn tail and the
-writer truncates it ("repair"); a bad record with good records after it is
-corruption, not a torn tail, and is reported as an error.
+writer truncates it ("repair"). A bad record with good records after it is
+corruption, not a torn tail: readers skip it with an `ArchiveWarning` naming its
+offset and resynchronise on the next record whose length and CRC-32 check, so every
+good record before and after it survives; the writer leaves such a part alone and
+starts a new one; `repair_part` rewrites it with its good records only.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import mmap
 import os
 import struct
 import time
+import warnings
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +52,23 @@ DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
 
 
 class ArchiveError(FarsideError):
-    """An archive that cannot be read: bad magic or a corrupt record before the tail."""
+    """An archive that cannot be read: no archive there, or a part with no good record."""
+
+
+class ArchiveWarning(UserWarning):
+    """Corrupt octets inside a part, skipped: the good records around them are kept."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A span of corrupt octets inside a part, between two good records."""
+
+    offset: int
+    length: int
+    why: str
+
+    def describe(self, part: str) -> str:
+        return f"{part}: {self.why}; skipped {self.length} octets, resynchronised at offset {self.offset + self.length}"
 
 
 @dataclass(frozen=True)
@@ -79,23 +99,21 @@ class ScanResult:
     good_end: int  # offset after the last good record
     size: int
     records: int
-    problem: str | None  # None: clean; else what stopped the scan
+    problem: str | None  # None: clean; else what stopped the scan (a torn tail)
+    skipped: list[Skip] = field(default_factory=list)  # corrupt spans with good records after
 
 
-def _scan(data: bytes | memoryview | mmap.mmap, *, offsets: list[np.ndarray] | None = None) -> ScanResult:
-    """Walk the records of one part; stop at the first incomplete or bad one.
+def _scan_run(
+    data: bytes | memoryview | mmap.mmap, o: int, *, offsets: list[np.ndarray] | None = None
+) -> ScanResult:
+    """Walk the records of one part from offset `o`; stop at the first incomplete or bad one.
 
     Runs of records of one length (TM frames) are found with numpy so that only
     the CRC-32 of each record is computed in the loop.
     """
     n = len(data)
-    if n < len(MAGIC):
-        return ScanResult(0, n, 0, "no magic" if n else None)
-    if bytes(data[: len(MAGIC)]) != MAGIC:
-        return ScanResult(0, n, 0, f"bad magic {bytes(data[:8]).hex()}, expected {MAGIC.hex()}")
     mv = memoryview(data)
     u8 = np.frombuffer(data, dtype=np.uint8)
-    o = len(MAGIC)
     count = 0
     crc32 = zlib.crc32
     unpack = _LEN.unpack_from
@@ -145,49 +163,91 @@ def _scan(data: bytes | memoryview | mmap.mmap, *, offsets: list[np.ndarray] | N
     return ScanResult(o, n, count, None)
 
 
+def _scan(data: bytes | mmap.mmap, *, offsets: list[np.ndarray] | None = None) -> ScanResult:
+    """Walk the records of one part. A bad record with a good one after it is skipped
+    (listed in `skipped`) and the walk resumes there; one with none after it is a torn
+    tail, which ends the walk (`problem`)."""
+    n = len(data)
+    if n < len(MAGIC):
+        return ScanResult(0, n, 0, "no magic" if n else None)
+    skipped: list[Skip] = []
+    o = len(MAGIC)
+    if bytes(data[: len(MAGIC)]) != MAGIC:
+        nxt = _next_record(data, 0)
+        if nxt is None:
+            return ScanResult(0, n, 0, f"bad magic {bytes(data[:8]).hex()}, expected {MAGIC.hex()}")
+        skipped.append(Skip(0, nxt, f"bad magic {bytes(data[:8]).hex()}"))
+        o = nxt
+    count = 0
+    while True:
+        res = _scan_run(data, o, offsets=offsets)
+        count += res.records
+        if res.problem is None:
+            return ScanResult(res.good_end, n, count, None, skipped)
+        nxt = _next_record(data, res.good_end)
+        if nxt is None:
+            return ScanResult(res.good_end, n, count, res.problem, skipped)
+        skipped.append(Skip(res.good_end, nxt - res.good_end, res.problem))
+        o = nxt
+
+
 def check_part(path: Path, data: bytes | mmap.mmap | None = None, offsets: list[np.ndarray] | None = None) -> ScanResult:
-    """Scan one part file; raise ArchiveError if a bad record has good data after it."""
+    """Scan one part file. Corrupt spans with good records after them are skipped, each
+    with an `ArchiveWarning` naming its offset; a part with no good record at all (not an
+    archive) raises ArchiveError."""
     if data is None:
         data = path.read_bytes()
     res = _scan(data, offsets=offsets)
     if res.problem is not None and res.good_end == 0 and res.size >= len(MAGIC):
         raise ArchiveError(f"{path.name}: {res.problem}")
-    if res.problem is not None and _looks_like_more_records(data, res.good_end):
-        raise ArchiveError(f"{path.name}: corrupt archive: {res.problem}, with records after it")
+    for skip in res.skipped:
+        warnings.warn(skip.describe(path.name), ArchiveWarning, stacklevel=2)
     return res
 
 
-def _looks_like_more_records(data: bytes | mmap.mmap, bad_at: int) -> bool:
-    """True if a valid record starts somewhere after a bad one (so it is not a torn tail)."""
+def _next_record(data: bytes | mmap.mmap, bad_at: int) -> int | None:
+    """The offset of the first valid record (plausible length, CRC-32 good) after `bad_at`."""
     mv = memoryview(data)
     n = len(data)
     o = bad_at + 1
     while True:
-        o = data.find(b"\x00\x00", o, n)  # a length field of a plausible record starts 00 0x
+        o = data.find(b"\x00", o, n)  # a record's length field starts with 00 (< 16 MiB)
         if o < 0 or o + 8 + _HEAD.size > n:
-            return False
+            return None
         (ln,) = _LEN.unpack_from(mv, o)
         end = o + 8 + ln
         if _HEAD.size <= ln <= _MAX_BODY and end <= n:
             (crc,) = _LEN.unpack_from(mv, end - 4)
             if zlib.crc32(mv[o : end - 4]) == crc:
-                return True
+                return o
         o += 1
 
 
 def repair_part(path: Path) -> int:
-    """Truncate a torn tail; returns the number of octets dropped."""
-    res = check_part(path)
-    if res.good_end == 0:
-        with open(path, "r+b") as f:
-            f.truncate(0)
-            f.write(MAGIC)
-        return res.size
-    if res.problem is None:
+    """Save what can be saved: truncate a torn tail, and rewrite a part with corrupt spans
+    inside it from its good records only (through a temporary file and a rename, so a
+    crash mid-repair leaves the part as it was). Returns the number of octets dropped."""
+    data = path.read_bytes()
+    offsets: list[np.ndarray] = []
+    res = _scan(data, offsets=offsets)
+    if res.problem is None and not res.skipped:
         return 0
-    with open(path, "r+b") as f:
-        f.truncate(res.good_end)
-    return res.size - res.good_end
+    if not res.skipped:
+        with open(path, "r+b") as f:
+            f.truncate(res.good_end)
+        return res.size - res.good_end
+    mv = memoryview(data)
+    tmp = path.with_suffix(".repair")
+    with open(tmp, "wb") as f:
+        f.write(MAGIC)
+        for o in (np.concatenate(offsets).tolist() if offsets else []):
+            (ln,) = _LEN.unpack_from(mv, o)
+            f.write(mv[o : o + 8 + ln])
+        f.flush()
+        os.fsync(f.fileno())
+        kept = f.tell()
+    os.replace(tmp, path)
+    return len(data) - kept
 
 
 def part_paths(archive: Path) -> list[Path]:
@@ -226,11 +286,19 @@ class ArchiveWriter:
         self._fd = -1
         self._last_sync = time.monotonic()
         parts = sorted(self.folder.glob(PART_GLOB))
-        if parts:
-            self.repaired_octets = repair_part(parts[-1])
-            self._open(parts[-1])
-        else:
+        if not parts:
             self._open(self.folder / "part-0001.fsa")
+            return
+        last = parts[-1]
+        res = _scan(last.read_bytes())
+        if res.skipped or (res.problem is not None and res.good_end == 0 and res.size >= len(MAGIC)):
+            # Damaged inside, not just torn at the end: leave it for readers (who skip the
+            # damage) and `gs archive repair`; go on in a new part.
+            self.path = last
+            self._rotate(close=False)
+            return
+        self.repaired_octets = repair_part(last)
+        self._open(last)
 
     def _open(self, path: Path) -> None:
         self.path = path
@@ -240,9 +308,10 @@ class ArchiveWriter:
             os.write(self._fd, MAGIC)
             self.size = len(MAGIC)
 
-    def _rotate(self) -> None:
+    def _rotate(self, close: bool = True) -> None:
         number = int(self.path.stem.split("-")[1]) + 1
-        os.close(self._fd)
+        if close:
+            os.close(self._fd)
         self._open(self.folder / f"part-{number:04d}.fsa")
 
     def append(self, kind: int, payload: bytes, t: float | None = None) -> None:

@@ -7,10 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hil.cli import main
@@ -19,10 +20,11 @@ from hil.gs.archive import (
     KIND_TC,
     KIND_TM,
     MAGIC,
-    ArchiveError,
+    ArchiveWarning,
     ArchiveWriter,
     encode_record,
     read_records,
+    read_tm_frames,
     repair_part,
 )
 
@@ -80,19 +82,102 @@ def test_a_cut_anywhere_loses_only_the_torn_record(tmp_path_factory: pytest.Temp
     assert [r.payload for r in recs] == [_payload(i) for i in range(complete)] + [b"after"]
 
 
-def test_a_bad_record_before_good_ones_is_corruption_not_a_torn_tail(tmp_path: Path) -> None:
-    with ArchiveWriter(tmp_path / "s", fsync_interval_s=None) as w:
-        for i in range(20):
-            w.append(KIND_TM, _payload(i), float(i))
+def _write(folder: Path, n: int, tm_len: int = 0) -> list[tuple[int, int, bytes]]:
+    """n records (fixed-length TM runs when tm_len, else varied); returns (start, end, payload)."""
+    spans = []
+    with ArchiveWriter(folder, fsync_interval_s=None) as w:
+        o = len(MAGIC)
+        for i in range(n):
+            payload = (i.to_bytes(4, "big") * 64)[:tm_len] if tm_len else _payload(i)
+            kind = KIND_TM if tm_len else (KIND_TM, KIND_TC, KIND_META)[i % 3]
+            w.append(kind, payload, float(i))
+            rec = encode_record(float(i), kind, payload)
+            spans.append((o, o + len(rec), payload))
+            o += len(rec)
+    return spans
+
+
+def test_a_bad_record_mid_file_is_skipped_with_its_offset_and_the_rest_survives(tmp_path: Path) -> None:
+    spans = _write(tmp_path / "s", 20)
     part = tmp_path / "s" / "part-0001.fsa"
     data = bytearray(part.read_bytes())
-    data[len(MAGIC) + 40] ^= 0xFF  # inside the second record
+    data[spans[1][0] + 10] ^= 0xFF  # inside the second record
     part.write_bytes(bytes(data))
-    with pytest.raises(ArchiveError, match="corrupt archive"):
-        list(read_records(tmp_path / "s"))
-    with pytest.raises(ArchiveError):
+    with pytest.warns(ArchiveWarning, match=f"offset {spans[1][0]} fails its CRC; skipped {spans[1][1] - spans[1][0]} "):
+        got = [r.payload for r in read_records(tmp_path / "s")]
+    assert got == [p for i, (_, _, p) in enumerate(spans) if i != 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(min_value=2, max_value=60),
+    tm=st.booleans(),
+    hits=st.lists(st.integers(min_value=0, max_value=1 << 30), min_size=1, max_size=4),
+    flips=st.lists(st.integers(min_value=1, max_value=255), min_size=4, max_size=4),
+)
+def test_random_corruption_loses_exactly_the_records_it_touches(
+    tmp_path_factory: pytest.TempPathFactory, n: int, tm: bool, hits: list[int], flips: list[int]
+) -> None:
+    folder = tmp_path_factory.mktemp("corrupt")
+    tm_len = 64 if tm else 0
+    spans = _write(folder, n, tm_len)
+    part = folder / "part-0001.fsa"
+    original = part.read_bytes()
+    data = bytearray(original)
+    for h, x in zip(hits, flips, strict=False):
+        data[h % len(data)] ^= x
+    changed = [at for at in range(len(data)) if data[at] != original[at]]
+    touched = {i for i, (a, b, _) in enumerate(spans) for at in changed if a <= at < b}
+    part.write_bytes(bytes(data))
+    want = [p for i, (_, _, p) in enumerate(spans) if i not in touched]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ArchiveWarning)
+        if not want:
+            return  # nothing good left: readers may call it "not an archive"
+        assert [r.payload for r in read_records(folder)] == want
+        if tm:  # the export's vectorised reader too
+            table = read_tm_frames(folder, tm_len)
+            assert [bytes(f) for f in table.frames] == want
+        # repair saves exactly those, and the repaired part reads clean
         repair_part(part)
-    assert part.read_bytes() == bytes(data)  # nothing truncated
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ArchiveWarning)
+            assert [r.payload for r in read_records(folder)] == want
+
+
+def test_the_writer_reopens_a_damaged_folder_in_a_new_part(tmp_path: Path) -> None:
+    spans = _write(tmp_path / "s", 10)
+    part = tmp_path / "s" / "part-0001.fsa"
+    data = bytearray(part.read_bytes())
+    data[spans[4][0] + 6] ^= 0x55
+    part.write_bytes(bytes(data))
+    with ArchiveWriter(tmp_path / "s", fsync_interval_s=None) as w:
+        w.append(KIND_TC, b"after", 99.0)
+        assert w.path.name == "part-0002.fsa"
+    assert part.read_bytes() == bytes(data)  # the damaged part is left as it was
+    with pytest.warns(ArchiveWarning):
+        got = [r.payload for r in read_records(tmp_path / "s")]
+    assert got == [p for i, (_, _, p) in enumerate(spans) if i != 4] + [b"after"]
+
+
+def test_cli_warns_in_one_line_and_repair_saves_the_good_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spans = _write(tmp_path / "s", 12)
+    part = tmp_path / "s" / "part-0001.fsa"
+    data = bytearray(part.read_bytes())
+    data[spans[3][0] + 1] ^= 0x80  # the length field itself
+    part.write_bytes(bytes(data))
+    assert main(["gs", "archive", "list", str(tmp_path / "s")]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("farside: warning: part-0001.fsa: ") and err.count("\n") == 1, err
+    assert f"offset {spans[3][0]}" in err and len(out.splitlines()) == 11
+    assert main(["gs", "archive", "repair", str(tmp_path / "s")]) == 0
+    out, err = capsys.readouterr()
+    assert f"dropped {spans[3][1] - spans[3][0]} octets" in out
+    assert main(["gs", "archive", "check", str(tmp_path / "s")]) == 0
+    out, err = capsys.readouterr()
+    assert "11 records" in out and err == ""
 
 
 def test_cli_reports_a_corrupt_archive_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
