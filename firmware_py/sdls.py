@@ -282,7 +282,7 @@ class Security:
             self.data_end = end
             for i in range(7, 15):
                 hi |= f[i]
-            if not self._tag_ok(sa, f, ds, end, 0x00, 0xFC, 0x00, 0x00, 0x00, _TC):
+            if not self._tag_ok(sa, f, ds, end, 0x00, 0x00, 0xFC, 0x00, 0x00, _TC):
                 return AUTH_BAD_MAC
         if hi:
             return AUTH_OUT_OF_WINDOW
@@ -443,7 +443,7 @@ class Security:
                 g = sa.gcm
                 g.begin(buf, 7)
                 g.ctr(buf, ds, end)
-            self._tag_ok(sa, buf, ds, end, 0x00, 0xFC, 0x00, 0x00, 0x00, _TC)
+            self._tag_ok(sa, buf, ds, end, 0x00, 0x00, 0xFC, 0x00, 0x00, _TC)
             buf[end : end + MAC_LEN] = sa.gcm._t  # the tag check() computed
         else:
             struct.pack_into(">HI", buf, HEADER_LEN, spi, seq)
