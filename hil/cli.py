@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "gs": "gs",
     "mission": "mission",
     "firmware": "firmware",
+    "yamcs": "yamcs",
 }
 
 

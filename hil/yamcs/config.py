@@ -61,7 +61,7 @@ class YamcsSetup:
     cop1_window: int = 4
     sdls_key: bytes | None = None
     sdls_spi: int = 1
-    sdls_initial_seq: int = 0
+    sdls_initial_seq: int = 1  # the first ARSN (IV) Yamcs sends; must be above the rover's mark
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,23 +87,34 @@ class YamcsSetup:
         )
 
 
-def load_sdls_key(path: Path | str, spi: int = 1) -> bytes:
-    """The 32-octet key of `spi` from farside's key file: `{"sas": {"1": {"key": "<64 hex>"}}}`
-    (AES-GCM security associations) or the older `{"keys": {"1": "<64 hex>"}}`."""
-    p = Path(path)
+def sdls_key_from_setting(keys: str | Path | None = None, spi: int = 1) -> tuple[bytes | None, str]:
+    """The AES-256-GCM key of `spi` from farside's key setting (--keys PATH|BOARD, else
+    $FARSIDE_KEYS, else the development keys), and where it came from. (None, why) when that
+    SA is not AES-GCM: Yamcs has no other suite, so the link then runs in clear mode."""
+    from hil.gs.keys import resolve_keys
+
+    setting = resolve_keys(keys)
+    p = setting.path
     try:
         doc = json.loads(p.read_text())
     except (OSError, ValueError) as exc:
         raise FarsideError(f"{p}: cannot read the key file: {exc}") from None
     entry: Any = (doc.get("sas") or {}).get(str(spi))
-    text = entry.get("key") if isinstance(entry, dict) else (doc.get("keys") or {}).get(str(spi))
+    if not isinstance(entry, dict):
+        if str(spi) in (doc.get("keys") or {}):
+            return None, f"SA {spi} in {setting.source} is HMAC-SHA256, which Yamcs cannot speak"
+        raise FarsideError(f"{p}: no security association {spi} in the key file")
+    suite = str(entry.get("suite", "aes-gcm"))
+    if suite != "aes-gcm":
+        return None, f"SA {spi} in {setting.source} is {suite}, which Yamcs cannot speak"
+    text = entry.get("key")
     try:
         key = bytes.fromhex(str(text))
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise FarsideError(f"{p}: expected a 64-hex-digit key for SPI {spi}, got {text!r}")
-    return key
+        raise FarsideError(f"{p}: expected a 64-hex-digit key for SA {spi}")
+    return key, f"SA {spi} from {setting.source}"
 
 
 def _yaml(obj: Any, indent: int = 0) -> str:
@@ -193,7 +204,8 @@ def instance_yaml(setup: YamcsSetup, mdb_path: Path, key_path: Path | None) -> d
         tc_link["encryption"] = [{
             "spi": setup.sdls_spi,
             "class": SDLS_FACTORY,
-            "args": {"keyFile": str(key_path), "initialSeqNum": setup.sdls_initial_seq},
+            # the IV is the ARSN as a 96-bit counter; Yamcs keeps it in its data folder after this
+            "args": {"keyFile": str(key_path), "initialSeqNum": f"{setup.sdls_initial_seq:024x}"},
         }]
         vc["encryptionSpi"] = setup.sdls_spi
     return {

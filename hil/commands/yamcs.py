@@ -1,0 +1,119 @@
+"""`farside yamcs`: the dictionary as XTCE, a Yamcs configuration facing the relay, Yamcs
+started as its own process, and a mission flown through it."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from hil.errors import FarsideError
+from hil.yamcs.config import (
+    DEFAULT_HTTP_PORT,
+    DEFAULT_INSTANCE,
+    DEFAULT_TC_PORT,
+    DEFAULT_TM_PORT,
+    YamcsSetup,
+    sdls_key_from_setting,
+    write_config,
+)
+
+
+def mdb_xml() -> str:
+    """The XTCE mission database from protocols/dictionary.json (hil.yamcs.mdb)."""
+    try:
+        from hil.yamcs import mdb
+    except ImportError:
+        raise FarsideError("the XTCE writer (hil.yamcs.mdb) is not installed: pip install 'farside[yamcs]'") from None
+    return mdb.export_xtce()
+
+
+@click.group(name="yamcs")
+def cli() -> None:
+    """Yamcs, the open-source mission control system, as farside's ground station."""
+
+
+@cli.command("export-mdb")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="-", show_default=True,
+              help="Write the XTCE here ('-': stdout).")
+def export_mdb(out: str) -> None:
+    """Write the dictionary as an XTCE mission database."""
+    xml = mdb_xml()
+    if out == "-":
+        click.echo(xml, nl=not xml.endswith("\n"))
+        return
+    Path(out).write_text(xml)
+    click.echo(f"wrote {out}")
+
+
+def _setup(http_port: int, tm_port: int, tc_port: int, instance: str, keys: str | None, spi: int,
+           arsn: int, clear: bool) -> tuple[YamcsSetup, str]:
+    for name, port in (("--http-port", http_port), ("--tm-port", tm_port), ("--tc-port", tc_port)):
+        if not 1 <= port <= 65535:
+            raise FarsideError(f"{name}: expected a port 1..65535, got {port}")
+    if not 1 <= arsn < 1 << 32:
+        raise FarsideError(f"--arsn: expected 1..4294967295, got {arsn}")
+    key, why = (None, "--clear") if clear else sdls_key_from_setting(keys, spi)
+    setup = YamcsSetup.from_dictionary(instance=instance, http_port=http_port, tm_port=tm_port, tc_port=tc_port,
+                                       sdls_key=key, sdls_spi=spi, sdls_initial_seq=arsn)
+    return setup, why
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--http-port", default=DEFAULT_HTTP_PORT, show_default=True, help="Web UI and API port.")
+@click.option("--tm-port", default=DEFAULT_TM_PORT, show_default=True, help="UDP port Yamcs receives TM frames on.")
+@click.option("--tc-port", default=DEFAULT_TC_PORT, show_default=True, help="UDP port Yamcs sends TC frames to (the relay's).")
+@click.option("--instance", default=DEFAULT_INSTANCE, show_default=True, help="Yamcs instance name.")
+@click.option("--keys", default=None, help="Key file or board (default: $FARSIDE_KEYS, else the development keys).")
+@click.option("--spi", default=1, show_default=True, help="The security association Yamcs uses.")
+@click.option("--arsn", default=1, show_default=True,
+              help="First anti-replay sequence number Yamcs sends: above the rover's mark (HK sa_arsn).")
+@click.option("--clear", is_flag=True, help="No SDLS: clear-mode TC frames (only a rover without security takes them).")
+def init(folder: str, http_port: int, tm_port: int, tc_port: int, instance: str, keys: str | None, spi: int,
+         arsn: int, clear: bool) -> None:
+    """Write a Yamcs configuration in FOLDER: one instance, the farside MDB, frame links
+    facing `farside relay --ground udp:TM_PORT:TC_PORT`, COP-1 and SDLS."""
+    setup, why = _setup(http_port, tm_port, tc_port, instance, keys, spi, arsn, clear)
+    write_config(folder, setup, mdb_xml())
+    click.echo(f"wrote {folder}: instance {instance}, web UI on port {http_port}")
+    click.echo(f"TC security: {setup.security} ({why})")
+    click.echo(f"relay: farside relay --ground udp:{tm_port}:{tc_port} --rover PORT")
+    click.echo(f"start: farside yamcs start {folder}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False), default="yamcs", required=False)
+@click.option("--timeout", "timeout_s", default=90.0, show_default=True, help="Seconds to wait for Yamcs to come up.")
+def start(folder: str, timeout_s: float) -> None:
+    """Start Yamcs on FOLDER (default ./yamcs, written by `farside yamcs init`) and run it
+    until Ctrl-C. Prints the web UI's address once the instance runs."""
+    from hil.yamcs.server import YamcsServer
+
+    server = YamcsServer(folder)
+    server.start()
+    stop = False
+
+    def _term(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    old = signal.signal(signal.SIGTERM, _term)
+    try:
+        took = server.wait_ready(timeout_s)
+        s = server.summary
+        click.echo(f"Yamcs up in {took:.1f} s: {server.url} (instance {server.instance}); "
+                   f"relay ground udp:{s['tm_port']}:{s['tc_port']}; TC security: {s['security']}")
+        sys.stdout.flush()
+        while not stop and server.proc is not None and server.proc.poll() is None:
+            time.sleep(0.5)
+        if server.proc is not None and server.proc.poll() not in (None, 0) and not stop:
+            raise FarsideError(f"Yamcs exited with code {server.proc.returncode} (log: {server.log_path})")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        server.stop()

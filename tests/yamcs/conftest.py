@@ -1,0 +1,92 @@
+"""Yamcs fixtures: Java and the jars (skip without them, fail under CI), a configuration
+folder, and one Yamcs per test module (it takes seconds to start)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hil.errors import FarsideError
+from hil.yamcs.config import YamcsSetup, write_config
+from tests.conftest import need
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mdb_xml() -> str:
+    """The project's XTCE (hil.yamcs.mdb) when it is there, else a minimal MDB (CCSDS headers
+    only) so the server tests still run."""
+    try:
+        from hil.commands.yamcs import mdb_xml as project_mdb
+
+        return project_mdb()
+    except (ImportError, AttributeError):
+        from yamcs.pymdb import System, ccsds
+
+        system = System("farside")
+        ccsds.add_ccsds_header(system)
+        return str(system.dumps())
+
+
+@pytest.fixture(scope="session")
+def yamcs_tools() -> None:
+    """Java and the Yamcs jars, or skip (fail under CI)."""
+    from hil.yamcs.server import find_java, jar_dir
+
+    try:
+        find_java()
+        jar_dir()
+    except FarsideError as exc:
+        need(False, str(exc))
+
+
+def write_folder(folder: Path, **kw: object) -> YamcsSetup:
+    kw.setdefault("http_port", free_port())
+    kw.setdefault("tm_port", free_port(socket.SOCK_DGRAM))
+    kw.setdefault("tc_port", free_port(socket.SOCK_DGRAM))
+    setup = YamcsSetup.from_dictionary(**kw)  # type: ignore[arg-type]
+    write_config(folder, setup, mdb_xml())
+    return setup
+
+
+@pytest.fixture
+def yamcs_folder(tmp_path: Path) -> Path:
+    """A written configuration (clear mode) on free ports, not started."""
+    write_folder(tmp_path / "yamcs")
+    return tmp_path / "yamcs"
+
+
+def no_java_env() -> dict[str, str]:
+    """This environment with no Java reachable: PATH without any java, no JAVA_HOME."""
+    env = dict(os.environ)
+    env.pop("JAVA_HOME", None)
+    java = shutil.which("java")
+    dirs = [d for d in env.get("PATH", "").split(os.pathsep)
+            if d and not (Path(d) / "java").exists() and (java is None or Path(d) != Path(java).parent)]
+    env["PATH"] = os.pathsep.join(dirs)
+    return env
+
+
+@pytest.fixture(scope="module")
+def yamcs_server(yamcs_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One Yamcs for the module, on a clear-mode configuration in a temporary folder."""
+    from hil.yamcs.server import YamcsServer
+
+    folder = tmp_path_factory.mktemp("yamcs")
+    write_folder(folder)
+    server = YamcsServer(folder)
+    server.start()
+    try:
+        server.wait_ready(120)
+        yield server
+    finally:
+        server.stop()

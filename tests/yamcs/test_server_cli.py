@@ -1,0 +1,58 @@
+"""`farside yamcs` bad input: one line `farside: error: ...` and a non-zero exit."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.yamcs.conftest import no_java_env
+
+
+def _farside(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hil.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def _one_line_error(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("farside: error: ")
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_start_without_java_names_the_package_to_install(yamcs_folder: Path) -> None:
+    r = _farside(["yamcs", "start", str(yamcs_folder)], env=no_java_env())
+    line = _one_line_error(r)
+    assert "no java on PATH or in $JAVA_HOME" in line and "openjdk-17-jre-headless" in line
+
+
+def test_start_on_a_busy_http_port_is_one_line(yamcs_tools: None, yamcs_folder: Path) -> None:
+    import json
+
+    port = json.loads((yamcs_folder / "farside-yamcs.json").read_text())["http_port"]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        r = _farside(["yamcs", "start", str(yamcs_folder)])
+    line = _one_line_error(r)
+    assert f"HTTP port {port} (TCP) is busy" in line
+
+
+def test_start_on_a_folder_that_was_never_initialised_is_one_line(tmp_path: Path) -> None:
+    line = _one_line_error(_farside(["yamcs", "start", str(tmp_path)]))
+    assert "not a farside Yamcs folder" in line and "farside yamcs init" in line
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--http-port", "0"], "--http-port: expected a port 1..65535"),
+    (["--arsn", "0"], "--arsn: expected 1..4294967295"),
+])
+def test_init_bad_options_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    line = _one_line_error(_farside(["yamcs", "init", str(tmp_path / "y"), *args]))
+    assert message in line
