@@ -45,6 +45,8 @@ TYPE_BOUNDS: dict[str, tuple[float, float]] = {
     "f32": (-3.4028234663852886e38, 3.4028234663852886e38),
 }
 TC_TYPE = "tc"  # command argument: the rest of the application data is a whole TC packet
+BYTES_TYPE = "bytes"  # command argument: raw octets of a fixed "length" (hex on the CLI)
+MAX_BYTES_LENGTH = 256
 SEVERITIES = {"info": 1, "low": 2, "medium": 3, "high": 4}
 SEVERITY_BY_SUBSERVICE = {v: k for k, v in SEVERITIES.items()}
 VERIFICATION_REPORTS = {
@@ -74,6 +76,7 @@ class Arg:
     calibration: tuple[float, ...] | None = None
     limits: dict[str, tuple[float, float]] | None = None
     description: str = ""
+    length: int | None = None  # octets of a 'bytes' field
 
 
 @dataclass(frozen=True)
@@ -213,9 +216,17 @@ def _arg(where: str, obj: Any, enums: Mapping[str, Mapping[int, str]], allow_tc:
     name = _name(f"{where}.name", obj.get("name"))
     where = f"{where} ({name})"
     typ = obj.get("type")
-    known = sorted(STRUCT_CODES) + ([TC_TYPE] if allow_tc else [])
+    known = sorted(STRUCT_CODES) + ([TC_TYPE, BYTES_TYPE] if allow_tc else [])
     if typ not in known:
         raise _err(where, f"unknown type {typ!r} (expected one of {', '.join(known)})")
+    length = None
+    if typ == BYTES_TYPE:
+        length = _int_in(f"{where}.length", obj.get("length"), 1, MAX_BYTES_LENGTH)
+        for key in ("range", "enum", "calibration", "limits"):
+            if key in obj:
+                raise _err(where, f"a 'bytes' argument has no {key}")
+    elif "length" in obj:
+        raise _err(where, f"only a 'bytes' argument has a length, not {typ}")
     rng = None
     if "range" in obj:
         rng = _pair(f"{where}.range", obj["range"])
@@ -250,7 +261,7 @@ def _arg(where: str, obj: Any, enums: Mapping[str, Mapping[int, str]], allow_tc:
     unit = obj.get("unit", "")
     if not isinstance(unit, str):
         raise _err(where, f"unit must be a string, got {unit!r}")
-    return Arg(name, typ, unit, rng, enum, cal, limits, str(obj.get("description", "")))
+    return Arg(name, typ, unit, rng, enum, cal, limits, str(obj.get("description", "")), length)
 
 
 def _range_within_enum(where: str, rng: tuple[float, float], name: str, table: Mapping[int, str]) -> None:
@@ -483,6 +494,9 @@ class Dictionary:
             if a.type == TC_TYPE:
                 out += _tc_bytes(cmd.name, a, value)
                 continue
+            if a.type == BYTES_TYPE:
+                out += fixed_bytes(cmd.name, a, value)
+                continue
             num = self.coerce(cmd.name, a, value)
             out += struct.pack(">" + STRUCT_CODES[a.type], num)
         if given:
@@ -565,6 +579,16 @@ class Dictionary:
             if a.type == TC_TYPE:
                 values.append(Value(a.name, data[pos:].hex(), data[pos:].hex(), "", a.type))
                 pos = len(data)
+                continue
+            if a.type == BYTES_TYPE:
+                assert a.length is not None
+                if len(data) - pos < a.length:
+                    raise DictionaryError(
+                        f"{where}: data ends at octet {len(data)} inside {a.name} (bytes({a.length}) at octet {pos})"
+                    )
+                octets = bytes(data[pos : pos + a.length]).hex()
+                values.append(Value(a.name, octets, octets, "", a.type))
+                pos += a.length
                 continue
             code = ">" + STRUCT_CODES[a.type]
             size = struct.calcsize(code)
@@ -665,6 +689,29 @@ class Dictionary:
             return Decoded("parameter", pname, 20, 2, (v,), f"parameter {pid} {pname} = {v.text()}", id=pid,
                            raw=bytes(data))
         return Decoded("unknown", f"TM_{service}_{subservice}", service, subservice, raw=bytes(data))
+
+
+def fixed_bytes(where: str, a: Arg, value: Any) -> bytes:
+    """A 'bytes' argument's octets from bytes or hex text (spaces, ':' and a 0x prefix
+    allowed); the length must be the dictionary's."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "").replace(":", "")
+        if text[:2].lower() == "0x":
+            text = text[2:]
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise ArgumentError(f"{where}: {a.name}={value!r} is not hex", "number", value, 0, 0) from None
+    else:
+        raise ArgumentError(f"{where}: {a.name} must be {a.length} octets as bytes or hex", "number", value, 0, 0)
+    if len(raw) != a.length:
+        raise ArgumentError(
+            f"{where}: {a.name} must be {a.length} octets ({2 * (a.length or 0)} hex digits), got {len(raw)}",
+            "length", len(raw), a.length or 0, a.length or 0,
+        )
+    return raw
 
 
 def _tc_bytes(where: str, a: Arg, value: Any) -> bytes:

@@ -168,6 +168,9 @@ def command_values(draw: st.DrawFn, dictionary: object, name: str | None = None)
         if a.type == TC_TYPE:
             values[a.name] = build_tc_packet(**draw(tc_packet_args(max_data=16)))  # type: ignore[arg-type]
             continue
+        if a.type == "bytes":
+            values[a.name] = draw(st.binary(min_size=a.length or 0, max_size=a.length or 0))
+            continue
         lo, hi = a.range if a.range is not None else TYPE_BOUNDS[a.type]
         if a.type == "f32":
             values[a.name] = draw(_f32_in(lo, hi))

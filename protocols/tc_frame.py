@@ -8,14 +8,15 @@ error control field (CRC-16/CCITT-FALSE). At most 1024 octets.
 Frame types (bypass, control): AD (0, 0) sequence-controlled, BD (1, 0) expedited,
 BC (1, 1) COP-1 control commands: Unlock `00` and Set V(R) `82 00 NN`.
 
-With SDLS-style authentication (CCSDS 355.0-B, see sdls.py) the data field is
-security header (SPI u16, sequence number u32) | data | MAC (16 octets).
+With SDLS (CCSDS 355.0-B-2, see sdls.py) the data field is security header | data | MAC
+(16 octets); the security header is SPI u16 then, per the SA's suite, an IV (12 octets,
+AES-GCM suites) or a sequence number u32 (legacy HMAC suite).
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
@@ -39,9 +40,10 @@ PRIMARY_HEADER_LENGTH = 5
 FECF_LENGTH = 2
 MAX_FRAME_LENGTH = 1024
 MIN_FRAME_LENGTH = PRIMARY_HEADER_LENGTH + FECF_LENGTH
-SECURITY_HEADER_LENGTH = 6
+SECURITY_HEADER_LENGTH = 6  # the legacy suite's (SPI + sequence number)
+GCM_SECURITY_HEADER_LENGTH = 14  # SPI + IV
 MAC_LENGTH = 16
-SECURITY_OVERHEAD = SECURITY_HEADER_LENGTH + MAC_LENGTH
+SECURITY_OVERHEAD = SECURITY_HEADER_LENGTH + MAC_LENGTH  # the smallest overhead of any suite
 NO_SECURITY_HEADER = 5  # auth_reason code, see sdls.AuthReason
 
 UNLOCK = b"\x00"
@@ -109,6 +111,20 @@ class TcFrame:
     sec_seq: int | None = None
     mac: bytes | None = None
     raw: bytes = field(default=b"", repr=False)
+    security_header: bytes | None = field(default=None, repr=False)
+
+    @property
+    def iv(self) -> bytes | None:
+        """The 12-octet IV of an AES-GCM suite's security header."""
+        sec = self.security_header
+        return sec[2:] if sec is not None and len(sec) == GCM_SECURITY_HEADER_LENGTH else None
+
+    @property
+    def body(self) -> bytes:
+        """The data field between the security header and the MAC as sent (ciphertext for
+        the aes-gcm suite)."""
+        assert self.security_header is not None
+        return self.raw[PRIMARY_HEADER_LENGTH + len(self.security_header) : len(self.raw) - MAC_LENGTH - FECF_LENGTH]
 
     @property
     def frame_type(self) -> FrameType:
@@ -123,15 +139,25 @@ class TcFrame:
 class FrameSecurity(Protocol):
     """Sender side of authentication (sdls.SecuritySender)."""
 
+    @property
+    def overhead(self) -> int:
+        """Octets the security header and MAC add."""
+        ...
+
     def secure(self, header: bytes, data: bytes) -> bytes:
         """Return security header + data + MAC for a frame whose header is `header`."""
         ...
 
 
 class SecurityCheck(Protocol):
-    """Receiver side of authentication (sdls.FrameAuthenticator): raise AuthError, commit nothing."""
+    """Receiver side of authentication (sdls.FrameAuthenticator): raise AuthError, commit
+    nothing; return the plaintext data field (or None when it is the frame's as parsed)."""
 
-    def check(self, frame: TcFrame) -> None: ...
+    def split(self, spi: int) -> int | None:
+        """The security header length of an SPI's SA, None when the SPI has none."""
+        ...
+
+    def check(self, frame: TcFrame) -> bytes | None: ...
 
 
 def build_tc_frame(
@@ -148,7 +174,7 @@ def build_tc_frame(
     for name, value, high in (("SCID", scid, 0x3FF), ("VCID", vcid, 0x3F), ("N(S)", frame_seq, 0xFF)):
         if not 0 <= value <= high:
             raise ProtocolError(f"TC frame {name} must be 0..{high}, got {value}")
-    overhead = SECURITY_OVERHEAD if security is not None else 0
+    overhead = security.overhead if security is not None else 0
     total = PRIMARY_HEADER_LENGTH + overhead + len(data) + FECF_LENGTH
     if total > MAX_FRAME_LENGTH:
         raise ProtocolError(f"TC frame would be {total} octets, more than {MAX_FRAME_LENGTH}")
@@ -183,13 +209,15 @@ def frame_length_from_header(data: bytes | bytearray | memoryview, offset: int =
 
 def parse_tc_frame(
     data: bytes | bytearray | memoryview,
-    security: bool | SecurityCheck | None = None,
+    security: bool | int | SecurityCheck | None = None,
 ) -> TcFrame:
     """Parse and check (length, FECF) a TC frame.
 
-    security: None = plain data field; True = split the security header and MAC out of the
-    data field (no check); an object with `check(frame)` (sdls.FrameAuthenticator) = split and
-    verify it, raising AuthError without committing the sequence number.
+    security: None = plain data field; True = split the legacy security header (SPI +
+    sequence number) and MAC out of the data field (no check); an int = split a security
+    header of that length (14: SPI + IV); an object with `split(spi)` and `check(frame)`
+    (sdls.FrameAuthenticator) = split per the SPI's SA and verify it, raising AuthError
+    without committing the sequence number (the frame's data is then the plaintext).
     """
     raw = bytes(data)
     if len(raw) < MIN_FRAME_LENGTH:
@@ -227,12 +255,33 @@ def parse_tc_frame(
             f"TC frame data field is {len(field_octets)} octets, too short for the "
             f"{SECURITY_OVERHEAD}-octet security header and MAC (octet {PRIMARY_HEADER_LENGTH})",
         )
-    spi, sec_seq = _SEC_HEADER.unpack_from(field_octets)
+    spi = (field_octets[0] << 8) | field_octets[1]
+    if security is True:
+        header_length = SECURITY_HEADER_LENGTH
+    elif isinstance(security, int):
+        header_length = security
+    else:
+        found = security.split(spi)
+        if found is None:
+            raise AuthError(1, f"no key for SPI {spi} (octets 5-6)", spi)  # UNKNOWN_SPI
+        header_length = found
+    if len(field_octets) < header_length + MAC_LENGTH:
+        raise AuthError(
+            NO_SECURITY_HEADER,
+            f"TC frame data field is {len(field_octets)} octets, too short for SPI {spi}'s "
+            f"{header_length + MAC_LENGTH}-octet security header and MAC (octet {PRIMARY_HEADER_LENGTH})",
+            spi,
+        )
+    sec = field_octets[:header_length]
+    if header_length == SECURITY_HEADER_LENGTH:
+        sec_seq = _SEC_HEADER.unpack_from(sec)[1]
+    else:
+        sec_seq = int.from_bytes(sec[-4:], "big")  # IV[8:12]: the 32-bit ARSN
     frame = TcFrame(
         scid=frame.scid,
         vcid=frame.vcid,
         frame_seq=frame.frame_seq,
-        data=field_octets[SECURITY_HEADER_LENGTH:-MAC_LENGTH],
+        data=field_octets[header_length:-MAC_LENGTH],
         bypass=frame.bypass,
         control=frame.control,
         version=frame.version,
@@ -241,9 +290,12 @@ def parse_tc_frame(
         sec_seq=sec_seq,
         mac=field_octets[-MAC_LENGTH:],
         raw=raw,
+        security_header=sec,
     )
-    if security is not True:
-        security.check(frame)
+    if not isinstance(security, bool | int):
+        plain = security.check(frame)
+        if plain is not None and plain != frame.data:
+            frame = replace(frame, data=plain)
     return frame
 
 

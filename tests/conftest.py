@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +29,15 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# The ground's persisted state (ARSN ledgers) and per-board key files live in a temp folder
+# for the whole session, so tests never touch the user's home; a user's $FARSIDE_KEYS is
+# ignored (tests choose their keys).
+_GROUND_HOME = tempfile.mkdtemp(prefix="farside-test-home-")
+atexit.register(shutil.rmtree, _GROUND_HOME, True)
+os.environ["FARSIDE_STATE_DIR"] = os.path.join(_GROUND_HOME, "state")
+os.environ["FARSIDE_CONFIG_DIR"] = os.path.join(_GROUND_HOME, "config")
+os.environ.pop("FARSIDE_KEYS", None)
 
 # The Pico's heap budget for firmware under the unix port (RP2040 has ~210 KB free at boot).
 PICO_HEAPSIZE = "192K"

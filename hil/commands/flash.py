@@ -29,9 +29,10 @@ BOARDS = ["pico", "pico_w", "pico2", "sim"]
 )
 @click.option(
     "--keys",
-    type=click.Path(path_type=Path),
     default=None,
-    help='Key file {"keys": {"1": "<hex>"}} (default: $FARSIDE_KEYS or the dev keys).',
+    metavar="PATH|BOARD",
+    help="Key file, or a board's keys from `farside keys new` (default: $FARSIDE_KEYS; "
+    "the dev keys only for --board sim). Written to the board.",
 )
 @click.option(
     "--dictionary",
@@ -64,7 +65,7 @@ def cli(
     board: str,
     port: str,
     source: Path | None,
-    keys: Path | None,
+    keys: str | None,
     dictionary: Path | None,
     dry_run: bool,
     verify_only: bool,
@@ -94,11 +95,15 @@ def cli(
         raise FarsideError(
             f"--boot-timeout: expected a positive number of seconds, got {boot_timeout!r}"
         )
+    from hil.gs.keys import SIM_BOARDS, resolve_keys
+
+    # one line, before anything touches the board: a real board never gets the dev keys
+    keys_path = resolve_keys(keys, board=board, allow_dev=board in SIM_BOARDS).path
     options = FlashOptions(
         board=board,
         port=port,
         source=source,
-        keys=keys,
+        keys=keys_path,
         dictionary=dictionary,
         dry_run=dry_run,
         verify_only=verify_only,

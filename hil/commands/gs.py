@@ -40,7 +40,8 @@ def _mission(dictionary: str | None) -> Any:
 def link_options(f: Any) -> Any:
     f = click.option("--link", "link", envvar="FARSIDE_LINK", help=LINK_HELP)(f)
     f = click.option("--dictionary", type=click.Path(dir_okay=False), help="dictionary JSON (default: the project's)")(f)
-    f = click.option("--keys", type=click.Path(dir_okay=False), help="SDLS key file (default: the development keys)")(f)
+    f = click.option("--keys", metavar="PATH|BOARD",
+                     help="SDLS key file or a board's keys (default: $FARSIDE_KEYS, else the sim board's dev keys)")(f)
     f = click.option("--spi", type=int, default=1, show_default=True, help="security parameter index")(f)
     f = click.option("--archive-root", type=click.Path(file_okay=False), default="archive", show_default=True,
                      help="folder for session archives (one folder per session)")(f)

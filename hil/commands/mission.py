@@ -28,11 +28,13 @@ def _scenarios() -> list[str]:
 @click.option("--relay", "relay", default=None, help="relay profile: queqiao (default), lab, harsh, none, or a file")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("mission-report"), show_default=True,
               help="report folder (archive, plots, summary.json)")
+@click.option("--keys", metavar="PATH|BOARD", default=None,
+              help="SDLS keys for rover and ground (default: $FARSIDE_KEYS, else the sim board's dev keys)")
 @click.option("--no-plots", is_flag=True, help="skip the PNG plots")
 @click.option("--json", "as_json", is_flag=True, help="print summary.json instead of the table")
 def cli(
     scenario: str, seed: int, real_time: bool, target: str, board: str, relay: str | None, out: Path,
-    no_plots: bool, as_json: bool,
+    no_plots: bool, as_json: bool, keys: str | None = None,
 ) -> int:
     """Run a mission SCENARIO (sortie, egress, traverse, outage) and write a report folder.
 
@@ -42,13 +44,18 @@ def cli(
     time, in seconds of virtual time.
     """
     import json
+    import os
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from hil.gs.keys import SIM_BOARDS, resolve_keys
     from hil.mission.report import MissionSpec, run_mission
     from hil.mission.scenarios import SCENARIOS, StepRecord
 
+    # one key setting for the whole run: the rover's flash and the ground read it
+    setting = resolve_keys(keys, board=board, allow_dev=board in SIM_BOARDS or target in ("virtual", "mpy"))
+    os.environ["FARSIDE_KEYS"] = str(setting.path)
     if scenario not in SCENARIOS:
         raise FarsideError(f"expected a scenario ({', '.join(SCENARIOS)}), got {scenario!r}")
     port = None

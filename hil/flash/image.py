@@ -286,32 +286,33 @@ def dictionary_hash(canonical: bytes) -> int:
     return short_hash(canonical)
 
 
-def default_keys_path() -> Path:
-    """$FARSIDE_KEYS, else the ground station's development key file (the same key on
-    both ends of the link by default)."""
-    env = os.environ.get("FARSIDE_KEYS")
-    if env:
-        return Path(env)
-    return ROOT / "hil" / "gs" / "dev_keys.json"
+def default_keys_path(board: str = "sim") -> Path:
+    """The key setting (`hil.gs.keys.resolve_keys`): $FARSIDE_KEYS, else the development keys,
+    which only a sim board may fall back to."""
+    from hil.gs.keys import SIM_BOARDS, resolve_keys
+
+    return resolve_keys(None, board=board, allow_dev=board in SIM_BOARDS).path
 
 
-def load_keys(path: Path | None) -> bytes:
-    """The key file's bytes, checked: {"keys": {"<spi>": "<64 hex digits>"}}."""
-    path = path or default_keys_path()
+def load_keys(path: Path | str | None, board: str = "sim") -> bytes:
+    """The key file's bytes, checked (`protocols.sdls.KeyStore`): `path` is a key file or a
+    board name (`farside keys new`); None is the key setting's fallback. A board that is not
+    a sim board needs explicit keys."""
+    from hil.gs.keys import SIM_BOARDS, resolve_keys
+    from protocols.errors import ProtocolError
+    from protocols.sdls import KeyStore
+
+    path = resolve_keys(path, board=board, allow_dev=board in SIM_BOARDS).path
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise FarsideError(f"expected a key file at {path}, found none (--keys PATH)") from exc
+        raise FarsideError(f"expected a key file at {path}, found none (--keys PATH|BOARD)") from exc
     try:
-        keys = json.loads(raw)["keys"]
-        for spi, hexkey in keys.items():
-            int(spi)
-            if len(bytes.fromhex(hexkey)) != 32:
-                raise ValueError(f"key for SPI {spi} is not 32 octets")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise FarsideError(
-            f'key file {path}: expected {{"keys": {{"1": "<64 hex digits>"}}}}: {exc}'
-        ) from exc
+        store = KeyStore.from_json(json.loads(raw), source=f"key file {path}")
+    except (ValueError, ProtocolError) as exc:
+        raise FarsideError(str(exc) if isinstance(exc, ProtocolError) else f"key file {path}: {exc}") from None
+    if store.sa(1) is None:
+        raise FarsideError(f"key file {path}: no SA for SPI 1 (the rover's link SA)")
     return raw
 
 
@@ -334,7 +335,7 @@ def build_image(
     canonical = canonical_dictionary(dictionary)
     files["board.json"] = raw_board
     files["dictionary.json"] = canonical
-    files["keys.json"] = load_keys(keys)
+    files["keys.json"] = load_keys(keys, board)
     return Image(
         board=board,
         arch=arch,

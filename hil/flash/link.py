@@ -33,21 +33,29 @@ def _mission() -> dict[str, int]:
 
 
 def command_bytes(keys_json: bytes, service: int, subservice: int, seq: int | None = None) -> bytes:
-    """A Type-BD TC frame (authenticated with SPI 1 of the key file) on the stream.
+    """A Type-BD TC frame (secured with SPI 1 of the key file) on the stream.
 
-    The security sequence number comes from the clock all senders share
-    (`protocols.sdls.time_based_seq`), so it is above what a ground session has used
-    since the rover booted (its window resets at boot)."""
+    The rover accepts a BD frame only with an ARSN above the highest it accepted and above
+    the mark it persists across resets, so a recorded BD frame (ENTER_REPL included) is
+    always a replay. The ARSN comes from the ground's persisted ledger for this key
+    (`hil.gs.arsn`), which every ground process on the key shares: it starts above
+    anything an earlier session sent."""
+    from hil.gs.arsn import ArsnLedger
     from protocols.pus import build_tc_packet
-    from protocols.sdls import KeyStore, SecuritySender, time_based_seq
+    from protocols.sdls import KeyStore, SecuritySender
     from protocols.stream import frame_tc
     from protocols.tc_frame import build_bd_frame
 
     m = _mission()
     keys = KeyStore.from_json(json.loads(keys_json))
-    sender = SecuritySender.from_keystore(
-        keys, seq=seq if seq is not None else time_based_seq()
-    )
+    sa = keys.sa(1)
+    if sa is None:
+        raise ProtocolError("the key file has no SA for SPI 1")
+    if seq is None:
+        ledger = ArsnLedger.for_sa(sa)
+        sender = SecuritySender(sa, seq=ledger.next_free(), reserve=ledger.reserve)
+    else:
+        sender = SecuritySender(sa, seq=seq)
     packet = build_tc_packet(m["tc_apid"], 0, service, subservice)
     frame = build_bd_frame(m["scid"], m["tc_vcid"], packet, security=sender)
     return frame_tc(frame)

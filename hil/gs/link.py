@@ -5,6 +5,14 @@ TM in: the octet stream is deframed (ASM), every good frame archived and fed to 
 TC out: command packets encoded by the dictionary (TT_INSERT wrapping for `at`), queued
 on FOP-1, framed with SDLS authentication (`_build_frame`), archived as sent.
 
+SDLS: the key file comes from the one key setting (`hil.gs.keys.resolve_keys`); the ARSN
+starts above everything any ground process reserved with that key (`hil.gs.arsn`) and is
+raised, never lowered, to what the rover reports (SA_STATUS, HK `sa_arsn`) + 1. A BC Set V(R)
+still waiting when the ARSN jumps (the rover rebooted and restored a higher mark) is rebuilt
+with a fresh ARSN, so COP-1 resynchronises without an operator. From ARSN 2**32 - 2**16 the
+link warns (rekey: `farside keys rotate`); the last `REKEY_RESERVE` ARSNs are kept for
+KEY_OTAR and SA_REKEY.
+
 Two drivers subclass it and differ only in what drives them: `hil.gs.session.Session`
 (a link thread on the wall clock) and `hil.mission.ground.LoopGround` (an asyncio loop's
 clock, virtual or real). They give `clock()` (COP-1 timers), `unix_now()` (archive
@@ -20,16 +28,19 @@ from typing import Any
 
 from hil.errors import FarsideError
 from hil.gs.archive import KIND_META, KIND_TC, KIND_TM, ArchiveWriter
+from hil.gs.arsn import ArsnLedger
+from hil.gs.keys import DEV_KEYS, KeySetting, load_store, resolve_keys
 from hil.gs.mission import Mission
 from hil.gs.state import GroundState, Verification
 from protocols.cop1 import CommandRecord, Fop1, FopConfig, FopState, FrameKind
 from protocols.errors import ProtocolError
 from protocols.pus import build_tc_packet
-from protocols.sdls import KeyStore, SecuritySender
+from protocols.sdls import MAX_SEQ, REKEY_RESERVE, KeyStore, SaConfig, SecuritySender
 from protocols.stream import TmDeframer, frame_tc
 from protocols.tc_frame import build_ad_frame, build_bc_frame, build_bd_frame
 
-DEV_KEYS = Path(__file__).resolve().parent / "dev_keys.json"
+__all__ = ["DEV_KEYS", "CommandTrack", "GroundLink"]
+REKEY_COMMANDS = ("KEY_OTAR", "SA_REKEY")
 
 RequestId = tuple[int, int]  # (TC packet id, TC sequence control): what TM 1/x reports quote
 STAGE_ORDER = {"accepted": 1, "started": 2, "completed": 3}  # TM 1/1, 1/3, 1/7
@@ -80,10 +91,14 @@ class GroundLink:
         self.mission = mission
         self.state = GroundState(mission)
         self.spi = spi
-        try:
-            self.security = SecuritySender.from_keystore(KeyStore.load(Path(keys or DEV_KEYS)), spi, seq=sdls_seq)
-        except ProtocolError as exc:
-            raise FarsideError(str(exc)) from None
+        self.key_setting: KeySetting = resolve_keys(keys)
+        self.keys: KeyStore = load_store(self.key_setting.path)
+        sa = self.keys.sa(spi)
+        if sa is None:
+            raise FarsideError(f"key file {self.key_setting.path} has no SA for SPI {spi}")
+        self.security = self._sender(sa, sdls_seq)
+        self.old_keys: list[SaConfig] = []  # keys replaced by a rekey, kept for TM in flight
+        self._sa_reports_seen = 0
         self.archive: ArchiveWriter | None = None
         self.fop = Fop1(fop or FopConfig(vcid=mission.tc_vcid, k=4, t1_s=t1_s), self._build_frame)
         self._deframer = TmDeframer(mission.tm_frame_length)
@@ -91,6 +106,11 @@ class GroundLink:
         self._lock = threading.RLock()  # FOP-1 and the TC sequence count (link thread vs callers)
         self.tracks: list[CommandTrack] = []  # in the order sent
         self.frame_of_packet: dict[bytes, bytes] = {}  # TC packet -> the frame that carried it
+
+    @staticmethod
+    def _sender(sa: SaConfig, seq: int = 1) -> SecuritySender:
+        ledger = ArsnLedger.for_sa(sa)
+        return SecuritySender(sa, seq=max(seq, ledger.next_free()), reserve=ledger.reserve)
 
     # --- what a driver gives ---------------------------------------------------------
     def clock(self) -> float:
@@ -126,6 +146,9 @@ class GroundLink:
             if self.archive is not None:
                 self.archive.append(KIND_TM, frame, t)
             st.on_frame(frame, t)
+            if st.sa_reports != self._sa_reports_seen:
+                self._sa_reports_seen = st.sa_reports
+                self._resync_security()
             self._on_frame()
             clcw = st.link.clcw
             if clcw is not None:
@@ -137,6 +160,64 @@ class GroundLink:
     def reset_deframer(self) -> None:
         """Forget a partial frame (the stream was interrupted)."""
         self._deframer = TmDeframer(self.mission.tm_frame_length)
+
+    # --- SDLS ------------------------------------------------------------------------------
+    def _resync_security(self) -> None:
+        """Raise the next ARSN above what the rover reported (never lower it); rebuild a
+        waiting Set V(R) whose ARSN the rover would now refuse."""
+        st, sender = self.state, self.security
+        with st.cond:
+            status = st.sa_status.get(sender.spi)
+            hk_arsn = st.hk_raw.get("sa_arsn")
+        reported = []
+        if status is not None:
+            mark, key_id = status
+            if key_id == sender.sa.key_id:
+                reported.append(mark)
+            else:
+                self._adopt_key(key_id)
+        if hk_arsn is not None:
+            reported.append(int(hk_arsn))
+        if not reported:
+            return
+        with self._lock:
+            before = sender.seq
+            sender.advance_to(max(reported) + 1)
+            if sender.seq != before and self.fop.state == FopState.INIT_BC:
+                self.fop.initiate_ad_set_vr(self.fop.vs, self.clock())
+
+    def _adopt_key(self, key_id: int) -> None:
+        """The rover reports another key_id on our SPI: switch if the key file has it."""
+        sa = self.keys.sa(self.spi)
+        if sa is not None and sa.key_id == key_id and sa.key != self.security.key:
+            self.rekey(sa)
+
+    def rekey(self, sa: SaConfig) -> None:
+        """Switch the SA to a new key (after SA_REKEY completed): ARSN from 1 (or above what
+        was reserved with that key); the old key is kept for TM still in flight."""
+        with self._lock:
+            self.old_keys.append(self.security.sa)
+            self.keys.sas[sa.spi] = sa
+            self.security = self._sender(sa)
+
+    def check_arsn(self, label: str) -> None:
+        """Refuse a command the ARSN cannot carry: past 2**32 - 1, or into the last
+        REKEY_RESERVE numbers unless it is a rekey; warn near exhaustion."""
+        seq = self.security.seq + self.fop.queued_count + self.fop.sent_count
+        if label in REKEY_COMMANDS:
+            if seq > MAX_SEQ:
+                raise FarsideError(f"{label}: SPI {self.spi} has no sequence numbers left")
+            return
+        if seq > MAX_SEQ - REKEY_RESERVE:
+            raise FarsideError(
+                f"{label}: SPI {self.spi} sequence number {seq} is at the end of 2**32; "
+                f"rekey first (farside keys rotate)"
+            )
+        if self.security.exhausting:
+            with self.state.cond:
+                self.state.link.note = (
+                    f"SPI {self.spi} ARSN {self.security.seq}: fewer than 65536 left, rekey (farside keys rotate)"
+                )
 
     # --- uplink ----------------------------------------------------------------------------
     def poll_fop(self, ad: bool = True) -> list[bytes]:
@@ -199,6 +280,7 @@ class GroundLink:
     ) -> CommandTrack:
         """Queue a packet on COP-1 (Type-AD, or Type-BD with `bypass`) and track it as `label`;
         old reports of a reused request id are forgotten."""
+        self.check_arsn(label)
         track = CommandTrack(label, label_args, rid, pkt, self.unix_now())
         with self.state.cond:
             self.state.verifications.pop(rid, None)

@@ -23,6 +23,7 @@ import protocols
 from hil.errors import FarsideError
 from hil.gs.units import convert, parse_quantity
 from protocols.dictionary import (
+    BYTES_TYPE,
     TC_TYPE,
     Arg,
     ArgumentError,
@@ -32,6 +33,7 @@ from protocols.dictionary import (
     Event,
     HkPacket,
     Parameter,
+    fixed_bytes,
 )
 from protocols.errors import ProtocolError
 
@@ -133,6 +135,12 @@ class GroundDictionary:
                 raise FarsideError(f"{cmd.name}: argument {key!r} given twice")
             if specs[key].type == TC_TYPE:
                 raise FarsideError(f"{cmd.name}: argument {key!r} is a packet; use `send --at`")
+            if specs[key].type == BYTES_TYPE:
+                try:
+                    values[key] = fixed_bytes(cmd.name, specs[key], text)  # type: ignore[assignment]
+                except ProtocolError as exc:
+                    raise FarsideError(str(exc)) from None
+                continue
             values[key] = self.typed_value(cmd.name, specs[key], text)
         missing = [a for a in specs if a not in values and specs[a].type != TC_TYPE]
         if missing:

@@ -32,7 +32,6 @@ from hil.gs.link import CommandTrack, GroundLink
 from hil.gs.mission import Mission
 from hil.gs.state import Verification
 from protocols.cop1 import CommandState, FopConfig
-from protocols.sdls import time_based_seq
 
 # `farside gs send` exit codes, by the verification stage that failed
 EXIT_COMPLETED = 0
@@ -78,7 +77,7 @@ class Session(GroundLink):
     ) -> None:
         self.url = url
         super().__init__(
-            mission or Mission.load(), keys=keys, spi=spi, sdls_seq=time_based_seq(), fop=fop, t1_s=8.0,
+            mission or Mission.load(), keys=keys, spi=spi, fop=fop, t1_s=8.0,
             tc_seq=int(time.time() * 8),
         )
         self.state.link.url = url

@@ -45,6 +45,23 @@ class Verification:
 
 
 @dataclass
+class Alarm:
+    """A raised ground alarm (e.g. TC_AUTH: the rover reports frames failing authentication)."""
+
+    name: str
+    message: str
+    first_time: float
+    last_time: float
+    count: int = 1  # how many reports raised or renewed it
+    rejected: int = 0  # rejections the rover reported (TC_AUTH)
+    acknowledged: bool = False
+
+
+AUTH_ALARM = "TC_AUTH"
+AUTH_EVENTS = ("TC_AUTH_REJECTED", "TC_AUTH_SUMMARY")
+
+
+@dataclass
 class LinkState:
     frames_ok: int = 0
     frames_bad: int = 0
@@ -81,6 +98,10 @@ class GroundState:
     rover_version: int | None = None
     link: LinkState = field(default_factory=LinkState)
     track: list[tuple[float, float]] = field(default_factory=list)  # (x_m, y_m) per HK
+    alarms: dict[str, Alarm] = field(default_factory=dict)
+    sa_status: dict[int, tuple[int, int]] = field(default_factory=dict)  # SPI -> (ARSN mark, key_id)
+    sa_reports: int = 0  # SA_STATUS events and HK sa_arsn values seen
+    auth_rejected_seen: int = 0  # the last HK tc_auth_rejected
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition(threading.RLock())
@@ -137,6 +158,14 @@ class GroundState:
                 self.hk_count += 1
                 if "dict_hash" in self.hk_raw:
                     self.rover_dict_hash = int(self.hk_raw["dict_hash"])
+                if "sa_arsn" in self.hk_raw:
+                    self.sa_reports += 1
+                rejected = self.hk_raw.get("tc_auth_rejected")
+                if rejected is not None:
+                    if int(rejected) > self.auth_rejected_seen:
+                        self._auth_alarm(t, f"rover rejected {int(rejected)} TC frames (HK tc_auth_rejected)",
+                                         int(rejected) - self.auth_rejected_seen)
+                    self.auth_rejected_seen = int(rejected)
                 if "x_m" in self.hk and "y_m" in self.hk:
                     self.track.append((float(self.hk["x_m"]), float(self.hk["y_m"])))
             elif dec.kind == "event":
@@ -148,6 +177,14 @@ class GroundState:
                 if dec.name == "BOOT":
                     self.rover_dict_hash = int(args.get("dict_hash", 0))  # type: ignore[arg-type]
                     self.rover_version = int(args.get("version", 0))  # type: ignore[arg-type]
+                    self.auth_rejected_seen = 0  # the rover's counters restart
+                elif dec.name == "SA_STATUS":
+                    spi = int(args.get("spi", 0))
+                    self.sa_status[spi] = (int(args.get("arsn_mark", 0)), int(args.get("key_id", 0)))
+                    self.sa_reports += 1
+                elif dec.name in AUTH_EVENTS:
+                    count = int(args.get("count", 1))
+                    self._auth_alarm(t, dec.message or dec.name, count)
             elif dec.kind == "verification":
                 # the request id as the TC carried it: packet id and sequence control, whole
                 rid = (int.from_bytes(data[0:2], "big"), int.from_bytes(data[2:4], "big"))
@@ -160,6 +197,24 @@ class GroundState:
         except Exception as exc:  # a malformed packet must not stop the link thread
             self.packets_bad += 1
             self.link.note = f"undecodable TM {svc}/{sub}: {exc}"
+
+    def _auth_alarm(self, t: float, message: str, rejected: int) -> None:
+        a = self.alarms.get(AUTH_ALARM)
+        if a is None or a.acknowledged:
+            self.alarms[AUTH_ALARM] = Alarm(AUTH_ALARM, message, t, t, 1, rejected)
+        else:
+            a.message, a.last_time, a.count, a.rejected = message, t, a.count + 1, a.rejected + rejected
+
+    def acknowledge(self, name: str = AUTH_ALARM) -> None:
+        """The operator saw the alarm: it stays listed until a new report raises it again."""
+        with self.cond:
+            a = self.alarms.get(name)
+            if a is not None:
+                a.acknowledged = True
+
+    def active_alarms(self) -> list[Alarm]:
+        with self.cond:
+            return [a for a in self.alarms.values() if not a.acknowledged]
 
     # --- queries -------------------------------------------------------------
     @property
@@ -180,4 +235,5 @@ class GroundState:
                 "hk_count": self.hk_count,
                 "packets": self.packets_total,
                 "rover_dict_hash": self.rover_dict_hash,
+                "alarms": [Alarm(**vars(a)) for a in self.alarms.values()],
             }

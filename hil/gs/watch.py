@@ -99,6 +99,12 @@ def render(snap: dict[str, Any], mission: Mission, now: float | None = None) -> 
                                       style="" if ok else "bold red"))
     if link.note:
         lt.add_row("note", Text(link.note, style="yellow"))
+    for a in snap.get("alarms", ()):
+        lt.add_row(
+            "ALARM" if not a.acknowledged else "alarm",
+            Text(f"{a.name}: {a.message} ({a.rejected} rejected, last {_age(a.last_time, now)})",
+                 style="dim" if a.acknowledged else "bold white on red"),
+        )
     et = Table(title="events", expand=True, show_edge=False)
     et.add_column("age", justify="right", no_wrap=True)
     et.add_column("event", no_wrap=True)

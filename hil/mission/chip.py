@@ -38,7 +38,6 @@ from hil.mission.ground import LoopGround
 from hil.mission.loop import RelayedTarget, close_loop, fop_config_for, load_board
 from hil.relay.channel import Relay
 from hil.relay.profile import load_profile
-from protocols.sdls import time_based_seq
 
 T = TypeVar("T")
 
@@ -129,7 +128,7 @@ class ChipTarget(RelayedTarget):
         fop = fop_config_for(self.relay, self.mission) if self.relay else None
         self.ground = LoopGround(
             self.mission, self._from_ground, loop=self.loop, archive=ArchiveWriter(self.archive_path),
-            fop=fop, t0_unix=time.time() - self.pico.now, sdls_seq=time_based_seq(),
+            fop=fop, t0_unix=time.time() - self.pico.now,
         )
         self.pico.on_usb = self._chip_said
         self._closed = False

@@ -26,7 +26,7 @@ import hil
 from hil import vclock
 from hil.errors import FarsideError
 from hil.gs.archive import ArchiveWriter
-from hil.gs.link import DEV_KEYS
+from hil.gs.keys import resolve_keys
 from hil.gs.mission import Mission
 from hil.mission.ground import LoopGround
 from hil.relay.channel import Relay
@@ -78,8 +78,10 @@ def load_board(name: str) -> dict[str, Any]:
     return board
 
 
-def make_rover_root(folder: Path, mission: Mission, keys: Path = DEV_KEYS) -> Path:
-    """A sim board's flash: canonical dictionary bytes and the key file."""
+def make_rover_root(folder: Path, mission: Mission, keys: Path | str | None = None) -> Path:
+    """A sim board's flash: canonical dictionary bytes and the key file (the key setting:
+    `keys`, else $FARSIDE_KEYS, else the dev keys), the same file the ground then uses."""
+    keys = resolve_keys(keys).path
     folder.mkdir(parents=True, exist_ok=True)
     canon = json.dumps(mission.raw, sort_keys=True, separators=(",", ":")).encode()
     (folder / "dictionary.json").write_bytes(canon)
@@ -92,7 +94,7 @@ def fop_config_for(relay: Relay, mission: Mission) -> FopConfig:
     p = relay.profile
     sizing = size_for_link(
         p.uplink.delay_s, p.downlink.delay_s, p.uplink.rate_bps, p.downlink.rate_bps,
-        tc_frame_octets=2 + 5 + 6 + 40 + 16 + 2, tm_frame_octets=4 + mission.tm_frame_length,
+        tc_frame_octets=2 + 5 + 14 + 40 + 16 + 2, tm_frame_octets=4 + mission.tm_frame_length,
         tm_interval_s=1.0,
     )
     return FopConfig(vcid=mission.tc_vcid, k=min(sizing.k, 8), t1_s=max(sizing.t1_s, 2.0))

@@ -30,7 +30,6 @@ from hil.mission.ground import LoopGround
 from hil.mission.loop import RelayedTarget, fop_config_for
 from hil.relay.channel import Relay
 from hil.relay.profile import load_profile
-from protocols.sdls import time_based_seq
 
 T = TypeVar("T")
 
@@ -57,11 +56,10 @@ class PortTarget(RelayedTarget):
         folder.mkdir(parents=True, exist_ok=True)
         self.archive_path = folder / "archive"
         fop = fop_config_for(self.relay, self.mission) if self.relay else None
-        # the board keeps its anti-replay window across sessions: start above any earlier seq
-        seq = time_based_seq()
+        # the board persists its anti-replay mark: the ground's ARSN ledger stays above it
         self.ground = LoopGround(
             self.mission, self._from_ground, loop=self.loop, archive=ArchiveWriter(self.archive_path),
-            fop=fop, t0_unix=time.time() - self.loop.time(), sdls_seq=seq,
+            fop=fop, t0_unix=time.time() - self.loop.time(),
         )
         self._t0 = self.loop.time()
         self._closed = False
