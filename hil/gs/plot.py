@@ -1,7 +1,9 @@
 """PNG plots from decoded telemetry: parameters over time, and the traverse on a map.
 
-The functions return the matplotlib Figure (Agg) so a caller (or a test) can look
-at the artists' data before `save_png` writes it.
+The functions return the matplotlib Figure so a caller (or a test) can look at the
+artists' data before `save_png` writes it. Figures are built with matplotlib's object
+API and rendered by Agg at save time: no pyplot (its import and figure manager cost
+about 2 s per process) and fixed margins instead of `tight_layout` (another second).
 
 Traverse: one track per boot (odometry restarts at each boot), drawn from the HK
 x_m/y_m samples; markers where WHEEL_FAULT and HAZARD_* events happened, placed at
@@ -13,15 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from hil.errors import FarsideError  # noqa: E402
-from hil.gs.export import Table  # noqa: E402
+from hil.errors import FarsideError
+from hil.gs.export import Table
 
 FAULT_EVENTS = ("WHEEL_FAULT",)
 HAZARD_PREFIX = "HAZARD_"
@@ -38,7 +36,9 @@ def plot_parameters(hk: Table, names: list[str], title: str = "") -> Figure:
         raise FarsideError(f"plot: no {hk.name} packets in this archive")
     t = hk.columns["packet_time_s"]
     t = t - t[0]
-    fig, axes = plt.subplots(len(names), 1, sharex=True, figsize=(10, 2.2 * len(names) + 0.8), squeeze=False)
+    height = 2.2 * len(names) + 0.8
+    fig = Figure(figsize=(10, height))
+    axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)
     for ax, n in zip(axes[:, 0], names, strict=True):
         y = hk.columns[n]
         if n in hk.enums:
@@ -52,7 +52,7 @@ def plot_parameters(hk: Table, names: list[str], title: str = "") -> Figure:
         ax.grid(True, alpha=0.3)
     axes[-1, 0].set_xlabel("rover time since first sample [s]")
     fig.suptitle(title or f"{hk.name}: {', '.join(names)}")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.5 / height, top=1 - 0.5 / height, hspace=0.25)
     return fig
 
 
@@ -82,7 +82,8 @@ def event_positions(hk: Table, events: Table) -> dict[str, list[tuple[float, flo
 def plot_traverse(hk: Table, events: Table, title: str = "traverse") -> Figure:
     if len(hk) == 0:
         raise FarsideError("plot: no housekeeping in this archive: no traverse to draw")
-    fig, ax = plt.subplots(figsize=(8, 8))
+    fig = Figure(figsize=(8, 8))
+    ax = fig.subplots()
     for i, (xs, ys) in enumerate(traverse_tracks(hk)):
         ax.plot(xs, ys, "-", lw=1.5, label=f"track {i + 1} ({len(xs)} samples)", gid=f"track-{i + 1}")
         ax.plot(xs[:1], ys[:1], "o", color="green", ms=5, gid=f"start-{i + 1}")
@@ -97,14 +98,13 @@ def plot_traverse(hk: Table, events: Table, title: str = "traverse") -> Figure:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.07, top=0.95)
     return fig
 
 
 def save_png(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
     return path
 
 
