@@ -1,0 +1,102 @@
+"""Long HIL procedures shared by the tests and tests/bench/bench_hil.py.
+
+    result = sorties.terrain_traverse(rover, plant, terrain_seed=7)   # 100 m, a wheel jams
+    result.pose_error_m                                               # estimate vs truth
+
+Each procedure commands the rover through the ground like an operator would, and reads
+the plant's truth (tests/hil/truth.py) for the figures it returns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hil.gs.link import CommandTrack
+from hil.mission.api import CheckFailed, PlantControl, RoverApi
+from tests.hil import truth
+
+
+@dataclass
+class TraverseResult:
+    goal_m: float
+    true_x_m: float
+    true_y_m: float
+    estimate: truth.Estimate
+    travelled_m: float  # path length, by the truth
+    pose_error_m: float  # rover's estimate to the true position, at the end
+    heading_error_deg: float
+    jammed_wheel: int
+    detours: list[str] = field(default_factory=list)
+
+    @property
+    def pose_error_pct(self) -> float:
+        return 100.0 * self.pose_error_m / max(self.travelled_m, 1e-9)
+
+
+def _wrap_deg(a: float) -> float:
+    return (a + 180.0) % 360.0 - 180.0
+
+
+def terrain_traverse(
+    rover: RoverApi,
+    plant: PlantControl,
+    terrain_seed: int = 7,
+    goal_m: float = 100.0,
+    jam_wheel: int = 2,
+    jam_at_m: float = 40.0,
+    speed_mph: float = 200.0,
+    max_legs: int = 8,
+) -> TraverseResult:
+    """Drive `goal_m` east over the plant's seeded terrain; `jam_wheel` jams once the rover
+    has truly covered `jam_at_m`. A leg the rover aborts (a rock it will not climb, a slope
+    beyond its limit) is met like an operator would: back to STANDBY, turn 30 deg away,
+    2 m on, turn back, and on with what the rover believes is left."""
+    w = truth.need_world(plant)
+    w.set_terrain(terrain_seed)
+    rover.await_mode("STANDBY", timeout=120)
+    start = truth.mark(plant)
+    assert start is not None
+    jammed = False
+    detours: list[str] = []
+    for _ in range(max_legs):
+        est = truth.estimate(rover)
+        left = goal_m - est.x_m
+        if left < 0.05:
+            break
+        if abs(est.heading_deg) > 2.0:  # face the goal line again after a detour
+            rover.send_and_assert_command("TURN", angle_deg=-_wrap_deg(est.heading_deg), timeout=900)
+        track = rover.send_command("DRIVE_DISTANCE", distance_m=round(left, 3), speed_mph=speed_mph)
+        if not jammed:
+            def far_enough(track: CommandTrack = track) -> bool:
+                leg = truth.since(plant, start)
+                rover.ground.reports(track)  # refreshes the track's reports
+                done = track.failure() is not None or track.reached("completed")
+                return done or (leg is not None and leg.travelled_m >= jam_at_m)
+
+            truth.wait_until(rover, far_enough, timeout=left / (speed_mph / 3600.0) * 3 + 600, step_s=1.0)
+            rover.ground.reports(track)
+            if track.failure() is None and not track.reached("completed"):
+                plant.jam_wheel(jam_wheel)
+                jammed = True
+        try:
+            rover.await_verification(track, timeout=left / (speed_mph / 3600.0) * 3 + 900)
+            continue
+        except CheckFailed as exc:
+            detours.append(str(exc)[:120])
+        # met a hazard: stand, step aside, turn back to the goal line's heading
+        if rover.get_telemetry("mode") == "SAFE":
+            rover.send_and_assert_command("MODE_SET", mode="STANDBY", timeout=300)
+        rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=-0.5, speed_mph=speed_mph, timeout=900)
+        rover.send_and_assert_command("TURN", angle_deg=30.0, timeout=900)
+        rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=2.0, speed_mph=speed_mph, timeout=900)
+    rover.await_mode("STANDBY", timeout=120)
+    rover.wait(5.0)  # at rest: the pose fix the camera makes after a stop
+    est = truth.estimate(rover)
+    leg = truth.since(plant, start)
+    assert leg is not None
+    err = math.hypot(est.x_m - w.x, est.y_m - w.y)
+    return TraverseResult(
+        goal_m, w.x, w.y, est, leg.travelled_m, err,
+        _wrap_deg(est.heading_deg - math.degrees(w.heading)), jam_wheel if jammed else 0, detours,
+    )
