@@ -12,7 +12,8 @@
 #   .command(service, subservice) -> entry or None (decoded on each call; the last
 #       one is kept, so a repeated command allocates nothing)
 #       entry = (name, fmt, size, ranges, enums, tail)
-#       fmt: struct format of the fixed arguments (">" + one char per argument),
+#       fmt: struct format of the fixed arguments (">" + one code per argument; a
+#       "bytes" argument of length L is "Ls", its value the octets),
 #       size: its octets; ranges: per argument (lo, hi) or None (f32 bounds rounded
 #       to f32; an f32 without a range gets the finite f32 range, so NaN and inf
 #       fail); enums: per argument a tuple of valid values or None; tail: True when
@@ -56,6 +57,9 @@ def _fmt(args):
         t = a["type"]
         if t == "tc":
             break
+        if t == "bytes":  # raw octets of a fixed length
+            s += "%ds" % a["length"]
+            continue
         s += _TYPES[t]
     return s
 
@@ -133,7 +137,8 @@ def _put_name(blob, name):
 
 
 # Command record at _cmd[key]: name (u8 length + octets), tail u8, argument count n,
-# n struct codes, then per argument a flags octet (1: range follows as ">dd",
+# the struct format's length u8 and its codes (one per argument, "12s" for bytes(12)),
+# then per argument a flags octet (1: range follows as ">dd",
 # 2: enum follows as u8 count + ">q" values).
 def _commands(raw, spans, enums):
     index = {}
@@ -145,7 +150,9 @@ def _commands(raw, spans, enums):
         fixed = [a for a in args if a["type"] != "tc"]
         blob.append(1 if len(fixed) < len(args) else 0)
         blob.append(len(fixed))
-        blob.extend(_fmt(fixed)[1:].encode())
+        codes = _fmt(fixed)[1:].encode()
+        blob.append(len(codes))
+        blob.extend(codes)
         for a in fixed:
             r = a.get("range")
             if a["type"] == "f32":
@@ -249,8 +256,9 @@ class Dictionary:
         name, o = _name(b, o)
         tail = b[o] == 1
         n = b[o + 1]
-        fmt = ">" + str(b[o + 2 : o + 2 + n], "utf-8")
-        o += 2 + n
+        k = b[o + 2]
+        fmt = ">" + str(b[o + 3 : o + 3 + k], "utf-8")
+        o += 3 + k
         ranges = []
         evals = []
         for _ in range(n):

@@ -161,7 +161,7 @@ class _Sa:
         self.set_key(key)
         self.h = 0
         self.mark = 0
-        self.bits = bytearray(b"\xff" * 8)  # at start the whole window counts as seen
+        self.bits = bytearray(8)
 
     def set_key(self, key):
         self.key = bytes(key)
@@ -174,11 +174,13 @@ class _Sa:
 
             self.gcm = Gcm(key)
 
+    # at boot (and rekey): H := M, the whole window counted as seen when M > 0 (M = 0:
+    # nothing was ever accepted, and the first frame accepted raises M first)
     def restart(self, mark):
         self.h = mark
         self.mark = mark
         for i in range(8):
-            self.bits[i] = 0xFF
+            self.bits[i] = 0xFF if mark else 0
 
 
 class Security:

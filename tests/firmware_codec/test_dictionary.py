@@ -53,6 +53,11 @@ def test_hash_follows_the_file_bytes(tmp_path: Path) -> None:
     assert Dictionary(str(p)).hash != GROUND.short_hash()
 
 
+def _code(a: Any) -> str:
+    """The struct code of one argument ("12s" for bytes(12))."""
+    return f"{a.length}s" if a.type == "bytes" else STRUCT_CODES[a.type]
+
+
 def test_every_command_matches_the_ground(fw: Dictionary) -> None:
     assert len(fw.commands()) == len(GROUND.commands)
     for cmd in GROUND.commands.values():
@@ -61,7 +66,7 @@ def test_every_command_matches_the_ground(fw: Dictionary) -> None:
         name, fmt, size, ranges, enums, tail = entry
         fixed = [a for a in cmd.args if a.type != TC_TYPE]
         assert name == cmd.name
-        assert fmt == ">" + "".join(STRUCT_CODES[a.type] for a in fixed)
+        assert fmt == ">" + "".join(_code(a) for a in fixed)
         assert size == struct.calcsize(fmt)
         assert tail == any(a.type == TC_TYPE for a in cmd.args)
         for a, r, e in zip(fixed, ranges, enums, strict=True):
@@ -91,7 +96,8 @@ def _ground_accepts(cmd_name: str, values: tuple[Any, ...]) -> bool:
     fixed = [a for a in cmd.args if a.type != TC_TYPE]
     try:
         for a, v in zip(fixed, values, strict=True):
-            GROUND.coerce(cmd_name, a, v)
+            if a.type != "bytes":  # any octets are a valid bytes argument
+                GROUND.coerce(cmd_name, a, v)
     except DictionaryError:
         return False
     return True
@@ -119,6 +125,8 @@ def test_ground_encoded_commands_pass_the_rover_check(fw: Dictionary, name: str,
     for a in cmd.args:
         if a.type == TC_TYPE:
             args[a.name] = build_tc_packet(1, 9, 200, 5)
+        elif a.type == "bytes":
+            args[a.name] = data.draw(st.binary(min_size=a.length, max_size=a.length)).hex()
         elif a.enum is not None:
             lo, hi = a.range if a.range else (min(GROUND.enums[a.enum]), max(GROUND.enums[a.enum]))
             args[a.name] = data.draw(st.sampled_from([k for k in GROUND.enums[a.enum] if lo <= k <= hi]))
@@ -134,7 +142,9 @@ def test_ground_encoded_commands_pass_the_rover_check(fw: Dictionary, name: str,
     code, values = fw.check(entry, app, 0, len(app))
     assert code == 0
     assert values == tuple(
-        f32(args[a.name]) if a.type == "f32" else args[a.name] for a in cmd.args if a.type != TC_TYPE
+        f32(args[a.name]) if a.type == "f32" else bytes.fromhex(args[a.name]) if a.type == "bytes" else args[a.name]
+        for a in cmd.args
+        if a.type != TC_TYPE
     )
 
 
