@@ -28,7 +28,7 @@ def mdb_xml() -> str:
         from hil.yamcs import mdb
     except ImportError:
         raise FarsideError("the XTCE writer (hil.yamcs.mdb) is not installed: pip install 'farside[yamcs]'") from None
-    return mdb.export_xtce()
+    return mdb.build_mdb()
 
 
 @click.group(name="yamcs")
