@@ -7,10 +7,16 @@
 otherwise sleep: it then jumps exactly to the earliest scheduled callback. Runs are
 deterministic (no wall clock anywhere), so a seeded simulation replays bit for bit.
 
-Real file descriptors still work (the selector is polled without blocking); if the loop
-has no timers at all it blocks on them for real, which is the only way it can wait on
-the outside world. Use it for in-process simulations: code running in other processes
+Real file descriptors still work (the selector is polled without blocking: at every idle
+wait, and every `BUSY_POLL_EVERY` iterations while callbacks keep the loop busy); if the
+loop has no timers at all it blocks on them for real, which is the only way it can wait
+on the outside world. Use it for in-process simulations: code running in other processes
 does not follow the virtual clock.
+
+Long runs (a lunar night is 1.2 million seconds) cost what wakes the loop, not the time
+that passes: a jump over a day costs the same as a jump over a millisecond. To see what
+wakes it, trace: `loop.wakers` (a Counter, with `trace=True`) counts the jumps by what
+each one woke: the sleeping coroutine's name for a task's sleep, else the callback's.
 
 Why our own: `looptime` patches a running loop for pytest and `aiotools.VirtualClock`
 patches `loop.time` in a context manager; both work, but a 60-line loop subclass has no
@@ -21,10 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import selectors
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+BUSY_POLL_EVERY = 16  # while callbacks are ready, poll the real fds once per this many iterations
 
 
 class _JumpingSelector(selectors.DefaultSelector):
@@ -33,8 +42,16 @@ class _JumpingSelector(selectors.DefaultSelector):
     def __init__(self) -> None:
         super().__init__()
         self.loop: VirtualTimeLoop | None = None
+        self._busy = 0
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout <= 0:
+            # callbacks are ready: they run now whatever the fds say, so a real poll on
+            # every iteration would only cost a system call; look now and then
+            self._busy += 1
+            if self._busy < BUSY_POLL_EVERY:
+                return []
+        self._busy = 0
         ready = super().select(0)
         if ready or timeout is None or timeout <= 0 or self.loop is None:
             if not ready and timeout is None:
@@ -47,12 +64,13 @@ class _JumpingSelector(selectors.DefaultSelector):
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An event loop whose clock jumps to the next timer whenever it would sleep."""
 
-    def __init__(self, start: float = 0.0) -> None:
+    def __init__(self, start: float = 0.0, trace: bool = False) -> None:
         selector = _JumpingSelector()
         super().__init__(selector)
         selector.loop = self
         self._vtime = float(start)
         self.jumps = 0
+        self.wakers: Counter[str] | None = Counter() if trace else None
 
     def time(self) -> float:
         return self._vtime
@@ -62,13 +80,41 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         scheduled = getattr(self, "_scheduled", None)
         if scheduled:
             self._vtime = max(self._vtime, scheduled[0].when())
+            if self.wakers is not None:
+                self.wakers[waker(scheduled[0])] += 1
         else:
             self._vtime += dt
         self.jumps += 1
 
 
-def new_event_loop(start: float = 0.0) -> VirtualTimeLoop:
-    return VirtualTimeLoop(start)
+def waker(handle: asyncio.TimerHandle) -> str:
+    """What a timer wakes: the sleeping coroutine (innermost outside asyncio) for a task's
+    sleep or timeout, else the callback's qualified name."""
+    args = getattr(handle, "_args", None) or ()
+    if args and isinstance(args[0], asyncio.Future):
+        for cb, _ctx in getattr(args[0], "_callbacks", None) or ():
+            task = getattr(cb, "__self__", None)
+            if isinstance(task, asyncio.Task):
+                return _coro_name(task.get_coro())
+    cb = getattr(handle, "_callback", None)
+    return str(getattr(cb, "__qualname__", None) or repr(cb))
+
+
+def _coro_name(coro: Any) -> str:
+    name = str(getattr(coro, "__qualname__", "?"))
+    c = coro
+    for _ in range(32):
+        c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None)
+        code = getattr(c, "cr_code", None) or getattr(c, "gi_code", None)
+        if c is None or code is None:
+            break
+        if "asyncio" not in code.co_filename:
+            name = str(getattr(c, "__qualname__", name))
+    return name
+
+
+def new_event_loop(start: float = 0.0, trace: bool = False) -> VirtualTimeLoop:
+    return VirtualTimeLoop(start, trace)
 
 
 def run(main: Coroutine[Any, Any, T], start: float = 0.0) -> T:
