@@ -58,7 +58,8 @@ from firmware_py.modes import Modes
 from firmware_py.params import Params, join, read_json, write_atomic
 from firmware_py.power import Power
 from firmware_py.safety import Safety
-from firmware_py.sdls import Security, load_keys
+from firmware_py.sastore import SaStore
+from firmware_py.sdls import Security, load_key_file
 from firmware_py.sequencer import Sequencer
 from firmware_py.telemetry import Telemetry
 from firmware_py.version import VERSION
@@ -78,6 +79,8 @@ _EV_LINK_RESTORED = const(15)
 _EV_OVERRUN = const(23)
 _P_LINK_TIMEOUT = const(5)
 _P_RESET_SAFE = const(11)
+_P_AUTH_PERIOD = const(20)
+_EV_SA_STATUS = const(30)
 _TIME_SAVE_S = const(60)
 # The rover thread's stack. rp2: from the heap, 512 octets of it kept to recover from an
 # overflow. Unix port: 8 KB of it kept; the rover needs 8-10 KB there (64-bit).
@@ -104,8 +107,11 @@ class Rover:
         self.power = Power(hal, self.params, self.modes, self.events, self.drive)
         m = d.mission
         self.farm = Farm(m.get("tc_vcid", 1), 64)
-        keys = load_keys(join(root, "keys.json"))
-        self.security = Security(keys, m.get("auth", {}).get("replay_window", 64))
+        # link security: SAs from keys.json, their marks and loaded keys on flash
+        sas, master, tm_spi = load_key_file(join(root, "keys.json"))
+        self.security = Security(
+            sas, m.get("auth", {}).get("replay_window", 64), SaStore(root), master, tm_spi
+        )
         self.link = Link(
             link_stream or hal.link, self.security, self.farm, self.events, self.clock,
             self._on_packet, m,
@@ -218,6 +224,10 @@ class Rover:
         self.events.emit(
             _EV_BOOT, VERSION, self.boot_count, cause, self.dictionary.hash
         )
+        sec = self.security
+        for spi in sec.spis():  # the ground resumes its sequence numbers above these
+            self.events.emit(_EV_SA_STATUS, spi, sec.mark(spi), sec.key_id(spi))
+        self.link.auth_period_ms = int(self.params.v[_P_AUTH_PERIOD] * 1000)
         if self.unexpected_resets >= self.params.v[_P_RESET_SAFE]:
             self.modes.request(modes.SAFE, modes.R_RESETS)
         else:
@@ -263,6 +273,7 @@ class Rover:
 
     def housekeeping(self, dt_s):
         self.power.step(dt_s)
+        self.link.auth_period_ms = int(self.params.v[_P_AUTH_PERIOD] * 1000)
         self.sequencer.poll(self.time_s)
         if self.time_s - self._saved_time_s >= _TIME_SAVE_S:
             self._save_time()
@@ -431,6 +442,7 @@ class Rover:
             "free_heap": hal.mem_free,
             "loop_worst_us": lambda: self.loop_worst_us,
             "obstacle_mm": lambda: hal.obstacle_mm,
+            "sa_arsn": lambda: self.security.highest(lk.last_spi),
         }
         for i in range(6):
             src["wheel%d_speed_mph" % (i + 1)] = _wheel_speed(dr.wheel_v16, i)

@@ -75,7 +75,7 @@ class Dispatcher:
             "PING", "TIME_SET", "TIME_ADJUST", "HK_SET_PERIOD", "HK_REPORT_NOW",
             "EVENT_DUMP", "PARAM_GET", "PARAM_SET", "TT_INSERT", "TT_CLEAR", "MODE_SET",
             "DRIVE_DISTANCE", "TURN", "DRIVE_ARC", "STOP", "WHEEL_DISABLE", "WHEEL_ENABLE",
-            "HIBERNATE", "REBOOT", "ENTER_REPL", "SIM_INJECT",
+            "HIBERNATE", "REBOOT", "ENTER_REPL", "SIM_INJECT", "KEY_OTAR", "SA_REKEY",
         ):
             self._h[name] = getattr(self, "_c_" + name.lower())
 
@@ -310,6 +310,21 @@ class Dispatcher:
         if t is not None:
             self.r.request_repl()
         return 0
+
+    # Key commands (service 201): like ENTER_REPL and REBOOT they arrive only in frames
+    # whose sequence number is above the persisted mark and never seen (firmware_py.sdls).
+    def _c_key_otar(self, a, t, b, s, e):
+        sec = self.r.security
+        code = sec.otar(a[0], a[1], a[2], a[3], t is not None)
+        if code == 0 and t is not None:
+            self.r.events.emit(31, a[0])  # KEY_LOADED
+        return code
+
+    def _c_sa_rekey(self, a, t, b, s, e):
+        sec = self.r.security
+        if t is None:
+            return sec.rekey_check(a[0], a[1])
+        return sec.rekey(a[0], a[1])  # the link switches once the report is sent
 
     def _c_sim_inject(self, a, t, b, s, e):
         hal = self.r.hal

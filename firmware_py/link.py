@@ -1,10 +1,17 @@
 # Link: TC frames in, TM frames out, over the board's byte stream.
 #
 # Uplink: stream octets -> TcDeframer (EB 90 hunt, FECF) -> SCID/VCID check ->
-# Security.verify (SDLS: SPI, seq, MAC, anti-replay) -> FARM-1 -> Security.commit
-# when FARM accepted -> each PUS TC packet in the frame's data -> on_packet.
-# Rejected authentication: counted and reported (TC_AUTH_REJECTED). FARM Lockout
-# and its Unlock are reported (FARM_LOCKOUT, FARM_UNLOCKED).
+# Security.verify (SDLS: SPI, ARSN, MAC, anti-replay; BD frames need a fresh ARSN; an
+# aes-gcm data field is decrypted) -> Security.reserve (the ARSN mark on flash before
+# anything acts on the frame) -> FARM-1 -> Security.commit when FARM (or the BD path)
+# accepted -> each PUS TC packet in the frame's data -> on_packet. A rekey commanded in
+# the frame takes effect after its packets, once their reports are sent (SA_STATUS).
+# Rejected authentication: every frame counted (auth_rejected); the first of a burst
+# reported at once (TC_AUTH_REJECTED), then at most one TC_AUTH_SUMMARY (count, last
+# reason, last SPI) per auth_period_ms while rejections go on. FARM Lockout and its
+# Unlock are reported (FARM_LOCKOUT, FARM_UNLOCKED).
+# TM authentication (the key file's tm_spi): each TM frame is built 30 octets short and
+# sent with SPI, IV (the TM sequence number) and MAC (Security.tm_secure).
 # Downlink: PUS TM packets (TmPacketBuilder, APID 32, CUC time from the rover
 # clock) -> TmFramer (fixed 256-octet frames, CLCW from FARM in the OCF, ASM
 # before each frame) -> stream. Packets are flushed every 100 ms; with nothing to
@@ -21,8 +28,12 @@
 #                  while the uplink is busy (octets in the last 2 s) or TM is
 #                  queued, else 100 ms (a quiet uplink's first TC waits at most
 #                  that long; queued TM is still flushed within 100 ms)
-#   Counters: frames_ok, frames_bad, auth_rejected, tm_packets, last_tc_ms
+#   .auth_period_ms  the rate limit of the rejection reports (the app sets it from the
+#                  parameter auth_event_period_s)
+#   Counters: frames_ok, frames_bad, auth_rejected, mark_failures, tm_packets, last_tc_ms;
+#   last_spi: the SPI of the last accepted frame
 from firmware_py import farm as farm_mod
+from firmware_py import sdls
 from firmware_py import tc_frame
 from firmware_py.compat import const, ticks_diff
 from firmware_py.spacepacket import TmPacketBuilder
@@ -37,6 +48,8 @@ _BUSY_MS = const(2000)  # the uplink counts as busy this long after octets arriv
 _EV_AUTH = const(16)
 _EV_LOCKOUT = const(20)
 _EV_UNLOCKED = const(21)
+_EV_SA_STATUS = const(30)
+_EV_AUTH_SUMMARY = const(32)
 
 
 class Link:
@@ -51,15 +64,28 @@ class Link:
         self.on_packet = on_packet
         self.tm = TmPacketBuilder(m.get("tm_apid", 32), clock)
         self.data = self.tm.data
-        self.framer = TmFramer(
-            self.scid, m.get("tm_vcid", 0), m.get("tm_frame_length", 256), self._write, farm.clcw
-        )
+        tm_len = m.get("tm_frame_length", 256)
+        write = self._write
+        if getattr(security, "tm_sa", None) is not None:
+            tm_len -= sdls.TM_OVERHEAD
+            self._tm_out = bytearray(4 + tm_len + sdls.TM_OVERHEAD)
+            write = self._write_secured
+        self.framer = TmFramer(self.scid, m.get("tm_vcid", 0), tm_len, write, farm.clcw)
         self.deframer = tc_frame.TcDeframer(m.get("tc_frame_max", 1024), self._frame)
         self._rx = bytearray(_RX_CHUNK)
         self._rxmv = memoryview(self._rx)
         self.frames_ok = 0
         self.frames_bad_hdr = 0
         self.auth_rejected = 0
+        self.auth_period_ms = 10000
+        self._auth_t = None  # when the current burst of rejections was last reported
+        self._auth_n = 0  # rejections since
+        self._auth_reason = 0
+        self._auth_spi = 0
+        self.mark_failures = 0
+        spis = security.spis() if hasattr(security, "spis") else ()
+        d = m.get("auth", {}).get("default_spi", 1)
+        self.last_spi = d if d in spis or not spis else spis[0]
         self.tm_packets = 0
         self.last_clcw = 0
         self.last_tc_ms = None
@@ -82,6 +108,11 @@ class Link:
         self.bytes_out += len(mv)
         self._last_tx = self._now
 
+    def _write_secured(self, mv):
+        n = self.sec.tm_secure(mv, self._tm_out)
+        if n:
+            self._write(memoryview(self._tm_out)[0:n])
+
     def send(self, service, subservice, data=b"", n=-1):
         pkt = self.tm.build(service, subservice, data, n)
         self.framer.put(pkt)
@@ -102,8 +133,10 @@ class Link:
         sec = self.sec
         reason = sec.verify(f, n)
         if reason:
-            self.auth_rejected += 1
-            self.events.emit(_EV_AUTH, reason, sec.spi, sec.seq)
+            self._rejected(reason, sec.spi, sec.seq)
+            return
+        if not sec.reserve(sec.spi, sec.seq):
+            self.mark_failures += 1  # the mark is not on flash: act on nothing
             return
         fm = self.farm
         was_locked = fm.lockout
@@ -114,6 +147,7 @@ class Link:
         if not farm_mod.accepted(code):
             return
         sec.commit(sec.spi, sec.seq)
+        self.last_spi = sec.spi
         self.frames_ok += 1
         self.last_tc_ms = self._now
         if code == farm_mod.CONTROL_DONE:
@@ -129,6 +163,32 @@ class Link:
                 plen = end - s
             self.on_packet(f, s, s + plen)
             s += plen
+        if sec.pending is not None:
+            self.framer.flush()  # the reports go under the old key
+            spi = sec.apply_pending()
+            self.events.emit(_EV_SA_STATUS, spi, sec.mark(spi), sec.key_id(spi))
+
+    def _rejected(self, reason, spi, seq):
+        self.auth_rejected += 1
+        if self._auth_t is None:
+            self._auth_t = self._now
+            self._auth_n = 0
+            self.events.emit(_EV_AUTH, reason, spi, seq)
+        else:
+            self._auth_n += 1
+            self._auth_reason = reason
+            self._auth_spi = spi
+
+    def _auth_report(self, now_ms):
+        # one summary per period while rejections continue; a quiet period ends the burst
+        if self._auth_t is None or ticks_diff(now_ms, self._auth_t) < self.auth_period_ms:
+            return
+        if self._auth_n:
+            self.events.emit(_EV_AUTH_SUMMARY, self._auth_n, self._auth_reason, self._auth_spi)
+            self._auth_n = 0
+            self._auth_t = now_ms
+        else:
+            self._auth_t = None
 
     def poll(self, now_ms):
         self._now = now_ms
@@ -141,6 +201,7 @@ class Link:
             self.deframer.feed(self._rxmv, n)
             if n < _RX_CHUNK:
                 break
+        self._auth_report(now_ms)
         fr = self.framer
         if fr.pending and (self._kick or ticks_diff(now_ms, self._last_flush) >= _FLUSH_MS):
             fr.flush()

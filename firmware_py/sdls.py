@@ -46,7 +46,7 @@
 #   .commit(spi, seq)               record seq as accepted (after FARM-1 accepted it)
 #   .highest(spi) -> H, .mark(spi) -> M, .key_id(spi), .spis() -> tuple of SPIs
 #   .rekey_check(spi, key_id) -> 0 or a failure code; .rekey(spi, key_id) (persists)
-#   .otar(key_id, buf, iv_off, wrapped_off, mac_off) -> 0 or a failure code
+#   .otar(key_id, iv, wrapped, mac, store=True) -> 0 or a failure code (checks, stores)
 #   .build_frame(buf, bypass, control, scid, vcid, ns, spi, seq, data) -> n
 #   .tm_secure(frame, out, n_out) -> n or 0: a TM frame (ASM + header + data + OCF +
 #       FECF, data field 30 octets shorter) into out with SPI, IV and MAC (tm_spi set)
@@ -85,8 +85,8 @@ RESERVE = const(256)  # sequence numbers reserved per flash write of the mark
 # failure codes (dictionary failure_codes)
 F_OUT_OF_RANGE = const(3)
 F_EXECUTION_FAILED = const(7)
-F_OTAR_BAD_MAC = const(15)
-F_KEY_UNAVAILABLE = const(16)
+F_OTAR_BAD_MAC = const(20)
+F_KEY_UNAVAILABLE = const(21)
 
 _BLOCK = const(64)
 _TM_HEADER = const(6)
@@ -367,20 +367,23 @@ class Security:
                 return False
         return self.store is None or key_id not in self.store.retired
 
-    def otar(self, key_id, buf, iv_off, wrapped_off, mac_off):
-        # KEY_OTAR: the key AES-256-GCM wrapped under the master key, AAD = key id u16
-        if self.master is None or not self._key_free(key_id) or self.store is None:
+    def otar(self, key_id, iv, wrapped, mac, store=True):
+        # KEY_OTAR: the 32-octet key AES-256-GCM wrapped under the master key (nonce iv,
+        # AAD = key id u16 big-endian); store False only checks (acceptance)
+        if self.master is None or self.store is None or not self._key_free(key_id):
             return F_KEY_UNAVAILABLE
         g = self.master
         kid = bytearray(2)
         kid[0] = key_id >> 8
         kid[1] = key_id & 0xFF
-        g.begin(buf, iv_off)
+        g.begin(iv, 0)
         g.aad(kid, 0, 2)
-        g.text(buf, wrapped_off, wrapped_off + 32)
-        if not g.check(buf, mac_off):
+        g.text(wrapped, 0, 32)
+        if not g.check(mac, 0):
             return F_OTAR_BAD_MAC
-        key = bytearray(buf[wrapped_off : wrapped_off + 32])
+        if not store:
+            return 0
+        key = bytearray(wrapped)
         g.ctr(key, 0, 32)
         try:
             self.store.add_key(key_id, key)
