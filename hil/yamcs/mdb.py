@@ -60,7 +60,6 @@ A `bytes` argument (fixed length) is a fixed-size binary argument: fully express
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -471,8 +470,11 @@ def _octets(a: Arg) -> int:
     return 0
 
 
-def _build(dictionary: Dictionary | None) -> _Writer:
-    d = dictionary if dictionary is not None else load_dictionary()
+DictionarySource = Dictionary | str | Path | None
+
+
+def _build(dictionary: DictionarySource) -> _Writer:
+    d = dictionary if isinstance(dictionary, Dictionary) else load_dictionary(dictionary)
     w = _Writer(d)
     w.headers()
     w.housekeeping()
@@ -483,8 +485,8 @@ def _build(dictionary: Dictionary | None) -> _Writer:
     return w
 
 
-def build_mdb(dictionary: Dictionary | None = None) -> str:
-    """The dictionary (default: protocols/dictionary.json) as XTCE 1.2 XML.
+def build_mdb(dictionary: DictionarySource = None) -> str:
+    """The dictionary (a Dictionary, or a path; default: protocols/dictionary.json) as XTCE 1.2 XML.
 
     Raises MdbError (one line) for a field XTCE cannot express."""
     w = _build(dictionary)
@@ -495,7 +497,7 @@ def build_mdb(dictionary: Dictionary | None = None) -> str:
         raise MdbError(f"the XTCE writer cannot express the dictionary: {exc}") from None
 
 
-def write_mdb(path: str | Path, dictionary: Dictionary | None = None) -> Path:
+def write_mdb(path: str | Path, dictionary: DictionarySource = None) -> Path:
     """Write build_mdb(dictionary) to `path`; returns the path."""
     p = Path(path)
     xml = build_mdb(dictionary)
@@ -506,11 +508,12 @@ def write_mdb(path: str | Path, dictionary: Dictionary | None = None) -> Path:
     return p
 
 
-def mdb_report(dictionary: Dictionary | None = None) -> list[str]:
+def mdb_report(dictionary: DictionarySource = None) -> list[str]:
     """One line for each thing XTCE carries only in part, and why."""
     return [g.line() for g in _build(dictionary).gaps]
 
 
-def gaps(dictionary: Dictionary | None = None) -> Iterable[Gap]:
+def gaps(dictionary: DictionarySource = None) -> list[Gap]:
+    """What XTCE carries only in part (mdb_report's lines, as records)."""
     return list(_build(dictionary).gaps)
 
