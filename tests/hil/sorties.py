@@ -2,6 +2,8 @@
 
     result = sorties.terrain_traverse(rover, plant, terrain_seed=7)   # 100 m, a wheel jams
     result.pose_error_m                                               # estimate vs truth
+    night = sorties.lunation(rover, plant)        # dusk, the 14.77-day night, sunrise, a drive
+    night.hibernate_reason, night.min_soc, night.brownouts
 
 Each procedure commands the rover through the ground like an operator would, and reads
 the plant's truth (tests/hil/truth.py) for the figures it returns.
@@ -9,11 +11,13 @@ the plant's truth (tests/hil/truth.py) for the figures it returns.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from hil.gs.link import CommandTrack
-from hil.mission.api import CheckFailed, PlantControl, RoverApi
+from hil.mission.api import _MISSING, CheckFailed, PlantControl, RoverApi
 from tests.hil import truth
 
 
@@ -100,3 +104,106 @@ def terrain_traverse(
         goal_m, w.x, w.y, est, leg.travelled_m, err,
         _wrap_deg(est.heading_deg - math.degrees(w.heading)), jam_wheel if jammed else 0, detours,
     )
+
+
+# --- a lunation ---------------------------------------------------------------------------
+
+DAY_S = 86400.0
+
+
+@dataclass
+class LunationResult:
+    """A lunar afternoon, the night and the next morning, by the rover's events and the
+    plant's truth. Times are rover seconds since the procedure started."""
+
+    hibernated_s: float | None = None
+    hibernate_reason: str | None = None
+    sun_at_hibernate_deg: float | None = None
+    woke_s: float | None = None
+    sun_at_wake_deg: float | None = None
+    brownout_boot_s: float | None = None
+    sun_at_boot_deg: float | None = None
+    soc_at_boot: float | None = None
+    min_soc: float = 1.0
+    brownouts: int = 0
+    drive_after_m: float | None = None
+    end_s: float = 0.0
+
+    @property
+    def night_s(self) -> float | None:
+        back = self.woke_s if self.woke_s is not None else self.brownout_boot_s
+        if self.hibernated_s is None or back is None:
+            return None
+        return back - self.hibernated_s
+
+
+def _plant_module() -> Any:
+    return importlib.import_module("firmware_py.hal.plant")
+
+
+def lunation(
+    rover: RoverApi,
+    plant: PlantControl,
+    before_dusk_h: float = 12.0,
+    drive_m: float = 5.0,
+    battery_wh: float | None = None,
+    run_s: float | None = None,
+) -> LunationResult:
+    """From `before_dusk_h` before sunset: an afternoon drive, dusk (the rover hibernates
+    by itself, reason NIGHT), the 14.77-day night, sunrise (it wakes, or, with a battery
+    too small for the night, browns out and boots again once the array has recharged
+    it), and a drive in the morning. `battery_wh` replaces the plant's battery capacity;
+    `run_s` keeps the loop running until that much rover time has passed in all (a
+    whole lunation is `SYNODIC_S`)."""
+    w = truth.need_world(plant)
+    mod = _plant_module()
+    if battery_wh is not None:
+        w.battery_wh = battery_wh
+    w.set_lunar_time(mod.SYNODIC_S / 4.0 - before_dusk_h * 3600.0)
+    out = LunationResult()
+    t0 = rover.now()
+    rec = truth.Recorder(w)
+    try:
+        rover.await_mode("STANDBY", timeout=120)
+        if drive_m:
+            rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=drive_m, speed_mph=200, timeout=900)
+
+        def to(mode: str) -> Any:
+            return lambda a: rover.mission.enum_label("mode", a["to_mode"]) == mode
+
+        enter = rover.await_event("MODE_CHANGE", timeout=before_dusk_h * 3600 + 2 * DAY_S, predicate=to("HIBERNATE"))
+        out.hibernated_s = rover.now() - t0
+        out.hibernate_reason = rover.mission.enum_label("mode_reason", enter.args["reason"])
+        out.sun_at_hibernate_deg = w.sun_elev_deg
+        # the night: a wake at sunrise, or (an empty battery) a brown-out and a boot
+        mark = len(rover.history.events)
+
+        def back() -> bool:
+            return any(e.name in ("HIBERNATE_WAKE", "BOOT") for e in rover.history.events[mark:])
+
+        rover._until(lambda: True if back() else _MISSING, 17 * DAY_S, lambda: "no wake and no boot in 17 days")
+        first = next(e for e in rover.history.events[mark:] if e.name in ("HIBERNATE_WAKE", "BOOT"))
+        if first.name == "HIBERNATE_WAKE":
+            out.woke_s = rover.now() - t0
+            out.sun_at_wake_deg = w.sun_elev_deg
+            rover.await_mode("SAFE", timeout=120)
+        else:
+            out.brownout_boot_s = rover.now() - t0
+            out.sun_at_boot_deg = w.sun_elev_deg
+            out.soc_at_boot = w.soc
+        rover.wait(60.0)
+        if rover.get_telemetry("mode") != "STANDBY":
+            rover.send_and_assert_command("MODE_SET", mode="STANDBY", timeout=300)
+        if drive_m:
+            start = truth.mark(plant)
+            rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=drive_m, speed_mph=200, timeout=900)
+            leg = truth.since(plant, start)
+            out.drive_after_m = None if leg is None else leg.along_m
+        if run_s is not None and rover.now() - t0 < run_s:
+            rover.wait(run_s - (rover.now() - t0))
+    finally:
+        rec.close()
+    out.min_soc = rec.min_soc
+    out.brownouts = rec.brownouts
+    out.end_s = rover.now() - t0
+    return out

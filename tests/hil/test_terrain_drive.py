@@ -133,7 +133,7 @@ def test_25cm_rock_stops_the_rover_short_of_it(rover, plant, line):
     aborted = rover.assert_event("DRIVE_ABORTED")
     assert rover.mission.enum_label("abort_reason", aborted.args["reason"]) == "OBSTACLE"
     # truly short of it: the front wheels stopped before the rock's near side, heading kept
-    front_m = _plant_constant("WHEELBASE_M", 1.0) / 2.0
+    front_m = _plant_constant("FRONT_M", 0.5)  # the front axle, ahead of the body centre
     near_side = ROCK_AT_M - ROCK_W_M / 2.0
     assert leg.along_m + front_m <= near_side - 0.05, (
         f"stopped with the front axle {leg.along_m + front_m:.2f} m ahead, the rock's near side at {near_side:.2f} m"

@@ -1,0 +1,78 @@
+"""The lunar night: dusk, 14.77 days of hibernation, sunrise, and a drive in the morning.
+
+Judged by the plant's truth (tests/hil/truth.py): the Sun's true elevation when the rover
+goes to sleep and when it wakes, the battery's true charge all night, the brown-outs the
+plant counted. The plant's figures (battery, array, heaters, radioisotope heat) and their
+sources are in firmware_py/hal/plant.py; with its stated 240 Wh battery the night costs
+about a third of the charge. A battery a sixth that size runs empty before sunrise: the
+board browns out, stays off, and boots (reset cause BROWN_OUT) once the array has
+recharged it.
+
+And virtual time sleeps when the rover sleeps: a hibernating rover's tasks wake at most
+once a minute (the link task may keep its idle poll), so the loop jumps from one to the
+next and the night costs seconds (the wall time is tests/bench/bench_hil.py's figure).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.hil import sorties, truth
+
+pytestmark = [pytest.mark.hil, pytest.mark.farside_targets("virtual"), pytest.mark.slow]
+
+DAY_S = sorties.DAY_S
+
+
+def test_lunation_hibernates_at_dusk_sleeps_the_night_and_drives_after_sunrise(rover, plant):
+    r = sorties.lunation(rover, plant, before_dusk_h=12.0, drive_m=5.0)
+    # dusk: the rover went to sleep by itself, for the night, with the Sun at the horizon
+    assert r.hibernate_reason == "NIGHT"
+    assert r.hibernated_s is not None and r.hibernated_s <= 12 * 3600 + DAY_S
+    assert r.sun_at_hibernate_deg is not None and r.sun_at_hibernate_deg <= 2.0
+    # the night: slept through on the stated budget, never browned out
+    assert r.brownouts == 0, f"{r.brownouts} brown-outs with the stated battery"
+    assert r.woke_s is not None, "no HIBERNATE_WAKE at sunrise"
+    assert 14.0 * DAY_S <= r.night_s <= 16.0 * DAY_S, f"night of {r.night_s / DAY_S:.2f} days"
+    assert r.min_soc > 0.2, f"the battery truly fell to {r.min_soc:.1%}"
+    # sunrise: awake with the Sun truly up, and not days later
+    assert r.sun_at_wake_deg is not None and 0.0 < r.sun_at_wake_deg <= 10.0
+    rover.assert_event("HIBERNATE_WAKE")
+    rover.assert_no_event("BOOT")  # no reset all night
+    # and the morning's drive truly covers its distance
+    assert r.drive_after_m == pytest.approx(5.0, rel=0.01)
+
+
+def test_battery_too_small_for_the_night_browns_out_and_boots_when_the_sun_returns(rover, plant):
+    mod = sorties._plant_module()
+    r = sorties.lunation(rover, plant, before_dusk_h=6.0, drive_m=2.0, battery_wh=mod.BATTERY_WH / 6.0)
+    assert r.hibernate_reason == "NIGHT"
+    assert r.brownouts >= 1, "the battery never truly emptied"
+    assert r.min_soc == pytest.approx(0.0, abs=0.005)
+    assert r.woke_s is None and r.brownout_boot_s is not None
+    boot = rover.assert_event("BOOT")
+    assert rover.mission.enum_label("reset_cause", boot.args["reset_cause"]) == "BROWN_OUT"
+    # off all night: it came back only after sunrise, with the array having recharged it
+    assert r.night_s is not None and r.night_s >= 14.0 * DAY_S
+    assert r.sun_at_boot_deg is not None and r.sun_at_boot_deg > 0.0
+    assert r.soc_at_boot is not None and r.soc_at_boot >= mod.REPOWER_SOC - 0.005
+    assert r.drive_after_m == pytest.approx(2.0, rel=0.01)
+
+
+def test_a_hibernating_rover_lets_virtual_time_jump(rover, plant):
+    w = truth.need_world(plant)
+    rover.await_mode("STANDBY", timeout=60)
+    w.set_lunar_time(sorties._plant_module().SYNODIC_S / 4.0 + DAY_S)  # a day into the night
+    rover.await_event("HIBERNATE_ENTER", timeout=DAY_S)
+    rover.wait(3600.0)
+    loop = rover.h.loop
+    loop.wakers = Counter()
+    hours = 6.0
+    rover.wait(hours * 3600.0)
+    wakers = dict(loop.wakers)
+    loop.wakers = None
+    assert rover.get_telemetry("mode") == "HIBERNATE"
+    busy = {name: n for name, n in wakers.items() if name != "Rover._link_task" and n > hours * 60 * 1.1 + 2}
+    assert not busy, f"woke the loop more than once a minute while hibernating: {busy}"
