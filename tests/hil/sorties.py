@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,13 +149,15 @@ def lunation(
     drive_m: float = 5.0,
     battery_wh: float | None = None,
     run_s: float | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> LunationResult:
     """From `before_dusk_h` before sunset: an afternoon drive, dusk (the rover hibernates
     by itself, reason NIGHT), the 14.77-day night, sunrise (it wakes, or, with a battery
     too small for the night, browns out and boots again once the array has recharged
     it), and a drive in the morning. `battery_wh` replaces the plant's battery capacity;
     `run_s` keeps the loop running until that much rover time has passed in all (a
-    whole lunation is `SYNODIC_S`)."""
+    whole lunation is `SYNODIC_S`); `on_phase(name)` is called as each phase begins:
+    "afternoon", "night", "morning", "day" (after the morning drive, with `run_s`), "end"."""
     w = truth.need_world(plant)
     mod = _plant_module()
     if battery_wh is not None:
@@ -163,7 +166,9 @@ def lunation(
     out = LunationResult()
     t0 = rover.now()
     rec = truth.Recorder(w)
+    phase = on_phase or (lambda _: None)
     try:
+        phase("afternoon")
         rover.await_mode("STANDBY", timeout=120)
         if drive_m:
             rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=drive_m, speed_mph=200, timeout=900)
@@ -175,6 +180,7 @@ def lunation(
         out.hibernated_s = rover.now() - t0
         out.hibernate_reason = rover.mission.enum_label("mode_reason", enter.args["reason"])
         out.sun_at_hibernate_deg = w.sun_elev_deg
+        phase("night")
         # the night: a wake at sunrise, or (an empty battery) a brown-out and a boot
         mark = len(rover.history.events)
 
@@ -183,6 +189,7 @@ def lunation(
 
         rover._until(lambda: True if back() else _MISSING, 17 * DAY_S, lambda: "no wake and no boot in 17 days")
         first = next(e for e in rover.history.events[mark:] if e.name in ("HIBERNATE_WAKE", "BOOT"))
+        phase("morning")
         if first.name == "HIBERNATE_WAKE":
             out.woke_s = rover.now() - t0
             out.sun_at_wake_deg = w.sun_elev_deg
@@ -200,7 +207,9 @@ def lunation(
             leg = truth.since(plant, start)
             out.drive_after_m = None if leg is None else leg.along_m
         if run_s is not None and rover.now() - t0 < run_s:
+            phase("day")
             rover.wait(run_s - (rover.now() - t0))
+        phase("end")
     finally:
         rec.close()
     out.min_soc = rec.min_soc
