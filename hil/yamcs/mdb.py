@@ -60,6 +60,7 @@ A `bytes` argument (fixed length) is a fixed-size binary argument: fully express
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -100,6 +101,8 @@ from yamcs.pymdb import (
     float32_t,
 )
 from yamcs.pymdb.expressions import AndExpression, Expression
+from yamcs.pymdb.verifiers import Verifier
+from yamcs.pymdb.xtce import XTCEGenerator
 
 from hil.errors import FarsideError
 from protocols.dictionary import (
@@ -460,6 +463,18 @@ class _Writer:
                 c.complete_verifiers.append(verifier)  # type: ignore[arg-type]
 
 
+class _Generator(XTCEGenerator):
+    """pymdb's XTCE writer, naming each verifier's algorithm after its command and stage:
+    pymdb calls them all "Unnamed", and Yamcs refuses to run two algorithms of one name for
+    one command ("already active")."""
+
+    def add_verifier(self, parent: ET.Element, command: Command, verifier: Verifier) -> None:
+        super().add_verifier(parent, command, verifier)
+        algorithm = parent[-1].find("CustomAlgorithm")
+        if algorithm is not None:
+            algorithm.set("name", f"{command.name}_{verifier.name}")
+
+
 def _octets(a: Arg) -> int:
     if a.type == BYTES_TYPE:
         return a.length or 0
@@ -490,9 +505,9 @@ def build_mdb(dictionary: DictionarySource = None) -> str:
 
     Raises MdbError (one line) for a field XTCE cannot express."""
     w = _build(dictionary)
+    comment = f" generated from the {w.root.name} dictionary (hash 0x{w.d.short_hash():08x}); do not edit "
     try:
-        return w.root.dumps(top_comment=f" generated from the {w.root.name} dictionary "
-                                        f"(hash 0x{w.d.short_hash():08x}); do not edit ")
+        return _Generator(w.root, version="1.2", indent="  ", top_comment=comment).to_xtce()
     except Exception as exc:  # pymdb's ExportError and its own checks
         raise MdbError(f"the XTCE writer cannot express the dictionary: {exc}") from None
 

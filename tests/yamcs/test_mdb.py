@@ -542,6 +542,8 @@ def test_every_command_has_the_three_pus_verifiers_matched_by_request_id(xtce: X
             assert v.get("name") == label
             alg = v.find(f"{X}CustomAlgorithm")
             assert alg is not None
+            # Yamcs runs a command's verifier algorithms side by side: one name each
+            assert alg.get("name") == f"{name}_{label}"
             assert alg.findtext(f"{X}AlgorithmText", "").startswith(f"org.yamcs.pus.Pus1Verifier({{stage: {stage},")
             inputs = [(i.get("inputName"), _resolve(xtce.commands[qn].system, i.get("parameterRef", "")))
                       for i in alg.findall(f"{X}InputSet/{X}InputParameterInstanceRef")]
