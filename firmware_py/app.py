@@ -468,6 +468,8 @@ async def run_forever(board, hal, root="", link_stream=None, on_boot=None, max_b
     boots = 0
     while True:
         gc.collect()
+        if hasattr(hal, "power_good"):
+            await hal.power_good()  # a browned-out board waits for its battery
         rover = Rover(board, hal, root, link_stream, dictionary)
         dictionary = rover.dictionary
         boots += 1
@@ -487,6 +489,8 @@ async def run_forever(board, hal, root="", link_stream=None, on_boot=None, max_b
 
 
 async def _one_boot(board, hal, root, link_stream, dictionary, box):
+    if hasattr(hal, "power_good"):
+        await hal.power_good()  # a browned-out board waits for its battery
     rover = Rover(board, hal, root, link_stream, dictionary)
     box[0] = rover.dictionary
     box[1] = rover

@@ -32,8 +32,8 @@
 metadata(description="farside lunar rover flight software", version="0.1.0")  # noqa: F821
 
 # The rover firmware package (this folder) and the board-definition loader it imports.
-# hal/rp2.py imports machine and rp2, present in every rp2 image; hal/sim.py and
-# hal/plant.py are the simulator (small; keep them for the virtual board's tests).
+# hal/rp2.py imports machine and rp2, present in every rp2 image; hal/sim.py,
+# hal/plant.py and hal/terrain.py are the simulator (small; kept for the virtual board).
 package(  # noqa: F821
     "firmware_py",
     files=(
@@ -53,6 +53,7 @@ package(  # noqa: F821
         "hal/rp2.py",
         "hal/sim.py",
         "hal/stdio.py",
+        "hal/terrain.py",
         "link.py",
         "main.py",
         "modes.py",

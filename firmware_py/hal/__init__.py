@@ -7,15 +7,37 @@
 #
 #   enc[i]            encoder counts, wheel i (0-2 left front..rear, 3-5 right)
 #   current_ma[i]     motor current, mA
-#   pitch_cdeg, roll_cdeg (0.01 deg), yaw_urad_s (urad/s)   IMU, integers
-#   obstacle_mm, obstacle_dist_mm       hazard sensor (0 when none / no sensor)
-#   battery_pct, battery_mv, solar_dw, temp_motor_cc, temp_board_cc
+#   pitch_cdeg, roll_cdeg (0.01 deg; pitch + nose up, roll + left side up),
+#   yaw_urad_s (urad/s, + counter-clockwise)   IMU, integers, with sensor noise;
+#                     the gyro has a small bias (estimate it standing still)
+#   obstacle_mm, obstacle_dist_mm       tallest rock the hazard camera sees and its
+#                     distance ahead of the front axle (0 when none / no sensor)
+#   haz_n, haz_h_mm[4], haz_d_mm[4], haz_lat_mm[4], haz_w_mm[4]   hazard camera
+#                     (sim board; 0 on rp2): up to 4 rocks seen this update, nearest
+#                     first: height above the local ground, distance ahead of the
+#                     front axle, lateral offset of the rock's centre from the centre
+#                     line (+ left), width. The camera sees 0.3..3.0 m ahead across
+#                     the swept width (track + one wheel width) plus 0.3 m each side,
+#                     rocks of 5 cm and taller.
+#   vo_seq, vo_x_mm, vo_y_mm, vo_h_cdeg   visual-odometry pose fix (sim board; 0 on
+#                     rp2): vo_seq increments at each new fix; the pose in the world
+#                     frame (heading -18000..17999, counter-clockwise from east). A fix
+#                     every 1.0 m of travel and 0.5 s after the rover comes to rest;
+#                     its error is a random walk independent of wheel slip.
+#   battery_pct, battery_mv, solar_dw (array input, 0.1 W), sun_elev_cdeg (the
+#                     Sun's elevation, negative at night; 0 on rp2), temp_motor_cc,
+#                     temp_board_cc
 #
-# All integers, so the control loop allocates nothing.
+# All integers (lists preallocated), so the control loop allocates nothing.
 # Methods: set_motor(i, duty Q15 -32767..32767, 0 coasts), motors_enable(on) (ONLY safety
 # calls it), wdt_start(timeout_ms), wdt_feed(), reset_cause(), reset() (never
 # returns: raises Reset in the sim), inject(fault, wheel, value) -> bool,
-# hibernate(on), mem_free(), tasks() -> coroutines emulating hardware.
+# hibernate(on) (the board's load drops to the hibernation load), heater(on)
+# (survival heaters armed: a thermostat holds the electronics at their survival
+# temperature; a no-op on boards without them), mem_free(), tasks() -> coroutines
+# emulating hardware. The sim HAL also has `async power_good()`: the power supply
+# awaits it before each boot, so a board browned out by an empty battery stays off
+# until the array has recharged it (then it boots with reset cause BROWN_OUT).
 # `link` is the byte stream: read_into(buf) -> n (non-blocking, 0 when idle) and
 # write(buf) -> n.
 from firmware_py.compat import const

@@ -146,6 +146,17 @@ class Rp2Hal:
         self.solar_dw = 0
         self.temp_motor_cc = 0
         self.temp_board_cc = 0
+        # sensors of the sim board only (hazard camera, visual odometry, Sun): none here
+        self.sun_elev_cdeg = 0
+        self.haz_n = 0
+        self.haz_h_mm = [0] * 4
+        self.haz_d_mm = [0] * 4
+        self.haz_lat_mm = [0] * 4
+        self.haz_w_mm = [0] * 4
+        self.vo_seq = 0
+        self.vo_x_mm = 0
+        self.vo_y_mm = 0
+        self.vo_h_cdeg = 0
         self.hibernating = False
         self.hang_task = 0
 
@@ -211,6 +222,10 @@ class Rp2Hal:
         self.hibernating = bool(on)
         if on:
             self.motors_enable(False)
+
+    def heater(self, on):
+        # survival heaters: none wired on the Pico boards
+        pass
 
     def inject(self, fault, wheel, value):
         # Physical faults live at the pins (a bench, or the emulated board's host);

@@ -3,25 +3,37 @@
 # Runs on CPython, on the MicroPython unix port and on a real Pico with no
 # motors wired (processor in the loop). The plant advances by the time elapsed
 # between update() calls, so under a virtual-time asyncio loop the rover runs
-# faster than real time. The hardware watchdog is emulated: update() and the
-# tasks() coroutine raise Reset(RESET_WATCHDOG) when it is not fed in time.
+# faster than real time; the plant integrates long gaps (a hibernating rover
+# that wakes once a minute) exactly. The hardware watchdog is emulated: update()
+# and the tasks() coroutine raise Reset(RESET_WATCHDOG) when it is not fed in time.
 #
 # Like the rp2 port, a commanded machine.reset() is reported as WATCHDOG at the
 # next boot: the firmware's intent flag tells the two apart.
 #
+# Power: when the plant's battery is truly empty the board browns out: update()
+# raises Reset(RESET_BROWN_OUT), and the board stays unpowered (power_good()
+# waits, update() keeps raising) until the array has recharged the battery to
+# the plant's REPOWER_SOC; then it boots.
+#
 # SIM_INJECT faults (dictionary enum sim_fault): CLEAR, JAM, OPEN_CIRCUIT,
-# ENCODER_DEAD (wheel 1-6), IMU_STUCK, BROWN_OUT (value > 0: the battery drops
-# to `value` percent; value <= 0: the supply browns out and the board resets),
-# SLOPE_DEG (value: pitch under the rover), ROCK_AHEAD_M (a 0.3 m rock `value`
-# metres ahead), SUN (value 0..1), HANG_TASK (wheel field = task id to hang).
+# ENCODER_DEAD (wheel 1-6; value < 0 clears), IMU_STUCK, BROWN_OUT (value > 0:
+# the battery drops to `value` percent; value <= 0: the supply browns out and
+# the board resets), SLOPE_DEG (pitch under the rover), ROCK_AHEAD_M (a 0.3 m
+# rock `value` metres ahead), SUN (0..1: the lunar afternoon when the array
+# gives that share of its peak; 0 is sunset), HANG_TASK (wheel field = task id
+# to hang), ROCK_HEIGHT_M (a rock `value` m tall at the rock distance, default
+# 2 m, and lateral offset, default 0; value <= 0 removes placed rocks),
+# ROCK_LATERAL_M, ROLL_DEG, ROCK_DIST_M, TERRAIN_SEED (0: flat).
+import math
+
 from firmware_py.aio import sleep_ms
 from firmware_py.compat import const, mem_free, ticks_diff, ticks_ms
 from firmware_py.hal import RESET_BROWN_OUT, RESET_POWER_ON, RESET_WATCHDOG, Reset
 from firmware_py.hal.plant import F_CLEAR, F_HANG, Plant
 
-_MAX_STEP_MS = const(100)  # plant integration step while the wheels move (one control period)
-_REST_STEP_MS = const(1000)  # ... and while the rover stands still with its motors off
 _WDT_POLL_MS = const(50)  # watchdog task period until the watchdog is started and fed
+_OFF_POLL_MS = const(60000)  # an unpowered board: how often power_good() looks at the battery
+_HAZ = const(4)
 
 
 class SimHal:
@@ -46,7 +58,20 @@ class SimHal:
         self.solar_dw = 0
         self.temp_motor_cc = 0
         self.temp_board_cc = 0
+        self.sun_elev_cdeg = 0
+        # hazard camera: up to 4 rocks, nearest first
+        self.haz_n = 0
+        self.haz_h_mm = [0] * _HAZ
+        self.haz_d_mm = [0] * _HAZ
+        self.haz_lat_mm = [0] * _HAZ
+        self.haz_w_mm = [0] * _HAZ
+        # visual-odometry pose fix (world frame)
+        self.vo_seq = 0
+        self.vo_x_mm = 0
+        self.vo_y_mm = 0
+        self.vo_h_cdeg = 0
         self.hang_task = 0
+        self._brownouts = self.plant.brownouts
         self._duty_q15 = [0] * 6
         self._duty_dirty = False
         self._cause = RESET_POWER_ON
@@ -134,9 +159,13 @@ class SimHal:
     def hibernate(self, on):
         self.plant.hibernating = bool(on)
 
-    # -- sensors --
-    def update(self, now_ms):
-        # Advance the plant to now_ms and refresh every sensor attribute.
+    def heater(self, on):
+        # survival heaters: armed, a thermostat holds the box at its set point
+        self.plant.heater(on)
+
+    # -- power supply --
+    def _advance(self, now_ms):
+        # step the plant to now_ms (duties as last set)
         p = self.plant
         if self._duty_dirty:
             self._duty_dirty = False
@@ -147,15 +176,34 @@ class SimHal:
             self._last_ms = now_ms
         dt_ms = ticks_diff(now_ms, self._last_ms)
         self._last_ms = now_ms
-        while dt_ms > 0:
-            lim = _REST_STEP_MS if p.at_rest() else _MAX_STEP_MS
-            step = dt_ms if dt_ms < lim else lim
-            p.step(step * 0.001)
-            dt_ms -= step
+        if dt_ms > 0:
+            p.step(dt_ms * 0.001)
+
+    async def power_good(self):
+        # The power supply's side of a boot: an unpowered board (browned out,
+        # battery below the restart level) waits here for the array to recharge it.
+        p = self.plant
+        while not p.powered:
+            p.enabled = False
+            self._advance(ticks_ms())
+            if p.powered:
+                break
+            await sleep_ms(_OFF_POLL_MS)
+
+    # -- sensors --
+    def update(self, now_ms):
+        # Advance the plant to now_ms and refresh every sensor attribute.
+        p = self.plant
+        self._advance(now_ms)
         self._wdt_check(now_ms)
         if p.brown_out:
             p.brown_out = False
             self.reset(RESET_BROWN_OUT)
+        if p.brownouts != self._brownouts:
+            self._brownouts = p.brownouts
+            self.reset(RESET_BROWN_OUT)
+        if not p.powered:
+            raise Reset(RESET_BROWN_OUT)  # held in reset until the battery recovers
         enc = self.enc
         cur = self.current_ma
         for i in range(6):
@@ -164,12 +212,31 @@ class SimHal:
         self.pitch_cdeg = int(p.pitch_out * 100)
         self.roll_cdeg = int(p.roll_out * 100)
         self.yaw_urad_s = int(p.gyro_out * 1000000)
-        h, d = p.obstacle()
-        self.obstacle_mm = int(h * 1000.0)
-        self.obstacle_dist_mm = int(d * 1000.0)
+        n = p.haz_n
+        for j in range(_HAZ):
+            if j < n:
+                self.haz_h_mm[j] = int(p.haz_h[j] * 1000.0)
+                self.haz_d_mm[j] = int(p.haz_d[j] * 1000.0)
+                self.haz_lat_mm[j] = int(p.haz_lat[j] * 1000.0)
+                self.haz_w_mm[j] = int(p.haz_w[j] * 1000.0)
+            else:
+                self.haz_h_mm[j] = 0
+                self.haz_d_mm[j] = 0
+                self.haz_lat_mm[j] = 0
+                self.haz_w_mm[j] = 0
+        self.haz_n = n
+        self.obstacle_mm = int(p.obstacle_h * 1000.0)
+        self.obstacle_dist_mm = int(p.obstacle_d * 1000.0)
+        if p.vo_seq != self.vo_seq:
+            self.vo_seq = p.vo_seq
+            self.vo_x_mm = int(p.vo_x * 1000.0)
+            self.vo_y_mm = int(p.vo_y * 1000.0)
+            h = int(math.degrees(p.vo_h) * 100.0) % 36000
+            self.vo_h_cdeg = h - 36000 if h >= 18000 else h
         self.battery_pct = int(p.soc * 100.0 + 0.5)
         self.battery_mv = int(p.battery_v() * 1000.0)
         self.solar_dw = int(p.solar_w * 10.0)
+        self.sun_elev_cdeg = int(p.sun_elev_deg * 100.0)
         self.temp_motor_cc = int(p.temp_motor * 100.0)
         self.temp_board_cc = int(p.temp_board * 100.0)
 
