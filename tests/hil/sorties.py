@@ -122,7 +122,8 @@ class LunationResult:
     sun_at_hibernate_deg: float | None = None
     woke_s: float | None = None
     sun_at_wake_deg: float | None = None
-    brownout_boot_s: float | None = None
+    brownout_boot_s: float | None = None  # the first boot after dusk (reset_cause: why)
+    reset_cause: str | None = None
     sun_at_boot_deg: float | None = None
     soc_at_boot: float | None = None
     min_soc: float = 1.0
@@ -196,6 +197,7 @@ def lunation(
             rover.await_mode("SAFE", timeout=120)
         else:
             out.brownout_boot_s = rover.now() - t0
+            out.reset_cause = rover.mission.enum_label("reset_cause", first.args["reset_cause"])
             out.sun_at_boot_deg = w.sun_elev_deg
             out.soc_at_boot = w.soc
         rover.wait(60.0)
