@@ -111,6 +111,19 @@ def compute_mac(key: bytes, mac_input: bytes) -> bytes:
     return hmac.new(key, mac_input, hashlib.sha256).digest()[:MAC_LENGTH]
 
 
+def gcm_encrypt(key: bytes, iv: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-256-GCM (NIST SP 800-38D) with a 96-bit IV and a 128-bit tag: ciphertext || tag."""
+    return AESGCM(key).encrypt(iv, plaintext, aad)
+
+
+def gcm_decrypt(key: bytes, iv: bytes, ciphertext_and_tag: bytes, aad: bytes) -> bytes | None:
+    """The plaintext, or None when the tag does not verify."""
+    try:
+        return AESGCM(key).decrypt(iv, ciphertext_and_tag, aad)
+    except InvalidTag:
+        return None
+
+
 def arsn_iv(seq: int) -> bytes:
     """The 12-octet IV carrying a 32-bit ARSN: 8 zero octets, then the ARSN big-endian."""
     return bytes(8) + seq.to_bytes(4, "big")
@@ -154,8 +167,8 @@ class SaConfig:
         iv = arsn_iv(seq)
         aad = masked(header, mask) + spi
         if self.suite is Suite.AES_GCM:
-            return spi + iv + AESGCM(self.key).encrypt(iv, data, aad)
-        return spi + iv + data + AESGCM(self.key).encrypt(iv, b"", aad + data)
+            return spi + iv + gcm_encrypt(self.key, iv, data, aad)
+        return spi + iv + data + gcm_encrypt(self.key, iv, b"", aad + data)
 
     def open(self, header: bytes, mask: bytes, sec: bytes, body: bytes, mac: bytes) -> bytes | None:
         """The plaintext data field if the MAC verifies, else None."""
@@ -163,13 +176,9 @@ class SaConfig:
             ok = hmac.compare_digest(compute_mac(self.key, header + sec + body), mac)
             return body if ok else None
         iv, aad = sec[2:], masked(header, mask) + sec[:2]
-        try:
-            if self.suite is Suite.AES_GCM:
-                return AESGCM(self.key).decrypt(iv, body + mac, aad)
-            AESGCM(self.key).decrypt(iv, mac, aad + body)
-            return body
-        except InvalidTag:
-            return None
+        if self.suite is Suite.AES_GCM:
+            return gcm_decrypt(self.key, iv, body + mac, aad)
+        return body if gcm_decrypt(self.key, iv, mac, aad + body) is not None else None
 
     def to_json(self) -> dict[str, Any]:
         return {"suite": self.suite.value, "key": self.key.hex(), "key_id": self.key_id}
@@ -560,16 +569,13 @@ def with_plaintext(frame: TcFrame, plain: bytes) -> TcFrame:
 # --- OTAR (in the spirit of CCSDS 355.1-B) -------------------------------------------------
 def wrap_key(master: bytes, key_id: int, new_key: bytes, iv: bytes) -> tuple[bytes, bytes]:
     """(wrapped 32 octets, MAC 16 octets): the new key under the master key, AAD = key_id u16."""
-    out = AESGCM(_check_key(master, "master key")).encrypt(iv, _check_key(new_key, "new key"), key_id.to_bytes(2, "big"))
+    out = gcm_encrypt(_check_key(master, "master key"), iv, _check_key(new_key, "new key"), key_id.to_bytes(2, "big"))
     return out[:KEY_LENGTH], out[KEY_LENGTH:]
 
 
 def unwrap_key(master: bytes, key_id: int, iv: bytes, wrapped: bytes, mac: bytes) -> bytes | None:
     """The new key, or None when the MAC does not verify (OTAR_BAD_MAC)."""
-    try:
-        return AESGCM(master).decrypt(iv, wrapped + mac, key_id.to_bytes(2, "big"))
-    except InvalidTag:
-        return None
+    return gcm_decrypt(master, iv, wrapped + mac, key_id.to_bytes(2, "big"))
 
 
 # --- TM authentication (optional) ------------------------------------------------------------

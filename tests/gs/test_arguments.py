@@ -118,11 +118,14 @@ def test_dict_browser_shows_units_ranges_and_limits(capsys: pytest.CaptureFixtur
 
 
 def _numeric_args(name: str) -> dict[str, int | float]:
-    """Each argument of a command at the low end of its range (else its enum's first value)."""
+    """Each argument of a command at the low end of its range (else its enum's first value;
+    a 'bytes' argument as hex)."""
     pd = M.pd
     out: dict[str, int | float] = {}
     for a in pd.command(name).args:
-        if a.range is not None:
+        if a.type == "bytes":
+            out[a.name] = "ab" * (a.length or 0)  # type: ignore[assignment]  # hex on the CLI
+        elif a.range is not None:
             out[a.name] = a.range[0]
         elif a.enum is not None:
             out[a.name] = min(pd.enums[a.enum])
