@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "flash": "flash",
     "relay": "relay",
     "gs": "gs",
+    "keys": "keys",
     "mission": "mission",
     "firmware": "firmware",
     "yamcs": "yamcs",

@@ -131,9 +131,12 @@ class FrontDoor:
         self, name: str, args: dict[str, Any] | list[str] | None = None, kwargs: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Arguments typed through the dictionary: a dict (and keywords) of numbers, enum labels,
-        quantities with units ('10 m', '5km/h'), or ['k=v', ...] words."""
-        words = list(args) if isinstance(args, list) else [f"{k}={v}" for k, v in (args or {}).items()]
-        words += [f"{k}={v}" for k, v in (kwargs or {}).items()]
+        quantities with units ('10 m', '5km/h'), octets for a 'bytes' argument, or ['k=v', ...] words."""
+        def word(k: str, v: Any) -> str:
+            return f"{k}={v.hex() if isinstance(v, bytes | bytearray) else v}"  # 'bytes' arguments as hex
+
+        words = list(args) if isinstance(args, list) else [word(k, v) for k, v in (args or {}).items()]
+        words += [word(k, v) for k, v in (kwargs or {}).items()]
         return self.mission.parse_args(name, words)
 
     def send_and_await_event(

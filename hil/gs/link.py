@@ -35,7 +35,7 @@ from hil.gs.state import GroundState, Verification
 from protocols.cop1 import CommandRecord, Fop1, FopConfig, FopState, FrameKind
 from protocols.errors import ProtocolError
 from protocols.pus import build_tc_packet
-from protocols.sdls import MAX_SEQ, REKEY_RESERVE, KeyStore, SaConfig, SecuritySender
+from protocols.sdls import MAX_SEQ, REKEY_RESERVE, KeyStore, SaConfig, SecuritySender, unwrap_key
 from protocols.stream import TmDeframer, frame_tc
 from protocols.tc_frame import build_ad_frame, build_bc_frame, build_bd_frame
 
@@ -98,6 +98,8 @@ class GroundLink:
             raise FarsideError(f"key file {self.key_setting.path} has no SA for SPI {spi}")
         self.security = self._sender(sa, sdls_seq)
         self.old_keys: list[SaConfig] = []  # keys replaced by a rekey, kept for TM in flight
+        self.loaded_keys: dict[int, bytes] = {}  # key_id -> key sent by KEY_OTAR (unwrapped here)
+        self._rekeys: list[tuple[CommandTrack, int, int]] = []  # SA_REKEY sent: (track, spi, key_id)
         self._sa_reports_seen = 0
         self.archive: ArchiveWriter | None = None
         self.fop = Fop1(fop or FopConfig(vcid=mission.tc_vcid, k=4, t1_s=t1_s), self._build_frame)
@@ -149,6 +151,8 @@ class GroundLink:
             if st.sa_reports != self._sa_reports_seen:
                 self._sa_reports_seen = st.sa_reports
                 self._resync_security()
+            if self._rekeys:
+                self._check_rekeys()
             self._on_frame()
             clcw = st.link.clcw
             if clcw is not None:
@@ -187,10 +191,38 @@ class GroundLink:
                 self.fop.initiate_ad_set_vr(self.fop.vs, self.clock())
 
     def _adopt_key(self, key_id: int) -> None:
-        """The rover reports another key_id on our SPI: switch if the key file has it."""
-        sa = self.keys.sa(self.spi)
-        if sa is not None and sa.key_id == key_id and sa.key != self.security.key:
-            self.rekey(sa)
+        """The rover reports another key_id on our SPI (SA_STATUS after a rekey): switch if
+        we know that key (loaded by our KEY_OTAR, or in the key file)."""
+        key = self.loaded_keys.get(key_id)
+        if key is None:
+            sa = self.keys.sa(self.spi)
+            key = sa.key if sa is not None and sa.key_id == key_id else None
+        if key is not None and key_id != self.security.sa.key_id:
+            self.rekey(SaConfig(self.spi, self.security.suite, key, key_id))
+
+    def _note_key_command(self, label: str, args: dict[str, Any], track: CommandTrack) -> None:
+        """KEY_OTAR: remember the key it carries (unwrapped with the master key); SA_REKEY on
+        our SPI: switch once its completion report arrives."""
+        if label == "KEY_OTAR" and self.keys.master is not None:
+            from protocols.dictionary import fixed_bytes
+
+            cmd = self.mission.command("KEY_OTAR")
+            octets = {a.name: fixed_bytes("KEY_OTAR", a, args[a.name]) for a in cmd.args if a.type == "bytes"}
+            key = unwrap_key(self.keys.master, int(args["key_id"]), octets["iv"], octets["wrapped"], octets["mac"])
+            if key is not None:
+                self.loaded_keys[int(args["key_id"])] = key
+        elif label == "SA_REKEY" and int(args["spi"]) == self.spi:
+            self._rekeys.append((track, int(args["spi"]), int(args["key_id"])))
+
+    def _check_rekeys(self) -> None:
+        for item in list(self._rekeys):
+            track, _, key_id = item
+            reports = self.verifications(track)
+            if track.failure() is not None:
+                self._rekeys.remove(item)
+            elif any(r.stage == "completed" for r in reports):
+                self._rekeys.remove(item)
+                self._adopt_key(key_id)
 
     def rekey(self, sa: SaConfig) -> None:
         """Switch the SA to a new key (after SA_REKEY completed): ARSN from 1 (or above what
@@ -199,6 +231,9 @@ class GroundLink:
             self.old_keys.append(self.security.sa)
             self.keys.sas[sa.spi] = sa
             self.security = self._sender(sa)
+            if self.fop.state != FopState.INITIAL:
+                # frames still queued were built with the old key: resynchronise FARM-1
+                self.fop.initiate_ad_set_vr(self.fop.vs, self.clock())
 
     def check_arsn(self, label: str) -> None:
         """Refuse a command the ARSN cannot carry: past 2**32 - 1, or into the last
@@ -288,6 +323,8 @@ class GroundLink:
             now = self.clock()
             track.fop = self.fop.submit_bd(pkt, now) if bypass else self.fop.submit(pkt, now)
             self.tracks.append(track)
+            if label in REKEY_COMMANDS:
+                self._note_key_command(label, label_args, track)
         return track
 
     def failure_name(self, report: Verification) -> str:
