@@ -101,6 +101,7 @@ class GroundLink:
         self.loaded_keys: dict[int, bytes] = {}  # key_id -> key sent by KEY_OTAR (unwrapped here)
         self._rekeys: list[tuple[CommandTrack, int, int]] = []  # SA_REKEY sent: (track, spi, key_id)
         self._sa_reports_seen = 0
+        self._hk_trusted = True  # HK sa_arsn speaks of our key (False just after a rekey)
         self.archive: ArchiveWriter | None = None
         self.fop = Fop1(fop or FopConfig(vcid=mission.tc_vcid, k=4, t1_s=t1_s), self._build_frame)
         self._deframer = TmDeframer(mission.tm_frame_length)
@@ -180,8 +181,14 @@ class GroundLink:
                 reported.append(mark)
             else:
                 self._adopt_key(key_id)
+                return
+        # HK does not name the key: after a rekey, an HK report made before the switch may
+        # still arrive; sa_arsn is trusted again once a report is below our next ARSN
         if hk_arsn is not None:
-            reported.append(int(hk_arsn))
+            if not self._hk_trusted and int(hk_arsn) < sender.seq:
+                self._hk_trusted = True
+            if self._hk_trusted:
+                reported.append(int(hk_arsn))
         if not reported:
             return
         with self._lock:
@@ -231,6 +238,7 @@ class GroundLink:
             self.old_keys.append(self.security.sa)
             self.keys.sas[sa.spi] = sa
             self.security = self._sender(sa)
+            self._hk_trusted = False
             if self.fop.state != FopState.INITIAL:
                 # frames still queued were built with the old key: resynchronise FARM-1
                 self.fop.initiate_ad_set_vr(self.fop.vs, self.clock())
