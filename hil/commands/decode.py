@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import string
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,9 @@ from protocols.sdls import AuthReason, FrameAuthenticator, KeyStore
 from protocols.spacepacket import IDLE_APID, TYPE_TC, parse_primary_header
 from protocols.stream import ASM, TC_START, TcDeframer, TmDeframer
 from protocols.tc_frame import (
-    SECURITY_OVERHEAD,
+    GCM_SECURITY_HEADER_LENGTH,
+    MAC_LENGTH,
+    SECURITY_HEADER_LENGTH,
     FrameType,
     TcFrame,
     frame_length_from_header,
@@ -152,23 +154,28 @@ def tm_packet_layers(raw: bytes, dictionary: Dictionary, offset: int = 0) -> lis
     return layers
 
 
-def _looks_secured(frame: TcFrame) -> bool:
-    """Without keys: the data field is secured if, once split, it carries a TC packet or a
-    control command (the mission authenticates every TC frame)."""
-    if len(frame.data) < SECURITY_OVERHEAD:
-        return False
-    inner = frame.data[6:-16]
-    if frame.control:
+def _looks_secured(frame: TcFrame) -> int:
+    """Without keys: the security header length (6: legacy SPI + sequence number, 14: SPI +
+    IV) under which the data field, once split, carries a TC packet or a control command in
+    the clear (the mission secures every TC frame); 0 if neither does (plain, or encrypted)."""
+    for header in (SECURITY_HEADER_LENGTH, GCM_SECURITY_HEADER_LENGTH):
+        if len(frame.data) < header + MAC_LENGTH:
+            continue
+        inner = frame.data[header:-MAC_LENGTH]
+        if frame.control:
+            try:
+                parse_control_command(inner)
+                return header
+            except ProtocolError:
+                continue
         try:
-            parse_control_command(inner)
-            return True
+            if len(inner) >= 6:
+                parse_tc_packet(inner[: parse_primary_header(inner).packet_length])
+                if len(inner) >= TC_OVERHEAD:
+                    return header
         except ProtocolError:
-            return False
-    try:
-        parse_tc_packet(inner[: parse_primary_header(inner).packet_length]) if len(inner) >= 6 else None
-        return len(inner) >= TC_OVERHEAD
-    except ProtocolError:
-        return False
+            continue
+    return 0
 
 
 def tc_frame_layers(raw: bytes, dictionary: Dictionary, offset: int,
@@ -183,15 +190,23 @@ def tc_frame_layers(raw: bytes, dictionary: Dictionary, offset: int,
         "fecf": raw[-2:].hex(),
     }]
     frame = plain
-    if auth is not None or _looks_secured(plain):
-        frame = parse_tc_frame(raw, security=True) if len(plain.data) >= SECURITY_OVERHEAD else plain
+    guessed = _looks_secured(plain) if auth is None else 0
+    if auth is not None or guessed:
+        header = guessed or SECURITY_HEADER_LENGTH
+        if auth is not None and len(plain.data) >= 2:
+            header = auth.split(int.from_bytes(plain.data[:2], "big")) or SECURITY_HEADER_LENGTH
+        frame = parse_tc_frame(raw, security=header) if len(plain.data) >= header + MAC_LENGTH else plain
         sec: Layer = {"layer": "security", "spi": frame.spi, "seq": frame.sec_seq,
                       "mac": frame.mac.hex() if frame.mac else None}
+        if frame.iv is not None:
+            sec["iv"] = frame.iv.hex()
         if auth is not None:
             try:
                 if frame.spi is None:
                     raise AuthError(AuthReason.NO_SECURITY_HEADER, "frame too short for the security header")
-                auth.check(frame)
+                clear = auth.check(frame)
+                if clear is not None:
+                    frame = replace(frame, data=clear)
                 auth.commit(frame.spi, frame.sec_seq or 0)
                 sec["auth"] = "OK"
             except AuthError as exc:
@@ -487,7 +502,7 @@ def render_text(result: dict[str, Any]) -> str:
               help="what the input is: telemetry, telecommand, or guess")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 @click.option("--keys", "keys_path", type=click.Path(dir_okay=False), default=None,
-              help="key file {\"keys\": {\"<spi>\": \"<hex>\"}} to verify TC authentication")
+              help="key file (the SDLS key file form) to verify and decrypt TC frames")
 @click.option("--dictionary", "dictionary_path", type=click.Path(dir_okay=False), default=None,
               help="dictionary file (default: the packaged protocols/dictionary.json)")
 def cli(source: str, direction: str, as_json: bool, keys_path: str | None, dictionary_path: str | None) -> None:
