@@ -41,6 +41,7 @@ from hil.yamcs.mdb import (
 )
 from protocols.dictionary import (
     BYTES_TYPE,
+    DEFAULT_PATH,
     SEVERITIES,
     STRUCT_CODES,
     TC_TYPE,
@@ -598,7 +599,8 @@ def test_the_xtce_is_deterministic_and_written_where_asked(tmp_path: Path) -> No
 def _with_field_type(typ: str) -> Dictionary:
     """The project's dictionary with its first HK parameter's type replaced (past the loader's
     checks, as a newer dictionary model could hold it)."""
-    d = load_dictionary()
+    d = load_dictionary(DEFAULT_PATH)  # a fresh copy, not the shared default
+    assert d is not D
     sid, hk = next(iter(d.housekeeping.items()))
     first = dataclasses.replace(hk.parameters[0], type=typ)
     d.housekeeping[sid] = dataclasses.replace(hk, parameters=(first, *hk.parameters[1:]))
@@ -614,8 +616,7 @@ def test_a_field_type_xtce_cannot_express_is_one_error_line() -> None:
 
 
 def test_a_dictionary_file_with_a_made_up_type_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    raw = json.loads(Path(D.source if Path(D.source).is_absolute() else
-                          Path(__file__).parents[2] / "protocols" / "dictionary.json").read_text())
+    raw = json.loads(DEFAULT_PATH.read_text())
     raw["housekeeping"][0]["parameters"][0]["type"] = "u24"
     path = tmp_path / "dictionary.json"
     path.write_text(json.dumps(raw))
@@ -629,3 +630,269 @@ def test_a_dictionary_file_with_a_made_up_type_is_one_error_line(tmp_path: Path,
     assert code != 0
     assert err.count("\n") == 1 and err.startswith("farside: error: ") and "u24" in err
     assert "Traceback" not in err
+
+
+# --- the XTCE in a real Yamcs ----------------------------------------------------------------
+
+MDB_QUIET_EXCEPT = ("ProcessorConfig", "RouteHandler", "HttpRequestHandler")  # not about the MDB
+LIMIT_STATE = {"ok": "IN_LIMITS", "yellow": "WARNING", "red": "CRITICAL"}
+
+
+class FakeRover:
+    """The rover's side of the link for Yamcs, without a rover: TM frames made by the rover's
+    own codec (firmware_py) with the CLCW in the OCF, sent to Yamcs's TM port; Yamcs's TC
+    frames (clear mode) received on the TC port it sends to."""
+
+    def __init__(self, server: Any) -> None:
+        import importlib
+        import socket
+
+        from protocols.clcw import Clcw
+
+        self.tm_addr = ("127.0.0.1", int(server.summary["tm_port"]))
+        self.out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.tc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.tc.bind(("127.0.0.1", int(server.summary["tc_port"])))
+        self.tc.settimeout(30)
+        self.vr = 0
+        self.sent: list[bytes] = []
+        tc_vcid = D.mission["tc_vcid"]
+        framer_cls = importlib.import_module("firmware_py.tm_frame").TmFramer
+        self.framer = framer_cls(D.mission["scid"], D.mission["tm_vcid"], D.mission["tm_frame_length"],
+                                 write=self._send, clcw=lambda: Clcw(vcid=tc_vcid, report_value=self.vr).to_int(),
+                                 asm=False)
+        self.clock = [200000, 0]
+        builder = importlib.import_module("firmware_py.spacepacket").TmPacketBuilder
+        self.builder = builder(apid=D.mission["tm_apid"], clock=lambda: (self.clock[0], self.clock[1]), max_data=512)
+
+    def _send(self, mv: memoryview) -> None:
+        frame = bytes(mv)
+        self.sent.append(frame)
+        self.out.sendto(frame, self.tm_addr)
+
+    def send(self, packets: list[bytes]) -> list[bytes]:
+        """Frame and send `packets` (flushed); returns the frames sent."""
+        first = len(self.sent)
+        for p in packets:
+            self.framer.put(p)
+        self.framer.flush()
+        return self.sent[first:]
+
+    def report(self, service: int, subservice: int, data: bytes) -> bytes:
+        self.clock[0] += 1
+        return bytes(self.builder.build(service, subservice, data))
+
+    def receive_command(self) -> Any:
+        """The next TC frame from Yamcs, accepted by FARM (V(R) moves on); its PUS packet."""
+        from protocols.pus import parse_tc_packet
+        from protocols.tc_frame import parse_tc_frame
+
+        frame = parse_tc_frame(self.tc.recvfrom(4096)[0])
+        assert not frame.bypass and not frame.control
+        self.vr = (frame.frame_seq + 1) & 0xFF
+        return parse_tc_packet(frame.data)
+
+    def close(self) -> None:
+        self.out.close()
+        self.tc.close()
+
+
+@pytest.fixture(scope="module")
+def yamcs(yamcs_server: Any) -> Any:
+    """yamcs-client on the module's Yamcs (loaded with this XTCE)."""
+    try:
+        from yamcs.client import YamcsClient
+    except ImportError:
+        from tests.conftest import need
+
+        need(False, "yamcs-client is not installed (pip install 'farside[yamcs]')")
+    return YamcsClient(f"localhost:{yamcs_server.http_port}")
+
+
+@pytest.fixture(scope="module")
+def rover(yamcs_server: Any) -> Any:
+    r = FakeRover(yamcs_server)
+    r.send([])
+    r.framer.idle()  # a first CLCW for Yamcs's COP-1
+    yield r
+    r.close()
+
+
+def _wait(cond: Any, timeout_s: float = 30.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return bool(cond())
+
+
+@pytest.mark.slow
+def test_yamcs_loads_every_item_of_the_xtce(yamcs_server: Any, xtce: Xtce) -> None:
+    import re
+
+    log = Path(yamcs_server.log_path).read_text(errors="replace")
+    m = re.search(r"loaded: (\d+) parameters, (\d+) tm containers, (\d+) commands", log)
+    assert m, "Yamcs did not report loading the XTCE"
+    assert tuple(map(int, m.groups())) == (len(xtce.param_types), len(xtce.containers), len(xtce.commands))
+    mdb = yamcs_server.api(f"/mdb/{yamcs_server.instance}/parameters{ROOT}/x_m")
+    assert mdb["type"]["dataEncoding"]["defaultCalibrator"]["polynomialCalibrator"]["coefficients"] == [0.0, 0.001]
+
+
+@pytest.mark.slow
+def test_yamcs_decodes_rover_hk_and_events_to_gs_export_values(
+    yamcs: Any, yamcs_server: Any, rover: FakeRover, tmp_path: Path
+) -> None:
+    from hil.gs.export import decode_archive
+    from hil.gs.mission import Mission
+    from hil.gs.synth import synth_archive, synth_packets
+
+    mission = Mission.load()
+    sid, hk = next(iter(D.housekeeping.items()))
+    n = 120
+    packets, _ = synth_packets(mission, n, seed=15, events_every=10, sid=sid)
+    hk_names = [f"{ROOT}/{a.name}" for a in hk.parameters]
+    boot = next(e for e in D.events.values() if e.name == "BOOT")
+    boot_names = [f"{ROOT}/events/BOOT/{a.name}" for a in boot.args]
+    updates: dict[int, dict[str, Any]] = {}
+
+    def on_data(data: Any) -> None:
+        by_name = {p.name: p for p in data.parameters}
+        t = by_name.get(f"{ROOT}/pus/time")
+        if t is not None:
+            updates.setdefault(int(t.raw_value), {}).update(by_name)
+
+    sub = yamcs.get_processor(yamcs_server.instance, "realtime").create_parameter_subscription(
+        [f"{ROOT}/pus/time", *hk_names, *boot_names], on_data=on_data)
+    try:
+        frames = rover.send(packets)
+        complete = lambda: sum(hk_names[-1] in u for u in updates.values()) >= n  # noqa: E731
+        assert _wait(complete), f"Yamcs decoded {sum(hk_names[-1] in u for u in updates.values())} of {n} HK packets"
+        assert _wait(lambda: sum(boot_names[0] in u for u in updates.values()) >= n // 10)
+    finally:
+        sub.cancel()
+
+    synth_archive(tmp_path / "archive", mission, frames)
+    tables = decode_archive(mission, tmp_path / "archive")
+    table = tables[hk.name.lower()]
+    assert len(table.columns["packet_time_s"]) == n
+    for i, t in enumerate(table.columns["packet_time_s"]):
+        got = updates[round(float(t) * 65536)]
+        for a in hk.parameters:
+            pv = got[f"{ROOT}/{a.name}"]
+            ours = table.columns[a.name][i].item()
+            if a.enum is not None:
+                assert pv.eng_value == D.enums[a.enum][int(ours)], a.name
+                assert pv.raw_value == ours, a.name
+            else:
+                assert pv.eng_value == ours, (a.name, pv.eng_value, ours)
+            if a.limits:
+                assert pv.monitoring_result == LIMIT_STATE[mission.limit_state(a.name, float(ours))], a.name
+    events = tables["events"]
+    boots = [json.loads(args) for name, args in zip(events.columns["event"], events.columns["args"], strict=True)
+             if name == "BOOT"]
+    times = [round(float(t) * 65536) for name, t in zip(events.columns["event"], events.columns["packet_time_s"],
+                                                        strict=True) if name == "BOOT"]
+    assert len(boots) == n // 10
+    for args, t in zip(boots, times, strict=True):
+        got = updates[t]
+        for a in boot.args:
+            assert got[f"{ROOT}/events/BOOT/{a.name}"].eng_value == args[a.name], a.name
+
+
+@pytest.mark.slow
+def test_yamcs_encodes_every_command_as_the_dictionary_does(yamcs: Any, yamcs_server: Any) -> None:
+    proc = yamcs.get_processor(yamcs_server.instance, "realtime")
+    for name, cmd in D.commands.items():
+        pairs = {a.name: sample(a) for a in cmd.args}
+        issued = proc.issue_command(f"{ROOT}/{name}", {k: v[0] for k, v in pairs.items()}, dry_run=True)
+        app = D.encode_command(name, {k: v[1] for k, v in pairs.items()})[2]
+        ours = build_tc_packet(D.mission["tc_apid"], 0, cmd.service, cmd.subservice, app)
+        # a dry run is not post-processed: no sequence count, length or CRC yet
+        assert issued.binary[:4] == ours[:4], name
+        assert issued.binary[4:6] == b"\0\0", name
+        assert issued.binary[6:] == ours[6:-2], name
+
+
+@pytest.mark.slow
+def test_yamcs_refuses_what_the_dictionary_refuses(yamcs: Any, yamcs_server: Any) -> None:
+    from yamcs.client import YamcsError
+
+    proc = yamcs.get_processor(yamcs_server.instance, "realtime")
+    for name, args, why in (
+        ("MODE_SET", {"mode": "BOOT"}, "BOOT"),
+        ("DRIVE_DISTANCE", {"distance_m": 200.5, "speed_mph": 100}, "range"),
+        ("WHEEL_DISABLE", {"wheel": 7}, "range"),
+    ):
+        with pytest.raises(YamcsError, match=why):
+            proc.issue_command(f"{ROOT}/{name}", args, dry_run=True)
+        with pytest.raises(DictionaryError):
+            D.encode_command(name, args)
+
+
+def _history(command: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in command.attributes.items()}
+
+
+@pytest.mark.slow
+def test_verifiers_pass_on_the_request_ids_reports_and_only_those(yamcs: Any, yamcs_server: Any, rover: FakeRover) -> None:
+    conn = yamcs.get_processor(yamcs_server.instance, "realtime").create_command_connection()
+    try:
+        cmd = conn.issue(f"{ROOT}/PING")
+        tc = rover.receive_command()
+        assert (tc.apid, tc.service, tc.subservice) == (D.mission["tc_apid"], 17, 1)
+        pid, psc = tc.request_id
+        # reports for another command (the next sequence count) complete nothing here
+        other = struct.pack(">HH", pid, (psc & 0xC000) | ((psc + 1) & 0x3FFF))
+        rover.send([rover.report(1, 1, other), rover.report(1, 3, other), rover.report(1, 7, other)])
+        mine = struct.pack(">HH", pid, psc)
+        rover.send([rover.report(1, 1, mine)])
+        assert _wait(lambda: _history(cmd).get("Verifier_Acceptance_Status") == "OK")
+        assert _history(cmd).get("Verifier_Start_Status") == "PENDING"
+        assert _history(cmd).get("Verifier_Completion_Status") == "PENDING"
+        rover.send([rover.report(1, 3, mine), rover.report(17, 2, b""), rover.report(1, 7, mine)])
+        assert _wait(cmd.is_complete)
+        assert cmd.is_success(), _history(cmd)
+        assert _history(cmd)["ccsds-seqcount"] == str(tc.seq_count)
+    finally:
+        conn.cancel()
+
+
+@pytest.mark.slow
+def test_a_rejection_fails_the_command_with_its_failure_code(yamcs: Any, yamcs_server: Any, rover: FakeRover) -> None:
+    conn = yamcs.get_processor(yamcs_server.instance, "realtime").create_command_connection()
+    code = next(k for k, v in D.failure_codes.items() if v == "WRONG_MODE")
+    try:
+        cmd = conn.issue(f"{ROOT}/MODE_SET", {"mode": "DRIVE"})
+        tc = rover.receive_command()
+        assert tc.app_data == bytes([3])
+        pid, psc = tc.request_id
+        rover.send([rover.report(1, 2, struct.pack(">HHH", pid, psc, code))])
+        assert _wait(cmd.is_complete)
+        assert not cmd.is_success()
+        history = _history(cmd)
+        assert history["Verifier_Acceptance_Status"] == "NOK"
+        assert "WRONG_MODE" in (cmd.error or "") + history.get("Verifier_Acceptance_Message", "")
+    finally:
+        conn.cancel()
+
+
+@pytest.mark.slow
+def test_yamcs_logged_no_warning_about_the_mdb_or_the_packets(yamcs_server: Any) -> None:
+    """Last in the module: everything above was decoded and verified without a complaint."""
+    import re
+
+    bad = []
+    loggers = set()
+    for line in Path(yamcs_server.log_path).read_text(errors="replace").splitlines():
+        m = re.search(r"\x1b\[0;36m(.*?)\x1b\[0;0m (.*)", line)
+        if m is None:
+            continue
+        logger, message = m.groups()
+        loggers.add(logger)
+        if message.startswith(("\x1b[0;33m", "\x1b[0;31m")) and not logger.startswith(MDB_QUIET_EXCEPT):
+            bad.append(f"{logger}: {message}")
+    assert {"XtceStaxReader", "HttpRequestHandler"} <= loggers  # the log was read
+    assert not bad, bad[:5]
