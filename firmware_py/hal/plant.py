@@ -249,7 +249,9 @@ class Plant:
         self.temp_motor = 20.0
         self.temp_board = 25.0
         self.t_s = 0.0
-        self._update_sun(0.0)
+        self._mid_elev = 0.0
+        self._mid_w = 0.0
+        self._sun_at(0.0)
 
     def _rand(self):
         # LCG (glibc constants), uniform in [-1, 1)
@@ -330,7 +332,7 @@ class Plant:
 
     def set_lunar_time(self, s_since_noon):
         self.lunar_s = s_since_noon % SYNODIC_S
-        self._update_sun(0.0)
+        self._sun_at(self.lunar_s)
 
     def heater(self, on):
         self.heater_armed = bool(on)
@@ -641,18 +643,26 @@ class Plant:
             self._vo_moved = False
 
     def _update_sun(self, dt):
-        # the Sun at lunar_s + dt / 2 (the middle of a chunk); advances lunar_s
-        ha = 2.0 * math.pi * (self.lunar_s + dt * 0.5) / SYNODIC_S
-        ch = math.cos(ha)
+        # The Sun at lunar_s + dt / 2 (the middle of a chunk, what _power
+        # integrates with: _mid_elev, _mid_w), then lunar_s advanced by dt; sun,
+        # solar_w, sun_elev_deg are left at the end.
+        self._sun_at(self.lunar_s + dt * 0.5)
+        self._mid_elev = self.sun_elev_deg
+        self._mid_w = self.solar_w
+        self.lunar_s = (self.lunar_s + dt) % SYNODIC_S
+        self._sun_at(self.lunar_s)
+
+    def _sun_at(self, s):
+        ch = math.cos(2.0 * math.pi * s / SYNODIC_S)
         self.sun_elev_deg = math.degrees(math.asin(math.cos(math.radians(SITE_LAT_DEG)) * ch))
         self.sun = ch if ch > 0 else 0.0
         self.solar_w = SOLAR_PEAK_W * self.sun
-        self.lunar_s = (self.lunar_s + dt) % SYNODIC_S
 
     def _power(self, dt):
         # Battery, board and motor temperatures over dt, in closed form.
         self._update_sun(dt)
-        day = self.sun_elev_deg > 0.0
+        solar_w = self._mid_w
+        day = self._mid_elev > 0.0
         if self.powered:
             load = HIBERNATE_W if self.hibernating else AVIONICS_W + self.motor_w
         else:
@@ -660,7 +670,7 @@ class Plant:
         self.load_w = load
         if day:
             g = G_DAY
-            sink = T_SINK_SUNRISE_C + (T_SINK_NOON_C - T_SINK_SUNRISE_C) * self.sun
+            sink = T_SINK_SUNRISE_C + (T_SINK_NOON_C - T_SINK_SUNRISE_C) * solar_w / SOLAR_PEAK_W
             q = load - self.motor_w if self.powered and not self.hibernating else load
         else:
             g = G_NIGHT
@@ -668,7 +678,7 @@ class Plant:
             q = RHU_W + (load - self.motor_w if self.powered and not self.hibernating else load)
         heat_j = self._board_temp(dt, g, sink, q, self.heater_armed and self.powered)
         # battery
-        net_wh = (self.solar_w * dt - load * dt - heat_j) / 3600.0
+        net_wh = (solar_w * dt - load * dt - heat_j) / 3600.0
         if net_wh > 0:
             net_wh *= CHARGE_EFF
         soc = self.soc + net_wh / self.capacity_wh
@@ -679,6 +689,7 @@ class Plant:
             if self.powered:
                 self.powered = False
                 self.brownouts += 1
+                self.load_w = 0.0
         if not self.powered and soc >= REPOWER_SOC:
             self.powered = True
         self.soc = soc

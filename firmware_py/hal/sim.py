@@ -32,7 +32,8 @@ from firmware_py.hal import RESET_BROWN_OUT, RESET_POWER_ON, RESET_WATCHDOG, Res
 from firmware_py.hal.plant import F_CLEAR, F_HANG, Plant
 
 _WDT_POLL_MS = const(50)  # watchdog task period until the watchdog is started and fed
-_OFF_POLL_MS = const(60000)  # an unpowered board: how often power_good() looks at the battery
+_OFF_POLL_MS = const(60000)  # an unpowered or hibernating board: how often power_good() and the
+# paused watchdog look again
 _HAZ = const(4)
 
 
@@ -121,7 +122,9 @@ class SimHal:
         self._wdt_fed = self._now()
 
     def _wdt_check(self, now):
-        if self._wdt_fed is None:
+        # Hibernating, the processor sleeps (an RP2040 in its dormant state stops
+        # the watchdog's tick too): the watchdog is paused, as if fed.
+        if self._wdt_fed is None or self.plant.hibernating:
             self._wdt_fed = now
         elif self._wdt_ms and ticks_diff(now, self._wdt_fed) > self._wdt_ms:
             self.reset(RESET_WATCHDOG)
@@ -133,7 +136,9 @@ class SimHal:
         while True:
             ms = _WDT_POLL_MS
             fed = self._wdt_fed
-            if self._wdt_ms and fed is not None and self._last_ms is not None:
+            if self.plant.hibernating:
+                ms = _OFF_POLL_MS  # paused: a hibernating board's tasks wake once a minute
+            elif self._wdt_ms and fed is not None and self._last_ms is not None:
                 ms = ticks_diff(fed, ticks_ms()) + self._wdt_ms + 1
                 if ms < 1:
                     ms = 1
@@ -157,6 +162,10 @@ class SimHal:
         self.plant.enabled = bool(on)
 
     def hibernate(self, on):
+        # the board's load drops to the hibernation load; the watchdog pauses
+        # (and counts afresh from the wake)
+        if not on and self.plant.hibernating:
+            self._wdt_fed = self._now()
         self.plant.hibernating = bool(on)
 
     def heater(self, on):
