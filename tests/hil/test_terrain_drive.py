@@ -154,3 +154,28 @@ def test_100m_traverse_over_terrain_with_a_jam_ends_within_1m_of_the_estimate(ro
         f"({r.true_x_m:.2f}, {r.true_y_m:.2f}): {r.pose_error_m:.2f} m off"
     )
     assert abs(r.heading_error_deg) <= 3.0
+
+
+# SIM_INJECT places rocks on any board with the sim HAL (the MicroPython virtual board too)
+@pytest.mark.farside_targets("virtual", "mpy")
+def test_rock_placed_by_sim_inject_on_the_wheel_line_stops_the_rover(rover, plant):
+    def inject(fault: str, value: float) -> None:
+        rover.send_and_assert_command("SIM_INJECT", fault=fault, wheel=0, value=value, bypass=True, timeout=120)
+
+    rover.await_mode("STANDBY", timeout=120)
+    start = truth.mark(plant)
+    inject("ROCK_DIST_M", ROCK_AT_M)
+    inject("ROCK_LATERAL_M", -_wheel_line_m())  # under the right wheels
+    inject("ROCK_HEIGHT_M", 0.25)
+    track = rover.send_command("DRIVE_DISTANCE", distance_m=DRIVE_M, speed_mph=200)
+    stage, _ = rover.await_failure(track, timeout=600)
+    assert stage == "completion_failed"
+    obstacle = rover.assert_event("HAZARD_OBSTACLE")
+    assert obstacle.args["height_mm"] == pytest.approx(250, abs=30)
+    aborted = rover.assert_event("DRIVE_ABORTED")
+    assert rover.mission.enum_label("abort_reason", aborted.args["reason"]) == "OBSTACLE"
+    rover.await_mode("STANDBY", timeout=60)
+    leg = truth.since(plant, start)
+    if leg is not None:  # truly short of the rock (the rock was placed from the start pose)
+        near_side = ROCK_AT_M - 0.25  # a rock is twice as wide as it is tall unless told
+        assert leg.along_m + _plant_constant("FRONT_M", 0.5) <= near_side - 0.05
