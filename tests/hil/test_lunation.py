@@ -27,10 +27,10 @@ DAY_S = sorties.DAY_S
 
 
 def test_lunation_hibernates_at_dusk_sleeps_the_night_and_drives_after_sunrise(rover, plant):
-    r = sorties.lunation(rover, plant, before_dusk_h=12.0, drive_m=5.0)
+    r = sorties.lunation(rover, plant, before_dusk_h=8.0, drive_m=5.0)
     # dusk: the rover went to sleep by itself, for the night, with the Sun at the horizon
     assert r.hibernate_reason == "NIGHT"
-    assert r.hibernated_s is not None and r.hibernated_s <= 12 * 3600 + DAY_S
+    assert r.hibernated_s is not None and r.hibernated_s <= 8 * 3600 + DAY_S
     assert r.sun_at_hibernate_deg is not None and r.sun_at_hibernate_deg <= 2.0
     # the night: slept through on the stated budget, never browned out, never reset
     assert r.brownouts == 0, f"{r.brownouts} brown-outs with the stated battery"
