@@ -90,3 +90,19 @@ def yamcs_server(yamcs_tools: None, tmp_path_factory: pytest.TempPathFactory) ->
         yield server
     finally:
         server.stop()
+
+
+SDLS_CHECK = Path(__file__).resolve().parent / "SdlsCheck.java"
+
+
+def yamcs_sdls(requests: list[str]) -> list[str]:
+    """Answers of Yamcs's own AES-256-GCM security association to `requests` (see
+    SdlsCheck.java), run by Java from the Yamcs jars in its own process."""
+    import subprocess
+
+    from hil.yamcs.server import find_java, jar_dir
+
+    r = subprocess.run([find_java(), "-cp", f"{jar_dir()}/*", str(SDLS_CHECK)], input="\n".join(requests) + "\n",
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.split("\n")[: len(requests)]
