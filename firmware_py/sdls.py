@@ -45,19 +45,20 @@
 #                                   write failed, the frame must not be acted on)
 #   .commit(spi, seq)               record seq as accepted (after FARM-1 accepted it)
 #   .highest(spi) -> H, .mark(spi) -> M, .key_id(spi), .spis() -> tuple of SPIs
-#   .rekey_check(spi, key_id) -> 0 or a failure code; .rekey(spi, key_id) (persists)
+#   .rekey_check(spi, key_id) -> 0 or a failure code; .rekey(spi, key_id) (persists);
+#   .apply_pending() -> spi       the switch, once the command's report is sent
 #   .otar(key_id, iv, wrapped, mac, store=True) -> 0 or a failure code (checks, stores)
+#       (these four in firmware_py.otar, imported on first use)
 #   .build_frame(buf, bypass, control, scid, vcid, ns, spi, seq, data) -> n
-#   .tm_secure(frame, out, n_out) -> n or 0: a TM frame (ASM + header + data + OCF +
-#       FECF, data field 30 octets shorter) into out with SPI, IV and MAC (tm_spi set)
+#   .tm_secure(frame, out) -> n or 0: a TM frame (ASM + header + data + OCF + FECF, data
+#       field 30 octets shorter) into out with SPI, IV and MAC (tm_spi set)
+#       (these two in firmware_py.sdls_frame, imported on first use)
 #   load_key_file(path) -> (sas, master or None, tm_spi)
 #   load_keys(path) -> {spi: key bytes} (legacy form) or {spi: (suite, key, key_id)}
 #   hmac_sha256(key, msg) -> 32 octets     (plain RFC 2104, for tests)
 import hashlib
-import struct
 
 from firmware_py.compat import const
-from firmware_py.crc16 import crc16
 
 AUTH_OK = const(0)
 AUTH_UNKNOWN_SPI = const(1)
@@ -89,9 +90,6 @@ F_OTAR_BAD_MAC = const(20)
 F_KEY_UNAVAILABLE = const(21)
 
 _BLOCK = const(64)
-_TM_HEADER = const(6)
-_TM_TRAILER = const(6)  # OCF + FECF
-_ASM = const(4)
 TM_OVERHEAD = const(30)  # SPI + IV + MAC
 _TC = const(5)  # TC primary header octets (where the SPI starts)
 _TM = const(6)  # TM primary header octets
@@ -357,9 +355,11 @@ class Security:
             return
         bits[(seq >> 3) & 7] |= 1 << (seq & 7)
 
-    # -- keys (CCSDS 355.1-B in spirit: a key loaded by OTAR is pre-active until an SA
-    # takes it, active while an SA uses it, then retired for good) --
-    def _key_free(self, key_id):
+    # -- keys (firmware_py.otar) and frames built on board (firmware_py.sdls_frame): loaded
+    # only when used, so a rover that never changes keys keeps their code off its heap --
+    def key_free(self, key_id):
+        # a key id no SA uses and none ever used (CCSDS 355.1-B: a key is pre-active,
+        # active, then retired for good)
         if key_id == 0:
             return False
         for spi in self._sas:
@@ -368,132 +368,31 @@ class Security:
         return self.store is None or key_id not in self.store.retired
 
     def otar(self, key_id, iv, wrapped, mac, store=True):
-        # KEY_OTAR: the 32-octet key AES-256-GCM wrapped under the master key (nonce iv,
-        # AAD = key id u16 big-endian); store False only checks (acceptance)
-        if self.master is None or self.store is None or not self._key_free(key_id):
-            return F_KEY_UNAVAILABLE
-        g = self.master
-        kid = bytearray(2)
-        kid[0] = key_id >> 8
-        kid[1] = key_id & 0xFF
-        g.begin(iv, 0)
-        g.aad(kid, 0, 2)
-        g.text(wrapped, 0, 32)
-        if not g.check(mac, 0):
-            return F_OTAR_BAD_MAC
-        if not store:
-            return 0
-        key = bytearray(wrapped)
-        g.ctr(key, 0, 32)
-        try:
-            self.store.add_key(key_id, key)
-        except OSError:
-            return F_EXECUTION_FAILED
-        return 0
+        from firmware_py import otar
+
+        return otar.load(self, key_id, iv, wrapped, mac, store)
 
     def rekey_check(self, spi, key_id):
-        if spi not in self._sas:
-            return F_OUT_OF_RANGE
-        if not self._key_free(key_id) or self.key(key_id) is None:
-            return F_KEY_UNAVAILABLE
-        return 0
+        from firmware_py import otar
+
+        return otar.rekey_check(self, spi, key_id)
 
     def rekey(self, spi, key_id):
-        # SA_REKEY, executed: persist (mark 0, the new key; the old key retired), and
-        # switch once the command's report has gone (apply_pending)
-        code = self.rekey_check(spi, key_id)
-        if code:
-            return code
-        if self.store is not None:
-            st = self.store
-            old = list(st.retired)
-            st.retire(self._sas[spi].key_id)
-            try:
-                st.set_sa(spi, 0, key_id)
-            except OSError:
-                st.retired = old
-                return F_EXECUTION_FAILED
-        self.pending = (spi, key_id)
-        return 0
+        from firmware_py import otar
+
+        return otar.rekey(self, spi, key_id)
 
     def apply_pending(self):
-        p = self.pending
-        self.pending = None
-        if p is None:
-            return None
-        sa = self._sas[p[0]]
-        sa.key_id = p[1]
-        sa.set_key(self.key(p[1]))
-        sa.restart(0)
-        return p[0]
+        from firmware_py import otar
 
-    # -- frames built on board (tests, loopbacks) --
+        return otar.apply_pending(self)
+
     def build_frame(self, buf, bypass, control, scid, vcid, ns, spi, seq, data):
-        sa = self._sas[spi]
-        gcm = sa.suite != SUITE_HMAC
-        sh = GCM_HEADER_LEN if gcm else SEC_HEADER_LEN
-        n = HEADER_LEN + sh + len(data) + MAC_LEN + FECF_LEN
-        ln = n - 1
-        buf[0] = (bypass << 5) | (control << 4) | ((scid >> 8) & 3)
-        buf[1] = scid & 0xFF
-        buf[2] = ((vcid & 0x3F) << 2) | ((ln >> 8) & 3)
-        buf[3] = ln & 0xFF
-        buf[4] = ns & 0xFF
-        ds = HEADER_LEN + sh
-        end = ds + len(data)
-        buf[ds:end] = data
-        if gcm:
-            struct.pack_into(">HIII", buf, HEADER_LEN, spi, 0, 0, seq)
-            if sa.suite == SUITE_GCM:
-                g = sa.gcm
-                g.begin(buf, 7)
-                g.ctr(buf, ds, end)
-            self._tag_ok(sa, buf, ds, end, 0x00, 0x00, 0xFC, 0x00, 0x00, _TC)
-            buf[end : end + MAC_LEN] = sa.gcm._t  # the tag check() computed
-        else:
-            struct.pack_into(">HI", buf, HEADER_LEN, spi, seq)
-            mac = _hmac(sa.pads, memoryview(buf)[0:end])
-            buf[end : end + MAC_LEN] = mac[0:MAC_LEN]
-        c = crc16(buf, 0, n - 2)
-        buf[n - 2] = c >> 8
-        buf[n - 1] = c & 0xFF
-        return n
+        from firmware_py import sdls_frame
 
-    # -- TM authentication --
-    # frame: ASM + a TM frame whose data field is TM_OVERHEAD octets shorter than the
-    # mission's; out (ASM + the mission's frame length): the same frame with SPI, IV
-    # (TM ARSN) and MAC. Returns its length, or 0 when the TM mark could not be saved.
+        return sdls_frame.build_frame(self, buf, bypass, control, scid, vcid, ns, spi, seq, data)
+
     def tm_secure(self, frame, out):
-        sa = self.tm_sa
-        n_in = len(frame)
-        seq = self.tm_seq + 1
-        if seq > self.tm_mark:
-            m = seq + RESERVE - 1
-            if self.store is not None:
-                try:
-                    self.store.set_tm_mark(m)
-                except OSError:
-                    return 0
-            self.tm_mark = m
-        self.tm_seq = seq
-        n = n_in + TM_OVERHEAD
-        h = _ASM + _TM_HEADER
-        out[0:h] = frame[0:h]
-        struct.pack_into(">HIII", out, h, sa.spi, 0, 0, seq)
-        ds = h + 2 + IV_LEN
-        dlen = n_in - h - _TM_TRAILER
-        end = ds + dlen
-        out[ds:end] = frame[h : h + dlen]
-        g = sa.gcm
-        f = memoryview(out)[_ASM:]
-        if sa.suite == SUITE_GCM:
-            g.begin(f, _TM_HEADER + 2)
-            g.ctr(f, ds - _ASM, end - _ASM)
-        self._tag_ok(sa, f, ds - _ASM, end - _ASM, 0x00, 0x0E, 0x00, 0x00, 0x00, _TM)
-        out[end : end + MAC_LEN] = g._t
-        out[end + MAC_LEN : end + MAC_LEN + 4] = frame[n_in - _TM_TRAILER : n_in - 2]
-        c = crc16(out, _ASM, n - 2)
-        out[n - 2] = c >> 8
-        out[n - 1] = c & 0xFF
-        return n
+        from firmware_py import sdls_frame
 
+        return sdls_frame.tm_secure(self, frame, out)
