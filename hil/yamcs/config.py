@@ -21,8 +21,10 @@ The links (CCSDS 132.0-B TM frames in, 232.0-B TC frames out, one frame per data
                       postprocessor)
 
 Security: with `sdls_key` set, the TC virtual channel uses Yamcs's built-in SDLS security
-association (AES-256-GCM, 128-bit MAC) under `sdls_spi`; without it the link is in clear
-mode: no security header at all (`YamcsSetup.security` says which).
+association (AES-256-GCM, 128-bit MAC) under `sdls_spi`, its IV the ARSN counting up from
+`sdls_initial_seq`, and an authMask that gives farside's AAD (the VCID and the SPI; Yamcs's
+standard mask would add the IV as 12 zero octets); without a key the link is in clear mode:
+no security header at all (`YamcsSetup.security` says which).
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ class YamcsSetup:
     sdls_key: bytes | None = None
     sdls_spi: int = 1
     sdls_initial_seq: int = 1  # the first ARSN (IV) Yamcs sends; must be above the rover's mark
+    # The AAD mask (hex) Yamcs applies from the frame's first octet: farside's rule, the VCID
+    # and the SPI (AAD = header AND 00 00 FC 00 00 || SPI). Yamcs's standard mask (None) also
+    # covers the IV as 12 zero octets, which farside's SA does not (yet) include.
+    sdls_auth_mask: str | None = "0000FC0000FFFF"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -201,12 +207,15 @@ def instance_yaml(setup: YamcsSetup, mdb_path: Path, key_path: Path | None) -> d
         "virtualChannels": [vc],
     }
     if key_path is not None:
-        tc_link["encryption"] = [{
+        sa: dict[str, Any] = {
             "spi": setup.sdls_spi,
             "class": SDLS_FACTORY,
             # the IV is the ARSN as a 96-bit counter; Yamcs keeps it in its data folder after this
             "args": {"keyFile": str(key_path), "initialSeqNum": f"{setup.sdls_initial_seq:024x}"},
-        }]
+        }
+        if setup.sdls_auth_mask:
+            sa["authMask"] = setup.sdls_auth_mask
+        tc_link["encryption"] = [sa]
         vc["encryptionSpi"] = setup.sdls_spi
     return {
         "services": [

@@ -4,10 +4,11 @@
 //
 //   open KEYHEX SPI FRAMEHEX            -> "<status> <plaintext hex>"   (frame without FECF)
 //   seal KEYHEX SPI ARSN HDRHEX DATAHEX -> "<frame hex>"                (without FECF)
+//   mask MASKHEX                        -> "ok": the authentication mask from now on
 //
-// The authentication mask is Yamcs's standard one for a TC frame without a segment header:
-// the primary header's VCID (00 00 FC 00 00), then the security header's SPI (FF FF) and
-// its IV masked out (12 zero octets).
+// The authentication mask starts as Yamcs's standard one for a TC frame without a segment
+// header: the primary header's VCID (00 00 FC 00 00), then the security header's SPI (FF FF)
+// and its IV masked out (12 zero octets); `mask` sets a custom one (a link's authMask).
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.util.HexFormat;
@@ -31,8 +32,14 @@ public class SdlsCheck {
         HexFormat hex = HexFormat.of();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
         String line;
+        byte[] authMask = mask();
         while ((line = in.readLine()) != null) {
             String[] w = line.trim().split(" ");
+            if (w[0].equals("mask") && w.length == 2) {
+                authMask = hex.parseHex(w[1]);
+                System.out.println("ok");
+                continue;
+            }
             if (w.length < 4) {
                 continue;
             }
@@ -41,7 +48,7 @@ public class SdlsCheck {
             var sa = new SecurityAssociationAes256Gcm128(key, spi, 64, true);
             if (w[0].equals("open")) {
                 byte[] frame = hex.parseHex(w[3]);
-                var status = sa.processSecurity(frame, 0, HDR, frame.length, mask());
+                var status = sa.processSecurity(frame, 0, HDR, frame.length, authMask);
                 String plain = hex.formatHex(frame, HDR + SEC_HDR, frame.length - MAC);
                 System.out.println(status + " " + plain);
             } else {
@@ -56,7 +63,7 @@ public class SdlsCheck {
                 byte[] frame = new byte[HDR + SEC_HDR + data.length + MAC];
                 System.arraycopy(header, 0, frame, 0, HDR);
                 System.arraycopy(data, 0, frame, HDR + SEC_HDR, data.length);
-                sa.applySecurity(frame, 0, HDR, frame.length, mask());
+                sa.applySecurity(frame, 0, HDR, frame.length, authMask);
                 System.out.println(hex.formatHex(frame));
             }
             System.out.flush();

@@ -1,6 +1,8 @@
 """SDLS agrees both ways with Yamcs: Yamcs's own security association (AES-256-GCM, 128-bit
 MAC, run from the Yamcs jars in its own process) opens the TC frames farside's ground builds,
-and farside's rover opens the frames Yamcs seals, for random packets and ARSNs."""
+and farside's rover opens the frames Yamcs seals, for random packets and ARSNs: under the
+authMask `farside yamcs init` configures (farside's AAD rule), and (strict xfail until farside
+follows it) under Yamcs's standard mask."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 
 from firmware_py.sdls import AUTH_OK, SUITE_GCM, Security
 from hil.gs.keys import DEV_KEYS
+from hil.yamcs.config import YamcsSetup
 from protocols.crc import crc16
 from protocols.sdls import FrameAuthenticator, KeyStore, SecuritySender
 from protocols.tc_frame import build_ad_frame
@@ -33,12 +36,23 @@ def _store() -> KeyStore:
     return KeyStore.load(DEV_KEYS)
 
 
-@pytest.mark.xfail(strict=True, reason=AAD_DIFFERS)
-def test_yamcs_opens_the_tc_frames_farside_builds(yamcs_tools: None) -> None:
+# farside's rule as the link's authMask (what `farside yamcs init` configures), and Yamcs's
+# standard mask (None): the one farside means to follow.
+CONFIGURED = YamcsSetup.sdls_auth_mask
+MASKS = [pytest.param(CONFIGURED, id="configured-authMask"),
+         pytest.param(None, id="standard-mask", marks=pytest.mark.xfail(strict=True, reason=AAD_DIFFERS))]
+
+
+def _mask_request(mask: str | None) -> list[str]:
+    return [f"mask {mask}"] if mask else []
+
+
+@pytest.mark.parametrize("mask", MASKS)
+def test_yamcs_opens_the_tc_frames_farside_builds(yamcs_tools: None, mask: str | None) -> None:
     store = _store()
     sa = store.sa(SPI)
     assert sa is not None and sa.suite.value == "aes-gcm"
-    requests, expected = [], []
+    requests, expected = _mask_request(mask), ["ok"] if mask else []
     for ns, arsn, data in _cases(20, 1):
         frame = build_ad_frame(SCID, VCID, ns, data, security=SecuritySender(sa, seq=arsn))
         requests.append(f"open {sa.key.hex()} {SPI} {frame[:-2].hex()}")
@@ -46,18 +60,19 @@ def test_yamcs_opens_the_tc_frames_farside_builds(yamcs_tools: None) -> None:
     assert yamcs_sdls(requests) == expected
 
 
-@pytest.mark.xfail(strict=True, reason=AAD_DIFFERS)
-def test_farside_rover_opens_the_tc_frames_yamcs_seals(yamcs_tools: None) -> None:
+@pytest.mark.parametrize("mask", MASKS)
+def test_farside_rover_opens_the_tc_frames_yamcs_seals(yamcs_tools: None, mask: str | None) -> None:
     store = _store()
     sa = store.sa(SPI)
     assert sa is not None
     cases = _cases(20, 2)
-    requests = []
+    requests = _mask_request(mask)
     for ns, arsn, data in cases:
         length = 5 + 14 + len(data) + 16 + 2
         header = bytes([0x00 | (SCID >> 8), SCID & 0xFF, (VCID << 2) | ((length - 1) >> 8), (length - 1) & 0xFF, ns])
         requests.append(f"seal {sa.key.hex()} {SPI} {arsn} {header.hex()} {data.hex()}")
-    for (_ns, arsn, data), answer in zip(cases, yamcs_sdls(requests), strict=True):
+    answers = yamcs_sdls(requests)[len(_mask_request(mask)) :]
+    for (_ns, arsn, data), answer in zip(cases, answers, strict=True):
         body = bytes.fromhex(answer)
         frame = body + crc16(body).to_bytes(2, "big")
         # the ground's reference model of the rover
