@@ -53,13 +53,15 @@ What XTCE does not carry, and why (also `mdb_report`, and `farside yamcs export-
   against the range of the parameter `param_id` names): XTCE ranges are static, so it is
   carried without a range;
 - event message templates: XTCE has no event message; the template is the event container's
-  description, and turning 5/x reports into Yamcs events is the PUS event decoder's business;
+  description, and `event_templates()` gives Yamcs's PUS event decoder (PusEventDecoder) the
+  templates by event name, so 5/x reports become Yamcs events with the dictionary's messages;
 - an onboard parameter's default: XTCE has no default for a reported value (description only).
 A `bytes` argument (fixed length) is a fixed-size binary argument: fully expressed.
 """
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
@@ -344,21 +346,22 @@ class _Writer:
 
     def event_reports(self) -> None:
         ev = self._tm_kind("event", 5, None, "TM 5/1..5/4 event report, subservice by severity")
-        self.p_event_id = IntegerParameter(self.pus, "event_id", signed=False, bits=16, encoding=_uint(16),
-                                           short_description="event id")
+        # enumerated by the events' names: Yamcs's PUS event decoder names its events by label
+        self.p_event_id = EnumeratedParameter(
+            self.pus, "event_id", choices=[(eid, e.name) for eid, e in sorted(self.d.events.items())],
+            encoding=_uint(16), short_description="event id")
         ev.entries = [ParameterEntry(self.p_event_id)]
-        for eid, e in sorted(self.d.events.items()):
+        for _, e in sorted(self.d.events.items()):
             args = Subsystem(self.events, e.name, short_description=f"arguments of event {e.name}")
             params = [self.parameter(args, a, f"event {e.name}.{a.name}") for a in e.args]
             Container(self.events, e.name, base=ev,
                       condition=AndExpression(eq(self.p_subservice, SEVERITIES[e.severity]),
-                                              eq(self.p_event_id, eid)),
+                                              eq(self.p_event_id, e.name)),
                       entries=[ParameterEntry(p) for p in params],
                       short_description=f"{e.severity}: {e.message}")
         if self.d.events:
-            self.gaps.append(Gap(f"events ({len(self.d.events)})", "message templates as each event "
-                                 "container's description", "XTCE has no event message; Yamcs's PUS "
-                                 "event decoder makes its own events from 5/x reports"))
+            self.gaps.append(Gap(f"events ({len(self.d.events)})", "message templates outside the XTCE, "
+                                 "for Yamcs's PUS event decoder (event_templates)", "XTCE has no event message"))
 
     def verification_reports(self) -> None:
         ver = self._tm_kind("verification", 1, None, "TM 1/x request verification report")
@@ -473,6 +476,36 @@ class _Generator(XTCEGenerator):
         algorithm = parent[-1].find("CustomAlgorithm")
         if algorithm is not None:
             algorithm.set("name", f"{command.name}_{verifier.name}")
+
+
+def event_templates(dictionary: DictionarySource = None) -> list[dict[str, str]]:
+    """The events' message templates for Yamcs's PUS event decoder (org.yamcs.pus.PusEventDecoder,
+    `eventTemplateFile`, with `eventIdParameter` event_id_parameter()): one entry per event, keyed
+    by its name (the label of /<mission>/pus/event_id), each {argument} made the argument's
+    qualified parameter name, since a short name can also be a header's (TT_RELEASED's service)."""
+    d = dictionary if isinstance(dictionary, Dictionary) else load_dictionary(dictionary)
+    root = "/" + str(d.mission.get("name") or "farside")
+    out = []
+    for _, e in sorted(d.events.items()):
+        names = {a.name: f"{{{root}/{EVENTS}/{e.name}/{a.name}}}" for a in e.args}
+        out.append({"eventId": e.name, "template": e.message.format(**names)})
+    return out
+
+
+def event_id_parameter(dictionary: DictionarySource = None) -> str:
+    """The qualified name of the event id parameter (/<mission>/pus/event_id)."""
+    d = dictionary if isinstance(dictionary, Dictionary) else load_dictionary(dictionary)
+    return f"/{d.mission.get('name') or 'farside'}/{PUS}/event_id"
+
+
+def write_event_templates(path: str | Path, dictionary: DictionarySource = None) -> Path:
+    """Write event_templates(dictionary) as JSON (YAML reads it) to `path`."""
+    p = Path(path)
+    try:
+        p.write_text(json.dumps(event_templates(dictionary), indent=1) + "\n")
+    except OSError as exc:
+        raise MdbError(f"cannot write {p}: {exc.strerror or exc}") from None
+    return p
 
 
 def _octets(a: Arg) -> int:

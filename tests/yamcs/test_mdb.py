@@ -35,6 +35,8 @@ from hil.yamcs.mdb import (
     STAGES,
     MdbError,
     build_mdb,
+    event_id_parameter,
+    event_templates,
     gaps,
     mdb_report,
     write_mdb,
@@ -185,12 +187,15 @@ class Xtce:
 
     def criteria(self, name: str) -> dict[str, int]:
         """Every restriction of the container and its bases, as parameter -> required value
-        (all are equality tests here)."""
+        (all are equality tests here; an enumerated parameter's label read as its value)."""
         out = {}
         for item in self.chain(name):
             for param, op, value in item.restriction:
                 assert op == "==", f"{name}: {param} {op} {value}"
                 assert param not in out
+                t = self.param_types[param]
+                if t.tag == f"{X}EnumeratedParameterType" and not value.lstrip("-").isdigit():
+                    value = str({label: k for k, label in enumeration(t).items()}[value])
                 out[param] = int(value)
         return out
 
@@ -374,6 +379,20 @@ def test_every_event_is_a_container_by_id_and_severity_with_its_arguments(xtce: 
         layout = xtce.layout(name)
         assert layout[f"{ROOT}/pus/event_id"] == (8 * (TM_OVERHEAD - 2), 16)
         assert e.message in (xtce.containers[name].el.get("shortDescription") or "")
+
+
+def test_event_ids_are_named_and_templates_name_each_argument_in_full(xtce: Xtce) -> None:
+    assert enumeration(xtce.param_types[f"{ROOT}/pus/event_id"]) == {i: e.name for i, e in D.events.items()}
+    assert event_id_parameter(D) == f"{ROOT}/pus/event_id"
+    templates = event_templates(D)
+    assert [t["eventId"] for t in templates] == [e.name for _, e in sorted(D.events.items())]
+    for t in templates:
+        e = next(e for e in D.events.values() if e.name == t["eventId"])
+        # each placeholder is a parameter of that event's container, by its qualified name
+        assert t["template"].replace(f"{{{ROOT}/events/{e.name}/", "{") == e.message
+        for a in e.args:
+            if f"{{{a.name}}}" in e.message:
+                assert f"{ROOT}/events/{e.name}/{a.name}" in xtce.layout(f"{ROOT}/events/{e.name}")
 
 
 def test_onboard_parameters_report_by_id_with_unit_and_range(xtce: Xtce) -> None:
