@@ -314,17 +314,19 @@ class Dispatcher:
     # Key commands (service 201): like ENTER_REPL and REBOOT they arrive only in frames
     # whose sequence number is above the persisted mark and never seen (firmware_py.sdls).
     def _c_key_otar(self, a, t, b, s, e):
-        sec = self.r.security
-        code = sec.otar(a[0], a[1], a[2], a[3], t is not None)
+        from firmware_py import otar
+
+        code = otar.load(self.r.security, a[0], a[1], a[2], a[3], t is not None)
         if code == 0 and t is not None:
             self.r.events.emit(31, a[0])  # KEY_LOADED
         return code
 
     def _c_sa_rekey(self, a, t, b, s, e):
-        sec = self.r.security
+        from firmware_py import otar
+
         if t is None:
-            return sec.rekey_check(a[0], a[1])
-        return sec.rekey(a[0], a[1])  # the link switches once the report is sent
+            return otar.rekey_check(self.r.security, a[0], a[1])
+        return otar.rekey(self.r.security, a[0], a[1])  # the link switches once the report is sent
 
     def _c_sim_inject(self, a, t, b, s, e):
         hal = self.r.hal

@@ -39,6 +39,7 @@ from hil.yamcs.mdb import (
     event_templates,
     gaps,
     mdb_report,
+    write_event_templates,
     write_mdb,
 )
 from protocols.dictionary import (
@@ -655,6 +656,8 @@ def test_a_dictionary_file_with_a_made_up_type_is_one_error_line(tmp_path: Path,
 
 MDB_QUIET_EXCEPT = ("ProcessorConfig", "RouteHandler", "HttpRequestHandler")  # not about the MDB
 LIMIT_STATE = {"ok": "IN_LIMITS", "yellow": "WARNING", "red": "CRITICAL"}
+EVENT_SEVERITY = {"info": "INFO", "low": "WATCH", "medium": "DISTRESS", "high": "CRITICAL"}  # PusEventDecoder's
+CUC_4_2_PFIELD = 0x2E  # CCSDS 301.0-B-4 P-field: agency epoch, 4 coarse and 2 fine octets
 
 
 class FakeRover:
@@ -717,6 +720,40 @@ class FakeRover:
 
 
 @pytest.fixture(scope="module")
+def yamcs_server(yamcs_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The Yamcs fixture's configuration (tests/yamcs/conftest.py), plus what this module proves
+    where that configuration lacks it: Yamcs's PUS event decoder fed event_templates(), and the
+    packets' CUC time read without a P-field (the rover sends none: 0x2E is CUC 4+2, agency
+    epoch)."""
+    from hil.yamcs import config
+    from hil.yamcs.server import YamcsServer
+    from tests.yamcs.conftest import write_folder
+
+    folder = tmp_path_factory.mktemp("yamcs")
+    setup = write_folder(folder)
+    etc = folder / "etc"
+    instance = config.instance_yaml(setup, folder / "mdb" / "farside.xml", None)
+    services = instance["services"]
+    if not any(s["class"] == "org.yamcs.pus.PusEventDecoder" for s in services):
+        templates = write_event_templates(etc / "events.json", D)
+        services.append({"class": "org.yamcs.pus.PusEventDecoder",
+                         "args": {"eventIdParameter": event_id_parameter(D), "eventTemplateFile": str(templates)}})
+    for link in instance["dataLinks"]:
+        for vc in link.get("virtualChannels", []):
+            time_encoding = vc.get("packetPreprocessorArgs", {}).get("timeEncoding")
+            if time_encoding is not None:
+                time_encoding.setdefault("implicitPField", CUC_4_2_PFIELD)
+    (etc / f"yamcs.{setup.instance}.yaml").write_text(config._yaml(instance) + "\n")
+    server = YamcsServer(folder)
+    server.start()
+    try:
+        server.wait_ready(120)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
 def yamcs(yamcs_server: Any) -> Any:
     """yamcs-client on the module's Yamcs (loaded with this XTCE)."""
     try:
@@ -749,6 +786,7 @@ def _wait(cond: Any, timeout_s: float = 30.0) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.yamcs
 def test_yamcs_loads_every_item_of_the_xtce(yamcs_server: Any, xtce: Xtce) -> None:
     import re
 
@@ -761,6 +799,7 @@ def test_yamcs_loads_every_item_of_the_xtce(yamcs_server: Any, xtce: Xtce) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.yamcs
 def test_yamcs_decodes_rover_hk_and_events_to_gs_export_values(
     yamcs: Any, yamcs_server: Any, rover: FakeRover, tmp_path: Path
 ) -> None:
@@ -822,6 +861,7 @@ def test_yamcs_decodes_rover_hk_and_events_to_gs_export_values(
 
 
 @pytest.mark.slow
+@pytest.mark.yamcs
 def test_yamcs_encodes_every_command_as_the_dictionary_does(yamcs: Any, yamcs_server: Any) -> None:
     proc = yamcs.get_processor(yamcs_server.instance, "realtime")
     for name, cmd in D.commands.items():
@@ -836,6 +876,7 @@ def test_yamcs_encodes_every_command_as_the_dictionary_does(yamcs: Any, yamcs_se
 
 
 @pytest.mark.slow
+@pytest.mark.yamcs
 def test_yamcs_refuses_what_the_dictionary_refuses(yamcs: Any, yamcs_server: Any) -> None:
     from yamcs.client import YamcsError
 
@@ -856,6 +897,7 @@ def _history(command: Any) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.yamcs
 def test_verifiers_pass_on_the_request_ids_reports_and_only_those(yamcs: Any, yamcs_server: Any, rover: FakeRover) -> None:
     conn = yamcs.get_processor(yamcs_server.instance, "realtime").create_command_connection()
     try:
@@ -880,6 +922,7 @@ def test_verifiers_pass_on_the_request_ids_reports_and_only_those(yamcs: Any, ya
 
 
 @pytest.mark.slow
+@pytest.mark.yamcs
 def test_a_rejection_fails_the_command_with_its_failure_code(yamcs: Any, yamcs_server: Any, rover: FakeRover) -> None:
     conn = yamcs.get_processor(yamcs_server.instance, "realtime").create_command_connection()
     code = next(k for k, v in D.failure_codes.items() if v == "WRONG_MODE")
@@ -899,6 +942,42 @@ def test_a_rejection_fails_the_command_with_its_failure_code(yamcs: Any, yamcs_s
 
 
 @pytest.mark.slow
+@pytest.mark.yamcs
+def test_yamcs_turns_event_reports_into_events_with_the_dictionarys_messages(
+    yamcs: Any, yamcs_server: Any, rover: FakeRover
+) -> None:
+    from datetime import datetime, timedelta
+
+    epoch = datetime.fromisoformat(D.mission["epoch"].replace("Z", "+00:00"))
+    by_name = {e.name: e for e in D.events.values()}
+    reports = [  # (event, subservice, source data)
+        (by_name["WHEEL_FAULT"], struct.pack(">HBB", by_name["WHEEL_FAULT"].id, 3, 2)),
+        (by_name["TT_RELEASED"], struct.pack(">HBBI", by_name["TT_RELEASED"].id, 200, 2, 77)),
+        (by_name["MODE_CHANGE"], struct.pack(">HBBB", by_name["MODE_CHANGE"].id, 2, 3, 1)),
+    ]
+    seen: list[Any] = []
+    sub = yamcs.create_event_subscription(yamcs_server.instance, on_data=seen.append)
+    try:
+        rover.clock[1] = 0x8000  # half a second
+        sent = []
+        for e, data in reports:
+            packet = rover.report(5, SEVERITIES[e.severity], data)
+            sent.append((e, data, rover.clock[0]))
+            rover.send([packet])
+        mine = lambda: [ev for ev in seen if ev.event_type in by_name]  # noqa: E731
+        assert _wait(lambda: len(mine()) >= len(reports)), [ev.message for ev in seen]
+    finally:
+        sub.cancel()
+    for ev, (e, data, coarse) in zip(mine(), sent, strict=True):
+        assert ev.event_type == e.name
+        assert ev.message == D.decode_event(SEVERITIES[e.severity], data).message
+        assert ev.severity == EVENT_SEVERITY[e.severity]
+        # the packet's own CUC time, read by the PUS preprocessor (Yamcs keeps milliseconds)
+        assert abs(ev.generation_time - (epoch + timedelta(seconds=coarse + 0.5))) <= timedelta(milliseconds=1)
+
+
+@pytest.mark.slow
+@pytest.mark.yamcs
 def test_yamcs_logged_no_warning_about_the_mdb_or_the_packets(yamcs_server: Any) -> None:
     """Last in the module: everything above was decoded and verified without a complaint."""
     import re
