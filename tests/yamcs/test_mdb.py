@@ -635,21 +635,38 @@ def test_a_field_type_xtce_cannot_express_is_one_error_line() -> None:
     assert isinstance(err.value, FarsideError)
 
 
-def test_a_dictionary_file_with_a_made_up_type_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _made_up_type_file(tmp_path: Path) -> Path:
     raw = json.loads(DEFAULT_PATH.read_text())
     raw["housekeeping"][0]["parameters"][0]["type"] = "u24"
     path = tmp_path / "dictionary.json"
     path.write_text(json.dumps(raw))
-    with pytest.raises(DictionaryError, match="u24"):
-        build_mdb(path)
-    # through the command line, where it offers the dictionary option
-    code = farside_main(["yamcs", "export-mdb", "--dictionary", str(path), "--out", str(tmp_path / "x.xml")])
+    return path
+
+
+def test_a_dictionary_file_with_a_made_up_type_is_one_error_line(tmp_path: Path) -> None:
+    with pytest.raises(DictionaryError, match="u24") as err:
+        build_mdb(_made_up_type_file(tmp_path))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("source", ["file", "model"])
+def test_export_mdb_of_a_dictionary_xtce_cannot_express_is_one_line_and_a_failure(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`farside yamcs export-mdb` when the dictionary holds a made-up type: from the file (the
+    loader refuses it) or in the model (the writer refuses it)."""
+    import hil.yamcs.mdb as mdb
+
+    path = _made_up_type_file(tmp_path)
+    bad = (lambda p=None: load_dictionary(path)) if source == "file" else (lambda p=None: _with_field_type("u24"))
+    monkeypatch.setattr(mdb, "load_dictionary", bad)
+    out = tmp_path / "farside.xml"
+    code = farside_main(["yamcs", "export-mdb", "--out", str(out)])
     err = capsys.readouterr().err
-    if "No such option" in err:
-        pytest.skip("farside yamcs export-mdb has no --dictionary option")
     assert code != 0
-    assert err.count("\n") == 1 and err.startswith("farside: error: ") and "u24" in err
+    assert err.count("\n") == 1 and err.startswith("farside: error: ") and "u24" in err, err
     assert "Traceback" not in err
+    assert not out.exists()
 
 
 # --- the XTCE in a real Yamcs ----------------------------------------------------------------
