@@ -167,6 +167,12 @@ G_MOTOR = 0.3
 MOTOR_LOSS = 0.5
 CHUNK_S = 600.0  # longest step of the power/thermal closed forms (the Sun moves 7 deg/day)
 DRIVE_STEP_S = 0.1  # longest step while the wheels move
+# The ground under the wheels, the rocks and the camera are looked up again only after the
+# body has moved SENSE_M or turned SENSE_RAD (every few control periods at 200 m/h: the
+# lookups are most of a step's cost); a wheel stops BLOCK_M short of a rock it cannot climb.
+SENSE_M = 0.008
+SENSE_RAD = 0.004
+BLOCK_M = 0.02
 
 
 class Plant:
@@ -400,9 +406,9 @@ class Plant:
         t.refresh(self.x, self.y)
         if (
             t.version == self._key_v
-            and -1e-4 < self.x - self._key_x < 1e-4
-            and -1e-4 < self.y - self._key_y < 1e-4
-            and -1e-5 < self.heading - self._key_h < 1e-5
+            and -SENSE_M < self.x - self._key_x < SENSE_M
+            and -SENSE_M < self.y - self._key_y < SENSE_M
+            and -SENSE_RAD < self.heading - self._key_h < SENSE_RAD
         ):
             return
         self._key_v = t.version
@@ -443,9 +449,9 @@ class Plant:
             w = t.rw[k]
             if h > CLIMB_MAX_M and (lat if lat > 0 else -lat) - w * 0.5 < SWEPT_HALF_M:
                 # only a rock whose centre lies beyond an axle blocks that way
-                if a > FRONT_M and a - w * 0.5 - FRONT_M - WHEEL_R_M < 0.01:
+                if a > FRONT_M and a - w * 0.5 - FRONT_M - WHEEL_R_M < BLOCK_M:
                     fwd = True
-                elif a < -FRONT_M and -a - w * 0.5 - FRONT_M - WHEEL_R_M < 0.01:
+                elif a < -FRONT_M and -a - w * 0.5 - FRONT_M - WHEEL_R_M < BLOCK_M:
                     back = True
             d = a - FRONT_M
             if h >= CAM_MIN_H_M and CAM_NEAR_M <= d <= CAM_FAR_M and (lat if lat > 0 else -lat) - w * 0.5 <= CAM_HALF_M:

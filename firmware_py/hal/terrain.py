@@ -48,10 +48,11 @@ NOISE_CELL_M = 5.0
 NOISE_AMP_M = 0.15
 ROCK_CELL_M = 4.0
 CRATER_CELL_M = 10.0
-LOCAL_M = 5.0  # rocks within this of the refresh centre are in the local list
+LOCAL_M = 4.0  # rocks within this (+ REFRESH_M) of the refresh centre are in the local list:
+# the camera's field reaches 3.6 m from the body centre
 REFRESH_M = 1.0
 WHEEL_R_M = 0.15  # a wheel rides over a rock on a cosine bump this much wider than the rock
-_MAX_ROCKS = const(48)
+_MAX_ROCKS = const(128)
 _MAX_CRATERS = const(24)
 _MAX_USER = const(64)
 _M30 = const(0x3FFFFFFF)
@@ -161,7 +162,11 @@ class Terrain:
     # -- features of a cell (deterministic for the seed) --
     def cell_rocks(self, i, j, out):
         # Append (x, y, height, width) of the seeded rocks in rock cell (i, j) to
-        # `out` (allocates: refresh and statistics only, never per step).
+        # `out` (allocates: statistics only; refresh draws straight into its lists).
+        self._draw(i, j, out.append)
+
+    def _draw(self, i, j, sink):
+        # sink((x, y, height, width)) for each seeded rock of rock cell (i, j)
         if not self.seed or self._rock_lam <= 0.0:
             return
         r = self._rng
@@ -176,7 +181,20 @@ class Terrain:
                     break
             x = (i + r.u()) * ROCK_CELL_M
             y = (j + r.u()) * ROCK_CELL_M
-            out.append((x, y, ROCK_H_PER_D * d, d))
+            sink((x, y, ROCK_H_PER_D * d, d))
+
+    def _take(self, rk):
+        # a rock into the local list if it reaches within LOCAL_M + REFRESH_M
+        ex = rk[0] - self._at_x
+        ey = rk[1] - self._at_y
+        reach = LOCAL_M + REFRESH_M + rk[3] * 0.5
+        n = self.nr
+        if n < _MAX_ROCKS and ex * ex + ey * ey < reach * reach:
+            self.rx[n] = rk[0]
+            self.ry[n] = rk[1]
+            self.rh[n] = rk[2]
+            self.rw[n] = rk[3]
+            self.nr = n + 1
 
     def _cell_craters(self, i, j):
         r = self._rng
@@ -201,26 +219,15 @@ class Terrain:
         self._at_x = x
         self._at_y = y
         lim = LOCAL_M + REFRESH_M
-        n = 0
-        found = []
+        self.nr = 0
+        take = self._take
         for rk in self.user:
-            found.append(rk)
+            take(rk)
         if self.seed:
             c = ROCK_CELL_M
             for i in range(int(math.floor((x - lim) / c)), int(math.floor((x + lim) / c)) + 1):
                 for j in range(int(math.floor((y - lim) / c)), int(math.floor((y + lim) / c)) + 1):
-                    self.cell_rocks(i, j, found)
-        for rk in found:
-            ex = rk[0] - x
-            ey = rk[1] - y
-            reach = lim + rk[3] * 0.5
-            if n < _MAX_ROCKS and ex * ex + ey * ey < reach * reach:
-                self.rx[n] = rk[0]
-                self.ry[n] = rk[1]
-                self.rh[n] = rk[2]
-                self.rw[n] = rk[3]
-                n += 1
-        self.nr = n
+                    self._draw(i, j, take)
         n = 0
         if self.seed:
             c = CRATER_CELL_M

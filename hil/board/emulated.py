@@ -328,6 +328,8 @@ class PinPlant:
         self.i2c_bus = ic["bus"]
         self.brown_out = False  # a brown-out asked for: the host resets the chip
         self.hang_requests: list[int] = []
+        self._brownouts = self.plant.brownouts
+        self.off = False  # the battery is empty: the chip is unpowered until it recovers
 
     def chip_config(self) -> dict[str, Any]:
         devices = [{"addr": self.imu_addr, "kind": "byte"}]
@@ -354,15 +356,27 @@ class PinPlant:
         return enabled, [pwm[i] / 65535.0 * signs[0 if i < 3 else 1] for i in range(n)]
 
     def step(self, levels: tuple[int, ...], dt: float) -> None:
+        """Step the plant by `dt` s with the motor inputs the pins' levels give (it splits
+        long steps itself: short while the wheels move, long ones at rest)."""
         p = self.plant
         p.enabled, duty = self.duties(levels)
         for i, value in enumerate(duty):
             p.duty[i] = value
-        while dt > 1e-9:
-            lim = 1.0 if p.at_rest() else 0.1
-            h = min(dt, lim)
-            p.step(h)
-            dt -= h
+        p.step(dt)
+
+    def power_change(self) -> str | None:
+        """"off" when the plant's battery has just run empty (a brown-out: the chip loses
+        power), "on" when the array has recharged it to the restart level, else None."""
+        p = self.plant
+        if p.brownouts != self._brownouts:
+            self._brownouts = p.brownouts
+            if not p.powered:
+                self.off = True
+                return "off"
+        if self.off and p.powered:
+            self.off = False
+            return "on"
+        return None
 
     def sensors(self, chip: Rp2Chip, tick_s: float) -> None:
         """Put the plant's state on the pins: encoder targets for the next tick, registers."""
@@ -383,8 +397,10 @@ class PinPlant:
             chip.set_i2c(addr, _INA_SHUNT, _s16(shunt_uv / _INA_SHUNT_LSB_UV) + struct.pack(">H", bus & 0xFFFF))
 
     def inject(self, fault: int, wheel: int, value: float) -> bool:
-        """Faults and terrain at the pins (the SIM_INJECT codes, as the sim HAL takes them).
-        HANG_TASK is a firmware fault: it is queued for the caller to command."""
+        """Faults and terrain at the pins (the SIM_INJECT codes, as the sim HAL takes them:
+        wheel faults, rocks of any height, distance and lateral offset, slope, roll, seeded
+        terrain, Sun, battery). HANG_TASK is a firmware fault: it is queued for the caller
+        to command."""
         if fault == _F_HANG:
             self.hang_requests.append(wheel)
             return True
@@ -467,6 +483,9 @@ class EmulatedPico:
         if self.pins.brown_out:
             self.pins.brown_out = False
             self.chip.power("reset")
+        op = self.pins.power_change()
+        if op is not None:
+            self.chip.power(op)
         self.pins.sensors(self.chip, self.tick_s)
         return status
 
