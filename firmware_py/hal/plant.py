@@ -96,11 +96,12 @@ F_SLOPE = const(6)
 F_ROCK = const(7)
 F_SUN = const(8)
 F_HANG = const(9)  # the firmware's, not the plant's
-# SIM_INJECT's rock distances are ahead of the front axle (what the camera reports)
+# SIM_INJECT's rocks: ROCK_AHEAD_M's distance is ahead of the front axle (what the hazard
+# camera reports), ROCK_DIST_M's ahead of the rover's centre (as Plant.add_rock)
 F_ROCK_H = const(10)  # a rock of `value` m at rock_dist_m ahead, rock_lat_m left
 F_ROCK_LAT = const(11)  # lateral offset (m, + left) of the rocks placed next
 F_ROLL = const(12)  # roll under the rover, deg (+ left side up)
-F_ROCK_DIST = const(13)  # distance (m) of the rocks placed next by ROCK_HEIGHT_M
+F_ROCK_DIST = const(13)  # distance (m, from the centre) of the rocks placed next by ROCK_HEIGHT_M
 F_TERRAIN = const(14)  # seeded terrain (value: the seed; 0 flat)
 
 # geometry
@@ -110,6 +111,7 @@ TRACK_M = 1.0
 BASE_M = 1.0  # front to rear axle
 FRONT_M = 0.5  # front axle ahead of the body centre
 CLIMB_MAX_M = 0.20
+ROCK_DIST_DEFAULT_M = 2.5  # SIM_INJECT ROCK_HEIGHT_M: 2 m ahead of the front axle
 WX = (0.5, 0.0, -0.5, 0.5, 0.0, -0.5)  # wheel positions, body frame (m, + ahead)
 WY = (0.5, 0.5, 0.5, -0.5, -0.5, -0.5)  # (m, + left)
 MASS_KG = 140.0
@@ -199,7 +201,7 @@ class Plant:
         self.terrain = Terrain(0)
         self._plane_pitch = 0.0
         self._plane_roll = 0.0
-        self.rock_dist_m = 2.0
+        self.rock_dist_m = ROCK_DIST_DEFAULT_M
         self.rock_lat_m = 0.0
         self.pitch_deg = 0.0
         self.roll_deg = 0.0
@@ -350,7 +352,7 @@ class Plant:
         # `brown_out`: whoever powers the board resets it.
         if fault == F_CLEAR:
             self.clear_faults()
-            self.rock_dist_m = 2.0
+            self.rock_dist_m = ROCK_DIST_DEFAULT_M
             self.rock_lat_m = 0.0
         elif fault in (F_JAM, F_OPEN, F_ENC):
             if not 1 <= wheel <= 6:
@@ -374,7 +376,7 @@ class Plant:
             if value <= 0:
                 self.clear_rocks()
             else:
-                self.add_rock(FRONT_M + self.rock_dist_m, self.rock_lat_m, value)
+                self.add_rock(self.rock_dist_m, self.rock_lat_m, value)
         elif fault == F_ROCK_LAT:
             self.rock_lat_m = value
         elif fault == F_ROCK_DIST:

@@ -19,11 +19,11 @@
 # ENCODER_DEAD (wheel 1-6; value < 0 clears), IMU_STUCK, BROWN_OUT (value > 0:
 # the battery drops to `value` percent; value <= 0: the supply browns out and
 # the board resets), SLOPE_DEG (pitch under the rover), ROCK_AHEAD_M (a 0.3 m
-# rock `value` metres ahead), SUN (0..1: the lunar afternoon when the array
+# rock `value` metres ahead of the front axle), SUN (0..1: the lunar afternoon when the array
 # gives that share of its peak; 0 is sunset), HANG_TASK (wheel field = task id
-# to hang), ROCK_HEIGHT_M (a rock `value` m tall at the rock distance, default
-# 2 m, and lateral offset, default 0; value <= 0 removes placed rocks),
-# ROCK_LATERAL_M, ROLL_DEG, ROCK_DIST_M, TERRAIN_SEED (0: flat).
+# to hang), ROCK_HEIGHT_M (a rock `value` m tall at the rock distance ahead of
+# the rover's centre, default 2.5 m, and lateral offset, default 0; value <= 0
+# removes placed rocks), ROCK_LATERAL_M, ROLL_DEG, ROCK_DIST_M, TERRAIN_SEED (0: flat).
 import math
 
 from firmware_py.aio import sleep_ms

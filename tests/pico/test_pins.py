@@ -392,11 +392,12 @@ def test_slope_and_roll_injected_at_the_pins_reach_the_hal(chip: ChipRepl) -> No
 
 
 def test_a_rock_under_a_wheel_at_the_pins_tilts_the_imu(chip: ChipRepl) -> None:
-    """A 15 cm rock placed by SIM_INJECT under the front left wheel (ROCK_DIST_M -0.0 ahead of
-    the front axle, ROCK_LATERAL_M 0.5 m left): the rover stands on it, nose and left side up."""
+    """A 15 cm rock placed by SIM_INJECT under the front left wheel (ROCK_DIST_M 0.5 m ahead of
+    the rover's centre: the front axle; ROCK_LATERAL_M 0.5 m left): the rover stands on it,
+    nose and left side up."""
     pins = chip.pico.pins
     plant = chip.pico.plant
-    assert pins.inject(_F_ROCK_DIST, 0, 0.0) and pins.inject(_F_ROCK_LATERAL, 0, 0.5)
+    assert pins.inject(_F_ROCK_DIST, 0, 0.5) and pins.inject(_F_ROCK_LATERAL, 0, 0.5)
     assert pins.inject(_F_ROCK_HEIGHT, 0, 0.15)
     try:
         chip.run(0.5)

@@ -338,7 +338,9 @@ def test_sim_inject_places_any_rock_slope_and_roll() -> None:
     assert p.inject(P.F_SLOPE, 0, -8.0)
     p.step(DT)
     assert p.haz_n == 1
-    assert (p.haz_h[0], p.haz_d[0], p.haz_lat[0]) == (pytest.approx(0.12), pytest.approx(1.5), pytest.approx(-0.5))
+    # ROCK_DIST_M is from the rover's centre (as add_rock); the camera measures from the front axle
+    assert (p.haz_h[0], p.haz_d[0], p.haz_lat[0]) == (
+        pytest.approx(0.12), pytest.approx(1.5 - P.FRONT_M), pytest.approx(-0.5))
     assert p.pitch_deg == pytest.approx(-8.0) and p.roll_deg == pytest.approx(5.0)
     assert p.inject(P.F_ROCK_H, 0, 0.0)  # removes the placed rocks
     assert p.inject(P.F_ROCK, 0, 2.0)  # the old 0.3 m rock, 2 m ahead of the front axle
