@@ -11,7 +11,7 @@
 # reason, last SPI) per auth_period_ms while rejections go on. FARM Lockout and its
 # Unlock are reported (FARM_LOCKOUT, FARM_UNLOCKED).
 # TM authentication (the key file's tm_spi): each TM frame is built 30 octets short and
-# sent with SPI, IV (the TM sequence number) and MAC (Security.tm_secure).
+# sent with SPI, IV (the TM sequence number) and MAC (sdls_frame.tm_secure).
 # Downlink: PUS TM packets (TmPacketBuilder, APID 32, CUC time from the rover
 # clock) -> TmFramer (fixed 256-octet frames, CLCW from FARM in the OCF, ASM
 # before each frame) -> stream. Packets are flushed every 100 ms; with nothing to
@@ -67,6 +67,9 @@ class Link:
         tm_len = m.get("tm_frame_length", 256)
         write = self._write
         if getattr(security, "tm_sa", None) is not None:
+            from firmware_py import sdls_frame
+
+            self._tm_secure = sdls_frame.tm_secure
             tm_len -= sdls.TM_OVERHEAD
             self._tm_out = bytearray(4 + tm_len + sdls.TM_OVERHEAD)
             write = self._write_secured
@@ -109,7 +112,7 @@ class Link:
         self._last_tx = self._now
 
     def _write_secured(self, mv):
-        n = self.sec.tm_secure(mv, self._tm_out)
+        n = self._tm_secure(self.sec, mv, self._tm_out)
         if n:
             self._write(memoryview(self._tm_out)[0:n])
 
@@ -165,7 +168,9 @@ class Link:
             s += plen
         if sec.pending is not None:
             self.framer.flush()  # the reports go under the old key
-            spi = sec.apply_pending()
+            from firmware_py import otar
+
+            spi = otar.apply_pending(sec)
             self.events.emit(_EV_SA_STATUS, spi, sec.mark(spi), sec.key_id(spi))
 
     def _rejected(self, reason, spi, seq):

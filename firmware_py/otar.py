@@ -1,6 +1,6 @@
 # Key changes over the link (CCSDS 355.1-B in spirit), for firmware_py.sdls.Security: a
 # key loaded by OTAR is pre-active until an SA takes it, active while an SA uses it, then
-# retired for good (Security.key_free), so no key ever protects two runs of sequence
+# retired for good (key_free), so no key ever protects two runs of sequence
 # numbers. Imported only when a key command arrives.
 #
 #   load(sec, key_id, iv, wrapped, mac, store=True) -> 0 or a failure code
@@ -11,13 +11,24 @@
 #       SA_REKEY executed: the SA's mark 0 and the new key id persisted, the old key
 #       retired; the switch itself waits for apply_pending (after the report is sent)
 #   apply_pending(sec) -> spi or None    the SA takes the new key, ARSN state from 0
+#   key_free(sec, key_id) -> bool        no SA uses it and none ever did
 from firmware_py.sdls import F_EXECUTION_FAILED, F_KEY_UNAVAILABLE, F_OTAR_BAD_MAC, F_OUT_OF_RANGE
+
+
+def key_free(sec, key_id):
+    # a key id no SA uses and none ever used
+    if key_id == 0:
+        return False
+    for spi in sec._sas:
+        if sec._sas[spi].key_id == key_id:
+            return False
+    return sec.store is None or key_id not in sec.store.retired
 
 
 def load(sec, key_id, iv, wrapped, mac, store=True):
     # KEY_OTAR: the 32-octet key AES-256-GCM wrapped under the master key (nonce iv,
     # AAD = key id u16 big-endian); store False only checks (acceptance)
-    if sec.master is None or sec.store is None or not sec.key_free(key_id):
+    if sec.master is None or sec.store is None or not key_free(sec, key_id):
         return F_KEY_UNAVAILABLE
     g = sec.master
     kid = bytearray(2)
@@ -42,7 +53,7 @@ def load(sec, key_id, iv, wrapped, mac, store=True):
 def rekey_check(sec, spi, key_id):
     if spi not in sec._sas:
         return F_OUT_OF_RANGE
-    if not sec.key_free(key_id) or sec.key(key_id) is None:
+    if not key_free(sec, key_id) or sec.key(key_id) is None:
         return F_KEY_UNAVAILABLE
     return 0
 

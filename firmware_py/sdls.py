@@ -45,14 +45,11 @@
 #                                   write failed, the frame must not be acted on)
 #   .commit(spi, seq)               record seq as accepted (after FARM-1 accepted it)
 #   .highest(spi) -> H, .mark(spi) -> M, .key_id(spi), .spis() -> tuple of SPIs
-#   .rekey_check(spi, key_id) -> 0 or a failure code; .rekey(spi, key_id) (persists);
-#   .apply_pending() -> spi       the switch, once the command's report is sent
-#   .otar(key_id, iv, wrapped, mac, store=True) -> 0 or a failure code (checks, stores)
-#       (these four in firmware_py.otar, imported on first use)
 #   .build_frame(buf, bypass, control, scid, vcid, ns, spi, seq, data) -> n
-#   .tm_secure(frame, out) -> n or 0: a TM frame (ASM + header + data + OCF + FECF, data
-#       field 30 octets shorter) into out with SPI, IV and MAC (tm_spi set)
-#       (these two in firmware_py.sdls_frame, imported on first use)
+#   .pending: (spi, key id) of a rekey to apply once its report is sent
+#   Key changes (KEY_OTAR, SA_REKEY) are firmware_py.otar's, the TM frames of TM
+#   authentication firmware_py.sdls_frame's: modules imported only when used, so a rover
+#   that never changes keys keeps their code off its heap.
 #   load_key_file(path) -> (sas, master or None, tm_spi)
 #   load_keys(path) -> {spi: key bytes} (legacy form) or {spi: (suite, key, key_id)}
 #   hmac_sha256(key, msg) -> 32 octets     (plain RFC 2104, for tests)
@@ -355,44 +352,8 @@ class Security:
             return
         bits[(seq >> 3) & 7] |= 1 << (seq & 7)
 
-    # -- keys (firmware_py.otar) and frames built on board (firmware_py.sdls_frame): loaded
-    # only when used, so a rover that never changes keys keeps their code off its heap --
-    def key_free(self, key_id):
-        # a key id no SA uses and none ever used (CCSDS 355.1-B: a key is pre-active,
-        # active, then retired for good)
-        if key_id == 0:
-            return False
-        for spi in self._sas:
-            if self._sas[spi].key_id == key_id:
-                return False
-        return self.store is None or key_id not in self.store.retired
-
-    def otar(self, key_id, iv, wrapped, mac, store=True):
-        from firmware_py import otar
-
-        return otar.load(self, key_id, iv, wrapped, mac, store)
-
-    def rekey_check(self, spi, key_id):
-        from firmware_py import otar
-
-        return otar.rekey_check(self, spi, key_id)
-
-    def rekey(self, spi, key_id):
-        from firmware_py import otar
-
-        return otar.rekey(self, spi, key_id)
-
-    def apply_pending(self):
-        from firmware_py import otar
-
-        return otar.apply_pending(self)
-
+    # -- frames built on board (firmware_py.sdls_frame, imported on first use) --
     def build_frame(self, buf, bypass, control, scid, vcid, ns, spi, seq, data):
         from firmware_py import sdls_frame
 
         return sdls_frame.build_frame(self, buf, bypass, control, scid, vcid, ns, spi, seq, data)
-
-    def tm_secure(self, frame, out):
-        from firmware_py import sdls_frame
-
-        return sdls_frame.tm_secure(self, frame, out)

@@ -168,7 +168,6 @@ class SecRig(RoverRig):
     def packet(self, name: str, *values: Any, tail: bytes = b"", ack: int = 0xF) -> bytes:
         """A TC packet; bytes arguments (KEY_OTAR) packed as raw octets."""
         from protocols.pus import build_tc_packet
-
         from tests.rover.ground import CMDS
 
         c = CMDS[name]
@@ -218,7 +217,6 @@ class SecRig(RoverRig):
             return
         from protocols.pus import parse_tm_packet
         from protocols.tm_frame import parse_tm_frame
-
         from tests.rover.ground import Tm
 
         n = self.ground_link.read_into(self._buf)

@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from firmware_py import otar, sdls_frame
 from firmware_py.sastore import SaStore
 from firmware_py.sdls import (
     AUTH_BAD_MAC,
@@ -31,7 +32,7 @@ from firmware_py.sdls import (
     Security,
     load_key_file,
 )
-from tests.rover.cutfs import CuttingFs, PowerCut
+from tests.rover.cutfs import CuttingFs
 from tests.security.mark_cuts import mark_cut_outcomes
 from tests.security.sdls_ground import KEY, MASTER, NEW_KEY, key_file, open_tm, secure_tc, wrap_key
 
@@ -174,22 +175,22 @@ def test_otar_stores_the_key_and_a_rekey_survives_a_boot(tmp_path: Path) -> None
     sec = boot(tmp_path, MASTER)
     iv = bytes(range(12))
     wrapped, mac = wrap_key(MASTER, 2, NEW_KEY, iv)
-    assert sec.otar(2, iv, bytes(32), mac) == F_OTAR_BAD_MAC
-    assert sec.otar(2, iv, wrapped, mac, False) == 0 and sec.key(2) is None  # checked only
-    assert sec.otar(2, iv, wrapped, mac) == 0
+    assert otar.load(sec, 2, iv, bytes(32), mac) == F_OTAR_BAD_MAC
+    assert otar.load(sec, 2, iv, wrapped, mac, False) == 0 and sec.key(2) is None  # checked only
+    assert otar.load(sec, 2, iv, wrapped, mac) == 0
     assert sec.key(2) == NEW_KEY
     assert accept(sec, 40) == AUTH_OK
-    assert sec.rekey(1, 2) == 0 and sec.apply_pending() == 1
+    assert otar.rekey(sec, 1, 2) == 0 and otar.apply_pending(sec) == 1
     assert (sec.key_id(1), sec.mark(1), sec.highest(1)) == (2, 0, 0)
-    assert sec.otar(2, iv, wrapped, mac) == F_KEY_UNAVAILABLE  # the active key is not replaced
-    assert sec.otar(1, iv, *wrap_key(MASTER, 1, NEW_KEY, iv)) == F_KEY_UNAVAILABLE  # nor a retired one
+    assert otar.load(sec, 2, iv, wrapped, mac) == F_KEY_UNAVAILABLE  # the active key is not replaced
+    assert otar.load(sec, 1, iv, *wrap_key(MASTER, 1, NEW_KEY, iv)) == F_KEY_UNAVAILABLE  # nor a retired one
     again = boot(tmp_path, MASTER)
     assert (again.key_id(1), again.mark(1)) == (2, 0)
     f = bytearray(secure_tc("aes-gcm", NEW_KEY, 1, 1, b"x"))
     assert again.verify(f, len(f)) == AUTH_OK
     old = bytearray(secure_tc("aes-gcm", KEY, 1, 41, b"x"))
     assert again.verify(old, len(old)) == AUTH_BAD_MAC
-    assert again.rekey_check(1, 1) == F_KEY_UNAVAILABLE  # retired
+    assert otar.rekey_check(again, 1, 1) == F_KEY_UNAVAILABLE  # retired
 
 
 def test_key_files_of_both_forms_load(tmp_path: Path) -> None:
@@ -219,7 +220,7 @@ def test_tm_frames_open_with_cryptography(suite: str, data: bytes, vcid: int) ->
     f[-2:] = bytes([c >> 8, c & 0xFF])
     out = bytearray(len(f) + TM_OVERHEAD)
     for want in (1, 2):
-        n = sec.tm_secure(f, out)
+        n = sdls_frame.tm_secure(sec, f, out)
         assert n == len(out)
         spi, seq, plain = open_tm(suite, KEY, bytes(out[4:n]))
         assert (spi, seq, plain) == (1, want, bytes(f[4:]))
