@@ -28,12 +28,19 @@
 #       the caller (scenario runners under the unix port, benchmarks).
 #
 # Tasks (ids are what the watchdog and SIM_INJECT HANG_TASK use):
-#   1 control  100 ms (10 Hz) while driving, 250 ms otherwise: hal.update, drive, safety
+#   1 control  100 ms (10 Hz) while driving, 250 ms otherwise: hal.update, drive, safety,
+#              time-tagged commands that are due (released within one period of their time)
 #   2 link     20 ms while the uplink is busy or TM is queued, 100 ms when quiet: TC in, TM out
 #   3 telemetry until the next HK is due (1 s at most): HK at its period (at most
 #              once a minute in HIBERNATE); the link task sends a due one (mode change)
 #   4 housekeeping 1 s: clock, power, time-tagged queue
 #   + watchdog (feeds when 1-4 checked in) + the HAL's own (sim watchdog)
+# In HIBERNATE no task wakes more than once per _HIB_MS (60 s) of rover time (the
+# control task sooner only for a time-tagged command due earlier), so a virtual-time
+# loop jumps through the night; the housekeeping task that wakes the rover polls the
+# link and telemetry itself, so the ground sees the wake without waiting for them.
+# The watchdog task feeds the hardware each time it wakes while hibernating (the
+# board's hibernation keeps only the wake timer and the heaters' thermostat).
 import asyncio
 import json
 
@@ -87,12 +94,15 @@ _TIME_SAVE_S = const(60)
 _STACK_RP2 = const(16384)
 _STACK_UNIX = const(32768)
 _HIB_HK_MS = const(60000)  # HK once a minute while hibernating
+_HIB_MS = const(60000)  # every task's period while hibernating
 
 
 class Rover:
     def __init__(self, board, hal, root="", link_stream=None, dictionary=None):
         self.board = board
         self.hal = hal
+        self._awake = asyncio.Event()  # set while not hibernating: ends the tasks' long naps
+        self._awake.set()
         self.root = root
         d = self.dictionary = dictionary or Dictionary(join(root, "dictionary.json"))
         table = []
@@ -102,7 +112,7 @@ class Rover:
         self.params = Params(tuple(table), root)
         self.events = Events(table_from(d), self._send_event)
         self.modes = Modes(self._mode_changed)
-        self.safety = Safety(hal, self.params, self.modes, self.events)
+        self.safety = Safety(hal, self.params, self.modes, self.events, board)
         self.drive = Drive(board, hal, self.params, self.modes, self.safety, self.events)
         self.power = Power(hal, self.params, self.modes, self.events, self.drive)
         m = d.mission
@@ -181,6 +191,10 @@ class Rover:
         self.link.send(5, sub, mv, n)
 
     def _mode_changed(self, frm, to, reason):
+        if to == modes.HIBERNATE:
+            self._awake.clear()
+        elif frm == modes.HIBERNATE:
+            self._awake.set()
         self.events.emit(_EV_MODE, frm, to, reason)
         self.telemetry.due = True  # the ground sees the new mode at once
 
@@ -267,6 +281,9 @@ class Rover:
         self._advance(now_ms)
         self.hal.update(now_ms)
         self.drive.step(dt_ms)
+        sq = self.sequencer.q
+        if sq and sq[0][0] <= self.time_s:
+            self.sequencer.poll(self.time_s)
         us = ticks_diff(ticks_us(), t0)
         if us > self.loop_worst_us:
             self.loop_worst_us = us
@@ -320,7 +337,33 @@ class Rover:
             self.watchdog.checkin(T_CONTROL)
             if self.hal_hang() == T_CONTROL:
                 await self._hang_if(T_CONTROL)
-            await sleep_ms(CONTROL_MS if self.safety.armed or self.drive.v16 > 16 or self.drive.v16 < -16 else _IDLE_MS)
+            if self.modes.mode == modes.HIBERNATE:
+                await self._nap(self._hib_wait_ms())
+            else:
+                await sleep_ms(CONTROL_MS if self.safety.armed or self.drive.v16 > 16 or self.drive.v16 < -16 else _IDLE_MS)
+
+    async def _nap(self, ms):
+        # Sleep ms while hibernating, or until the rover wakes (every task then
+        # returns to its own period before the watchdog misses it).
+        if self._awake.is_set():
+            return
+        try:
+            if MICROPYTHON:
+                await asyncio.wait_for_ms(self._awake.wait(), ms)
+            else:
+                await asyncio.wait_for(self._awake.wait(), ms / 1000)
+        except asyncio.TimeoutError:
+            pass
+
+    def _hib_wait_ms(self):
+        # the control task's sleep while hibernating: a minute, or until the next
+        # time-tagged command is due
+        sq = self.sequencer.q
+        if sq:
+            ms = (sq[0][0] - self.time_s) * 1000
+            if ms < _HIB_MS:
+                return ms if ms > CONTROL_MS else CONTROL_MS
+        return _HIB_MS
 
     async def _link_task(self):
         while True:
@@ -333,7 +376,10 @@ class Rover:
             self.watchdog.checkin(T_LINK)
             if self.hal_hang() == T_LINK:
                 await self._hang_if(T_LINK)
-            await sleep_ms(self.link.poll_ms(self.uptime_ms))
+            if self.modes.mode == modes.HIBERNATE:
+                await self._nap(_HIB_MS)
+            else:
+                await sleep_ms(self.link.poll_ms(self.uptime_ms))
 
     async def _telemetry_task(self):
         tm = self.telemetry
@@ -344,22 +390,42 @@ class Rover:
             self.watchdog.checkin(T_TELEMETRY)
             if self.hal_hang() == T_TELEMETRY:
                 await self._hang_if(T_TELEMETRY)
-            await sleep_ms(tm.wait_ms(self.uptime_ms, floor))
+            if floor:
+                await self._nap(tm.wait_ms(self.uptime_ms, floor))
+            else:
+                await sleep_ms(tm.wait_ms(self.uptime_ms, floor))
 
     async def _housekeeping_task(self):
+        last = self.uptime_ms
         while True:
             self._advance(ticks_ms())
-            self.housekeeping(1)
+            hib = self.modes.mode == modes.HIBERNATE
+            if hib:
+                self.control(ticks_ms())  # the sensors as of now (a wake decides on them)
+            dt_s = (self.uptime_ms - last) // 1000
+            last += dt_s * 1000
+            self.housekeeping(dt_s)
+            if hib and self.modes.mode != modes.HIBERNATE:
+                # woken: the link and HK tasks may be asleep for most of a minute
+                self.link.poll(self.uptime_ms)
+                self.telemetry.poll(self.uptime_ms)
             self.watchdog.checkin(T_HOUSEKEEPING)
             if self.hal_hang() == T_HOUSEKEEPING:
                 await self._hang_if(T_HOUSEKEEPING)
-            await sleep_ms(1000)
+            if self.modes.mode == modes.HIBERNATE:
+                await self._nap(_HIB_MS)
+            else:
+                await sleep_ms(1000)
 
     async def _watchdog_task(self):
         period = self.watchdog.timeout_ms // 4
         while True:
-            await sleep_ms(period)
-            self.watchdog.poll()
+            if self.modes.mode == modes.HIBERNATE:
+                await self._nap(_HIB_MS)
+                self.hal.wdt_feed()
+            else:
+                await sleep_ms(period)
+                self.watchdog.poll()
 
     async def _guard(self, coro):
         # Run one task; whatever ends it (Reset, EnterRepl, a bug) stops the rover
@@ -404,6 +470,7 @@ class Rover:
     def _hk_sources(self):
         hal = self.hal
         dr = self.drive
+        nav = dr.nav
         sf = self.safety
         lk = self.link
         fm = self.farm
@@ -443,6 +510,13 @@ class Rover:
             "loop_worst_us": lambda: self.loop_worst_us,
             "obstacle_mm": lambda: hal.obstacle_mm,
             "sa_arsn": lambda: self.security.highest(lk.last_spi),
+            "pose_err_m": lambda: min(nav.err_mm, 65535),
+            "vo_fixes": lambda: nav.fixes & 0xFFFF,
+            "slip_pct": lambda: (16384 - nav.gr_q14) * 1000 // 16384,
+            "gyro_bias_dph": lambda: nav.bias_urad_s * 2063 // 100,
+            "pitch_filt_deg": lambda: sf.pitch_f,
+            "roll_filt_deg": lambda: sf.roll_f,
+            "heater_on": lambda: 1 if self.power.heater_on else 0,
         }
         for i in range(6):
             src["wheel%d_speed_mph" % (i + 1)] = _wheel_speed(dr.wheel_v16, i)

@@ -250,10 +250,11 @@ class Dispatcher:
         return 0
 
     def _drive(self, t, kind, target, speed, radius):
-        # acceptance needs nothing more than the mode (checked before); the start
-        # conditions are the start check's (_s_*), reported as 1/4
+        # acceptance: the mode (checked before) and no drive running (a second drive
+        # is rejected with BUSY, TM 1/2: STOP the first or wait for its 1/7); the
+        # start conditions are the start check's (_s_*), reported as 1/4
         if t is None:
-            return 0
+            return F_BUSY if self.r.drive.kind != drv.NONE else 0
         code = self.r.drive.start(kind, target, speed, radius, t)
         return code if code else PENDING
 

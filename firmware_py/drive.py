@@ -1,27 +1,38 @@
-# Drive: odometry, motion profiles and closed-loop wheel speed for six wheels.
+# Drive: motion profiles and closed-loop wheel speed for six wheels, on the pose
+# estimate of firmware_py.nav.
 #
-# Skid steering: wheels 0-2 left, 3-5 right. A motion (distance, turn, arc) is
-# a body speed v and yaw rate w each control period: v follows a trapezoidal
-# profile (the speed governor max_speed_mph, the acceleration limit
-# accel_mph_s, a square-root ramp down to the target), w holds the heading
-# (IMU gyro integrated) on the commanded path. Side speeds v -/+ w*track/2 are
-# wheel speed targets; each working wheel runs a PI loop with feed-forward and
-# a current limit, so when a wheel is isolated the others on its side take its
-# share and the heading loop holds the path.
+# Skid steering: wheels 0-2 left, 3-5 right. A motion (distance, turn, arc) is a
+# body speed v and yaw rate w each control period: v follows a trapezoidal profile
+# (the speed governor max_speed_mph and the commanded speed, re-read whenever a
+# parameter changes, so a lower governor slows a running drive; the acceleration
+# limit accel_mph_s; a square-root ramp down to the target), w holds the heading
+# on the commanded path. Side speeds v -/+ w*track/2 are ground-speed targets;
+# each is turned into a rim-speed target through the estimated ground/rim ratio
+# (Nav: slip from currents, wheel disagreement and the camera's pose fixes), so
+# the loop holds the best estimate of true speed, not the encoders' rate.
 #
-# Odometry: per side, the mean encoder travel of that side's working wheels
-# (any wheel with a live encoder if none); heading from the gyro.
+# Wheel loop, per working wheel: feed-forward of the rim target (duty = speed /
+# free speed) plus the motor's load (the current above no-load over the stall
+# current, 80 % of it: IR compensation), a proportional term and an integral of
+# the speed error (wheel position lag), with a current limit. A wheel with a dead
+# encoder (ENCODER_FAIL) still drives: open loop, at the mean duty of its side's
+# closed-loop wheels.
+#
+# Completion: the progress along the path comes from the pose estimate (slip-
+# corrected travel, plus the along-path part of each pose-fix correction). When
+# the profile reaches the target the rover stops and, on a board with the camera,
+# waits (up to _SETTLE_MS) for the at-rest pose fix; if the target is then more
+# than position_tolerance_m away it drives the rest (at most _TRIMS times).
+#
+# A drive command while another runs is refused with BUSY (the dispatcher rejects
+# it at acceptance, TM 1/2): the ground STOPs the first, or waits for it.
 #
 # The per-iteration path is integer only, so it allocates nothing under
-# MicroPython (floats are heap objects there):
-#   positions um, headings urad, speeds "v16" = 1/16 mm/s, accelerations
-#   1/16 mm/s^2, duty Q15, time ms; sin/cos from a 256-entry quarter-wave table.
-# Public float-free readouts: x_um, y_um, heading_urad, odometer_um, v16,
-# wheel_v16[6]; helpers for HK units below.
-from array import array
-
+# MicroPython: positions um, headings urad, speeds um/s, accelerations um/s^2,
+# duty Q15, time ms, current mA.
 from firmware_py import modes
 from firmware_py.compat import const
+from firmware_py.nav import PI_URAD, TWO_PI_URAD, Nav, cos_q14, isqrt, sin_q14, wrap  # noqa: F401
 from firmware_py.safety import ENCODER_FAIL, OK
 
 NONE = const(0)
@@ -41,96 +52,50 @@ EV_DRIVE_STARTED = const(6)
 EV_DRIVE_COMPLETED = const(7)
 EV_DRIVE_ABORTED = const(8)
 
+F_BUSY = const(6)
+
 _P_MAX_SPEED = const(1)
 _P_ACCEL = const(2)
 _P_OVERCURRENT = const(10)
+_P_TOLERANCE = const(12)
 
-PI_URAD = const(3141593)
-TWO_PI_URAD = const(6283185)
-_HALF_PI_URAD = const(1570796)
+_MOVE = const(0)
+_SETTLE = const(1)
+
 _Q14 = const(16384)
 _Q15 = const(32767)
-_KP = const(12)  # Q15 duty per v16 of speed error
-_KI_NUM = const(41)  # Q15 duty per 1000 v16*ms of integrated error
-_INTEG_MAX = const(320000)  # v16*ms (20 mm)
+_KP_NUM = const(96)  # Q15 duty per 1000 um/s of speed error
+_KI_NUM = const(656)  # Q15 duty per 1000 um of position lag
+_INTEG_MAX = const(20000000)  # nm
+_IR_PCT = const(100)  # share of the measured load fed forward
+_LOAD_MS = const(1000)  # the load estimate's time constant
+_V_REF = const(55556)
+_FB_PCT = const(1)  # feedback bound, % of the feed-forward duty
+_FB_MIN = const(4)  # ... plus this (Q15)  # um/s (200 m/h): full proportional and position gains
 _K_HEADING_NUM = const(8)  # yaw rate urad/s per _K_HEADING_DEN urad of heading error
 _K_HEADING_DEN = const(10)
 _W_MAX = const(120000)  # urad/s
-_V_MIN16 = const(64)  # 4 mm/s creep at the end of a ramp
+_V_MIN = const(4000)  # um/s: creep at the end of a ramp (or the commanded speed, if lower)
 _W_MIN_MR = const(10)  # mrad/s
 _DONE_UM = const(2000)
 _DONE_URAD = const(5000)
 _I_LIMIT_PCT = const(80)
 _CAP_RELAX = const(655)
-
-# scaling of the profiles' integers
-_UM_PER_MM = const(1000)
-_URAD_PER_MRAD = const(1000)
-_MRAD_PER_RAD = const(1000)
-_MS_PER_S = const(1000)
-_V16_PER_MM_S = const(16)  # speeds in 1/16 mm/s
-_HALF_V16_PER_MM_S = const(8)  # _V16_PER_MM_S / 2: the half track of the side speeds
-# stopping speed from a16 (1/16 mm/s^2) and the distance left d (mm): v16^2 = 2 a d * 16^2
-# = 32 * a16 * d
-_STOP_V16_K = const(32)
-# arc yaw rate v / R: v16 / 16 mm/s over R mm, in urad/s = v16 * (1000000 / 16) // R
-_URAD_S_PER_V16_PER_MM = const(62500)
+_SETTLE_MS = const(3000)
+_TRIMS = const(3)
+_FIX_MAX_UM = const(1000000)  # a pose-fix correction larger than this is not progress
 
 
-def _make_sin():
-    import math
-
-    t = array("h", [0] * 257)
-    for i in range(257):
-        t[i] = int(round(math.sin(i * math.pi / 512) * _Q14))
-    return t
-
-
-_SIN = _make_sin()  # sin over a quarter wave, Q14, 256 steps + end point
-
-
-def sin_q14(a):
-    # sin of an angle in urad, Q14, linear interpolation in the quarter-wave table
-    a %= TWO_PI_URAD
-    neg = False
-    if a >= PI_URAD:
-        a -= PI_URAD
-        neg = True
-    if a > _HALF_PI_URAD:
-        a = PI_URAD - a
-    # index in 1/1024 of a turn: a * 1024 / 2pi, kept below 2^30
-    pos = a * 256 // 6136  # 2pi/1024 = 6136 urad
-    i = pos >> 8
-    f = pos & 0xFF
-    if i >= 256:
-        v = _SIN[256]
-    else:
-        v = _SIN[i] + (((_SIN[i + 1] - _SIN[i]) * f) >> 8)
-    return -v if neg else v
-
-
-def cos_q14(a):
-    return sin_q14(a + _HALF_PI_URAD)
-
-
-def isqrt(n):
-    if n < 2:
-        return n
-    x = n
-    y = (x + 1) >> 1
-    while y < x:
-        x = y
-        y = (x + n // x) >> 1
-    return x
-
-
-def _peak(r, a2, vmax, vmin):
-    # The speed from which a2 / 2 of deceleration stops within r: sqrt(a2 * r), at most
-    # vmax (tested first: no big ints), at least vmin.
-    if r >= vmax * vmax // a2:
+def _peak(r, a, vmax, vmin, r_cruise):
+    # The speed from which deceleration a stops within r (v^2 = 2 a r), at most
+    # vmax (any r beyond r_cruise), at least vmin. r um, a um/s^2, speeds um/s;
+    # the square root is taken in 1/16 of the units so the products stay small.
+    if r >= r_cruise:
         p = vmax
     else:
-        p = isqrt(a2 * r)
+        p = isqrt(2 * a * (r >> 8)) << 4
+        if p > vmax:
+            p = vmax
     return p if p >= vmin else vmin
 
 
@@ -143,78 +108,100 @@ def _slew(target, current, step):
     return target
 
 
-def wrap(a):
-    # an angle in urad to -pi..pi
-    while a > PI_URAD:
-        a -= TWO_PI_URAD
-    while a < -PI_URAD:
-        a += TWO_PI_URAD
-    return a
+def _ums(mph):
+    # m/h -> um/s (not for the control loop: floats)
+    return int(mph * 2500 / 9 + 0.5)
 
 
 class Drive:
     def __init__(self, board, hal, params, modes_, safety, events):
         geo = board.get("geometry", {})
         self.track_mm = int(geo.get("track_m", 1.0) * 1000)
-        self.vfree16 = int(geo.get("wheel_free_speed_mps", 0.1) * 16000)
-        cpm = board.get("encoders", {}).get("counts_per_m", 5000)
-        self.um_per_count = 1000000 // cpm
+        self.vfree = int(geo.get("wheel_free_speed_mps", 0.1) * 1000000)  # um/s
+        mot = board.get("motor_model", {})
+        self.i0_ma = int(mot.get("no_load_a", 0.12) * 1000)
+        self.istall_ma = int(mot.get("stall_a", 3.2) * 1000)
+        self.tau_ms = int(mot.get("lag_s", 0.15) * 1000)
         self.hal = hal
         self.params = params
         self.p = params.v
         self.modes = modes_
         self.safety = safety
         self.events = events
+        self.nav = Nav(board, hal, safety)
         safety.on_abort = self.abort
-        # odometry
+        # readouts (kept for HK and the app)
         self.x_um = 0
         self.y_um = 0
         self.heading_urad = 0
         self.odometer_um = 0
-        self.v16 = 0  # measured body speed
+        self.v16 = 0  # estimated body speed, 1/16 mm/s
         self.wheel_v16 = [0] * 6
-        self._enc = [0] * 6
-        self._enc_ok = False
         # motion
         self.kind = NONE
+        self.phase = _MOVE
         self.target = 0  # um, or urad for TURN
         self.progress = 0  # signed um along the path, or urad turned
-        self.vmax16 = 0
+        self.cmd_ums = 0
+        self.vmax = 0  # um/s
         self.radius_mm = 0
         self.h0 = 0
-        self.v_cmd = 0  # v16
+        self.v_cmd = 0  # um/s
         self.w_cmd = 0  # urad/s
+        self.trims = 0
+        self._fwd = True
+        self._settle_ms = 0
+        self._fixes0 = 0
         self._integ = [0] * 6
         self._cap = [_Q15] * 6
+        self._duty = [0] * 6
+        self._tgt = [0] * 6  # last period's rim target, um/s
+        self._v_prev = 0
+        # load duty estimate (Q15 x 16), from the rolling resistance of the soil model
+        # until the current has measured it: c / F_STALL of the stall duty
+        ld0 = int(board.get("soil", {}).get("rolling_c", 0.08) / mot.get("stall_force_ratio", 1.5) * _Q15 * 16)
+        self._ld = [ld0] * 6
         self.token = None
         self.on_done = None  # on_done(token, failure_code); 0 is success
         self._pver = -1
-        self._gov16 = 0
-        self._a16 = 0
+        self._gov = 0
+        self._a = 0
         self._lim_ma = 0
+        self._tol_um = 0
+        self._r_cruise = 0
+        self._sync()
 
     def _sync(self):
+        # integer copies of the parameters (runs when one changes: may allocate)
         p = self.p
         self._pver = self.params.version
-        self._gov16 = int(p[_P_MAX_SPEED] * 40 / 9)  # m/h -> 1/16 mm/s
-        self._a16 = max(1, int(p[_P_ACCEL] * 40 / 9))
+        self._gov = _ums(p[_P_MAX_SPEED])
+        self._a = max(1, _ums(p[_P_ACCEL]))
         self._lim_ma = int(p[_P_OVERCURRENT] * 10 * _I_LIMIT_PCT)
+        self._tol_um = int(p[_P_TOLERANCE] * 1000000)
+        if self._tol_um < _DONE_UM:
+            self._tol_um = _DONE_UM
+        c = self.cmd_ums
+        self.vmax = c if 0 < c < self._gov else self._gov
+        self._r_cruise = self.vmax * self.vmax // (2 * self._a)
 
     # -- readouts in HK units --
     @property
     def v(self):
-        return self.v16 / 16000.0  # m/s (not for the control loop)
+        return self.nav.v_ums / 1000000.0  # m/s (not for the control loop)
 
     def heading_cdeg(self):
-        return wrap(self.heading_urad) * 180 // 31416  # urad -> 0.01 deg, small ints
+        return self.nav.heading_cdeg()
 
     def speed_dmph(self):
-        return self.v16 * 9 // 4  # 0.1 m/h
+        return self.nav.speed_dmph()
 
     # -- commands (called from the dispatcher: may allocate) --
     def can_start(self, kind, target):
         # The failure code a start would fail with now (0: it can start); the
         # dispatcher reports a non-zero one as TM 1/4 (start failed).
+        if self.kind != NONE:
+            return F_BUSY
         sf = self.safety
         if not sf.wheels_available():
             return 10  # WHEEL_UNAVAILABLE
@@ -235,23 +222,25 @@ class Drive:
             self.modes.request(modes.DRIVE, modes.R_COMMAND)
         if self.modes.mode != modes.DRIVE or not self.safety.arm():
             return 4  # WRONG_MODE
-        if self.kind != NONE:
-            self._finish(14, AB_COMMAND)  # ABORTED by a newer command
-            self.modes.request(modes.DRIVE, modes.R_COMMAND)
-            self.safety.arm()
+        self.cmd_ums = _ums(speed_mph)
         self._sync()
-        v16 = int(speed_mph * 40 / 9)
-        self.vmax16 = v16 if v16 < self._gov16 else self._gov16
         self.kind = kind
+        self.phase = _MOVE
+        self.trims = 0
         self.target = int(target * 1000000)
+        self._fwd = self.target >= 0
         self.radius_mm = int(radius * 1000)
         self.progress = 0
-        self.h0 = self.heading_urad
+        self.v_cmd = 0
+        self.w_cmd = 0
+        self.h0 = self.nav.heading_urad
         self.token = token
         for i in range(6):
             self._integ[i] = 0
-        tmm = self.target // 1000 if kind != TURN else self.target * 180 // 31416
-        self.events.emit(EV_DRIVE_STARTED, kind, tmm)
+        if kind == TURN:
+            self.events.emit(EV_DRIVE_STARTED, kind, 0, target * 57.29578)
+        else:
+            self.events.emit(EV_DRIVE_STARTED, kind, self.target // 1000, 0.0)
         return 0
 
     def stop(self):
@@ -282,70 +271,47 @@ class Drive:
 
     # -- control loop: integers only --
     def odometry(self, dt_ms):
-        enc = self.hal.enc
-        st = self.safety.state
-        upc = self.um_per_count
-        if not self._enc_ok:
+        nav = self.nav
+        sf = self.safety
+        commanded = False
+        if sf.armed:
             for i in range(6):
-                self._enc[i] = enc[i]
-            self._enc_ok = True
-        dl = 0
-        dr = 0
-        nl = 0
-        nr = 0
-        al = 0
-        ar = 0
-        bl = 0
-        br = 0
+                if sf.duty[i]:
+                    commanded = True
+        nav.update(dt_ms, commanded, self.v_cmd == self._v_prev)
+        self._v_prev = self.v_cmd
+        self.x_um = nav.x_um
+        self.y_um = nav.y_um
+        self.heading_urad = nav.heading_urad
+        self.odometer_um = nav.odometer_um
+        self.v16 = nav.v_ums * 16 // 1000
         wv = self.wheel_v16
+        ws = nav.wheel_ums
         for i in range(6):
-            d = (enc[i] - self._enc[i]) * upc
-            self._enc[i] = enc[i]
-            if dt_ms > 0:
-                raw = d * 16 // dt_ms  # um/ms = mm/s, x16
-                wv[i] += (raw - wv[i]) * 3 // 10
-            s = st[i]
-            if i < 3:
-                if s == OK:
-                    dl += d
-                    nl += 1
-                elif s != ENCODER_FAIL:
-                    al += d
-                    bl += 1
-            elif s == OK:
-                dr += d
-                nr += 1
-            elif s != ENCODER_FAIL:
-                ar += d
-                br += 1
-        dl = dl // nl if nl else (al // bl if bl else 0)
-        dr = dr // nr if nr else (ar // br if br else 0)
-        ds = (dl + dr) >> 1
-        dh = self.hal.yaw_urad_s * dt_ms // 1000
-        h = self.heading_urad + (dh >> 1)
-        self.x_um += (ds * cos_q14(h)) >> 14
-        self.y_um += (ds * sin_q14(h)) >> 14
-        self.heading_urad += dh
-        self.odometer_um += ds if ds >= 0 else -ds
-        if dt_ms > 0:
-            self.v16 += (ds * 16 // dt_ms - self.v16) * 3 // 10
+            wv[i] = ws[i] * 16 // 1000
+        if self.kind == NONE:
+            return
         if self.kind == TURN:
-            self.progress += dh
+            self.progress += nav.dh_urad
         else:
-            self.progress += ds
+            self.progress += nav.ds_um
+            fx = nav.fix_dx_um
+            fy = nav.fix_dy_um
+            if (fx or fy) and -_FIX_MAX_UM < fx < _FIX_MAX_UM and -_FIX_MAX_UM < fy < _FIX_MAX_UM:
+                self.progress += nav.along(fx, fy, nav.heading_urad)
 
     def step(self, dt_ms):
         # One control period of dt_ms: odometry, hazards, the motion's profile, wheel loops.
         self.odometry(dt_ms)
         sf = self.safety
         if self.kind == NONE:
-            sf.check_hazards(False)
+            sf.check_hazards(False, dt_ms)
             return
         sf.check_wheels(dt_ms)
         if self.kind == NONE:
             return  # a wheel fault stopped the drive
-        fwd = self.kind != TURN and self.target >= 0
-        if sf.check_hazards(fwd) or self.kind == NONE:
+        fwd = self.kind != TURN and self._fwd and self.phase == _MOVE
+        if sf.check_hazards(fwd, dt_ms) or self.kind == NONE:
             return
         if self.modes.mode != modes.DRIVE or not sf.armed:
             self.abort(AB_MODE)
@@ -353,19 +319,46 @@ class Drive:
         if self._pver != self.params.version:
             self._sync()
         rem = self.target - self.progress
-        kind = self.kind
-        if kind == TURN:
-            done = self._turn(rem, dt_ms)
-        elif kind == ARC and self.radius_mm != 0:
-            done = self._arc(rem, dt_ms)
+        if self.phase == _SETTLE:
+            if self._settle(rem, dt_ms):
+                self._finish(0, 0)
+                return
         else:
-            done = self._distance(rem, dt_ms)
-        if done:
-            self._finish(0, 0)
-            return
-        # side speeds v -/+ w * track/2: urad/s * (mm * v16 per mm/s / 2 per 1000) / 1000 -> v16
-        half16 = self.w_cmd * (self.track_mm * _HALF_V16_PER_MM_S // _UM_PER_MM) // _URAD_PER_MRAD
-        self._wheels(self.v_cmd - half16, self.v_cmd + half16, dt_ms)
+            kind = self.kind
+            if kind == TURN:
+                done = self._turn(rem, dt_ms)
+            elif kind == ARC and self.radius_mm != 0:
+                done = self._arc(rem, dt_ms)
+            else:
+                done = self._distance(rem, dt_ms)
+            if done:
+                if kind == TURN or not self.nav.vo_ok:
+                    self._finish(0, 0)
+                    return
+                self.phase = _SETTLE
+                self._settle_ms = 0
+                self._fixes0 = self.nav.fixes
+                self.v_cmd = 0
+                self.w_cmd = 0
+        # side speeds v -/+ w * track/2: urad/s * mm / 2000 -> um/s
+        half = self.w_cmd * (self.track_mm >> 1) // 1000
+        self._wheels(self.v_cmd - half, self.v_cmd + half, dt_ms)
+
+    def _settle(self, rem, dt_ms):
+        # Stopped at the target: wait for the at-rest pose fix, then finish or
+        # drive the rest. True when the drive is complete.
+        self.v_cmd = 0
+        self.w_cmd = 0
+        self._settle_ms += dt_ms
+        if self.nav.fixes == self._fixes0 and self._settle_ms < _SETTLE_MS:
+            return False
+        r = rem if rem >= 0 else -rem
+        if r <= self._tol_um or self.trims >= _TRIMS:
+            return True
+        self.trims += 1
+        self.phase = _MOVE
+        self._fwd = rem >= 0
+        return False
 
     # -- motion profiles: each returns True when the motion is done, else sets v_cmd and w_cmd --
     def _turn(self, rem, dt_ms):
@@ -374,15 +367,21 @@ class Drive:
         if -_DONE_URAD < rem < _DONE_URAD:
             return True
         half = self.track_mm >> 1
-        alpha = self._a16 * _MRAD_PER_RAD // (_V16_PER_MM_S * half)  # mrad/s^2
+        alpha = self._a // half  # um/s^2 / mm = mrad/s^2
         if alpha < 1:
             alpha = 1
-        wmax = self.vmax16 * _MRAD_PER_RAD // (_V16_PER_MM_S * half)  # mrad/s
-        if wmax > _W_MAX // _URAD_PER_MRAD:
-            wmax = _W_MAX // _URAD_PER_MRAD
-        r = (rem if rem > 0 else -rem) // _URAD_PER_MRAD  # mrad
-        # w^2 = 2 alpha r in mrad/s, mrad/s^2 and mrad
-        wp = _peak(r, 2 * alpha, wmax, _W_MIN_MR) * _URAD_PER_MRAD
+        wmax = self.vmax // half  # mrad/s
+        if wmax > _W_MAX // 1000:
+            wmax = _W_MAX // 1000
+        if wmax < _W_MIN_MR:
+            wmax = _W_MIN_MR
+        r = (rem if rem > 0 else -rem) // 1000  # mrad
+        wp = isqrt(2 * alpha * r)
+        if wp > wmax:
+            wp = wmax
+        elif wp < _W_MIN_MR:
+            wp = _W_MIN_MR
+        wp *= 1000
         if rem < 0:
             wp = -wp
         # mrad/s^2 * ms = urad/s gained in a period
@@ -403,30 +402,40 @@ class Drive:
         if self._speed(rem, dt_ms):
             return True
         rad = self.radius_mm
-        q = (self.progress // _UM_PER_MM) * _UM_PER_MM  # um
-        # um / mm = mrad: whole and fractional parts, kept small
-        href = self.h0 + (q // rad) * _URAD_PER_MRAD + (q % rad) * _URAD_PER_MRAD // rad
-        self._hold(href, self.v_cmd * _URAD_S_PER_V16_PER_MM // rad)
+        q = self.progress // 1000  # mm
+        # mm / mm = rad: whole and fractional parts in urad, kept small
+        href = self.h0 + (q // rad) * 1000000 + (q % rad) * 1000000 // rad
+        self._hold(href, self.v_cmd * 1000 // rad)
         return False
 
     def _speed(self, rem, dt_ms):
-        # Body speed along the path (distance and arc): v16 ramps to the peak the
-        # acceleration allows to stop in the remaining distance, within vmax16.
-        if -_DONE_UM < rem < _DONE_UM or (self.target >= 0) != (rem >= 0):
+        # Body speed along the path (distance and arc): ramps to the peak the
+        # acceleration allows to stop in the remaining distance, within vmax.
+        if -_DONE_UM < rem < _DONE_UM or (rem >= 0) != self._fwd:
             return True
-        r = (rem if rem > 0 else -rem) // _UM_PER_MM  # mm
-        vp = _peak(r, _STOP_V16_K * self._a16, self.vmax16, _V_MIN16)
+        vmax = self.vmax
+        vmin = _V_MIN if _V_MIN < vmax else vmax
+        vp = _peak(rem if rem > 0 else -rem, self._a, vmax, vmin, self._r_cruise)
         if rem < 0:
             vp = -vp
-        acc = self._a16 * dt_ms // _MS_PER_S  # v16 gained in a period
+        acc = self._a * dt_ms // 1000  # um/s gained in a period
         if acc < 1:
             acc = 1
         self.v_cmd = _slew(vp, self.v_cmd, acc)
         return False
 
     def _hold(self, href, ff):
-        # Yaw rate: feed-forward ff (urad/s) plus the heading error's correction, limited.
-        w = ff + _K_HEADING_NUM * wrap(href - self.heading_urad) // _K_HEADING_DEN
+        # Yaw rate: feed-forward ff (urad/s) plus the heading error's correction,
+        # the correction at most a sixteenth of the speed's side-speed worth (so a slow
+        # drive's sides never reverse), the whole limited.
+        c = _K_HEADING_NUM * wrap(href - self.nav.heading_urad) // _K_HEADING_DEN
+        v = self.v_cmd if self.v_cmd >= 0 else -self.v_cmd
+        lim = v * 1000 // (self.track_mm << 3) + 10
+        if c > lim:
+            c = lim
+        elif c < -lim:
+            c = -lim
+        w = ff + c
         if w > _W_MAX:
             w = _W_MAX
         elif w < -_W_MAX:
@@ -434,23 +443,46 @@ class Drive:
         self.w_cmd = w
 
     def _wheels(self, vl, vr, dt_ms):
+        # ground-speed targets vl, vr (um/s) -> rim targets -> duties
         sf = self.safety
+        st = sf.state
         cur = self.hal.current_ma
         lim_ma = self._lim_ma
-        vf = self.vfree16
-        wv = self.wheel_v16
+        vf = self.vfree
+        wv = self.nav.wheel_ums
+        trav = self.nav.wheel_d
+        gr = self.nav.gr_q14
+        vl = vl * _Q14 // gr
+        vr = vr * _Q14 // gr
+        i0 = self.i0_ma
+        ist = self.istall_ma
+        duty = self._duty
+        dsum0 = 0
+        dsum1 = 0
+        n0 = 0
+        n1 = 0
         for i in range(6):
-            if sf.state[i] != OK:
+            if st[i] != OK:
                 self._integ[i] = 0
+                self._tgt[i] = 0
                 continue
             tgt = vl if i < 3 else vr
+            prev = self._tgt[i]
+            self._tgt[i] = tgt
+            if tgt == 0:
+                self._integ[i] = 0
+                duty[i] = 0
+                sf.output(i, 0)
+                continue
             e = tgt - wv[i]
-            ig = self._integ[i] + e * dt_ms
+            # the integral is the wheel's position lag (nm): reference travel less encoder
+            # travel; it stops growing while the feedback is at its bound (anti-windup)
+            ig0 = self._integ[i]
+            ig = ig0 + prev * dt_ms - trav[i] * 1000
             if ig > _INTEG_MAX:
                 ig = _INTEG_MAX
             elif ig < -_INTEG_MAX:
                 ig = -_INTEG_MAX
-            self._integ[i] = ig
             c = self._cap[i]
             if cur[i] > lim_ma:
                 c = c * 85 // 100
@@ -459,11 +491,64 @@ class Drive:
                 if c > _Q15:
                     c = _Q15
             self._cap[i] = c
-            d = tgt * _Q15 // vf + _KP * e + ig * _KI_NUM // 1000
+            # load: the current above no-load as a duty (I / I_stall = duty - speed /
+            # free speed for a DC motor), low-passed over _LOAD_MS: at a steady speed it
+            # is the duty the load takes; while the wheel lags it grows (an integral of
+            # the speed error measured by the current, free of encoder quantization)
+            # (x16 for precision; the sensor's whole mA are truncated: + 0.5 mA), less
+            # the torque the acceleration feed-forward asked for
+            m = ((cur[i] - i0) * 2 + 1) * (_Q15 * 8) // ist if cur[i] > i0 else 0
+            # the motor's lag: the speed change asked for this period, fed forward
+            # (its lag, and half a period: the duty holds for the whole period)
+            acc = (tgt - prev) * (self.tau_ms + (dt_ms >> 1)) // dt_ms if dt_ms > 0 else 0
+            acc = (acc * 4096 // vf) * 8
+            m -= (acc if tgt > 0 else -acc) << 4
+            ld = self._ld[i]  # a magnitude, kept from drive to drive
+            ld += (m - ld) * (dt_ms if dt_ms < _LOAD_MS else _LOAD_MS) // _LOAD_MS
+            if ld < 0:
+                ld = 0
+            self._ld[i] = ld
+            ld >>= 4
+            if tgt < 0:
+                ld = -ld
+            # proportional and position terms scaled with the speed (encoder quantization
+            # is large against a slow target)
+            a = tgt if tgt >= 0 else -tgt
+            if a > _V_REF:
+                a = _V_REF
+            ff = (tgt * 4096 // vf) * 8
+            # feedback bounded to _FB_PCT of the speed's duty: catching up a lag never
+            # drives the wheel more than that over its target
+            fb = (_KP_NUM * e // 1000 + (ig // 1000) * _KI_NUM // 1000) * a // _V_REF
+            lim = (ff if ff >= 0 else -ff) * _FB_PCT // 100 + _FB_MIN
+            if fb > lim:
+                fb = lim
+                if ig > ig0:
+                    ig = ig0
+            elif fb < -lim:
+                fb = -lim
+                if ig < ig0:
+                    ig = ig0
+            self._integ[i] = ig
+            d = ff + acc + ld * _IR_PCT // 100 + fb
             if d > c:
                 d = c
             elif d < -c:
                 d = -c
-            if tgt == 0:
-                d = 0
+            duty[i] = d
             sf.output(i, d)
+            if i < 3:
+                dsum0 += d
+                n0 += 1
+            else:
+                dsum1 += d
+                n1 += 1
+        # a dead encoder: the wheel drives open loop at its side's mean duty
+        for i in range(6):
+            if st[i] == ENCODER_FAIL:
+                if i < 3:
+                    d = dsum0 // n0 if n0 else 0
+                else:
+                    d = dsum1 // n1 if n1 else 0
+                duty[i] = d
+                sf.output(i, d)

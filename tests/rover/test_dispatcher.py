@@ -176,16 +176,21 @@ def test_dictionary_commands_and_unknown_ones_get_the_verdict_they_should(
     """Commands drawn from the dictionary (mostly well formed) and unknown codes, a few in a
     row on a fresh rover: rejected ones get 1/2 with the right code and change nothing;
     accepted ones get 1/1, then 1/3 and 1/7, or 1/4 when a drive cannot start; a started
-    drive ends with exactly one 1/7 or 1/8 (1/8 ABORTED when a newer drive or STOP ends it)."""
+    drive ends with exactly one 1/7 or 1/8 (1/8 ABORTED when STOP ends it, 1/8
+    WHEEL_UNAVAILABLE when disabling wheels leaves a side with one, and the rover goes SAFE);
+    a drive while one runs is rejected BUSY, and in SAFE WRONG_MODE."""
     r = _fresh_rover(tmp_path_factory.mktemp("disp") / "r")
     disabled: set[int] = set()
     driving: tuple[int, int] | None = None
+    safe = False
     ends: dict[tuple[int, int], list[tuple[int, ...]]] = {}  # drive -> the end it must get
     for seq, (service, sub, data) in enumerate(cases):
         pkt = build_tc_packet(1, seq, service, sub, data)
         rid = struct.unpack(">HH", pkt[:4])
         name = c.name if (c := DICTIONARY.command_by_code(service, sub)) else None
         verdict = _verdict(service, sub, data, disabled)
+        if name in DRIVES and verdict[0] != 2 and (safe or driving is not None):
+            verdict = (2, FAIL["WRONG_MODE"] if safe else FAIL["BUSY"])  # one drive at a time
         event(f"verdict {verdict}")
         before = _state(r)
         r.dispatcher.on_packet(pkt, 0, len(pkt))
@@ -199,7 +204,7 @@ def test_dictionary_commands_and_unknown_ones_get_the_verdict_they_should(
             continue
         if name in DRIVES or (name == "STOP" and driving is not None):
             if driving is not None:
-                ends[driving] = [(8, FAIL["ABORTED"])]  # a newer command ended it
+                ends[driving] = [(8, FAIL["ABORTED"])]  # STOP ended it
             driving = rid if name in DRIVES else None
         if name in DRIVES:
             assert got[:2] == [(1,), (3,)] and got[2:] in ([], [(7,)]), (name, got)
@@ -209,6 +214,10 @@ def test_dictionary_commands_and_unknown_ones_get_the_verdict_they_should(
             assert got == [(1,), (3,), (7,)], (name, got)
         if name == "WHEEL_DISABLE":
             disabled.add(struct.unpack(">B", data)[0] - 1)
+            if driving is not None and not _wheels_ok(disabled):
+                ends[driving] = [(8, FAIL["WHEEL_UNAVAILABLE"])]  # two wheels per side, or SAFE
+                driving = None
+                safe = True
         elif name == "WHEEL_ENABLE":
             disabled.discard(struct.unpack(">B", data)[0] - 1)
     now = 0

@@ -30,10 +30,12 @@ def test_each_wheel_failure_is_classified_isolated_and_the_drive_completes(
     assert r.run_s(400, lambda: r.done(req))
     assert r.reports(req)[-1] == (7, None)
     assert r.rover.safety.state[wheel - 1] == expected
-    assert (3, (wheel, expected)) in r.events and (4, (wheel,)) in r.events
-    assert sum(1 for s in r.rover.safety.state if s) == 1  # only that wheel was isolated
+    assert (3, (wheel, expected)) in r.events
+    # a dead encoder's motor still works: reported, never isolated; the others are isolated
+    assert ((4, (wheel,)) in r.events) == (expected != ENCODER_FAIL)
+    assert sum(1 for s in r.rover.safety.state if s) == 1  # only that wheel changed state
     p = r.hal.plant
-    assert abs(p.x - 10.0) < 0.2 and abs(p.y) < 0.2 and abs(math.degrees(p.heading)) < 2.0
+    assert abs(p.x - 10.0) < 0.1 and abs(p.y) < 0.2 and abs(math.degrees(p.heading)) < 1.0
 
 
 def test_overcurrent_is_reported_for_a_short(tmp_path: Path) -> None:
