@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,19 +17,30 @@ from hil.yamcs.config import (
     DEFAULT_INSTANCE,
     DEFAULT_TC_PORT,
     DEFAULT_TM_PORT,
+    EventDecoding,
     YamcsSetup,
     sdls_key_from_setting,
     write_config,
 )
 
 
-def mdb_xml() -> str:
-    """The XTCE mission database from protocols/dictionary.json (hil.yamcs.mdb)."""
+def _mdb() -> Any:
     try:
         from hil.yamcs import mdb
-    except ImportError:
-        raise FarsideError("the XTCE writer (hil.yamcs.mdb) is not installed: pip install 'farside[yamcs]'") from None
-    return mdb.build_mdb()
+    except ImportError as exc:
+        raise FarsideError(f"the XTCE writer needs {exc.name}: pip install 'farside[yamcs]'") from None
+    return mdb
+
+
+def mdb_xml() -> str:
+    """The XTCE mission database from protocols/dictionary.json (hil.yamcs.mdb)."""
+    return str(_mdb().build_mdb())
+
+
+def event_decoding() -> EventDecoding:
+    """The event-id parameter and message templates for Yamcs's PUS event decoder."""
+    mdb = _mdb()
+    return EventDecoding(mdb.event_id_parameter(), mdb.event_templates())
 
 
 @click.group(name="yamcs")
@@ -78,7 +90,7 @@ def init(folder: str, http_port: int, tm_port: int, tc_port: int, instance: str,
     """Write a Yamcs configuration in FOLDER: one instance, the farside MDB, frame links
     facing `farside relay --ground udp:TM_PORT:TC_PORT`, COP-1 and SDLS."""
     setup, why = _setup(http_port, tm_port, tc_port, instance, keys, spi, arsn, clear)
-    write_config(folder, setup, mdb_xml())
+    write_config(folder, setup, mdb_xml(), event_decoding())
     click.echo(f"wrote {folder}: instance {instance}, web UI on port {http_port}")
     click.echo(f"TC security: {setup.security} ({why})")
     click.echo(f"relay: farside relay --ground udp:{tm_port}:{tc_port} --rover PORT")

@@ -7,6 +7,8 @@
                                 the MDB and the streams
     etc/processor.yaml          the realtime processor's services (alarms, parameter cache)
     etc/sdls-key-<spi>.bin      the SDLS key, raw, when the link is secured
+    etc/event-templates.yaml    the events' messages for Yamcs's PUS event decoder (5/x
+                                reports become Yamcs events), when given
     mdb/farside.xml             the XTCE mission database
     data/                       Yamcs's archive
 
@@ -158,8 +160,20 @@ def server_yaml(setup: YamcsSetup, data_dir: Path) -> dict[str, Any]:
     }
 
 
-def instance_yaml(setup: YamcsSetup, mdb_path: Path, key_path: Path | None) -> dict[str, Any]:
-    pus_time = {"type": "CUC", "epoch": "CUSTOM", "epochUTC": setup.epoch_utc, "timeIncludesLeapSeconds": False}
+@dataclass
+class EventDecoding:
+    """How 5/x reports become Yamcs events: the enumerated event-id parameter (qualified
+    name) and one message template per event ({"eventId": NAME, "template": "..."})."""
+
+    id_parameter: str
+    templates: list[dict[str, str]]
+
+
+def instance_yaml(setup: YamcsSetup, mdb_path: Path, key_path: Path | None,
+                  templates_path: Path | None = None, events: EventDecoding | None = None) -> dict[str, Any]:
+    # CUC 4+2 octets with no P-field in the packet: the implicit P-field 0x2E (agency epoch)
+    pus_time = {"type": "CUC", "epoch": "CUSTOM", "epochUTC": setup.epoch_utc, "timeIncludesLeapSeconds": False,
+                "implicitPField": 0x2E}
     tm_link: dict[str, Any] = {
         "name": "tm-frames",
         "class": "org.yamcs.tctm.ccsds.UdpTmFrameLink",
@@ -217,6 +231,11 @@ def instance_yaml(setup: YamcsSetup, mdb_path: Path, key_path: Path | None) -> d
             sa["authMask"] = setup.sdls_auth_mask
         tc_link["encryption"] = [sa]
         vc["encryptionSpi"] = setup.sdls_spi
+    event_services: list[dict[str, Any]] = []
+    if events is not None and templates_path is not None:
+        event_services.append({"class": "org.yamcs.pus.PusEventDecoder", "args": {
+            "eventIdParameter": events.id_parameter, "eventTemplateFile": str(templates_path),
+            "realtimeStreams": ["tm_realtime"]}})
     return {
         "services": [
             {"class": "org.yamcs.archive.XtceTmRecorder"},
@@ -229,6 +248,7 @@ def instance_yaml(setup: YamcsSetup, mdb_path: Path, key_path: Path | None) -> d
             {"class": "org.yamcs.archive.CommandHistoryRecorder"},
             {"class": "org.yamcs.parameterarchive.ParameterArchive",
              "args": {"realtimeFiller": {"enabled": True}, "backFiller": {"enabled": False}}},
+            *event_services,
         ],
         "dataLinks": [tm_link, tc_link],
         "mdb": [{"type": "xtce", "spec": str(mdb_path)}],
@@ -282,7 +302,7 @@ def processor_yaml() -> dict[str, Any]:
 SETUP_FILE = "farside-yamcs.json"
 
 
-def write_config(folder: Path | str, setup: YamcsSetup, mdb_xml: str) -> Path:
+def write_config(folder: Path | str, setup: YamcsSetup, mdb_xml: str, events: EventDecoding | None = None) -> Path:
     """Write a runnable Yamcs configuration under `folder` (see the module docstring);
     returns its etc folder. Existing files are replaced; the archive in data/ is kept."""
     root = Path(folder).resolve()
@@ -297,8 +317,13 @@ def write_config(folder: Path | str, setup: YamcsSetup, mdb_xml: str) -> Path:
             key_path = etc / f"sdls-key-{setup.sdls_spi}.bin"
             key_path.write_bytes(setup.sdls_key)
             key_path.chmod(0o600)
+        templates_path = None
+        if events is not None:
+            templates_path = etc / "event-templates.yaml"
+            templates_path.write_text(json.dumps(events.templates, indent=1) + "\n")  # JSON is YAML
         (etc / "yamcs.yaml").write_text(_yaml(server_yaml(setup, data)) + "\n")
-        (etc / f"yamcs.{setup.instance}.yaml").write_text(_yaml(instance_yaml(setup, mdb_path, key_path)) + "\n")
+        instance = instance_yaml(setup, mdb_path, key_path, templates_path, events)
+        (etc / f"yamcs.{setup.instance}.yaml").write_text(_yaml(instance) + "\n")
         (etc / "processor.yaml").write_text(_yaml(processor_yaml()) + "\n")
         summary = {
             "instance": setup.instance, "http_port": setup.http_port, "tm_port": setup.tm_port,

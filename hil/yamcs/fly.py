@@ -136,7 +136,7 @@ class Station:
                 from hil.mission.realtime import start_flashed_board
 
                 self.vboard = start_flashed_board(self.board, self.folder / "board")
-                self.rover_port = self.vboard.port
+                self.rover_port = self.vboard.link_port or self.vboard.port
             s = self.server.summary
             self.relay = RelayProcess(f"udp:{s['tm_port']}:{s['tc_port']}", str(self.rover_port), self.profile,
                                       self.seed, self.folder / "relay.log", self.folder / "relay.capture")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hil.commands.yamcs import event_decoding, mdb_xml
 from hil.errors import FarsideError
 from hil.yamcs.config import YamcsSetup, write_config
 from tests.conftest import need
@@ -22,19 +23,6 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def mdb_xml() -> str:
-    """The project's XTCE (hil.yamcs.mdb) when it is there, else a minimal MDB (CCSDS headers
-    only) so the server tests still run."""
-    try:
-        from hil.commands.yamcs import mdb_xml as project_mdb
-
-        return project_mdb()
-    except (ImportError, AttributeError):
-        from yamcs.pymdb import System, ccsds
-
-        system = System("farside")
-        ccsds.add_ccsds_header(system)
-        return str(system.dumps())
 
 
 @pytest.fixture(scope="session")
@@ -54,13 +42,13 @@ def write_folder(folder: Path, **kw: object) -> YamcsSetup:
     kw.setdefault("tm_port", free_port(socket.SOCK_DGRAM))
     kw.setdefault("tc_port", free_port(socket.SOCK_DGRAM))
     setup = YamcsSetup.from_dictionary(**kw)  # type: ignore[arg-type]
-    write_config(folder, setup, mdb_xml())
+    write_config(folder, setup, mdb_xml(), event_decoding())
     return setup
 
 
 @pytest.fixture
 def yamcs_folder(tmp_path: Path) -> Path:
-    """A written configuration (clear mode) on free ports, not started."""
+    """A written configuration on free ports, not started."""
     write_folder(tmp_path / "yamcs")
     return tmp_path / "yamcs"
 
@@ -78,7 +66,7 @@ def no_java_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def yamcs_server(yamcs_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One Yamcs for the module, on a clear-mode configuration in a temporary folder."""
+    """One Yamcs for the module, on a configuration in a temporary folder."""
     from hil.yamcs.server import YamcsServer
 
     folder = tmp_path_factory.mktemp("yamcs")
