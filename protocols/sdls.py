@@ -47,6 +47,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,11 @@ class SaConfig:
             raise ProtocolError(f"key_id must be 0..65535, got {self.key_id}")
         _check_key(self.key, f"key for SPI {self.spi}")
 
+    @cached_property
+    def aead(self) -> AESGCM:
+        """The key's AES-GCM context, made once (its key schedule)."""
+        return AESGCM(self.key)
+
     # --- the suite's transforms (no state) -------------------------------------------
     def seal(self, header: bytes, mask: bytes, seq: int, data: bytes) -> bytes:
         """Security header + data (encrypted for aes-gcm) + MAC for a frame whose header
@@ -167,8 +173,8 @@ class SaConfig:
         iv = arsn_iv(seq)
         aad = masked(header, mask) + spi
         if self.suite is Suite.AES_GCM:
-            return spi + iv + gcm_encrypt(self.key, iv, data, aad)
-        return spi + iv + data + gcm_encrypt(self.key, iv, b"", aad + data)
+            return spi + iv + self.aead.encrypt(iv, data, aad)
+        return spi + iv + data + self.aead.encrypt(iv, b"", aad + data)
 
     def open(self, header: bytes, mask: bytes, sec: bytes, body: bytes, mac: bytes) -> bytes | None:
         """The plaintext data field if the MAC verifies, else None."""
@@ -176,9 +182,13 @@ class SaConfig:
             ok = hmac.compare_digest(compute_mac(self.key, header + sec + body), mac)
             return body if ok else None
         iv, aad = sec[2:], masked(header, mask) + sec[:2]
-        if self.suite is Suite.AES_GCM:
-            return gcm_decrypt(self.key, iv, body + mac, aad)
-        return body if gcm_decrypt(self.key, iv, mac, aad + body) is not None else None
+        try:
+            if self.suite is Suite.AES_GCM:
+                return self.aead.decrypt(iv, body + mac, aad)
+            self.aead.decrypt(iv, mac, aad + body)
+            return body
+        except InvalidTag:
+            return None
 
     def to_json(self) -> dict[str, Any]:
         return {"suite": self.suite.value, "key": self.key.hex(), "key_id": self.key_id}

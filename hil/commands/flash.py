@@ -95,15 +95,11 @@ def cli(
         raise FarsideError(
             f"--boot-timeout: expected a positive number of seconds, got {boot_timeout!r}"
         )
-    from hil.gs.keys import SIM_BOARDS, resolve_keys
-
-    # one line, before anything touches the board: a real board never gets the dev keys
-    keys_path = resolve_keys(keys, board=board, allow_dev=board in SIM_BOARDS).path
     options = FlashOptions(
         board=board,
         port=port,
         source=source,
-        keys=keys_path,
+        keys=None,
         dictionary=dictionary,
         dry_run=dry_run,
         verify_only=verify_only,
@@ -128,6 +124,10 @@ def cli(
                 err=True,
             )
     resolve_port(port)
+    from hil.gs.keys import SIM_BOARDS, resolve_keys
+
+    # one line, before anything is written: a real board never gets the dev keys
+    options.keys = resolve_keys(keys, board=board, allow_dev=board in SIM_BOARDS).path
     if as_json:
         report = flash(options)
         click.echo(json.dumps(report.to_json()))

@@ -118,10 +118,23 @@ def test_keys_new_and_list_make_owner_only_files_and_never_print_keys(capsys) ->
 
 
 def test_flashing_a_real_board_without_its_own_keys_is_refused_in_one_line(capsys) -> None:
-    assert main(["flash", "--board", "pico", "--dry-run"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("farside: error: board pico needs its own keys") and err.count("\n") == 1
-    assert "Traceback" not in err
+    master, slave = os.openpty()  # a serial port that exists: only the keys are missing
+    try:
+        port = os.ttyname(slave)
+        assert main(["flash", "--board", "pico", "--port", port]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("farside: error: board pico needs its own keys") and err.count("\n") == 1
+        assert "Traceback" not in err
+        assert not _readable(master)  # refused before a single octet went to the board
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def _readable(fd: int) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def test_flash_writes_the_chosen_key_file_to_the_board(tmp_path: Path) -> None:
