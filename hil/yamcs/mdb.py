@@ -43,15 +43,24 @@ Acceptance (1/1, failing on 1/2), Start (1/3, failing on 1/4) and Completion (1/
 1/8), each a `org.yamcs.pus.Pus1Verifier` matching the report's request id (APID and sequence
 count) to the command's APID argument and the sequence count the postprocessor assigned
 (`/yamcs/cmdHist/ccsds-seqcount`). Each stage reads its own request-id parameters, so one
-command's report never completes another's verifier.
+command's report never completes another's verifier. Check windows run from release
+(STAGE_WINDOW_S): 5 min for acceptance and start, 2 h for completion, as the dictionary gives
+no command a duration; a drive that outlasts 2 h (200 m below 100 m/h) completes on the rover
+after Yamcs has failed it on timeout.
 
-What XTCE does not carry, and why (also `mdb_report`, and `farside yamcs export-mdb --report`):
+Yamcs configuration the MDB expects (the link's, hil/yamcs/config.py): PusPacketPreprocessor
+with CRC-16-CCIIT and timeEncoding CUC from the mission epoch with `implicitPField: 0x2E`
+(the rover's CUC 4+2 has no P-field); PusCommandPostprocessor with CRC-16-CCIIT; for Yamcs
+events, org.yamcs.pus.PusEventDecoder with `eventIdParameter: event_id_parameter()` and
+`eventTemplateFile` written by `write_event_templates()`.
+
+What XTCE does not carry, and why (`mdb_report`, one line each, for `export-mdb --report`):
 - a `tc` argument (TT_INSERT's embedded command): XTCE has no argument that is itself a command
   of the same database, so it is an opaque binary of 13 octets up to what one TC frame leaves;
   Yamcs neither builds, range-checks nor CRC-checks the embedded packet (the rover does);
 - an argument whose range depends on another argument's value (PARAM_SET's value is checked
   against the range of the parameter `param_id` names): XTCE ranges are static, so it is
-  carried without a range;
+  checked only to the f32 bounds;
 - event message templates: XTCE has no event message; the template is the event container's
   description, and `event_templates()` gives Yamcs's PUS event decoder (PusEventDecoder) the
   templates by event name, so 5/x reports become Yamcs events with the dictionary's messages;
@@ -264,8 +273,8 @@ class _Writer:
             lo, hi = a.range if a.range is not None else TYPE_BOUNDS["f32"]
             if a.range is None and any(b.name == PARAM_ID_ARG for b in siblings):
                 self.gaps.append(Gap(where, "f32 checked only to the f32 bounds", "its range is that of "
-                                     f"the onboard parameter {PARAM_ID_ARG} names; XTCE argument ranges "
-                                     "are static (the rover checks it)"))
+                                     f"the onboard parameter {PARAM_ID_ARG} names, and XTCE argument "
+                                     "ranges are static; the rover checks it"))
             return FloatArgument(a.name, bits=32, minimum=lo, maximum=hi, encoding=enc,
                                  short_description=desc, units=units)
         bits, signed = _INT_BITS[a.type]
