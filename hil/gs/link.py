@@ -33,9 +33,17 @@ from hil.gs.keys import DEV_KEYS, KeySetting, load_store, resolve_keys
 from hil.gs.mission import Mission
 from hil.gs.state import GroundState, Verification
 from protocols.cop1 import CommandRecord, Fop1, FopConfig, FopState, FrameKind
-from protocols.errors import ProtocolError
+from protocols.errors import AuthError, ProtocolError
 from protocols.pus import build_tc_packet
-from protocols.sdls import MAX_SEQ, REKEY_RESERVE, KeyStore, SaConfig, SecuritySender, unwrap_key
+from protocols.sdls import (
+    MAX_SEQ,
+    REKEY_RESERVE,
+    KeyStore,
+    SaConfig,
+    SecuritySender,
+    open_tm,
+    unwrap_key,
+)
 from protocols.stream import TmDeframer, frame_tc
 from protocols.tc_frame import build_ad_frame, build_bc_frame, build_bd_frame
 
@@ -102,6 +110,8 @@ class GroundLink:
         self._rekeys: list[tuple[CommandTrack, int, int]] = []  # SA_REKEY sent: (track, spi, key_id)
         self._sa_reports_seen = 0
         self._hk_trusted = True  # HK sa_arsn speaks of our key (False just after a rekey)
+        if self.keys.tm_spi:
+            self.state.tm_security = self._open_tm
         self.archive: ArchiveWriter | None = None
         self.fop = Fop1(fop or FopConfig(vcid=mission.tc_vcid, k=4, t1_s=t1_s), self._build_frame)
         self._deframer = TmDeframer(mission.tm_frame_length)
@@ -196,6 +206,19 @@ class GroundLink:
             sender.advance_to(max(reported) + 1)
             if sender.seq != before and self.fop.state == FopState.INIT_BC:
                 self.fop.initiate_ad_set_vr(self.fop.vs, self.clock())
+
+    def _open_tm(self, header: bytes, field_octets: bytes) -> bytes:
+        """A secured TM frame's plain data field (the TM SA's current key, then the keys a
+        rekey replaced: frames in flight); AuthError if none verifies."""
+        try:
+            return open_tm(self.keys, header, field_octets)[1]
+        except AuthError as first:
+            for sa in reversed(self.old_keys):
+                try:
+                    return open_tm(KeyStore(sas={sa.spi: sa}), header, field_octets)[1]
+                except AuthError:
+                    continue
+            raise first
 
     def _adopt_key(self, key_id: int) -> None:
         """The rover reports another key_id on our SPI (SA_STATUS after a rekey): switch if

@@ -11,13 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hil.gs.mission import Mission
 from protocols.clcw import Clcw
 from protocols.dictionary import VERIFICATION_FAILURES
-from protocols.errors import ProtocolError
+from protocols.errors import AuthError, ProtocolError
 from protocols.pus import TmPacket, parse_tm_packet
 from protocols.tm_frame import TmDemultiplexer, TmFrame, parse_tm_frame
 
@@ -76,6 +77,7 @@ class LinkState:
     cop_queued: int = 0
     cop_sent: int = 0
     cop_state: str = ""
+    tm_auth_failed: int = 0  # TM frames whose SDLS MAC did not verify (tm_spi set)
 
 
 @dataclass
@@ -104,6 +106,9 @@ class GroundState:
     auth_rejected_seen: int = 0  # the last HK tc_auth_rejected
 
     def __post_init__(self) -> None:
+        # TM SDLS (the key file's tm_spi): the frame's header and data field -> the plain data
+        # field, raising AuthError; None = TM frames are not secured
+        self.tm_security: Callable[[bytes, bytes], bytes] | None = None
         self.cond = threading.Condition(threading.RLock())
         self.demux = TmDemultiplexer(self.mission.tm_frame_length, vcid=self.mission.tm_vcid)
 
@@ -113,6 +118,14 @@ class GroundState:
         t = time.time() if t is None else t
         try:
             tm: TmFrame = parse_tm_frame(frame, self.mission.tm_frame_length)
+            if self.tm_security is not None:
+                tm = replace(tm, data=self.tm_security(bytes(frame[:6]), tm.data))
+        except AuthError:
+            with self.cond:
+                self.link.frames_bad += 1
+                self.link.tm_auth_failed += 1
+                self.cond.notify_all()
+            return []
         except ProtocolError:
             with self.cond:
                 self.link.frames_bad += 1
