@@ -19,7 +19,7 @@ from typing import Any
 from hil.errors import FarsideError
 from hil.gs.mission import Mission
 from hil.gs.session import EXIT_TIMEOUT, CommandTrack, Session
-from hil.gs.state import EventRecord, GroundState, Verification
+from hil.gs.state import AUTH_ALARM, Alarm, EventRecord, GroundState, Verification
 
 
 class CheckFailed(FarsideError):
@@ -224,6 +224,38 @@ class FrontDoor:
 
         ev: EventRecord = self._until(check, t, describe)
         return ev
+
+    # --- alarms ----------------------------------------------------------------------------
+    def alarms(self) -> list[Alarm]:
+        """The ground's raised, unacknowledged alarms (e.g. TC_AUTH: the rover rejects frames)."""
+        return self.state.active_alarms()
+
+    def assert_alarm(self, name: str = AUTH_ALARM) -> Alarm:
+        """The raised alarm `name`."""
+        for a in self.alarms():
+            if a.name == name:
+                return a
+        raise self.failure(f"alarm {name}: expected raised, not raised (raised: {', '.join(a.name for a in self.alarms()) or 'none'})")
+
+    def assert_no_alarm(self, name: str = AUTH_ALARM) -> None:
+        if any(a.name == name for a in self.alarms()):
+            raise self.failure(f"alarm {name}: expected none, raised")
+
+    def await_alarm(self, name: str = AUTH_ALARM, timeout: float | None = None) -> Alarm:
+        """Wait until the ground raises alarm `name`."""
+        t = self._timeout(timeout)
+
+        def check() -> Any:
+            for a in self.state.active_alarms():
+                if a.name == name:
+                    return a
+            return _MISSING
+
+        alarm: Alarm = self._until(check, t, lambda: f"alarm {name}: expected within {t:g} s, not raised")
+        return alarm
+
+    def acknowledge_alarm(self, name: str = AUTH_ALARM) -> None:
+        self.state.acknowledge(name)
 
 
 def _matches(e: EventRecord, name: str, predicate: Callable[[dict[str, Any]], bool] | None) -> bool:

@@ -74,7 +74,7 @@ def test_after_a_commanded_reboot_the_grounds_arsns_are_above_the_rovers_mark(ro
 
 def test_rejections_raise_the_ground_alarm_and_commanding_still_works(rover) -> None:
     ground = rover.ground
-    assert ground.state.active_alarms() == []
+    rover.assert_no_alarm()
     packet, _ = ground.build_command("PING", {})
     m = rover.mission
     forger = SecuritySender(SaConfig(1, ground.security.suite, bytes(32)), seq=ground.security.seq + 5)
@@ -83,11 +83,13 @@ def test_rejections_raise_the_ground_alarm_and_commanding_still_works(rover) -> 
     rover.await_event("TC_AUTH_REJECTED", timeout=60)
     alarms = ground.state.active_alarms()
     assert [a.name for a in alarms] == [AUTH_ALARM]
+    assert rover.await_alarm(AUTH_ALARM, timeout=5).rejected >= 1  # the test API's view
     rover.send_and_assert_command("PING", timeout=120)
     # the HK counter rising renews it; the watch shows it
     rover.await_telemetry("tc_auth_rejected", lambda v: v >= 5, timeout=60)
     from hil.gs.watch import render_to_string
 
     assert "ALARM" in render_to_string(ground.state) and AUTH_ALARM in render_to_string(ground.state)
-    ground.state.acknowledge()
+    rover.acknowledge_alarm()
     assert ground.state.active_alarms() == []
+    rover.assert_no_alarm()
