@@ -791,6 +791,14 @@ def rover(yamcs_server: Any) -> Any:
     r.close()
 
 
+def _close(subscription: Any) -> None:
+    """Close a yamcs-client subscription without waiting: its websocket's orderly close takes
+    about 10 s, the test has nothing more to read from it."""
+    import threading
+
+    threading.Thread(target=subscription.cancel, daemon=True).start()
+
+
 def _wait(cond: Any, timeout_s: float = 30.0) -> bool:
     import time
 
@@ -847,7 +855,7 @@ def test_yamcs_decodes_rover_hk_and_events_to_gs_export_values(
         assert _wait(complete), f"Yamcs decoded {sum(hk_names[-1] in u for u in updates.values())} of {n} HK packets"
         assert _wait(lambda: sum(boot_names[0] in u for u in updates.values()) >= n // 10)
     finally:
-        sub.cancel()
+        _close(sub)
 
     synth_archive(tmp_path / "archive", mission, frames)
     tables = decode_archive(mission, tmp_path / "archive")
@@ -935,7 +943,7 @@ def test_verifiers_pass_on_the_request_ids_reports_and_only_those(yamcs: Any, ya
         assert cmd.is_success(), _history(cmd)
         assert _history(cmd)["ccsds-seqcount"] == str(tc.seq_count)
     finally:
-        conn.cancel()
+        _close(conn)
 
 
 @pytest.mark.slow
@@ -955,7 +963,7 @@ def test_a_rejection_fails_the_command_with_its_failure_code(yamcs: Any, yamcs_s
         assert history["Verifier_Acceptance_Status"] == "NOK"
         assert "WRONG_MODE" in (cmd.error or "") + history.get("Verifier_Acceptance_Message", "")
     finally:
-        conn.cancel()
+        _close(conn)
 
 
 @pytest.mark.slow
@@ -984,7 +992,7 @@ def test_yamcs_turns_event_reports_into_events_with_the_dictionarys_messages(
         mine = lambda: [ev for ev in seen if ev.event_type in by_name]  # noqa: E731
         assert _wait(lambda: len(mine()) >= len(reports)), [ev.message for ev in seen]
     finally:
-        sub.cancel()
+        _close(sub)
     for ev, (e, data, coarse) in zip(mine(), sent, strict=True):
         assert ev.event_type == e.name
         assert ev.message == D.decode_event(SEVERITIES[e.severity], data).message
