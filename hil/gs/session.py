@@ -31,7 +31,7 @@ from hil.gs.archive import DEFAULT_ROTATE_BYTES, KIND_LINK, ArchiveWriter, new_s
 from hil.gs.link import CommandTrack, GroundLink
 from hil.gs.mission import Mission
 from hil.gs.state import Verification
-from protocols.cop1 import CommandState, FopConfig
+from protocols.cop1 import CommandState, FopConfig, FopState
 
 # `farside gs send` exit codes, by the verification stage that failed
 EXIT_COMPLETED = 0
@@ -89,11 +89,30 @@ class Session(GroundLink):
         self._port: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
         self._dict_checked = False
+        self._events_seen = 0
+        self._last_boot: object = None
         if archive is not None:
             self.start_archive(ArchiveWriter(archive, rotate_bytes=rotate_bytes), url)
 
     def clock(self) -> float:
         return time.monotonic()
+
+    def _on_frame(self) -> None:
+        # A rebooted rover's FARM starts at V(R) = 0: resynchronise it to our V(S) (Set V(R),
+        # secured with an ARSN above the mark the rover restored), without an operator.
+        st = self.state
+        if st.event_seq == self._events_seen:
+            return
+        boots = [e for e in st.events if e.seq > self._events_seen and e.name == "BOOT"]
+        self._events_seen = st.event_seq
+        for e in boots:
+            count = e.args.get("boot_count")
+            if count == self._last_boot:
+                continue  # a duplicated frame repeats it
+            self._last_boot = count
+            with self._lock:
+                if self.fop.state != FopState.INITIAL:
+                    self.fop.initiate_ad_set_vr(self.fop.vs, self.clock())
 
     def unix_now(self) -> float:
         return time.time()
