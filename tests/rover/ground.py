@@ -97,7 +97,17 @@ class RoverRig:
         self.tc_seq += 1
         return build_tc_packet(1, self.tc_seq & 0x3FFF, c["service"], c["subservice"], encode_args(name, *values, tail=tail), ack)
 
+    def resync(self) -> None:
+        """The ground's ARSN rule: next = max(next, mark + 1) from the rover's SA_STATUS events
+        (the rover refuses every number at or below its persisted mark after a reset)."""
+        for t in self.tm:
+            if t.service == 5 and t.data[:2] == b"\x00\x1e":  # SA_STATUS (id 30)
+                spi, mark = struct.unpack(">HI", t.data[2:8])
+                if spi == self.sender.spi and mark + 1 > self.sender.seq:
+                    self.sender.seq = mark + 1
+
     def send_packet(self, pkt: bytes) -> tuple[int, int]:
+        self.resync()
         frame = build_ad_frame(SCID, TC_VCID, self.vs & 0xFF, pkt, self.sender)
         self.vs += 1
         self.ground_link.write(frame_tc(frame))
