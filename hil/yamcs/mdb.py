@@ -111,6 +111,7 @@ from yamcs.pymdb import (
     eq,
     float32_t,
 )
+from yamcs.pymdb.exceptions import DuplicateNameError, ExportError
 from yamcs.pymdb.expressions import AndExpression, Expression
 from yamcs.pymdb.verifiers import Verifier
 from yamcs.pymdb.xtce import XTCEGenerator
@@ -533,12 +534,16 @@ DictionarySource = Dictionary | str | Path | None
 def _build(dictionary: DictionarySource) -> _Writer:
     d = dictionary if isinstance(dictionary, Dictionary) else load_dictionary(dictionary)
     w = _Writer(d)
-    w.headers()
-    w.housekeeping()
-    w.event_reports()
-    w.verification_reports()
-    w.onboard_parameters()
-    w.commands()
+    try:
+        w.headers()
+        w.housekeeping()
+        w.event_reports()
+        w.verification_reports()
+        w.onboard_parameters()
+        w.commands()
+    except DuplicateNameError as exc:  # e.g. two HK packets sharing a parameter name
+        raise MdbError(f"the XTCE writer cannot express the dictionary: {exc} (names are unique per "
+                       "space system in XTCE)") from None
     return w
 
 
@@ -550,7 +555,7 @@ def build_mdb(dictionary: DictionarySource = None) -> str:
     comment = f" generated from the {w.root.name} dictionary (hash 0x{w.d.short_hash():08x}); do not edit "
     try:
         return _Generator(w.root, version="1.2", indent="  ", top_comment=comment).to_xtce()
-    except Exception as exc:  # pymdb's ExportError and its own checks
+    except (ExportError, ValueError) as exc:  # pymdb's export checks
         raise MdbError(f"the XTCE writer cannot express the dictionary: {exc}") from None
 
 

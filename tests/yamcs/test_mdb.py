@@ -635,6 +635,15 @@ def test_a_field_type_xtce_cannot_express_is_one_error_line() -> None:
     assert isinstance(err.value, FarsideError)
 
 
+def test_two_hk_packets_sharing_a_parameter_name_is_one_error_line() -> None:
+    d = load_dictionary(DEFAULT_PATH)
+    sid, hk = next(iter(d.housekeeping.items()))
+    d.housekeeping[sid + 1] = dataclasses.replace(hk, name="HK_OTHER", sid=sid + 1, parameters=hk.parameters[:1])
+    with pytest.raises(MdbError, match=hk.parameters[0].name) as err:
+        build_mdb(d)
+    assert "\n" not in str(err.value)
+
+
 def _made_up_type_file(tmp_path: Path) -> Path:
     raw = json.loads(DEFAULT_PATH.read_text())
     raw["housekeeping"][0]["parameters"][0]["type"] = "u24"
