@@ -610,10 +610,14 @@ def test_report_lists_what_xtce_cannot_carry_one_line_each() -> None:
                    for n, c in D.commands.items() for a in c.args for ln in lines)
 
 
-def test_the_xtce_is_deterministic_and_written_where_asked(tmp_path: Path) -> None:
+def test_the_xtce_is_deterministic_and_written_where_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = write_mdb(tmp_path / "farside.xml", D)
     assert out.read_text() == build_mdb(D) == build_mdb()
     assert f"0x{D.short_hash():08x}" in out.read_text().splitlines()[1]
+    # the command line writes the same
+    assert farside_main(["yamcs", "export-mdb", "--out", str(tmp_path / "cli.xml")]) == 0
+    assert (tmp_path / "cli.xml").read_text() == out.read_text()
+    capsys.readouterr()
 
 
 def _with_field_type(typ: str) -> Dictionary:
