@@ -1016,6 +1016,25 @@ def test_yamcs_turns_event_reports_into_events_with_the_dictionarys_messages(
 
 @pytest.mark.slow
 @pytest.mark.yamcs
+def test_yamcs_reads_each_onboard_parameter_report_into_its_own_parameter(
+    yamcs: Any, yamcs_server: Any, rover: FakeRover
+) -> None:
+    values = {pid: float(struct.unpack(">f", struct.pack(">f", p.range[0] + (p.range[1] - p.range[0]) / 3))[0])
+              for pid, p in D.parameters.items()}
+    names = {pid: f"{ROOT}/onboard/{p.name}" for pid, p in D.parameters.items()}
+    got: dict[str, float] = {}
+    sub = yamcs.get_processor(yamcs_server.instance, "realtime").create_parameter_subscription(
+        list(names.values()), on_data=lambda data: got.update({p.name: p.eng_value for p in data.parameters}))
+    try:
+        rover.send([rover.report(20, 2, struct.pack(">Hf", pid, v)) for pid, v in values.items()])
+        assert _wait(lambda: len(got) == len(values)), sorted(got)
+    finally:
+        _close(sub)
+    assert got == {names[pid]: v for pid, v in values.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.yamcs
 def test_yamcs_logged_no_warning_about_the_mdb_or_the_packets(yamcs_server: Any) -> None:
     """Last in the module: everything above was decoded and verified without a complaint."""
     import re
