@@ -64,14 +64,15 @@ _SETTLE = const(1)
 
 _Q14 = const(16384)
 _Q15 = const(32767)
-_KP_NUM = const(96)  # Q15 duty per 1000 um/s of speed error
+_KP_NUM = const(0)  # Q15 duty per 1000 um/s of speed error
 _KI_NUM = const(656)  # Q15 duty per 1000 um of position lag
 _INTEG_MAX = const(20000000)  # nm
+_LAG_MAX = const(2000000)  # nm (ten encoder counts)
 _IR_PCT = const(100)  # share of the measured load fed forward
 _LOAD_MS = const(1000)  # the load estimate's time constant
 _V_REF = const(55556)
 _FB_PCT = const(1)  # feedback bound, % of the feed-forward duty
-_FB_MIN = const(4)  # ... plus this (Q15)  # um/s (200 m/h): full proportional and position gains
+_FB_MIN = const(3)  # ... plus this (Q15)  # um/s (200 m/h): full proportional and position gains
 _K_HEADING_NUM = const(8)  # yaw rate urad/s per _K_HEADING_DEN urad of heading error
 _K_HEADING_DEN = const(10)
 _W_MAX = const(120000)  # urad/s
@@ -82,6 +83,7 @@ _DONE_URAD = const(5000)
 _I_LIMIT_PCT = const(80)
 _CAP_RELAX = const(655)
 _SETTLE_MS = const(3000)
+_PERIOD_MAX_MS = const(100)  # the control period while driving
 _TRIMS = const(3)
 _FIX_MAX_UM = const(1000000)  # a pose-fix correction larger than this is not progress
 
@@ -418,7 +420,8 @@ class Drive:
         vp = _peak(rem if rem > 0 else -rem, self._a, vmax, vmin, self._r_cruise)
         if rem < 0:
             vp = -vp
-        acc = self._a * dt_ms // 1000  # um/s gained in a period
+        # um/s gained in a period (a first period after a long idle one counts as one)
+        acc = self._a * (dt_ms if dt_ms < _PERIOD_MAX_MS else _PERIOD_MAX_MS) // 1000
         if acc < 1:
             acc = 1
         self.v_cmd = _slew(vp, self.v_cmd, acc)
@@ -448,7 +451,7 @@ class Drive:
         st = sf.state
         cur = self.hal.current_ma
         lim_ma = self._lim_ma
-        vf = self.vfree
+        vf16 = self.vfree >> 4  # duty Q15 = speed * 2048 // (free speed / 16): small ints
         wv = self.nav.wheel_ums
         trav = self.nav.wheel_d
         gr = self.nav.gr_q14
@@ -478,11 +481,18 @@ class Drive:
             # the integral is the wheel's position lag (nm): reference travel less encoder
             # travel; it stops growing while the feedback is at its bound (anti-windup)
             ig0 = self._integ[i]
+            # (a lag is kept to _LAG_MAX: a wheel that started late does not chase the
+            # lost distance; a lead up to _INTEG_MAX, so a wheel running ahead is slowed)
             ig = ig0 + prev * dt_ms - trav[i] * 1000
-            if ig > _INTEG_MAX:
+            if tgt > 0:
+                if ig > _LAG_MAX:
+                    ig = _LAG_MAX
+                elif ig < -_INTEG_MAX:
+                    ig = -_INTEG_MAX
+            elif ig < -_LAG_MAX:
+                ig = -_LAG_MAX
+            elif ig > _INTEG_MAX:
                 ig = _INTEG_MAX
-            elif ig < -_INTEG_MAX:
-                ig = -_INTEG_MAX
             c = self._cap[i]
             if cur[i] > lim_ma:
                 c = c * 85 // 100
@@ -499,9 +509,10 @@ class Drive:
             # the torque the acceleration feed-forward asked for
             m = ((cur[i] - i0) * 2 + 1) * (_Q15 * 8) // ist if cur[i] > i0 else 0
             # the motor's lag: the speed change asked for this period, fed forward
-            # (its lag, and half a period: the duty holds for the whole period)
-            acc = (tgt - prev) * (self.tau_ms + (dt_ms >> 1)) // dt_ms if dt_ms > 0 else 0
-            acc = (acc * 4096 // vf) * 8
+            # (a first-order lag tau under a duty held for the period dt reaches a step
+            # Δ when asked for Δ (tau/dt + 1/2): Δ (tau - dt/2) / dt more than the target)
+            acc = (tgt - prev) * (self.tau_ms - (dt_ms >> 1)) // dt_ms if dt_ms > 0 else 0
+            acc = acc * 2048 // vf16
             m -= (acc if tgt > 0 else -acc) << 4
             ld = self._ld[i]  # a magnitude, kept from drive to drive
             ld += (m - ld) * (dt_ms if dt_ms < _LOAD_MS else _LOAD_MS) // _LOAD_MS
@@ -516,19 +527,24 @@ class Drive:
             a = tgt if tgt >= 0 else -tgt
             if a > _V_REF:
                 a = _V_REF
-            ff = (tgt * 4096 // vf) * 8
+            ff = tgt * 2048 // vf16
             # feedback bounded to _FB_PCT of the speed's duty: catching up a lag never
             # drives the wheel more than that over its target
-            fb = (_KP_NUM * e // 1000 + (ig // 1000) * _KI_NUM // 1000) * a // _V_REF
-            lim = (ff if ff >= 0 else -ff) * _FB_PCT // 100 + _FB_MIN
+            # (rounded, not floored: a floor's bias is a whole Q15 step at 1 m/h)
+            fb = (_KP_NUM * e + (ig // 1000) * _KI_NUM + 500) // 1000
+            fb = (fb * a + (_V_REF >> 1)) // _V_REF
+            # (asymmetric: slowing a wheel that runs ahead is never limited as much)
+            af = ff if ff >= 0 else -ff
+            lim = af * _FB_PCT // 100 + _FB_MIN
+            if tgt > 0 and fb > lim or tgt < 0 and fb < -lim:
+                fb = lim if tgt > 0 else -lim
+                if (ig > ig0) == (tgt > 0):
+                    ig = ig0
+            lim = (af >> 2) + _FB_MIN
             if fb > lim:
                 fb = lim
-                if ig > ig0:
-                    ig = ig0
             elif fb < -lim:
                 fb = -lim
-                if ig < ig0:
-                    ig = ig0
             self._integ[i] = ig
             d = ff + acc + ld * _IR_PCT // 100 + fb
             if d > c:

@@ -8,7 +8,6 @@ starts, completes and can be aborted. The same seed gives the same trace (determ
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 from firmware_py import drive as drive_mod
