@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ from hil.gs.archive import KIND_TC, Record, read_tm_frames
 from hil.gs.mission import TM_HEADER_OCTETS, Mission
 from protocols.errors import ProtocolError
 from protocols.pus import parse_tc_packet
-from protocols.tc_frame import parse_tc_frame
+from protocols.sdls import TC_AUTH_MASK, KeyStore
+from protocols.tc_frame import TcFrame, parse_tc_frame
 
 TM_FRAME_HEADER = 6
 TM_FRAME_TRAILER = 6  # OCF 4 + FECF 2
@@ -279,23 +280,48 @@ def _packet_rows(idx: PacketIndex, sel: np.ndarray) -> Iterator[tuple[float, flo
         yield float(idx.ground_time[i]), rt, pkt[TM_HEADER_OCTETS:-2]
 
 
-def decode_archive(mission: Mission, archive: Path | str) -> dict[str, Table]:
-    """Every TM packet type of an archive as a table."""
+def decode_archive(mission: Mission, archive: Path | str, keys: KeyStore | None = None) -> dict[str, Table]:
+    """Every TM packet type of an archive as a table, and the TC frames sent (`keys`, else
+    the key setting's, open their security: the archive holds no keys)."""
     ft = read_tm_frames(archive, mission.tm_frame_length, concatenate=False)
     idx = index_packets(mission, ft.times, ft.runs)
     tables = decode_index(mission, idx)
-    tables["tc_sent"] = tc_table(mission, [r for r in ft.others if r.kind == KIND_TC])
+    tables["tc_sent"] = tc_table(mission, [r for r in ft.others if r.kind == KIND_TC], keys or _setting_keys())
     return tables
 
 
-def tc_table(mission: Mission, records: list[Record]) -> Table:
+def _setting_keys() -> KeyStore | None:
+    from hil.gs.keys import load_store, resolve_keys
+
+    try:
+        return load_store(resolve_keys(None).path)
+    except FarsideError:
+        return None
+
+
+def _open_tc(raw: bytes, keys: KeyStore | None) -> TcFrame:
+    """A TC frame with its security split per the SA (and decrypted) when `keys` has its SPI;
+    else split as the legacy layout."""
+    plain = parse_tc_frame(raw)
+    sa = keys.sa(int.from_bytes(plain.data[:2], "big")) if keys is not None and len(plain.data) >= 2 else None
+    if sa is None:
+        return parse_tc_frame(raw, security=True)
+    f = parse_tc_frame(raw, security=sa.suite.header_length)
+    assert f.security_header is not None and f.mac is not None
+    clear = sa.open(raw[:5], TC_AUTH_MASK, f.security_header, f.body, f.mac)
+    if clear is None:
+        raise ProtocolError(f"SPI {sa.spi}: the MAC does not verify with key {sa.key_id}")
+    return replace(f, data=clear)
+
+
+def tc_table(mission: Mission, records: list[Record], keys: KeyStore | None = None) -> Table:
     """The TC frames the ground sent: frame type, N(S), security, and the command in it."""
     rows: dict[str, list[Any]] = {
         k: [] for k in ("ground_time", "frame_type", "ns", "spi", "sdls_seq", "length", "command", "pus_seq", "args")
     }
     for r in records:
         try:
-            f = parse_tc_frame(r.payload, security=True)
+            f = _open_tc(r.payload, keys)
         except ProtocolError:
             continue
         command, pus_seq, args = "", -1, ""
