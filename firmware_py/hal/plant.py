@@ -10,13 +10,14 @@
 # roll_deg, soc (0..1), sun_elev_deg, brownouts, powered.
 #
 # Figures (sources; "est." marks our estimates):
-# - Yutu-2: 140 kg, six powered wheels, 1.5 x 1.0 x 1.0 m, top speed 200 m/h,
-#   climbs 20 deg and 20 cm obstacles, solar array, radioisotope heater unit,
-#   hibernates through the lunar night (CNSA mission facts as published for
-#   Chang'e-4 / Yutu-2). Wheels 0.30 m across (Yutu's published wheel
-#   diameter), 0.15 m wide (est.); track 1.0 m and front-to-rear axle 1.0 m
-#   (est. from the 1.5 x 1.0 m body); ground clearance under the body 0.20 m
-#   (est.: the rated 20 cm obstacle).
+# - Yutu-2: 140 kg (CNSA's figure; 135 kg is also quoted), six powered wheels,
+#   1.5 x 1.0 x 1.0 m, top speed 200 m/h, climbs 20 deg and 20 cm obstacles,
+#   solar array, radioisotope heater unit, hibernates through the lunar night
+#   (mission facts as published for Chang'e-4 / Yutu-2). Wheels 0.30 m across
+#   and 0.15 m wide (as reported for the Chang'e-3 rover, Yutu-2's twin, in the
+#   terramechanics literature; our reading, not an official figure); track 1.0 m
+#   and front-to-rear axle 1.0 m (est. from the 1.5 x 1.0 m body); ground
+#   clearance under the body 0.20 m (est.: the rated 20 cm obstacle).
 # - Motors: free rim speed 0.1 m/s at full duty (the boards' wheel_free_speed),
 #   first-order lag 0.15 s, 0.12 A no-load, 3.2 A stall at full duty (est., a
 #   small geared DC motor at 12 V). Stall force per wheel 1.5 x its share of the

@@ -33,6 +33,7 @@
 # rover has moved REFRESH_M since the last one, so a step scans a handful of
 # entries, never the whole map.
 import math
+from array import array
 
 from firmware_py.compat import const
 
@@ -52,8 +53,8 @@ LOCAL_M = 4.0  # rocks within this (+ REFRESH_M) of the refresh centre are in th
 # the camera's field reaches 3.6 m from the body centre
 REFRESH_M = 1.0
 WHEEL_R_M = 0.15  # a wheel rides over a rock on a cosine bump this much wider than the rock
-_MAX_ROCKS = const(128)
-_MAX_CRATERS = const(24)
+_MAX_ROCKS = const(64)
+_MAX_CRATERS = const(16)
 _MAX_USER = const(64)
 _M30 = const(0x3FFFFFFF)
 
@@ -110,15 +111,18 @@ class Terrain:
         self.gx = 0.0  # plane gradient, m per m
         self.gy = 0.0
         self.user = []  # [x, y, height, width] placed by add_rock
-        self.rx = [0.0] * _MAX_ROCKS  # local rocks
-        self.ry = [0.0] * _MAX_ROCKS
-        self.rh = [0.0] * _MAX_ROCKS
-        self.rw = [0.0] * _MAX_ROCKS
+        # local rocks and craters (centre, radius, depth): arrays, so the floats
+        # stored in them are not heap objects of their own
+        z = (0.0,)
+        self.rx = array("d", z * _MAX_ROCKS)
+        self.ry = array("d", z * _MAX_ROCKS)
+        self.rh = array("d", z * _MAX_ROCKS)
+        self.rw = array("d", z * _MAX_ROCKS)
         self.nr = 0
-        self.cx = [0.0] * _MAX_CRATERS  # local craters: centre, radius, depth
-        self.cy = [0.0] * _MAX_CRATERS
-        self.cr = [0.0] * _MAX_CRATERS
-        self.cd = [0.0] * _MAX_CRATERS
+        self.cx = array("d", z * _MAX_CRATERS)
+        self.cy = array("d", z * _MAX_CRATERS)
+        self.cr = array("d", z * _MAX_CRATERS)
+        self.cd = array("d", z * _MAX_CRATERS)
         self.nc = 0
         self.version = 0  # bumped when anything changes (the plant caches on it)
         self._rng = _Rng()

@@ -100,7 +100,7 @@ def test_the_surface_is_continuous_and_no_steeper_than_its_parts(seed: int, x: f
 def test_the_local_lists_are_short_and_rebuilt_only_after_a_metre() -> None:
     t = Terrain(seed=8, k=0.05)  # a rocky site, to fill the lists
     assert t.refresh(0.0, 0.0)
-    assert 0 < t.nr <= 128
+    assert 0 < t.nr <= 64
     assert not t.refresh(0.5, 0.5)  # within a metre: kept
     assert t.refresh(1.0, 0.5)
     t.add_rock(0.3, 0.2, 0.1, 0.2)  # a placed rock: rebuilt at the next look
