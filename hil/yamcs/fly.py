@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,3 +250,39 @@ class Flight:
             self.conn.cancel()
         with contextlib.suppress(Exception):
             self.client.close()
+
+
+def archive_tm_frames(archive: Path | str) -> list[bytes]:
+    """The TM frames an archive recorded, in order (what `farside gs replay` plays back)."""
+    from hil.gs.archive import KIND_TM, read_records
+
+    return [rec.payload for rec in read_records(archive, {KIND_TM})]
+
+
+def send_frames(
+    frames: list[bytes], port: int, host: str = "127.0.0.1", frames_per_s: float = 0.0,
+    received: Callable[[], int] | None = None, window: int = 64, timeout_s: float = 60.0,
+) -> float:
+    """Send TM frames to a Yamcs frame link, one datagram each; returns the seconds it took.
+
+    UDP has no flow control: a burst larger than the receiver's socket buffer is lost while
+    Yamcs is busy. With `received` (the link's count of frames in, read from Yamcs's API, at
+    its value before this replay subtracted) at most `window` frames are ever in flight, so
+    none is lost and the pace is Yamcs's own; `frames_per_s` (0: no limit) caps it."""
+    import socket
+
+    t0 = time.monotonic()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i, frame in enumerate(frames):
+            if received is not None and i % 16 == 0:
+                deadline = time.monotonic() + timeout_s
+                while i - received() >= window:
+                    if time.monotonic() > deadline:
+                        raise FarsideError(f"the frame link took {received()} of {i} frames sent in {timeout_s:g} s")
+                    time.sleep(0.005)
+            s.sendto(frame, (host, port))
+            if frames_per_s > 0:
+                delay = t0 + (i + 1) / frames_per_s - time.monotonic()
+                if delay > 0.002:
+                    time.sleep(delay)
+    return time.monotonic() - t0
