@@ -43,7 +43,7 @@ def test_decode_tm_sample_names_every_packet(capsys: pytest.CaptureFixture[str])
     assert "4 frames ok" in out and "13 packets, 0 gaps" in out
     assert "PUS TM 5/1 counter 2 time 2019-01-03T02:42:40.500Z (mission epoch + 1000.500 s) CRC 2a07 ok" in out
     assert "PUS TM 3/25 counter 3 time 2019-01-03T02:42:41.000Z (mission epoch + 1001.000 s)" in out
-    assert "TM frame at octet 264: SCID 171 VC 0 frame #1 (MC #1), first packet at data octet 18" in out
+    assert "TM frame at octet 264: SCID 171 VC 0 frame #1 (MC #1), first packet at data octet 12" in out
     assert "parameter tilt_limit_deg (id 3)\n    tilt_limit_deg = 20 deg\n" in out
 
 
