@@ -58,6 +58,7 @@ _P_MAX_SPEED = const(1)
 _P_ACCEL = const(2)
 _P_OVERCURRENT = const(10)
 _P_TOLERANCE = const(12)
+_P_VO_USE = const(33)
 
 _MOVE = const(0)
 _SETTLE = const(1)
@@ -181,6 +182,7 @@ class Drive:
         self._a = max(1, _ums(p[_P_ACCEL]))
         self._lim_ma = int(p[_P_OVERCURRENT] * 10 * _I_LIMIT_PCT)
         self._tol_um = int(p[_P_TOLERANCE] * 1000000)
+        self.nav.use_vo = len(p) <= _P_VO_USE or p[_P_VO_USE] >= 0.5
         if self._tol_um < _DONE_UM:
             self._tol_um = _DONE_UM
         c = self.cmd_ums
@@ -334,7 +336,7 @@ class Drive:
             else:
                 done = self._distance(rem, dt_ms)
             if done:
-                if kind == TURN or not self.nav.vo_ok:
+                if kind == TURN or not self.nav.vo_ok or not self.nav.use_vo:
                     self._finish(0, 0)
                     return
                 self.phase = _SETTLE

@@ -137,6 +137,7 @@ class Nav:
         self.hal = hal
         self.safety = safety
         self.has_vo = hasattr(hal, "vo_seq")
+        self.use_vo = True  # parameter vo_use (the drive sets it)
         # pose estimate
         self.x_um = 0
         self.y_um = 0
@@ -240,7 +241,10 @@ class Nav:
         self.fix_dx_um = 0
         self.fix_dy_um = 0
         if self.has_vo and hal.vo_seq != self.vo_seq:
-            self._fix(hal.vo_seq)
+            if self.use_vo:
+                self._fix(hal.vo_seq)
+            else:
+                self.vo_seq = hal.vo_seq
 
     def _side(self, first, st, dt_ms, steady):
         # The side's ground travel this period, um (and its slip estimate).

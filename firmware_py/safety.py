@@ -53,9 +53,9 @@ _P_TILT = const(3)
 _P_OBSTACLE = const(4)
 _P_STALL = const(9)
 _P_OVERCURRENT = const(10)
-_P_TILT_MARGIN = const(13)
-_P_TILT_FILTER = const(14)
-_P_HAZ_MARGIN = const(15)
+_P_TILT_MARGIN = const(30)
+_P_TILT_FILTER = const(31)
+_P_HAZ_MARGIN = const(32)
 
 _CMD_DUTY = const(4915)  # 0.15 in Q15
 _OC_MS = const(250)
