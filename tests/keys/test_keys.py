@@ -151,3 +151,20 @@ def test_the_committed_dev_keys_are_the_new_form_with_the_legacy_sa_on_spi_7() -
     assert store.sa(7).suite is Suite.HMAC_SHA256  # type: ignore[union-attr]
     legacy = KeyStore.from_json({"keys": {"1": "00" * 32}})
     assert legacy.sa(1).suite is Suite.HMAC_SHA256  # type: ignore[union-attr]
+
+
+def test_gs_and_mission_honour_farside_keys(tmp_path: Path, monkeypatch) -> None:
+    from hil.gs.link import GroundLink
+    from hil.gs.mission import Mission
+    from hil.mission.loop import make_rover_root
+
+    mine = tmp_path / "board.json"
+    store = KeyStore(sas={1: SaConfig(1, Suite.GMAC, bytes(range(32, 64)), 4)})
+    mine.write_text(json.dumps(store.to_json()))
+    monkeypatch.setenv("FARSIDE_KEYS", str(mine))
+    ground = GroundLink(Mission.load())  # what `farside gs` and `farside mission` build
+    assert ground.key_setting.path == mine and ground.security.sa == store.sa(1)
+    root = make_rover_root(tmp_path / "rover", Mission.load())  # the mission's sim rover
+    assert KeyStore.load(root / "keys.json").sa(1) == store.sa(1)
+    explicit = GroundLink(Mission.load(), keys=DEV_KEYS)  # --keys wins
+    assert explicit.security.sa == KeyStore.load(DEV_KEYS).sa(1)
