@@ -202,12 +202,13 @@ def tc_frame_layers(raw: bytes, dictionary: Dictionary, offset: int,
             sec["iv"] = frame.iv.hex()
         if auth is not None:
             try:
-                if frame.spi is None:
+                spi = frame.spi
+                if spi is None:
                     raise AuthError(AuthReason.NO_SECURITY_HEADER, "frame too short for the security header")
                 clear = auth.check(frame)
                 if clear is not None:
                     frame = replace(frame, data=clear)
-                auth.commit(frame.spi, frame.sec_seq or 0)
+                auth.commit(spi, frame.sec_seq or 0)
                 sec["auth"] = "OK"
             except AuthError as exc:
                 sec["auth"] = AuthReason(exc.reason).name
