@@ -44,10 +44,25 @@ def load(sec, key_id, iv, wrapped, mac, store=True):
     key = bytearray(wrapped)
     g.ctr(key, 0, 32)
     try:
-        sec.store.add_key(key_id, key)
+        _store_key(sec.store, key_id, key)
     except OSError:
         return F_EXECUTION_FAILED
     return 0
+
+
+def _store_key(st, key_id, key):
+    # the keys file rewritten atomically with the new key (sastore's layout)
+    import json
+    from binascii import hexlify
+
+    from firmware_py.params import write_atomic
+
+    keys = {}
+    for kid in st.keys:
+        keys[str(kid)] = hexlify(st.keys[kid]).decode()
+    keys[str(key_id)] = hexlify(key).decode()
+    write_atomic(st.keys_path, json.dumps({"version": 1, "keys": keys}), st.fs)
+    st.keys[key_id] = bytes(key)
 
 
 def rekey_check(sec, spi, key_id):
@@ -67,7 +82,9 @@ def rekey(sec, spi, key_id):
     if sec.store is not None:
         st = sec.store
         old = list(st.retired)
-        st.retire(sec._sas[spi].key_id)
+        kid = sec._sas[spi].key_id
+        if kid not in st.retired:
+            st.retired.append(kid)
         try:
             st.set_sa(spi, 0, key_id)
         except OSError:

@@ -17,11 +17,10 @@
 #   .load()                          read both files (missing or unreadable: empty)
 #   .mark(spi) / .key_id(spi, default) / .tm_mark / .retired / .keys {key id: bytes}
 #   .set_sa(spi, mark, key_id)       persist one SA's mark and key (raises OSError)
-#   .set_tm_mark(mark)               persist the TM mark (raises OSError)
-#   .retire(key_id)                  remembered with the next save_state()
-#   .add_key(key_id, key)            persist a loaded key (raises OSError)
+#   .save_state()                    persist tm_mark and retired as they are (raises OSError)
+#   (firmware_py.otar writes the keys file: only key changes need that code)
 import json
-from binascii import hexlify, unhexlify
+from binascii import unhexlify
 
 from firmware_py.params import join, read_json, write_atomic
 
@@ -67,10 +66,7 @@ class SaStore:
         e = self._sas.get(spi)
         return e[1] if e else default
 
-    def known(self, spi):
-        return spi in self._sas
-
-    def _save_state(self):
+    def save_state(self):
         sas = {}
         for spi in self._sas:
             e = self._sas[spi]
@@ -83,7 +79,7 @@ class SaStore:
         old = self._sas.get(spi)
         self._sas[spi] = [mark, key_id]
         try:
-            self._save_state()
+            self.save_state()
         except OSError:
             if old is None:
                 del self._sas[spi]
@@ -91,23 +87,3 @@ class SaStore:
                 self._sas[spi] = old
             raise
 
-    def set_tm_mark(self, mark):
-        old = self.tm_mark
-        self.tm_mark = mark
-        try:
-            self._save_state()
-        except OSError:
-            self.tm_mark = old
-            raise
-
-    def retire(self, key_id):
-        if key_id not in self.retired:
-            self.retired.append(key_id)
-
-    def add_key(self, key_id, key):
-        keys = {}
-        for kid in self.keys:
-            keys[str(kid)] = hexlify(self.keys[kid]).decode()
-        keys[str(key_id)] = hexlify(key).decode()
-        write_atomic(self.keys_path, json.dumps({"version": 1, "keys": keys}), self.fs)
-        self.keys[key_id] = bytes(key)

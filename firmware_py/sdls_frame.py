@@ -73,9 +73,13 @@ def tm_secure(sec, frame, out):
     if seq > sec.tm_mark:
         m = seq + RESERVE - 1
         if sec.store is not None:
+            st = sec.store
+            old = st.tm_mark
+            st.tm_mark = m
             try:
-                sec.store.set_tm_mark(m)
+                st.save_state()
             except OSError:
+                st.tm_mark = old
                 return 0
         sec.tm_mark = m
     sec.tm_seq = seq
