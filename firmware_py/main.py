@@ -5,9 +5,13 @@
 #   board.json        the board definition (a copy of boards/<name>.json); without
 #                     it boards/sim.json (or the name in board.txt) is loaded
 #   dictionary.json   the dictionary in canonical form (its hash is reported)
-#   keys.json         the TC authentication keys {"keys": {"1": "<hex>"}}
+#   keys.json         the link's security associations (firmware_py/sdls.py):
+#                     {"sas": {"1": {"suite": "aes-gcm", "key": "<64 hex>", "key_id": 1}},
+#                     "master": "<64 hex>", "tm_spi": 0}; the old {"keys": {"1": "<hex>"}}
+#                     still loads (legacy hmac-sha256 SAs)
 #   firmware_py/ and boards/ (the code)
-# and the rover writes params.json, boot.json, ttq.json, time.json, reset_intent.
+# and the rover writes params.json, boot.json, ttq.json, time.json, reset_intent, and
+# sdls_state.json / sdls_keys.json (anti-replay marks, keys loaded over the link).
 #
 # The link is the board's stdin/stdout carrying binary frames (USB CDC on a
 # Pico, the pty on the virtual board): TC frames after EB 90 in, TM frames

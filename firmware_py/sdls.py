@@ -233,9 +233,6 @@ class Security:
     def key_id(self, spi):
         return self._sas[spi].key_id
 
-    def suite(self, spi):
-        return self._sas[spi].suite
-
     def key(self, key_id):
         if self.store is not None:
             k = self.store.keys.get(key_id)
