@@ -5,7 +5,8 @@
 #       hal          firmware_py.hal.sim.SimHal or firmware_py.hal.rp2.Rp2Hal
 #       root         folder holding dictionary.json (canonical bytes), keys.json,
 #                    and the rover's own files: params.json, boot.json, ttq.json,
-#                    time.json, reset_intent ("" is the current folder)
+#                    time.json, reset_intent, sdls_state.json, sdls_keys.json ("" is
+#                    the current folder)
 #       link_stream  read_into(buf) -> n (non-blocking) / write(buf); default hal.link
 #       dictionary   a firmware_py.dictionary.Dictionary already loaded (else it is
 #                    loaded from root; on a small heap load it before importing
