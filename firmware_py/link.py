@@ -167,11 +167,16 @@ class Link:
             self.on_packet(f, s, s + plen)
             s += plen
         if sec.pending is not None:
-            self.framer.flush()  # the reports go under the old key
-            from firmware_py import otar
+            self._rekey()
 
-            spi = otar.apply_pending(sec)
-            self.events.emit(_EV_SA_STATUS, spi, sec.mark(spi), sec.key_id(spi))
+    def _rekey(self):
+        # SA_REKEY executed: its reports go under the old key, then the SA takes the new one
+        sec = self.sec
+        self.framer.flush()
+        from firmware_py import otar
+
+        spi = otar.apply_pending(sec)
+        self.events.emit(_EV_SA_STATUS, spi, sec.mark(spi), sec.key_id(spi))
 
     def _rejected(self, reason, spi, seq):
         self.auth_rejected += 1
@@ -206,6 +211,8 @@ class Link:
             self.deframer.feed(self._rxmv, n)
             if n < _RX_CHUNK:
                 break
+        if self.sec.pending is not None:  # a time-tagged SA_REKEY ran outside a frame
+            self._rekey()
         self._auth_report(now_ms)
         fr = self.framer
         if fr.pending and (self._kick or ticks_diff(now_ms, self._last_flush) >= _FLUSH_MS):

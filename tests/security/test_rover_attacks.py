@@ -319,3 +319,23 @@ def test_arsn_state_file_is_in_the_rover_root(tmp_path: Path) -> None:
     st = json.loads((Path(rig.root) / "sdls_state.json").read_text())
     assert st["sas"]["1"] == {"mark": RESERVE, "key_id": 1}
     assert not os.path.exists(Path(rig.root) / "sdls_state.json.new")
+
+
+def test_a_time_tagged_rekey_takes_effect_when_it_runs(tmp_path: Path) -> None:
+    rig = rig_for(tmp_path)
+    iv = bytes(range(12))
+    wrapped, mac = wrap_key(MASTER, 2, NEW_KEY, iv)
+
+    async def script(r: SecRig) -> None:
+        load = r.send("KEY_OTAR", 2, iv, wrapped, mac)
+        assert await r.wait_for(lambda: (7, None) in r.reports(load), 10)
+        at = r.hk()["rover_time_s"] + 20
+        tt = r.send("TT_INSERT", at, tail=r.packet("SA_REKEY", 1, 2))
+        assert await r.wait_for(lambda: (7, None) in r.reports(tt), 10)
+        assert await r.wait_for(lambda: (1, 0, 2) in [a for _, a in r.events("SA_STATUS")], 40)
+        r.key, r.next_arsn = NEW_KEY, 1  # the ground follows SA_STATUS
+        ping = r.send("PING")
+        assert await r.wait_for(lambda: (7, None) in r.reports(ping), 10)
+        assert r.hk()["tc_auth_rejected"] == 0
+
+    run_vt(rig, script)
