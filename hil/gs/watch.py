@@ -89,7 +89,8 @@ def render(snap: dict[str, Any], mission: Mission, now: float | None = None) -> 
     lt.add_column()
     lt.add_row("link", Text(("UP " if link.up else "DOWN ") + link.url, style="green" if link.up else "bold red"))
     lt.add_row("last contact", _age(link.last_contact, now))
-    lt.add_row("frames", f"ok {link.frames_ok}  bad {link.frames_bad}  lost {link.frames_lost}  TC sent {link.tc_frames_sent}")
+    auth = f"  TM auth failed {link.tm_auth_failed}" if link.tm_auth_failed else ""
+    lt.add_row("frames", f"ok {link.frames_ok}  bad {link.frames_bad}  lost {link.frames_lost}  TC sent {link.tc_frames_sent}{auth}")
     lt.add_row("CLCW", clcw_text)
     lt.add_row("COP-1", f"{link.cop_state or '-'}  queued {link.cop_queued}  unacknowledged {link.cop_sent}")
     lt.add_row("packets", f"{snap['packets']}  HK {snap['hk_count']} ({_age(snap['hk_time'], now)})")
