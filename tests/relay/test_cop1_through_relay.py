@@ -46,7 +46,7 @@ def test_queqiao_clean_link_acknowledges_every_command_in_about_one_round_trip_e
     ground, rover, elapsed = vclock.run(run_commands("queqiao", cmds, seed=0))
     assert rover.delivered == cmds
     assert ground.fop.stats.ad_retransmitted == 0
-    frame_s = (2 + 5 + 6 + len(cmds[0]) + 16 + 2) * 8 / 125
+    frame_s = (2 + 5 + 14 + len(cmds[0]) + 16 + 2) * 8 / 125  # SPI + IV (aes-gcm SA), MAC
     # serialisation-bound: K covers the round trip, so about one frame time per command
     assert elapsed == pytest.approx(10 * frame_s + 3.5, abs=2.5)
 
