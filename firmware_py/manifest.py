@@ -57,6 +57,7 @@ package(  # noqa: F821
         "link.py",
         "main.py",
         "modes.py",
+        "nav.py",
         "otar.py",
         "params.py",
         "power.py",

@@ -64,6 +64,15 @@ TOP_LEVEL = ("version", "mission", "enums", "failure_codes", "commands", "housek
 # --- model ---------------------------------------------------------------------------------
 
 
+def _decimals(c: float) -> int:
+    """Decimal places a calibration coefficient is written with (0.01 -> 2, 5 -> 0)."""
+    text = f"{c:.15g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return max(0, len(mant.split(".")[1]) if "." in mant else 0) - int(exp)
+    return len(text.split(".")[1]) if "." in text else 0
+
+
 @dataclass(frozen=True)
 class Arg:
     """A typed field: a command argument, an event argument or a housekeeping parameter."""
@@ -608,6 +617,10 @@ class Dictionary:
             value = self.enums[a.enum].get(int(raw), f"?{raw}")
         elif a.calibration is not None:
             value = float(sum(c * raw**i for i, c in enumerate(a.calibration)))
+            if len(a.calibration) <= 2 and float(raw).is_integer():
+                # a linear calibration of a whole raw number: to the resolution it declares
+                # (1495 * 0.01 is 14.95, not 14.950000000000001)
+                value = round(value, max(_decimals(c) for c in a.calibration))
         return Value(a.name, raw, value, a.unit, a.type)
 
     # --- telemetry ---
