@@ -22,10 +22,12 @@
 # Anti-replay per SPI, IPsec style: H = highest accepted ARSN, the ARSNs H-63..H already
 # accepted as a circular bitmap indexed by ARSN mod 64 (no big ints on a 32-bit board).
 # Persistence (firmware_py.sastore): a mark M per SPI on flash with the invariant "every
-# accepted ARSN <= M on flash before the frame is acted on". reserve() writes
-# M = ARSN + RESERVE - 1 first when an ARSN above M is about to be accepted (one flash
-# write per 256 frames); at boot H := M with the whole window marked, so nothing at or
-# below M is accepted after any reset or power cut, AD or BD. commit() records the ARSN
+# accepted ARSN <= M on flash before the frame is acted on". The link calls reserve()
+# for a verified frame before FARM-1 judges it: it writes M = ARSN + RESERVE - 1 first
+# when the ARSN is above M (one flash write per 256 frames; a frame FARM then discards
+# has only raised the mark early, which is safe). At boot H := M with the whole window
+# marked (M > 0; M = 0 means nothing was ever accepted), so nothing at or below M is
+# accepted after any reset or power cut, AD or BD. commit() records the ARSN
 # in RAM once FARM-1 (AD) or the BD path accepted the frame, so a COP-1 retransmission
 # of a frame FARM discarded is not a replay.
 # Because every accepted frame, AD or BD, carries an ARSN above the boot mark and never
