@@ -240,8 +240,7 @@ class Plant:
         self._vo_rest = 0.0
         self._vo_moved = False
         # power and thermal
-        self.capacity_wh = battery_wh
-        self.battery_wh = battery_wh
+        self.capacity_wh = battery_wh  # battery_wh: the same (a property)
         self.soc = soc
         self.powered = True
         self.brownouts = 0
@@ -310,6 +309,15 @@ class Plant:
         s = math.sin(self.heading)
         self.terrain.set_plane(tp * c - tr * s, tp * s + tr * c)
         self._sense()
+
+    @property
+    def battery_wh(self):
+        # the battery's capacity, Wh (settable: a smaller battery for a test)
+        return self.capacity_wh
+
+    @battery_wh.setter
+    def battery_wh(self, wh):
+        self.capacity_wh = wh
 
     @property
     def slope_deg(self):
@@ -702,7 +710,6 @@ class Plant:
         if not self.powered and soc >= REPOWER_SOC:
             self.powered = True
         self.soc = soc
-        self.battery_wh = soc * self.capacity_wh
         # motors: their own node, to the same sink
         tinf = sink + MOTOR_LOSS * self.motor_w / G_MOTOR
         self.temp_motor = tinf + (self.temp_motor - tinf) * math.exp(-dt * G_MOTOR / C_MOTOR)
