@@ -1,12 +1,12 @@
 """Yamcs decodes an hour of farside HK: a `farside mission` archive's TM frames replayed into
 Yamcs's frame link (one datagram each, as the relay's UDP ground endpoint sends them), and every
-HK parameter Yamcs archived equals what `farside gs export` decodes from the same archive."""
+HK parameter Yamcs decodes from the packets it archived equals what `farside gs export` decodes
+from the same archive, packet by packet."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,9 +48,16 @@ def exported(hour_archive: Path) -> Table:
     return decode_archive(Mission.load(), hour_archive)["hk_rover"]
 
 
+def _names(exported: Table) -> list[str]:
+    return [c for c in exported.columns if c not in ("packet_time_s", "ground_time")]
+
+
 @pytest.fixture(scope="module")
-def replayed(yamcs_server: Any, hour_archive: Path) -> dict[str, Any]:
-    """The archive's frames sent to Yamcs's TM frame link; Yamcs's link counters after."""
+def replayed(yamcs_server: Any, hour_archive: Path, exported: Table) -> dict[str, Any]:
+    """The archive's frames sent to Yamcs's TM frame link; Yamcs's link counters after, and
+    every HK parameter as Yamcs decodes the packets it archived (its CSV export, by replay)."""
+    import csv
+
     from yamcs.client import YamcsClient
 
     frames = archive_tm_frames(hour_archive)
@@ -59,37 +66,34 @@ def replayed(yamcs_server: Any, hour_archive: Path) -> dict[str, Any]:
     tm_link = client.get_link(yamcs_server.instance, "tm-frames")
     before = tm_link.get_info().in_count
     took = send_frames(frames, tm_port, received=lambda: tm_link.get_info().in_count - before)
-    link, seen, still = None, -1, 0
-    while still < 4:  # until the count has not moved for 2 s
-        link = client.get_link(yamcs_server.instance, "tm-frames").get_info()
-        still = still + 1 if link.in_count == seen else 0
-        seen = link.in_count
-        if seen >= len(frames):
-            break
-        time.sleep(0.5)
-    return {"client": client, "frames": len(frames), "in_count": link.in_count if link else 0,
-            "extra": link.extra if link else {}, "send_s": took}
-
-
-def _yamcs_hk(client: Any, instance: str, names: list[str], n_rows: int, epoch: datetime) -> Iterator[Any]:
-    """HK rows from Yamcs's archive, by generation time; waits until all `n_rows` are there."""
-    archive = client.get_archive(instance)
-    qualified = [f"/farside/{n}" for n in names]
-    deadline = time.monotonic() + 90
-    rows: list[Any] = []
+    n = len(exported.columns["packet_time_s"])
+    names = [f"/farside/{c}" for c in _names(exported)]
+    archive = client.get_archive(yamcs_server.instance)
+    deadline = time.monotonic() + 60
+    rows: list[list[str]] = []
     while time.monotonic() < deadline:
-        rows = [pd for pd in archive.stream_parameter_values(qualified, start=epoch - timedelta(days=1))
-                if pd.get_value(qualified[0]) is not None]
-        if len(rows) >= n_rows:
+        text = b"".join(archive.export_parameter_values(names, start=MISSION_EPOCH - timedelta(days=1),
+                                                         source="replay")).decode()
+        rows = list(csv.reader(text.splitlines(), delimiter="\t"))
+        if len(rows) - 1 >= n:
             break
         time.sleep(1.0)
-    return iter(rows)
+    link = tm_link.get_info()
+    return {"frames": len(frames), "in_count": link.in_count - before, "extra": link.extra, "send_s": took,
+            "header": rows[0] if rows else [], "rows": rows[1:]}
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(b, (float, np.floating)) and not isinstance(b, bool):
-        return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
-    return bool(a == b)
+def _names(exported: Table) -> list[str]:
+    return [c for c in exported.columns if c not in ("packet_time_s", "ground_time")]
+
+
+def _same(cell: str, want: Any) -> bool:
+    """A Yamcs CSV cell (engineering value: a label, an integer, a double) against the export's."""
+    if isinstance(want, (float, np.floating)):
+        return math.isclose(float(cell), float(want), rel_tol=1e-12, abs_tol=1e-12)
+    if isinstance(want, (int, np.integer)):
+        return cell.lstrip("-").isdigit() and int(cell) == int(want)
+    return cell == str(want)
 
 
 def test_the_archive_holds_an_hour_of_hk(exported: Table) -> None:
@@ -103,21 +107,19 @@ def test_yamcs_took_every_frame_of_the_replay_as_a_valid_frame(replayed: dict[st
     assert int(replayed["extra"].get("Valid frames", 0)) == replayed["frames"]
 
 
-def test_every_hk_parameter_yamcs_decoded_equals_the_export(yamcs_server: Any, replayed: dict[str, Any],
-                                                              exported: Table) -> None:
-    names = [c for c in exported.columns if c not in ("packet_time_s", "ground_time")]
+def test_every_hk_parameter_yamcs_decoded_equals_the_export(replayed: dict[str, Any], exported: Table) -> None:
+    names = _names(exported)
     n = len(exported.columns["packet_time_s"])
-    epoch = MISSION_EPOCH
-    rows = list(_yamcs_hk(replayed["client"], yamcs_server.instance, names, n, epoch))
+    assert replayed["header"] == ["Time", *names]
+    rows = replayed["rows"]
     assert len(rows) == n
     labels = {c: exported.labels(c) for c in names}
     mismatches = []
-    for i, pd in enumerate(rows):
-        t_s = (pd.parameters[0].generation_time - epoch).total_seconds()
-        assert abs(t_s - exported.columns["packet_time_s"][i]) < 0.002, f"row {i}: time {t_s}"
-        for name in names:
-            pv = pd.get_value(f"/farside/{name}")
-            want = labels[name][i]
-            if pv is None or not _same(pv.eng_value, want):
-                mismatches.append((i, name, None if pv is None else pv.eng_value, want))
+    for i, row in enumerate(rows):
+        t = datetime.fromisoformat(row[0].replace("Z", "+00:00"))
+        t_s = (t - MISSION_EPOCH).total_seconds()
+        assert abs(t_s - exported.columns["packet_time_s"][i]) < 0.002, f"row {i}: time {row[0]}"
+        for name, cell in zip(names, row[1:], strict=True):
+            if not _same(cell, labels[name][i]):
+                mismatches.append((i, name, cell, labels[name][i]))
     assert not mismatches, f"{len(mismatches)} values differ, first: {mismatches[:5]}"
