@@ -14,12 +14,6 @@ from tests.hil import truth
 
 pytestmark = pytest.mark.hil
 
-SLIP_UNSEEN = (
-    "rover-fidelity issue: odometry does not see slip, so the rover stops where its wheels "
-    "say it arrived, not where it is"
-)
-
-
 @pytest.mark.farside_targets("virtual")  # a 4 m drive: minutes in real time
 def test_first_drive_down_the_lander_ramp(rover, plant):
     rover.await_mode("STANDBY", timeout=60)
@@ -63,10 +57,6 @@ def test_100m_traverse_drives_100m_and_holds_its_heading(rover, plant):
 
 
 @pytest.mark.farside_targets("virtual")
-@pytest.mark.xfail(strict=True, reason=(
-    "rover-fidelity issue: odometry does not see slip (nor the heading drift it brings): "
-    "the rover believes it is 2 mm off the line, it truly ends 0.54 m to the side"
-))
 def test_100m_traverse_arrives_within_tolerance(rover, plant):
     _, leg = _traverse_100m(rover, plant)
     if leg is None:
@@ -102,7 +92,6 @@ def test_jammed_wheel_mid_traverse_completes_on_five_wheels(rover, plant):
 
 
 @pytest.mark.farside_targets("virtual")
-@pytest.mark.xfail(strict=True, reason=SLIP_UNSEEN + ": 30 m commanded, wheel 3 jammed at 10 m, 29.53 m truly covered")
 def test_jammed_wheel_mid_traverse_truly_covers_the_distance(rover, plant):
     _, leg = _drive_30m_jam_at_10m(rover, plant)
     if leg is None:

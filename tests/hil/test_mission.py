@@ -47,10 +47,6 @@ def test_default_mission_report_matches_its_telemetry_archive(tmp_path: Path, ca
     assert "distance driven" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rover-fidelity issue: odometry does not see slip: after the wheel jam the rover reports "
-    "40.00 m of the 40 m leg, the plant truly drove 39.50 m"
-))
 def test_default_mission_survives_every_fault_by_the_plant_truth(tmp_path: Path) -> None:
     from hil.mission.report import MissionSpec, run_mission
 
