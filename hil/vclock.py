@@ -16,7 +16,8 @@ does not follow the virtual clock.
 Long runs (a lunar night is 1.2 million seconds) cost what wakes the loop, not the time
 that passes: a jump over a day costs the same as a jump over a millisecond. To see what
 wakes it, trace: `loop.wakers` (a Counter, with `trace=True`) counts the jumps by what
-each one woke: the sleeping coroutine's name for a task's sleep, else the callback's.
+each one woke: for a task's sleep or timeout the last two coroutines of its await chain
+("Rover._guard > Rover._link_task"), else the callback's name.
 
 Why our own: `looptime` patches a running loop for pytest and `aiotools.VirtualClock`
 patches `loop.time` in a context manager; both work, but a 60-line loop subclass has no
@@ -101,7 +102,8 @@ def waker(handle: asyncio.TimerHandle) -> str:
 
 
 def _coro_name(coro: Any) -> str:
-    name = str(getattr(coro, "__qualname__", "?"))
+    # the last two coroutines of the await chain outside asyncio: "task > helper it sleeps in"
+    names = [str(getattr(coro, "__qualname__", "?"))]
     c = coro
     for _ in range(32):
         c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None)
@@ -109,8 +111,8 @@ def _coro_name(coro: Any) -> str:
         if c is None or code is None:
             break
         if "asyncio" not in code.co_filename:
-            name = str(getattr(c, "__qualname__", name))
-    return name
+            names.append(str(getattr(c, "__qualname__", "?")))
+    return " > ".join(names[-2:])
 
 
 def new_event_loop(start: float = 0.0, trace: bool = False) -> VirtualTimeLoop:
