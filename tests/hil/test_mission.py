@@ -22,13 +22,14 @@ def test_default_mission_report_matches_its_telemetry_archive(tmp_path: Path, ca
     # the show: ramp, a wheel fault survived, a hazard, a relay outage with stored commands
     assert {f["kind"] for f in s["faults"]} == {"wheel jam", "obstacle", "relay outage"}
     assert s["faults_met"] == s["faults_survived_reported"] == 3
-    # judged by the plant's truth: the hazard and the outage are survived; the wheel jam is
-    # the xfail below (measured: 39.50 m truly driven where the rover reported 40.00 m)
+    # judged by the plant's truth: every fault survived (the wheel jam too: the test below)
     survived = {f["kind"]: f["survived"] for f in s["faults"]}
     assert survived["obstacle"] and survived["relay outage"]
     truth = s["truth"]
     assert truth["distance_m"] > 60
-    assert abs(truth["distance_error_m"]) <= 0.6  # measured: +0.503 m, the slip on five wheels
+    # measured: +0.081 m over 67.6 m, the pose 0.058 m from the rover's estimate (it was +0.503 m
+    # before the rover's estimate saw the slip of five wheels)
+    assert abs(truth["distance_error_m"]) <= 0.2
     assert s["events"]["WHEEL_FAULT"] == 1 and s["events"]["HAZARD_OBSTACLE"] == 1
     assert s["events"]["TT_RELEASED"] == 3
     assert s["distance_m"] > 60
