@@ -115,6 +115,8 @@ CLIMB_MAX_M = 0.20
 ROCK_DIST_DEFAULT_M = 2.5  # SIM_INJECT ROCK_HEIGHT_M: 2 m ahead of the front axle
 WX = (0.5, 0.0, -0.5, 0.5, 0.0, -0.5)  # wheel positions, body frame (m, + ahead)
 WY = (0.5, 0.5, 0.5, -0.5, -0.5, -0.5)  # (m, + left)
+WHEEL_REACH_M = 0.75  # the farthest wheel centre from the body centre, and a margin
+_SENSE_ORDER = (0, 2, 1, 3, 5, 4)  # corner wheels before the middle ones
 MASS_KG = 140.0
 G_MOON = 1.62
 # motors
@@ -170,6 +172,7 @@ G_MOTOR = 0.3
 MOTOR_LOSS = 0.5
 CHUNK_S = 600.0  # longest step of the power/thermal closed forms (the Sun moves 7 deg/day)
 DRIVE_STEP_S = 0.1  # longest step while the wheels move
+POWER_STEP_S = 1.0  # power and thermal are integrated over at least this much
 # The ground under the wheels, the rocks and the camera are looked up again only after the
 # body has moved SENSE_M or turned SENSE_RAD (every few control periods at 200 m/h: the
 # lookups are most of a step's cost); a wheel stops BLOCK_M short of a rock it cannot climb.
@@ -254,6 +257,8 @@ class Plant:
         self.solar_w = 0.0
         self.load_w = 0.0
         self.motor_w = 0.0
+        self._acc_s = 0.0
+        self._acc_motor_j = 0.0
         self.temp_motor = 20.0
         self.temp_board = 25.0
         self.t_s = 0.0
@@ -432,11 +437,24 @@ class Plant:
         zg = self._zg
         zb = self._zb
         gr = self._grade
-        for i in range(_N):
+        ux = c * dirn
+        uy = s * dirn
+        t.select_near(self.x, self.y, WHEEL_REACH_M)
+        for i in _SENSE_ORDER:
             wx = self.x + WX[i] * c - WY[i] * s
             wy = self.y + WX[i] * s + WY[i] * c
-            g = t.ground(wx, wy)
-            t.wheel(wx, wy, c * dirn, s * dirn, CLIMB_MAX_M)
+            if i == 1 or i == 4:
+                # a middle wheel: the smooth undulation halfway between its
+                # neighbours' (looked up first)
+                g = zg[i]
+            else:
+                g = t.base(wx, wy)
+                if i == 0 or i == 3:
+                    zg[i + 1] = g * 0.5
+                else:
+                    zg[i - 1] += g * 0.5
+            g += t.craters(wx, wy)
+            t.wheel(wx, wy, ux, uy, CLIMB_MAX_M)
             zg[i] = g
             zb[i] = g + t.bump
             gr[i] = t.grade
@@ -561,7 +579,14 @@ class Plant:
             self.roll_out = self.roll_deg + IMU_SIGMA_DEG * self._gauss()
             self.gyro_out = self.omega + self.gyro_bias + GYRO_SIGMA * self._gauss()
         self._vo(dt, dist)
-        self._power(dt)
+        # power and thermal: integrated (exactly, for the mean motor power) once
+        # POWER_STEP_S of steps has gathered, so a 20-50 Hz loop pays for it once a second
+        self._acc_s += dt
+        self._acc_motor_j += motor_w * dt
+        if self._acc_s >= POWER_STEP_S:
+            self._power(self._acc_s, self._acc_motor_j / self._acc_s)
+            self._acc_s = 0.0
+            self._acc_motor_j = 0.0
 
     def _side(self, first, dt, k, on, push):
         # One side's ground speed (vl or vr), its wheels' rim speeds and currents.
@@ -675,24 +700,24 @@ class Plant:
         self.sun = ch if ch > 0 else 0.0
         self.solar_w = SOLAR_PEAK_W * self.sun
 
-    def _power(self, dt):
+    def _power(self, dt, motor_w):
         # Battery, board and motor temperatures over dt, in closed form.
         self._update_sun(dt)
         solar_w = self._mid_w
         day = self._mid_elev > 0.0
         if self.powered:
-            load = HIBERNATE_W if self.hibernating else AVIONICS_W + self.motor_w
+            load = HIBERNATE_W if self.hibernating else AVIONICS_W + motor_w
         else:
             load = 0.0
         self.load_w = load
         if day:
             g = G_DAY
             sink = T_SINK_SUNRISE_C + (T_SINK_NOON_C - T_SINK_SUNRISE_C) * solar_w / SOLAR_PEAK_W
-            q = load - self.motor_w if self.powered and not self.hibernating else load
+            q = load - motor_w if self.powered and not self.hibernating else load
         else:
             g = G_NIGHT
             sink = T_NIGHT_C
-            q = RHU_W + (load - self.motor_w if self.powered and not self.hibernating else load)
+            q = RHU_W + (load - motor_w if self.powered and not self.hibernating else load)
         heat_j = self._board_temp(dt, g, sink, q, self.heater_armed and self.powered)
         # battery
         net_wh = (solar_w * dt - load * dt - heat_j) / 3600.0
@@ -711,7 +736,7 @@ class Plant:
             self.powered = True
         self.soc = soc
         # motors: their own node, to the same sink
-        tinf = sink + MOTOR_LOSS * self.motor_w / G_MOTOR
+        tinf = sink + MOTOR_LOSS * motor_w / G_MOTOR
         self.temp_motor = tinf + (self.temp_motor - tinf) * math.exp(-dt * G_MOTOR / C_MOTOR)
 
     def _board_temp(self, dt, g, sink, q, armed):

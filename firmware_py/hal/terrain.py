@@ -124,6 +124,8 @@ class Terrain:
         self.cr = array("d", z * _MAX_CRATERS)
         self.cd = array("d", z * _MAX_CRATERS)
         self.nc = 0
+        self._near = bytearray(_MAX_ROCKS)  # select_near(): indices into the rock lists
+        self._nn = 0
         self.version = 0  # bumped when anything changes (the plant caches on it)
         self._rng = _Rng()
         self._at_x = 1e9
@@ -255,6 +257,10 @@ class Terrain:
     # -- lookups (no allocation beyond float arithmetic) --
     def ground(self, x, y):
         # height of the regolith at (x, y), m (plane, undulation, craters; no rocks)
+        return self.base(x, y) + self.craters(x, y)
+
+    def base(self, x, y):
+        # the plane and the undulation at (x, y), m (smooth over NOISE_CELL_M)
         h = self.gx * x + self.gy * y
         if not self.seed:
             return h
@@ -275,7 +281,11 @@ class Terrain:
         a = _hash(s, i, j + 1) * k
         b = _hash(s, i + 1, j + 1) * k
         c1 = a + (b - a) * tx
-        h += NOISE_AMP_M * (c0 + (c1 - c0) * ty - 1.0)
+        return h + NOISE_AMP_M * (c0 + (c1 - c0) * ty - 1.0)
+
+    def craters(self, x, y):
+        # the craters' depth at (x, y), m (<= 0)
+        h = 0.0
         for n in range(self.nc):
             ex = x - self.cx[n]
             ey = y - self.cy[n]
@@ -285,16 +295,31 @@ class Terrain:
                 h -= self.cd[n] * (1.0 - d2 / (r * r))
         return h
 
+    def select_near(self, x, y, r):
+        # the local rocks a wheel within r of (x, y) may touch, for wheel()
+        n = 0
+        near = self._near
+        for k in range(self.nr):
+            ex = self.rx[k] - x
+            ey = self.ry[k] - y
+            reach = r + self.rw[k] * 0.5 + WHEEL_R_M
+            if ex * ex + ey * ey < reach * reach:
+                near[n] = k
+                n += 1
+        self._nn = n
+
     def wheel(self, x, y, ux, uy, hmax):
         # The rocks (at most hmax tall: taller ones block, they are not climbed)
-        # under a wheel touching the ground at (x, y): sets self.bump (m) and
-        # self.grade, the slope of that bump along the unit vector (ux, uy). A
-        # wheel rides a rock of height h and width w on a cosine bump of
-        # half-width w/2 + WHEEL_R_M (its rim meets the rock before its axle is
-        # over it).
+        # under a wheel touching the ground at (x, y), among those select_near()
+        # kept: sets self.bump (m) and self.grade, the slope of that bump along
+        # the unit vector (ux, uy). A wheel rides a rock of height h and width w
+        # on a cosine bump of half-width w/2 + WHEEL_R_M (its rim meets the rock
+        # before its axle is over it).
         best = 0.0
         grade = 0.0
-        for n in range(self.nr):
+        near = self._near
+        for m in range(self._nn):
+            n = near[m]
             h = self.rh[n]
             if h > hmax:
                 continue
