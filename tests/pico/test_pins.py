@@ -408,3 +408,25 @@ def test_a_rock_under_a_wheel_at_the_pins_tilts_the_imu(chip: ChipRepl) -> None:
         pins.inject(0, 0, 0.0)  # CLEAR: rock distance and offset back to their defaults
     assert truth[0] > 3.0 and truth[1] > 2.0, truth
     assert abs(pitch_cdeg / 100 - truth[0]) <= 0.5 and abs(roll_cdeg / 100 - truth[1]) <= 0.5
+
+
+def test_an_empty_battery_powers_the_chip_off_until_the_array_recharges_it() -> None:
+    """The pin-level plant's power supply (no chip needed): a brown-out asks the host to cut
+    the chip's power, and the array's recharge to the restart level to power it on again."""
+    from hil.board.emulated import PinPlant
+
+    pins = PinPlant(boards.load("pico"), seed=3)
+    p = pins.plant
+    p.set_sun(0.0)
+    p.soc = 0.0005
+    idle = (0,) * len(pins.watch)
+    ops = []
+    for _ in range(3600):
+        pins.step(idle, 1.0)
+        ops.append(pins.power_change())
+    assert [op for op in ops if op] == ["off"] and pins.off and not p.powered
+    p.set_sun(1.0)
+    for _ in range(3600):
+        pins.step(idle, 1.0)
+        ops.append(pins.power_change())
+    assert [op for op in ops if op] == ["off", "on"] and not pins.off and p.powered

@@ -233,3 +233,17 @@ def test_the_box_is_warm_by_day_and_cold_by_night() -> None:
     p.step(5 * 86400.0)
     assert p.temp_board < -30.0
     assert p.temp_motor < -150.0  # the wheels' motors have no RHU
+
+
+def test_the_sim_watchdog_pauses_while_the_board_hibernates() -> None:
+    hal = SimHal({}, None, seed=1)
+    hal.update(0)
+    hal.wdt_start(1000)
+    hal.wdt_feed()
+    hal.hibernate(True)
+    hal.update(120_000)  # two minutes unfed, asleep: no bite
+    hal.hibernate(False)  # awake: it counts afresh from the wake
+    hal.update(120_500)
+    with pytest.raises(Reset) as exc:
+        hal.update(122_000)
+    assert exc.value.cause == 1  # RESET_WATCHDOG
