@@ -96,6 +96,7 @@ _STACK_RP2 = const(16384)
 _STACK_UNIX = const(32768)
 _HIB_HK_MS = const(60000)  # HK once a minute while hibernating
 _HIB_MS = const(60000)  # every task's period while hibernating
+_LINK_QUIET_MS = const(100)  # the link's idle poll period (firmware_py.link): nothing pending
 
 
 class Rover:
@@ -377,10 +378,11 @@ class Rover:
             self.watchdog.checkin(T_LINK)
             if self.hal_hang() == T_LINK:
                 await self._hang_if(T_LINK)
-            if self.modes.mode == modes.HIBERNATE:
-                await self._nap(_HIB_MS)
+            ms = self.link.poll_ms(self.uptime_ms)
+            if self.modes.mode == modes.HIBERNATE and ms >= _LINK_QUIET_MS:
+                await self._nap(_HIB_MS)  # nothing to send, nothing arriving
             else:
-                await sleep_ms(self.link.poll_ms(self.uptime_ms))
+                await sleep_ms(ms)
 
     async def _telemetry_task(self):
         tm = self.telemetry
@@ -392,7 +394,10 @@ class Rover:
             if self.hal_hang() == T_TELEMETRY:
                 await self._hang_if(T_TELEMETRY)
             if floor:
-                await self._nap(tm.wait_ms(self.uptime_ms, floor))
+                # until the next HK a minute after the last (wait_ms caps at a second)
+                last = tm._last
+                ms = floor if last is None else floor - ticks_diff(self.uptime_ms, last)
+                await self._nap(ms if ms > 1000 else 1000)
             else:
                 await sleep_ms(tm.wait_ms(self.uptime_ms, floor))
 
