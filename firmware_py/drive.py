@@ -6,17 +6,30 @@
 # (the speed governor max_speed_mph and the commanded speed, re-read whenever a
 # parameter changes, so a lower governor slows a running drive; the acceleration
 # limit accel_mph_s; a square-root ramp down to the target), w holds the heading
-# on the commanded path. Side speeds v -/+ w*track/2 are ground-speed targets;
-# each is turned into a rim-speed target through the estimated ground/rim ratio
-# (Nav: slip from currents, wheel disagreement and the camera's pose fixes), so
-# the loop holds the best estimate of true speed, not the encoders' rate.
+# on the commanded path (its correction at most a sixteenth of the speed, so a
+# slow drive's sides never reverse). Side speeds v -/+ w*track/2 are ground-speed
+# targets; each becomes a rim-speed target through the estimated ground/rim ratio
+# (Nav: slip from the soil model and the currents, and the camera's pose fixes),
+# so the loop holds the best estimate of true speed, not the encoders' rate.
 #
-# Wheel loop, per working wheel: feed-forward of the rim target (duty = speed /
-# free speed) plus the motor's load (the current above no-load over the stall
-# current, 80 % of it: IR compensation), a proportional term and an integral of
-# the speed error (wheel position lag), with a current limit. A wheel with a dead
-# encoder (ENCODER_FAIL) still drives: open loop, at the mean duty of its side's
-# closed-loop wheels.
+# Wheel loop, per working wheel (a DC motor: rim speed = free speed x (duty -
+# load), I / I_stall = duty - speed / free speed), all feed-forward but a small
+# correction, so the true speed does not overshoot:
+#   - the rim target as a duty (speed / free speed);
+#   - the motor's lag: the change of target times (tau - dt/2) / dt, what a
+#     first-order lag under a duty held for the period needs to reach it;
+#   - the load: the current above no-load over the stall current, low-passed over
+#     a second (less the lag term's own torque): at a steady speed exactly the duty
+#     the load takes, while the wheel lags an integral of the speed error measured
+#     by the current (free of encoder quantization, which is 0.2 mm a count);
+#     it starts from the soil model's rolling resistance and is kept between drives;
+#   - the position lag (reference travel less encoder travel) through a gain
+#     scaled with the speed, bounded to 1 % of the feed-forward + 3 Q15 when the
+#     wheel lags (catching up never runs it much over its target) and to a
+#     quarter when it leads; it stops integrating at the bound (anti-windup);
+#   - a current limit (80 % of overcurrent_a, relaxed when the current falls).
+# A wheel with a dead encoder (ENCODER_FAIL) still drives: open loop, at the mean
+# duty of its side's closed-loop wheels.
 #
 # Completion: the progress along the path comes from the pose estimate (slip-
 # corrected travel, plus the along-path part of each pose-fix correction). When
@@ -65,11 +78,9 @@ _SETTLE = const(1)
 
 _Q14 = const(16384)
 _Q15 = const(32767)
-_KP_NUM = const(0)  # Q15 duty per 1000 um/s of speed error
 _KI_NUM = const(656)  # Q15 duty per 1000 um of position lag
 _INTEG_MAX = const(20000000)  # nm
 _LAG_MAX = const(2000000)  # nm (ten encoder counts)
-_IR_PCT = const(100)  # share of the measured load fed forward
 _LOAD_MS = const(1000)  # the load estimate's time constant
 _V_REF = const(55556)
 _FB_PCT = const(1)  # feedback bound, % of the feed-forward duty
@@ -454,7 +465,6 @@ class Drive:
         cur = self.hal.current_ma
         lim_ma = self._lim_ma
         vf16 = self.vfree >> 4  # duty Q15 = speed * 2048 // (free speed / 16): small ints
-        wv = self.nav.wheel_ums
         trav = self.nav.wheel_d
         gr = self.nav.gr_q14
         vl = vl * _Q14 // gr
@@ -479,7 +489,6 @@ class Drive:
                 duty[i] = 0
                 sf.output(i, 0)
                 continue
-            e = tgt - wv[i]
             # the integral is the wheel's position lag (nm): reference travel less encoder
             # travel; it stops growing while the feedback is at its bound (anti-windup)
             ig0 = self._integ[i]
@@ -533,7 +542,7 @@ class Drive:
             # feedback bounded to _FB_PCT of the speed's duty: catching up a lag never
             # drives the wheel more than that over its target
             # (rounded, not floored: a floor's bias is a whole Q15 step at 1 m/h)
-            fb = (_KP_NUM * e + (ig // 1000) * _KI_NUM + 500) // 1000
+            fb = ((ig // 1000) * _KI_NUM + 500) // 1000
             fb = (fb * a + (_V_REF >> 1)) // _V_REF
             # (asymmetric: slowing a wheel that runs ahead is never limited as much)
             af = ff if ff >= 0 else -ff
@@ -548,7 +557,7 @@ class Drive:
             elif fb < -lim:
                 fb = -lim
             self._integ[i] = ig
-            d = ff + acc + ld * _IR_PCT // 100 + fb
+            d = ff + acc + ld + fb
             if d > c:
                 d = c
             elif d < -c:
