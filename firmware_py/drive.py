@@ -418,8 +418,8 @@ class Drive:
             return True
         rad = self.radius_mm
         q = self.progress // 1000  # mm
-        # mm / mm = rad: whole and fractional parts in urad, kept small
-        href = self.h0 + (q // rad) * 1000000 + (q % rad) * 1000000 // rad
+        # mm / mm = rad, at mrad resolution (the products kept under 2^30)
+        href = self.h0 + (q * 1000 // rad) * 1000
         self._hold(href, self.v_cmd * 1000 // rad)
         return False
 
@@ -467,10 +467,11 @@ class Drive:
         vf16 = self.vfree >> 4  # duty Q15 = speed * 2048 // (free speed / 16): small ints
         trav = self.nav.wheel_d
         gr = self.nav.gr_q14
-        vl = vl * _Q14 // gr
-        vr = vr * _Q14 // gr
+        g4 = gr >> 2  # speeds x Q14 / gr, the products kept under 2^30
+        vl = vl * 4096 // g4
+        vr = vr * 4096 // g4
         i0 = self.i0_ma
-        ist = self.istall_ma
+        ist64 = self.istall_ma >> 6  # (mA x 2) x Q15 x 8 / I_stall = (mA x 2) x 4096 / (I_stall / 64)
         duty = self._duty
         dsum0 = 0
         dsum1 = 0
@@ -518,7 +519,7 @@ class Drive:
             # the speed error measured by the current, free of encoder quantization)
             # (x16 for precision; the sensor's whole mA are truncated: + 0.5 mA), less
             # the torque the acceleration feed-forward asked for
-            m = ((cur[i] - i0) * 2 + 1) * (_Q15 * 8) // ist if cur[i] > i0 else 0
+            m = ((cur[i] - i0) * 2 + 1) * 4096 // ist64 if cur[i] > i0 else 0
             # the motor's lag: the speed change asked for this period, fed forward
             # (a first-order lag tau under a duty held for the period dt reaches a step
             # Δ when asked for Δ (tau/dt + 1/2): Δ (tau - dt/2) / dt more than the target)

@@ -149,7 +149,6 @@ class Nav:
         self.err_mm = 0
         # wheels
         self.wheel_ums = [0] * 6  # rim speeds, um/s, fast filter (HK, control)
-        self.wheel_um = [0] * 6  # rim travel since boot, um
         self._enc = [0] * 6
         self._enc_ok = False
         self._d = [0] * 6
@@ -201,7 +200,6 @@ class Nav:
             d[i] = di
             if di:
                 moved = True
-            self.wheel_um[i] += di
             if dt_ms > 0:
                 raw = di * 1000 // dt_ms
                 self.wheel_ums[i] += (raw - self.wheel_ums[i]) * 3 // 10
@@ -330,5 +328,5 @@ class Nav:
         self.fixes += 1
 
     def along(self, dx_um, dy_um, h):
-        # the component of (dx, dy) along heading h, um (small vectors: corrections)
-        return (dx_um * cos_q14(h) + dy_um * sin_q14(h)) >> 14
+        # the component of (dx, dy) along heading h, um at mm resolution (corrections)
+        return (((dx_um // 1000) * cos_q14(h) + (dy_um // 1000) * sin_q14(h)) >> 14) * 1000
