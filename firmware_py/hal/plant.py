@@ -78,7 +78,6 @@
 import math
 
 from firmware_py.compat import const
-from firmware_py.hal.terrain import Terrain
 
 _N = const(6)
 _HAZ = const(4)
@@ -202,7 +201,12 @@ class Plant:
         self.travelled = 0.0
         self.slip = [0.0, 0.0]  # per side, last step
         # terrain and attitude
-        self.terrain = Terrain(0)
+        # terrain (firmware_py.hal.terrain, imported when first needed: rocks or a
+        # seed; a flat plain or a uniform slope needs only the plane's gradient)
+        self.terrain = None
+        self._gx = 0.0
+        self._gy = 0.0
+        self._plane_v = 0
         self._plane_pitch = 0.0
         self._plane_roll = 0.0
         self.rock_dist_m = ROCK_DIST_DEFAULT_M
@@ -292,8 +296,8 @@ class Plant:
             width_m = height_m * 2.0
         c = math.cos(self.heading)
         s = math.sin(self.heading)
-        self.terrain.add_rock(self.x + c * x_m_ahead - s * lateral_m, self.y + s * x_m_ahead + c * lateral_m,
-                              height_m, width_m)
+        self._world().add_rock(self.x + c * x_m_ahead - s * lateral_m, self.y + s * x_m_ahead + c * lateral_m,
+                               height_m, width_m)
 
     def add_rock_ahead(self, dist_m, height_m=0.3):
         # a rock dist_m ahead of the front axle (as the hazard camera measures:
@@ -301,7 +305,15 @@ class Plant:
         self.add_rock(FRONT_M + dist_m, self.rock_lat_m, height_m)
 
     def clear_rocks(self):
-        self.terrain.clear_rocks()
+        if self.terrain is not None:
+            self.terrain.clear_rocks()
+
+    def _world(self):
+        if self.terrain is None:
+            from firmware_py.hal.terrain import Terrain
+
+            self.terrain = Terrain(0)
+        return self.terrain
 
     def set_slope(self, pitch_deg, roll_deg=0.0):
         # a uniform slope under the rover from here on: pitch along its heading now
@@ -312,7 +324,9 @@ class Plant:
         tr = math.tan(math.radians(roll_deg))
         c = math.cos(self.heading)
         s = math.sin(self.heading)
-        self.terrain.set_plane(tp * c - tr * s, tp * s + tr * c)
+        self._gx = tp * c - tr * s
+        self._gy = tp * s + tr * c
+        self._plane_v += 1
         self._sense()
 
     @property
@@ -334,13 +348,15 @@ class Plant:
 
     def set_terrain(self, seed, k=None):
         # seeded terrain (undulation, craters, rocks; terrain.py); k: rock abundance
-        self.terrain.set_seed(seed, k)
+        if seed or self.terrain is not None:
+            self._world().set_seed(seed, k)
         self._sense()
 
     def clear_terrain(self):
         # flat again: no seeded terrain, no plane, no placed rocks
-        self.terrain.set_seed(0)
-        self.terrain.clear_rocks()
+        if self.terrain is not None:
+            self.terrain.set_seed(0)
+            self.terrain.clear_rocks()
         self.set_slope(0.0, 0.0)
 
     def set_soc(self, pct):
@@ -419,15 +435,18 @@ class Plant:
         # Attitude from the ground under the six wheels, blocking rocks and the
         # hazard camera: recomputed only when the pose or the terrain has changed.
         t = self.terrain
-        t.refresh(self.x, self.y)
+        ver = self._plane_v
+        if t is not None:
+            t.refresh(self.x, self.y)
+            ver += t.version << 16
         if (
-            t.version == self._key_v
+            ver == self._key_v
             and -SENSE_M < self.x - self._key_x < SENSE_M
             and -SENSE_M < self.y - self._key_y < SENSE_M
             and -SENSE_RAD < self.heading - self._key_h < SENSE_RAD
         ):
             return
-        self._key_v = t.version
+        self._key_v = ver
         self._key_x = self.x
         self._key_y = self.y
         self._key_h = self.heading
@@ -439,20 +458,30 @@ class Plant:
         gr = self._grade
         ux = c * dirn
         uy = s * dirn
-        t.select_near(self.x, self.y, WHEEL_REACH_M)
+        gx = self._gx
+        gy = self._gy
+        if t is not None:
+            t.select_near(self.x, self.y, WHEEL_REACH_M)
         for i in _SENSE_ORDER:
             wx = self.x + WX[i] * c - WY[i] * s
             wy = self.y + WX[i] * s + WY[i] * c
+            g = gx * wx + gy * wy
+            if t is None:
+                zg[i] = g
+                zb[i] = g
+                gr[i] = 0.0
+                continue
             if i == 1 or i == 4:
                 # a middle wheel: the smooth undulation halfway between its
                 # neighbours' (looked up first)
-                g = zg[i]
+                g += zg[i]
             else:
-                g = t.base(wx, wy)
+                b = t.base(wx, wy)
                 if i == 0 or i == 3:
-                    zg[i + 1] = g * 0.5
+                    zg[i + 1] = b * 0.5
                 else:
-                    zg[i - 1] += g * 0.5
+                    zg[i - 1] += b * 0.5
+                g += b
             g += t.craters(wx, wy)
             t.wheel(wx, wy, ux, uy, CLIMB_MAX_M)
             zg[i] = g
@@ -469,7 +498,7 @@ class Plant:
         hd = self.haz_d
         hl = self.haz_lat
         hw = self.haz_w
-        for k in range(t.nr):
+        for k in range(t.nr if t is not None else 0):
             ex = t.rx[k] - self.x
             ey = t.ry[k] - self.y
             a = ex * c + ey * s
