@@ -19,8 +19,10 @@
 # each pose fix, the distance the camera saw since the previous fix over the
 # (slip-corrected) wheel distance, averaged over fixes: what the soil model
 # misses (soil, slope, a rock under a wheel).
-# On a board without the camera (rp2: vo_seq stays 0) the estimate is IMU +
-# odometry + the slip models.
+# The figures come from the board's "motor_model" (no_load_a 0.12, stall_a 3.2,
+# stall_force_ratio 1.5) and "soil" (mu_max 0.5, s0 0.1) entries, defaults shown.
+# On a board without the camera (rp2: vo_seq stays 0), or with parameter vo_use
+# at 0, the estimate is IMU + odometry + the slip model.
 #
 # Pose fixes (hal.vo_seq changes; sim board): the position is reset to the fix
 # (the camera's error is a slow random walk, far better than slipping wheels);
