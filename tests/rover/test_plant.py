@@ -9,6 +9,8 @@ import math
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_py.hal import plant as P
 from firmware_py.hal.plant import Plant
@@ -358,3 +360,62 @@ def test_true_speed_and_distance_are_the_plant_s_own() -> None:
     assert p.v == pytest.approx((p.vl + p.vr) / 2)
     assert p.travelled == pytest.approx(math.hypot(p.x, p.y), rel=1e-3)
     assert p.v < p.speed[0]  # slip: the rims outrun the ground
+
+
+# ---- any sequence of commands and faults keeps the plant's state sound -------------------
+
+_OPS = st.one_of(
+    st.tuples(st.just("duty"), st.floats(-1, 1), st.floats(-1, 1)),
+    st.tuples(st.just("fault"), st.integers(0, 5), st.sampled_from([P.WHEEL_OK, P.WHEEL_JAM, P.WHEEL_OPEN, P.WHEEL_ENC_DEAD])),
+    st.tuples(st.just("rock"), st.floats(-4, 4), st.floats(-2, 2), st.floats(0.01, 0.5)),
+    st.tuples(st.just("slope"), st.floats(-30, 30), st.floats(-30, 30)),
+    st.tuples(st.just("sun"), st.floats(0, 1)),
+    st.tuples(st.just("soc"), st.floats(0, 100)),
+    st.tuples(st.just("terrain"), st.integers(0, 50)),
+    st.tuples(st.just("mode"), st.booleans(), st.booleans()),
+    st.tuples(st.just("step"), st.floats(0.001, 0.2), st.integers(1, 40)),
+    st.tuples(st.just("long"), st.floats(1, 7200)),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_OPS, min_size=1, max_size=25))
+def test_any_sequence_keeps_the_plant_sound(ops: list[tuple]) -> None:
+    p = Plant(7)
+    p.enabled = True
+    for op in ops:
+        kind = op[0]
+        if kind == "duty":
+            for i in range(6):
+                p.duty[i] = op[1] if i < 3 else op[2]
+        elif kind == "fault":
+            p.set_wheel_fault(op[1], op[2])
+        elif kind == "rock":
+            p.add_rock(op[1], op[2], op[3])
+        elif kind == "slope":
+            p.set_slope(op[1], op[2])
+        elif kind == "sun":
+            p.set_sun(op[1])
+        elif kind == "soc":
+            p.set_soc(op[1])
+        elif kind == "terrain":
+            p.set_terrain(op[1])
+        elif kind == "mode":
+            p.hibernating, armed = op[1], op[2]
+            p.heater(armed)
+        elif kind == "step":
+            for _ in range(op[2]):
+                p.step(op[1])
+        else:
+            p.step(op[1])
+        values = (p.x, p.y, p.heading, p.v, p.soc, p.temp_board, p.temp_motor, p.pitch_deg, p.roll_deg,
+                  p.gyro_out, p.solar_w, *p.speed, *p.current)
+        assert all(math.isfinite(v) for v in values), values
+        assert 0.0 <= p.soc <= 1.0
+        assert abs(p.v) <= P.VMAX_MPS * 1.2 and abs(p.pitch_deg) < 60 and abs(p.roll_deg) < 60
+        assert all(0.0 <= c <= P.I_NOLOAD_A + P.I_STALL_A + 1e-9 for c in p.current)
+        assert 0 <= p.haz_n <= 4 and list(p.haz_d[: p.haz_n]) == sorted(p.haz_d[: p.haz_n])
+        assert p.powered or p.load_w == 0.0
+        for i in range(6):
+            if p.fault[i] == P.WHEEL_JAM:
+                assert p.speed[i] == 0.0
