@@ -49,7 +49,7 @@ from hil.firmware.frozen import FrozenRecord
 from hil.flash.agent import minified
 from hil.flash.bootfiles import ROOT_FILES, is_rover_state
 from hil.flash.image import Image, board_boot_timeout, build_image, load_board_definition
-from hil.flash.link import BootEvent, command_bytes, wait_boot_event
+from hil.flash.link import BootEvent, command_bytes, reported_arsn, wait_boot_event
 from hil.flash.ports import BoardPort, refind, resolve_port
 from hil.flash.repl import PortBusyError, PortGoneError, RawRepl, RawReplError, open_port
 
@@ -359,10 +359,12 @@ class Flasher:
         if ok:
             self.attach_method = "ctrl-c"
             return self._repl()
-        # The rover runs with Ctrl-C off: ask it on its link.
+        # The rover runs with Ctrl-C off: ask it on its link, in a BD frame whose sequence
+        # number is above what the rover reports (its HK, about once a second).
         self.progress("interrupt", 0, 1, "ENTER_REPL")
+        seen += self._on_port(lambda r: r.drain(quiet_s=1.5, max_s=1.5))
         try:
-            frame = command_bytes(self.image.files["keys.json"], 200, 10)
+            frame = command_bytes(self.image.files["keys.json"], 200, 10, above=reported_arsn(seen))
         except Exception as exc:  # noqa: BLE001 - the link path is best effort here
             frame = b""
             seen += f" (could not build ENTER_REPL: {exc})".encode()

@@ -32,14 +32,15 @@ def _mission() -> dict[str, int]:
     return m
 
 
-def command_bytes(keys_json: bytes, service: int, subservice: int, seq: int | None = None) -> bytes:
+def command_bytes(keys_json: bytes, service: int, subservice: int, seq: int | None = None, above: int = 0) -> bytes:
     """A Type-BD TC frame (secured with SPI 1 of the key file) on the stream.
 
     The rover accepts a BD frame only with an ARSN above the highest it accepted and above
     the mark it persists across resets, so a recorded BD frame (ENTER_REPL included) is
     always a replay. The ARSN comes from the ground's persisted ledger for this key
     (`hil.gs.arsn`), which every ground process on the key shares: it starts above
-    anything an earlier session sent."""
+    anything an earlier session sent, and above `above` (what the rover reported:
+    `reported_arsn`)."""
     from hil.gs.arsn import ArsnLedger
     from protocols.pus import build_tc_packet
     from protocols.sdls import KeyStore, SecuritySender
@@ -53,12 +54,27 @@ def command_bytes(keys_json: bytes, service: int, subservice: int, seq: int | No
         raise ProtocolError("the key file has no SA for SPI 1")
     if seq is None:
         ledger = ArsnLedger.for_sa(sa)
-        sender = SecuritySender(sa, seq=ledger.next_free(), reserve=ledger.reserve)
+        sender = SecuritySender(sa, seq=max(ledger.next_free(), above + 1), reserve=ledger.reserve)
     else:
         sender = SecuritySender(sa, seq=seq)
     packet = build_tc_packet(m["tc_apid"], 0, service, subservice)
     frame = build_bd_frame(m["scid"], m["tc_vcid"], packet, security=sender)
     return frame_tc(frame)
+
+
+def reported_arsn(stream: bytes, spi: int = 1) -> int:
+    """The highest sequence number the rover reported in these link octets (SA_STATUS's
+    mark for `spi`, HK sa_arsn), 0 if none: the next BD frame must go above it."""
+    from hil.gs.mission import Mission
+    from hil.gs.state import GroundState
+    from protocols.stream import TmDeframer
+
+    m = _mission()
+    state = GroundState(Mission.load())
+    for frame in TmDeframer(m["tm_frame_length"]).feed(stream):
+        state.on_frame(frame, 0.0)
+    mark = state.sa_status.get(spi, (0, 0))[0]
+    return max(mark, int(state.hk_raw.get("sa_arsn", 0)))
 
 
 @dataclass
