@@ -8,14 +8,18 @@ assembled bit by bit from the XTCE's entries and must equal protocols.pus's TC p
 command's application data, encoded from the XTCE's argument encodings, must equal the
 dictionary's encode_command.
 
-The module's Yamcs tests (slow, yamcs) load the XTCE into a real Yamcs and feed it TM frames made
-by the rover's own codec: Yamcs must decode every HK parameter to the value `farside gs export`
-reads from the same frames, with the dictionary's limit state as its alarm.
+The module's Yamcs tests (slow, yamcs) run on one Yamcs for the module, configured as
+`farside yamcs init` configures it (tests/yamcs/conftest.py), and feed it TM frames made by the
+rover's own codec: Yamcs must decode every HK parameter to the value `farside gs export` reads
+from the same frames, with the dictionary's limit state as its alarm; turn event reports into
+events with the dictionary's messages; encode every command as the dictionary does; and pass or
+fail each PUS verifier on the reports of that command's request id alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -29,7 +33,7 @@ from typing import Any
 import pytest
 
 try:
-    import yamcs.pymdb  # noqa: F401  (the XTCE writer's library: the yamcs extra)
+    importlib.import_module("yamcs.pymdb")  # the XTCE writer's library: the yamcs extra
 except ImportError:
     if os.environ.get("CI", "").lower() == "true":
         raise  # CI must have it
@@ -47,7 +51,6 @@ from hil.yamcs.mdb import (
     event_templates,
     gaps,
     mdb_report,
-    write_event_templates,
     write_mdb,
 )
 from protocols.dictionary import (
@@ -695,7 +698,6 @@ def test_export_mdb_of_a_dictionary_xtce_cannot_express_is_one_line_and_a_failur
 MDB_QUIET_EXCEPT = ("ProcessorConfig", "RouteHandler", "HttpRequestHandler")  # not about the MDB
 LIMIT_STATE = {"ok": "IN_LIMITS", "yellow": "WARNING", "red": "CRITICAL"}
 EVENT_SEVERITY = {"info": "INFO", "low": "WATCH", "medium": "DISTRESS", "high": "CRITICAL"}  # PusEventDecoder's
-CUC_4_2_PFIELD = 0x2E  # CCSDS 301.0-B-4 P-field: agency epoch, 4 coarse and 2 fine octets
 
 
 class FakeRover:
@@ -755,40 +757,6 @@ class FakeRover:
     def close(self) -> None:
         self.out.close()
         self.tc.close()
-
-
-@pytest.fixture(scope="module")
-def yamcs_server(yamcs_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The Yamcs fixture's configuration (tests/yamcs/conftest.py), plus what this module proves
-    where that configuration lacks it: Yamcs's PUS event decoder fed event_templates(), and the
-    packets' CUC time read without a P-field (the rover sends none: 0x2E is CUC 4+2, agency
-    epoch)."""
-    from hil.yamcs import config
-    from hil.yamcs.server import YamcsServer
-    from tests.yamcs.conftest import write_folder
-
-    folder = tmp_path_factory.mktemp("yamcs")
-    setup = write_folder(folder)
-    etc = folder / "etc"
-    instance = config.instance_yaml(setup, folder / "mdb" / "farside.xml", None)
-    services = instance["services"]
-    if not any(s["class"] == "org.yamcs.pus.PusEventDecoder" for s in services):
-        templates = write_event_templates(etc / "events.json", D)
-        services.append({"class": "org.yamcs.pus.PusEventDecoder",
-                         "args": {"eventIdParameter": event_id_parameter(D), "eventTemplateFile": str(templates)}})
-    for link in instance["dataLinks"]:
-        for vc in link.get("virtualChannels", []):
-            time_encoding = vc.get("packetPreprocessorArgs", {}).get("timeEncoding")
-            if time_encoding is not None:
-                time_encoding.setdefault("implicitPField", CUC_4_2_PFIELD)
-    (etc / f"yamcs.{setup.instance}.yaml").write_text(config._yaml(instance) + "\n")
-    server = YamcsServer(folder)
-    server.start()
-    try:
-        server.wait_ready(120)
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
