@@ -201,8 +201,19 @@ class LoopConfig:
     seed: int = 1
     relay: str = "queqiao"  # profile name or file; "none" connects ground and rover directly
     board: str = "sim"
-    folder: Path | None = None  # rover flash + archive live here (a temp folder if None)
+    folder: Path | None = None  # the archive (and the rover's flash with ram_flash off) lives here
     archive: bool = True
+    # the sim board's flash in a RAM-backed temporary folder where the host has one: the rover
+    # saves its clock (fsync'd) once a minute, a few ms each on a disk, minutes over a lunar night
+    ram_flash: bool = True
+
+
+def ram_folder() -> str | None:
+    """Where the host keeps RAM-backed temporary files (Linux's shared-memory mount), or None."""
+    import os
+
+    d = Path("/dev/shm")
+    return str(d) if d.is_dir() and os.access(d, os.W_OK | os.X_OK) else None
 
 
 class WholeLoop(RelayedTarget):
@@ -226,7 +237,12 @@ class WholeLoop(RelayedTarget):
         self.folder = folder
         self.loop = vclock.new_event_loop()
         self.board = load_board(config.board)
-        self.rover_root = make_rover_root(folder / "rover", self.mission)
+        self._flash_tmp: tempfile.TemporaryDirectory[str] | None = None
+        ram = ram_folder() if config.ram_flash else None
+        if ram is not None:
+            self._flash_tmp = tempfile.TemporaryDirectory(prefix="farside-flash-", dir=ram)
+        flash = Path(self._flash_tmp.name) if self._flash_tmp is not None else folder
+        self.rover_root = make_rover_root(flash / "rover", self.mission)
         self.relay: Relay | None = None
         if config.relay != "none":
             self.relay = Relay(load_profile(config.relay), seed=config.seed)
@@ -305,5 +321,6 @@ class WholeLoop(RelayedTarget):
         try:
             close_loop(self.loop, self.ground)
         finally:
-            if self._tmp is not None:
-                self._tmp.cleanup()
+            for tmp in (self._tmp, self._flash_tmp):
+                if tmp is not None:
+                    tmp.cleanup()
