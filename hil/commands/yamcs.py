@@ -129,3 +129,47 @@ def start(folder: str, timeout_s: float) -> None:
     finally:
         signal.signal(signal.SIGTERM, old)
         server.stop()
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False), default="yamcs", required=False)
+@click.option("--profile", default="lab", show_default=True, help="Relay profile: lab, queqiao, harsh or a file.")
+@click.option("--seed", default=0, show_default=True, help="Relay seed (errors, loss, duplication).")
+@click.option("--port", "rover_port", default=None, help="A rover already running on this port (default: a fresh virtual board).")
+@click.option("--board", default="sim", show_default=True, help="The virtual board to start.")
+@click.option("--heapsize", default=None, help="The virtual board's heap, e.g. 256K (default: the board's budget).")
+@click.option("--keys", default=None, help="Key file or board, for a folder `init` has not written yet.")
+def fly(folder: str, profile: str, seed: int, rover_port: str | None, board: str, heapsize: str | None,
+        keys: str | None) -> None:
+    """Fly a short mission from Yamcs: the rover on a virtual board (or --port), `farside relay`
+    in front of it, Yamcs on FOLDER (written first if `init` has not), yamcs-client as the
+    operator: PING, DRIVE_DISTANCE, TURN, a wheel jam and its WHEEL_FAULT."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from hil.yamcs.config import SETUP_FILE
+    from hil.yamcs.fly import Flight, Station, fly_mission
+
+    if not (Path(folder) / SETUP_FILE).exists():
+        setup, why = _setup(DEFAULT_HTTP_PORT, DEFAULT_TM_PORT, DEFAULT_TC_PORT, DEFAULT_INSTANCE, keys, 1, 1, False)
+        write_config(folder, setup, mdb_xml(), event_decoding())
+        click.echo(f"wrote {folder}: TC security {setup.security} ({why})", err=True)
+    console = Console()
+    with Station(Path(folder), rover_port=rover_port, profile=profile, seed=seed, board=board,
+                 heapsize=heapsize) as st:
+        console.print(f"Yamcs up in {st.yamcs_start_s:.1f} s at http://{st.url}; rover on {st.rover_port}; "
+                      f"relay {profile}")
+        flight = Flight(st.url, st.instance)
+        try:
+            steps = fly_mission(flight)
+        finally:
+            flight.close()
+    table = Table(title="mission flown from Yamcs")
+    for col in ("step", "", "what Yamcs showed"):
+        table.add_column(col)
+    for s in steps:
+        table.add_row(s.name, "ok" if s.ok else "FAILED", s.detail)
+    console.print(table)
+    failed = [s.name for s in steps if not s.ok]
+    if failed:
+        raise FarsideError(f"the mission from Yamcs failed at: {', '.join(failed)}", exit_code=1)

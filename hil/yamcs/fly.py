@@ -112,6 +112,7 @@ class Station:
     profile: str = "lab"
     seed: int = 0
     board: str = "sim"
+    heapsize: str | None = None  # the virtual board's heap (default: the board's budget)
     server: YamcsServer | None = None
     relay: RelayProcess | None = None
     vboard: Any = None
@@ -134,9 +135,12 @@ class Station:
         self.server.start()
         try:
             if self.rover_port is None:
-                from hil.mission.realtime import start_flashed_board
+                from hil.board import start_board
+                from hil.flash import FlashOptions, flash
 
-                self.vboard = start_flashed_board(self.board, self.folder / "board")
+                self.vboard = start_board(board=self.board, flash_dir=self.folder / "board-flash",
+                                          heapsize=self.heapsize)
+                flash(FlashOptions(board=self.board, port=self.vboard.port))
                 self.rover_port = self.vboard.link_port or self.vboard.port
             s = self.server.summary
             self.relay = RelayProcess(f"udp:{s['tm_port']}:{s['tc_port']}", str(self.rover_port), self.profile,
@@ -232,13 +236,25 @@ class Flight:
             time.sleep(0.5)
         raise FarsideError(f"{name}: still {value!r} after {timeout_s:g} s")
 
-    def wait_event(self, event_type: str, after: float = 0.0, timeout_s: float = 60.0) -> Any:
-        """The first Yamcs event of `event_type` generated after UNIX time `after`."""
+    def fresh_hk(self, reports: int = 2, timeout_s: float = 30.0) -> None:
+        """Wait until `reports` more HK reports arrived (the rover's uptime moved on), so the
+        parameters read next were sampled after what just happened."""
+        now = int(self.parameter("uptime_s") or 0)
+        self.wait_parameter("uptime_s", lambda v: int(v) >= now + reports, timeout_s)
+
+    def event_mark(self) -> int:
+        """A mark in the events received so far (for wait_event's `after`)."""
+        with self._events_lock:
+            return len(self.events)
+
+    def wait_event(self, event_type: str, after: int = 0, timeout_s: float = 60.0) -> Any:
+        """The first Yamcs event of `event_type` received after the mark `after` (events carry
+        the rover's clock as their time, so a mark, not a time, says what is new)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._events_lock:
-                for ev in self.events:
-                    if ev.event_type == event_type and ev.generation_time.timestamp() >= after:
+                for ev in self.events[after:]:
+                    if ev.event_type == event_type:
                         return ev
             time.sleep(0.5)
         raise FarsideError(f"no {event_type} event within {timeout_s:g} s")
@@ -286,3 +302,65 @@ def send_frames(
                 if delay > 0.002:
                     time.sleep(delay)
     return time.monotonic() - t0
+
+
+@dataclass
+class Step:
+    """One step of the mission flown from Yamcs, and what Yamcs showed."""
+
+    name: str
+    ok: bool
+    detail: str
+    outcome: Outcome | None = None
+
+
+WHEELS = range(1, 7)
+
+
+def pose(flight: Flight) -> dict[str, float]:
+    return {k: float(flight.parameter(k)) for k in ("x_m", "y_m", "heading_deg")}
+
+
+def fly_mission(flight: Flight, distance_m: float = 3.0, turn_deg: float = 90.0, jam_wheel: int = 3,
+                timeout_s: float = 300.0) -> list[Step]:
+    """PING, DRIVE_DISTANCE, TURN, then a wheel jammed (SIM_INJECT) and a drive that meets it:
+    each command's verifiers from Yamcs's command history, the pose and wheel states from its
+    processed parameters, the WHEEL_FAULT from its events."""
+    steps: list[Step] = []
+
+    def command(name: str, args: dict[str, Any] | None = None) -> Outcome:
+        out = flight.command(name, args, timeout_s)
+        stages = ", ".join(f"{v} {out.stages.get('Verifier_' + v, '-')}" for v in VERIFIERS)
+        steps.append(Step(name, out.success and out.verifiers_ok(), f"{stages} in {out.seconds:.1f} s", out))
+        return out
+
+    flight.wait_parameter("mode", lambda v: v == "STANDBY", timeout_s)
+    command("PING")
+    start = pose(flight)
+    command("DRIVE_DISTANCE", {"distance_m": distance_m, "speed_mph": 200})
+    flight.fresh_hk()
+    after = pose(flight)
+    moved = ((after["x_m"] - start["x_m"]) ** 2 + (after["y_m"] - start["y_m"]) ** 2) ** 0.5
+    steps.append(Step("pose after the drive", abs(moved - distance_m) < 0.1 * distance_m + 0.05,
+                      f"x {after['x_m']:.3f} m, y {after['y_m']:.3f} m, moved {moved:.3f} m"))
+    command("TURN", {"angle_deg": turn_deg})
+    flight.fresh_hk()
+    turned = pose(flight)
+    dh = (turned["heading_deg"] - after["heading_deg"] + 180.0) % 360.0 - 180.0
+    steps.append(Step("heading after the turn", abs(dh - turn_deg) < 5.0, f"heading {turned['heading_deg']:.2f} deg"))
+    states = [flight.parameter(f"wheel{i}_state") for i in WHEELS]
+    steps.append(Step("wheel states", all(s == "OK" for s in states), " ".join(map(str, states))))
+    since = flight.event_mark()
+    command("SIM_INJECT", {"fault": "JAM", "wheel": jam_wheel, "value": 1})
+    command("DRIVE_DISTANCE", {"distance_m": distance_m, "speed_mph": 200})
+    try:
+        ev = flight.wait_event("WHEEL_FAULT", after=since, timeout_s=30)
+        steps.append(Step("WHEEL_FAULT event", True, f"{ev.severity}: {ev.message}"))
+    except FarsideError as exc:
+        steps.append(Step("WHEEL_FAULT event", False, str(exc)))
+    flight.fresh_hk()
+    states = [flight.parameter(f"wheel{i}_state") for i in WHEELS]
+    jammed = states[jam_wheel - 1]
+    steps.append(Step("wheel states after the jam", jammed not in ("OK", None) and
+                      all(s == "OK" for i, s in enumerate(states, 1) if i != jam_wheel), " ".join(map(str, states))))
+    return steps
