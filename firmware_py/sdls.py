@@ -4,11 +4,12 @@
 #
 # Suites (algorithms per CCSDS 352.0-B), laid out as Yamcs' SecurityAssociationAes256Gcm128:
 #   aes-gcm (default): TC = header(5) | SPI u16 | IV(12) | ciphertext | MAC(16) | FECF(2);
-#       AES-256-GCM, nonce = IV, AAD = (header AND 00 00 FC 00 00: the VCID only) || SPI,
-#       plaintext = the frame data field. IV = the anti-replay sequence number (ARSN) as a
+#       AES-256-GCM, nonce = IV, AAD = (header AND 00 00 FC 00 00: the VCID only) || the
+#       security header AND its mask (FF FF then 12 x 00: the SPI, the IV zeroed, as the
+#       standard and Yamcs mask it), plaintext = the frame data field. IV = the anti-replay sequence number (ARSN) as a
 #       96-bit big-endian counter: IV[0:8] = 0 (else OUT_OF_WINDOW), IV[8:12] = the u32 ARSN.
 #   gmac: the same layout, data field in the clear; MAC = the GCM tag of an empty
-#       plaintext with AAD = masked header || SPI || data field.
+#       plaintext with AAD = masked header || SPI || 12 x 00 || data field.
 #   hmac-sha256 (legacy): header(5) | SPI u16 | seq u32 | data | MAC(16) | FECF(2),
 #       MAC = HMAC-SHA256(key, header + SPI + seq + data)[:16].
 # The frame length field covers everything; the FECF is checked by the deframer.
@@ -217,7 +218,7 @@ class Security:
         self.tm_seq = store.tm_mark if store is not None else 0
         self.tm_mark = self.tm_seq
         self.pending = None  # (spi, key id): a rekey to apply once its report is sent
-        self._aad = bytearray(8)
+        self._aad = bytearray(20)  # masked header (<= 6), SPI, the IV's 12 zeroed octets
         self.spi = 0
         self.seq = 0
         self.data_start = 0
@@ -299,7 +300,7 @@ class Security:
 
     # The GCM tag over frame f (IV at 7, data f[ds:end], tag at end): AAD = the header
     # ANDed with the mask m0..m4 (TC: 5 octets; TM: the 6th mask octet is 0), the SPI,
-    # and for gmac the data.
+    # the IV masked to 12 zero octets, and for gmac the data.
     def _tag_ok(self, sa, f, ds, end, m0, m1, m2, m3, m4, hlen):
         g = sa.gcm
         a = self._aad
@@ -312,8 +313,10 @@ class Security:
             a[5] = 0
         a[hlen] = f[hlen]
         a[hlen + 1] = f[hlen + 1]
+        for i in range(hlen + 2, hlen + 14):  # the IV, masked (TM and TC share _aad)
+            a[i] = 0
         g.begin(f, hlen + 2)
-        g.aad(a, 0, hlen + 2)
+        g.aad(a, 0, hlen + 14)
         if sa.suite == SUITE_GCM:
             g.text(f, ds, end)
         else:

@@ -10,10 +10,12 @@ Security associations (SAs) by SPI, each with one suite:
 
   IV = the anti-replay sequence number (ARSN) as a 96-bit big-endian counter: IV[0:8] = 0,
   IV[8:12] = the 32-bit ARSN (an IV whose first 8 octets are not zero is OUT_OF_WINDOW).
-  AAD = (TC header AND the authentication mask ``00 00 FC 00 00``: only the VCID) || SPI;
+  AAD = (TC header AND the authentication mask ``00 00 FC 00 00``: only the VCID) || (the
+  security header AND its mask ``FF FF`` + 12 x ``00``: the SPI, the IV zeroed), as CCSDS
+  355.0-B-2 masks it and Yamcs's SecurityAssociationAes256Gcm128 computes it;
   the IV is authenticated as the GCM nonce. Plaintext = the frame data field.
 - ``gmac``: authentication only, same layout with the data field in the clear and the MAC =
-  the GCM tag over empty plaintext with AAD = masked header || SPI || data.
+  the GCM tag over empty plaintext with AAD = masked header || SPI || 12 x 00 || data.
 - ``hmac-sha256`` (legacy, the golden vectors in the architecture notes)::
 
       TC header(5) | SPI u16 | ARSN u32 | data | MAC(16) | FECF(2)
@@ -73,6 +75,7 @@ EXHAUSTION_WARNING = MAX_SEQ + 1 - (1 << 16)  # the ground warns from this ARSN 
 REKEY_RESERVE = 16  # the last ARSNs before 2**32 are kept for KEY_OTAR / SA_REKEY
 TC_AUTH_MASK = bytes.fromhex("0000FC0000")  # 355.0-B-2: only the VCID of the TC header
 TM_AUTH_MASK = bytes.fromhex("000E00000000")  # only the VCID of the TM header
+IV_MASKED = bytes(12)  # the security header's mask authenticates the SPI only: the IV is zeroed
 TM_HEADER_LENGTH = 6
 
 
@@ -171,7 +174,7 @@ class SaConfig:
             sec = spi + seq.to_bytes(4, "big")
             return sec + data + compute_mac(self.key, header + sec + data)
         iv = arsn_iv(seq)
-        aad = masked(header, mask) + spi
+        aad = masked(header, mask) + spi + IV_MASKED
         if self.suite is Suite.AES_GCM:
             return spi + iv + self.aead.encrypt(iv, data, aad)
         return spi + iv + data + self.aead.encrypt(iv, b"", aad + data)
@@ -181,7 +184,7 @@ class SaConfig:
         if self.suite is Suite.HMAC_SHA256:
             ok = hmac.compare_digest(compute_mac(self.key, header + sec + body), mac)
             return body if ok else None
-        iv, aad = sec[2:], masked(header, mask) + sec[:2]
+        iv, aad = sec[2:], masked(header, mask) + sec[:2] + IV_MASKED
         try:
             if self.suite is Suite.AES_GCM:
                 return self.aead.decrypt(iv, body + mac, aad)

@@ -48,7 +48,7 @@ def test_the_ground_opens_the_rovers_secured_tm_frames(suite: str, data: bytes, 
     assert (arsn, plain) == (seq + 1, data)
     # the layout, checked with cryptography alone: SPI | IV (ARSN) | data | MAC | OCF | FECF
     assert field[:2] == b"\x00\x03" and field[2:14] == bytes(8) + (seq + 1).to_bytes(4, "big")
-    aad = bytes(h & m for h, m in zip(header, TM_MASK, strict=True)) + field[:2]
+    aad = bytes(h & m for h, m in zip(header, TM_MASK, strict=True)) + field[:2] + bytes(12)
     if suite == "aes-gcm":
         assert AESGCM(KEY).decrypt(field[2:14], field[14:], aad) == data
     else:

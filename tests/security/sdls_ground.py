@@ -84,7 +84,7 @@ def secure_tc(
     total = 5 + 14 + len(data) + 16 + 2
     hdr = tc_header(bypass, control, vcid, ns, total)
     iv = arsn_iv(seq, iv_high)
-    aad = masked(hdr, TC_MASK) + struct.pack(">H", spi)
+    aad = masked(hdr, TC_MASK) + struct.pack(">H", spi) + bytes(12)
     if suite == "aes-gcm":
         body = AESGCM(key).encrypt(iv, data, aad)
     elif suite == "gmac":
@@ -100,7 +100,7 @@ def open_tc(suite: str, key: bytes, frame: bytes) -> tuple[int, int, bytes]:
     hdr, spi = frame[:5], struct.unpack(">H", frame[5:7])[0]
     body = frame[19:-2]
     iv = frame[7:19]
-    aad = masked(hdr, TC_MASK) + frame[5:7]
+    aad = masked(hdr, TC_MASK) + frame[5:7] + bytes(12)
     if suite == "aes-gcm":
         data = AESGCM(key).decrypt(iv, body, aad)
     else:
@@ -114,7 +114,7 @@ def open_tm(suite: str, key: bytes, frame: bytes) -> tuple[int, int, bytes]:
     assert crc_hqx(frame, 0xFFFF) == 0
     hdr, spi, iv = frame[:6], frame[6:8], frame[8:20]
     body, ocf = frame[20:-6], frame[-6:-2]
-    aad = masked(hdr, TM_MASK) + spi
+    aad = masked(hdr, TM_MASK) + spi + bytes(12)
     if suite == "aes-gcm":
         data = AESGCM(key).decrypt(iv, body, aad)
     else:
