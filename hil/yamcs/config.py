@@ -24,9 +24,9 @@ The links (CCSDS 132.0-B TM frames in, 232.0-B TC frames out, one frame per data
 
 Security: with `sdls_key` set, the TC virtual channel uses Yamcs's built-in SDLS security
 association (AES-256-GCM, 128-bit MAC) under `sdls_spi`, its IV the ARSN counting up from
-`sdls_initial_seq`, and an authMask that gives farside's AAD (the VCID and the SPI; Yamcs's
-standard mask would add the IV as 12 zero octets); without a key the link is in clear mode:
-no security header at all (`YamcsSetup.security` says which).
+`sdls_initial_seq`, and Yamcs's standard authentication mask (the VCID, the SPI, the IV as 12
+zero octets), as farside's SA applies it; without a key the link is in clear mode: no
+security header at all (`YamcsSetup.security` says which).
 """
 
 from __future__ import annotations
@@ -66,10 +66,9 @@ class YamcsSetup:
     sdls_key: bytes | None = None
     sdls_spi: int = 1
     sdls_initial_seq: int = 1  # the first ARSN (IV) Yamcs sends; must be above the rover's mark
-    # The AAD mask (hex) Yamcs applies from the frame's first octet: farside's rule, the VCID
-    # and the SPI (AAD = header AND 00 00 FC 00 00 || SPI). Yamcs's standard mask (None) also
-    # covers the IV as 12 zero octets, which farside's SA does not (yet) include.
-    sdls_auth_mask: str | None = "0000FC0000FFFF"
+    # A custom AAD mask (hex) from the frame's first octet, for a rover that masks otherwise;
+    # None: Yamcs's standard one (CCSDS 355.0-B-2: the VCID, the SPI, the IV zeroed), farside's
+    sdls_auth_mask: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
