@@ -51,8 +51,13 @@ def cli() -> None:
 @cli.command("export-mdb")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="-", show_default=True,
               help="Write the XTCE here ('-': stdout).")
-def export_mdb(out: str) -> None:
+@click.option("--report", is_flag=True, help="List what XTCE carries only in part, and why, instead.")
+def export_mdb(out: str, report: bool) -> None:
     """Write the dictionary as an XTCE mission database."""
+    if report:
+        for line in _mdb().mdb_report():
+            click.echo(line)
+        return
     xml = mdb_xml()
     if out == "-":
         click.echo(xml, nl=not xml.endswith("\n"))
