@@ -51,6 +51,7 @@ def lunation() -> dict[str, Any]:
 
     def on_phase(name: str) -> None:
         phases.append((name, time.perf_counter(), w.now(), w.loop.jumps, Counter(w.loop.wakers)))
+        print(f"    ({name} at rover day {w.now() / 86400.0:.2f}, {phases[-1][1] - phases[0][1]:.1f} s wall)", flush=True)
 
     try:
         synodic = sorties._plant_module().SYNODIC_S
