@@ -200,8 +200,11 @@ def lunation(
             out.reset_cause = rover.mission.enum_label("reset_cause", first.args["reset_cause"])
             out.sun_at_boot_deg = w.sun_elev_deg
             out.soc_at_boot = w.soc
-        # a browned-out board boots into HIBERNATE (LOW_BATTERY) and wakes once charged
-        rover.await_telemetry("mode", lambda m: m in ("SAFE", "STANDBY"), timeout=3 * DAY_S)
+        # a browned-out board boots, hibernates again (LOW_BATTERY) and wakes once charged
+        rover.wait(600.0)
+        if rover.get_telemetry("mode") == "HIBERNATE":
+            rover.await_event("HIBERNATE_WAKE", timeout=3 * DAY_S)
+        rover.await_telemetry("mode", lambda m: m in ("SAFE", "STANDBY"), timeout=600)
         rover.wait(60.0)
         if rover.get_telemetry("mode") != "STANDBY":
             rover.send_and_assert_command("MODE_SET", mode="STANDBY", timeout=300)
