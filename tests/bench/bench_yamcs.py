@@ -127,7 +127,7 @@ def main() -> None:
         print(f"Yamcs start: {', '.join(f'{t:.1f}' for t in times)} s (min {min(times):.1f}, max {max(times):.1f})")
         archive = mission_archive(root)
         print(f"HK replay into Yamcs ({len(archive_tm_frames(archive))} frames of a sortie):")
-        replay_rates(root, archive, [250.0, 500.0, 1000.0, 2000.0])
+        replay_rates(root, archive, [500.0, 2000.0, 5000.0, 10000.0])
         print(f"commands through Yamcs under {args.profile}:")
         commands_per_minute(root, args.commands, args.profile)
 
