@@ -11,8 +11,9 @@
 # 1/3 (started), the handler runs, and TM 1/7 (completed) or 1/8 (completion
 # failed) follows, at once or when the motion ends (drive commands). A drive
 # stopped after it started (wheel fault, hazard, STOP) is 1/8. One drive at a time: a
-# drive command while one runs is rejected, 1/2 BUSY (STOP the first, or wait for its 1/7). Success reports honour the packet's ack flags
-# (acceptance 1, start 2, completion 8); failure reports are always sent.
+# drive command while one runs is rejected, 1/2 BUSY (STOP the first, or wait for its
+# 1/7). Success reports honour the packet's ack flags (acceptance 1, start 2,
+# completion 8); failure reports are always sent.
 # Report data: packet id u16, sequence control u16 (+ failure code u16).
 import struct
 
