@@ -12,7 +12,8 @@ import pytest
 from firmware_py.sdls import AUTH_OK, SUITE_GCM, Security
 from hil.gs.keys import DEV_KEYS
 from protocols.crc import crc16
-from protocols.sdls import FrameAuthenticator, KeyStore, SecuritySender
+from protocols.errors import AuthError
+from protocols.sdls import AuthReason, FrameAuthenticator, KeyStore, SecuritySender
 from protocols.tc_frame import build_ad_frame
 from tests.yamcs.conftest import yamcs_sdls
 
@@ -30,35 +31,30 @@ def _store() -> KeyStore:
     return KeyStore.load(DEV_KEYS)
 
 
-# Yamcs's standard mask (None: the VCID, the SPI, the IV as 12 zero octets, as farside's SA
-# applies it) and, as a custom authMask, the shorter one farside used before it followed Yamcs
-# (the VCID and the SPI): that one must not verify, or the tests could not tell them apart.
-MASKS = [pytest.param(None, id="standard-mask"),
-         pytest.param("0000FC0000FFFF", id="mask-without-iv",
-                      marks=pytest.mark.xfail(strict=True, reason="a different AAD: the MAC must not verify"))]
+# A custom authMask that leaves the IV out of the AAD (the VCID and the SPI only): the AAD farside
+# used before it followed Yamcs's standard mask. Under it neither side may verify the other's
+# frames, or these tests could not tell the two masks apart.
+MASK_WITHOUT_IV = "0000FC0000FFFF"
 
 
 def _mask_request(mask: str | None) -> list[str]:
     return [f"mask {mask}"] if mask else []
 
 
-@pytest.mark.parametrize("mask", MASKS)
-def test_yamcs_opens_the_tc_frames_farside_builds(yamcs_tools: None, mask: str | None) -> None:
-    store = _store()
-    sa = store.sa(SPI)
+def _farside_frames(mask: str | None) -> tuple[list[str], list[bytes]]:
+    sa = _store().sa(SPI)
     assert sa is not None and sa.suite.value == "aes-gcm"
-    requests, expected = _mask_request(mask), ["ok"] if mask else []
+    requests, datas = _mask_request(mask), []
     for ns, arsn, data in _cases(20, 1):
         frame = build_ad_frame(SCID, VCID, ns, data, security=SecuritySender(sa, seq=arsn))
         requests.append(f"open {sa.key.hex()} {SPI} {frame[:-2].hex()}")
-        expected.append(f"NoFailure {data.hex()}")
-    assert yamcs_sdls(requests) == expected
+        datas.append(data)
+    return requests, datas
 
 
-@pytest.mark.parametrize("mask", MASKS)
-def test_farside_rover_opens_the_tc_frames_yamcs_seals(yamcs_tools: None, mask: str | None) -> None:
-    store = _store()
-    sa = store.sa(SPI)
+def _yamcs_frames(mask: str | None) -> list[tuple[int, bytes, bytes]]:
+    """(ARSN, data, whole frame with FECF) sealed by Yamcs under `mask`."""
+    sa = _store().sa(SPI)
     assert sa is not None
     cases = _cases(20, 2)
     requests = _mask_request(mask)
@@ -67,9 +63,33 @@ def test_farside_rover_opens_the_tc_frames_yamcs_seals(yamcs_tools: None, mask: 
         header = bytes([0x00 | (SCID >> 8), SCID & 0xFF, (VCID << 2) | ((length - 1) >> 8), (length - 1) & 0xFF, ns])
         requests.append(f"seal {sa.key.hex()} {SPI} {arsn} {header.hex()} {data.hex()}")
     answers = yamcs_sdls(requests)[len(_mask_request(mask)) :]
+    out = []
     for (_ns, arsn, data), answer in zip(cases, answers, strict=True):
         body = bytes.fromhex(answer)
-        frame = body + crc16(body).to_bytes(2, "big")
+        out.append((arsn, data, body + crc16(body).to_bytes(2, "big")))
+    return out
+
+
+def test_a_mask_without_the_iv_verifies_neither_way(yamcs_tools: None) -> None:
+    requests, _ = _farside_frames(MASK_WITHOUT_IV)
+    answers = yamcs_sdls(requests)
+    assert answers[0] == "ok" and all(a.startswith("MacVerificationFailure") for a in answers[1:])
+    for _arsn, _data, frame in _yamcs_frames(MASK_WITHOUT_IV):
+        with pytest.raises(AuthError) as err:
+            FrameAuthenticator(_store()).verify(frame)
+        assert err.value.reason == AuthReason.BAD_MAC
+
+
+def test_yamcs_opens_the_tc_frames_farside_builds(yamcs_tools: None) -> None:
+    requests, datas = _farside_frames(None)
+    assert yamcs_sdls(requests) == [f"NoFailure {d.hex()}" for d in datas]
+
+
+def test_farside_rover_opens_the_tc_frames_yamcs_seals(yamcs_tools: None) -> None:
+    store = _store()
+    sa = store.sa(SPI)
+    assert sa is not None
+    for arsn, data, frame in _yamcs_frames(None):
         # the ground's reference model of the rover
         verified = FrameAuthenticator(store).verify(frame)
         assert (verified.spi, verified.seq, verified.data) == (SPI, arsn, data)
