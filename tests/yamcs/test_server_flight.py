@@ -133,5 +133,5 @@ def test_commands_through_yamcs_cop1_run_exactly_once_on_the_rover_despite_loss(
     station.relay = RelayProcess(f"udp:{s['tm_port']}:{s['tc_port']}", str(station.rover_port),
                                  str(lab_bench(tmp_path, LOSS)), LOSS_SEED, tmp_path / "relay.log")
     station.relay.start()
-    stats = _pings_run_once(station, flight, 3, 30)
+    stats = _pings_run_once(station, flight, 3, 15)
     assert stats["uplink"]["frames_lost"] > 0, {k: v for k, v in stats["uplink"].items() if "frames" in k}
