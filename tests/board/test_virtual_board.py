@@ -192,7 +192,7 @@ def test_cli_starts_lists_and_stops_a_board(tmp_path: Path, micropython: str) ->
 
 
 def test_heap_is_limited_to_the_board_budget(vboard: VirtualBoard) -> None:
-    assert vboard.state.heapsize == "192K"  # boards/sim.json heap_budget_kb
+    assert vboard.state.heapsize == "256K"  # boards/sim.json heap_budget_kb
     with open_port(vboard.port) as ser:
         repl = RawRepl(ser)
         repl.enter()

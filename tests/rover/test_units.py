@@ -239,7 +239,7 @@ def test_free_heap_in_hk_is_the_budget_on_cpython(tmp_path: Path) -> None:
         await rig.wait_for(lambda: "free_heap" in rig.hk(), 5)
 
     run_vt(rig, script)
-    assert rig.hk()["free_heap"] == 192 * 1024
+    assert rig.hk()["free_heap"] == 256 * 1024
 
 
 def test_link_polls_fast_while_the_uplink_is_busy_and_slowly_when_quiet(tmp_path: Path) -> None:
