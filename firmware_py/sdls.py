@@ -59,6 +59,9 @@
 import hashlib
 
 from firmware_py.compat import const
+# GCM at import, with the rest of the link code, while the heap is in one piece: the
+# default suite needs it, and its viper GHASH is compiled as it loads.
+from firmware_py.gcm import Gcm
 
 AUTH_OK = const(0)
 AUTH_UNKNOWN_SPI = const(1)
@@ -168,8 +171,6 @@ class _Sa:
         if self.suite == SUITE_HMAC:
             self.pads = _pads(key)
         else:
-            from firmware_py.gcm import Gcm
-
             self.gcm = Gcm(key)
 
     # at boot (and rekey): H := M, the whole window counted as seen when M > 0 (M = 0:
@@ -189,8 +190,6 @@ class Security:
         self.store = store
         self.master = None
         if master:
-            from firmware_py.gcm import Gcm
-
             self.master = Gcm(master)
         self._keys = {}  # key id -> key, from the key file (key id 0: none)
         self._sas = {}
