@@ -113,6 +113,11 @@ def _farside_main(slot):
     except KeyboardInterrupt:
         print("farside: stopped at the REPL")
         return
+    # The window is over: from here 0x03 is data (a ground frame, an encrypted one above
+    # all, may carry it while the firmware is still loading).
+    import micropython
+
+    micropython.kbd_intr(-1)
     root = os.getcwd()
     os.chdir(slot)
     try:
