@@ -126,9 +126,10 @@ class ChipTarget(RelayedTarget):
         self.relay: Relay | None = Relay(load_profile(relay), seed=seed) if relay != "none" else None
         self.archive_path = folder / "archive"
         fop = fop_config_for(self.relay, self.mission) if self.relay else None
+        keys = image.parent / "keys.json"  # the keys the image was flashed with (flashed_image)
         self.ground = LoopGround(
             self.mission, self._from_ground, loop=self.loop, archive=ArchiveWriter(self.archive_path),
-            fop=fop, t0_unix=time.time() - self.pico.now,
+            fop=fop, t0_unix=time.time() - self.pico.now, keys=keys if keys.is_file() else None,
         )
         self.pico.on_usb = self._chip_said
         self._closed = False
@@ -175,19 +176,34 @@ class ChipTarget(RelayedTarget):
             self.usb_log.close()
 
 
-def flashed_image(folder: Path, board: str = "pico", firmware: str | Path | None = None) -> Path:
+def flashed_image(folder: Path, board: str = "pico", firmware: str | Path | None = None,
+                  keys: str | Path | None = None) -> Path:
     """A flash image of an emulated Pico that `farside flash` has put the rover on: the
-    stock firmware booted, the firmware flashed over its USB CDC, the BOOT event seen."""
+    stock firmware booted, the firmware flashed over its USB CDC, the BOOT event seen.
+
+    Keys: `keys`, else the key setting ($FARSIDE_KEYS, the board's own keys), else fresh
+    keys made for this image alone, as `farside keys new` would (a Pico never takes the
+    dev keys). The key file used is kept beside the image as `keys.json` (owner-only), for
+    the ground that commands this image (`ChipTarget`)."""
     from hil.board import start_board
     from hil.flash import FlashOptions
     from hil.flash import flash as flash_board
+    from hil.gs.keys import load_store, new_store, resolve_keys, write_key_file
 
     folder.mkdir(parents=True, exist_ok=True)
     image = folder / "flash.img"
+    key_file = folder / "keys.json"
+    try:
+        source = resolve_keys(keys, board=board, allow_dev=board.startswith("sim")).path
+        write_key_file(key_file, load_store(source))
+    except FarsideError:
+        if keys is not None:
+            raise
+        write_key_file(key_file, new_store())
     vb = start_board(board=board, flash_dir=folder, emulated=True, firmware=str(firmware) if firmware else None,
                      pace="free")
     try:
-        flash_board(FlashOptions(board=board, port=vb.port))
+        flash_board(FlashOptions(board=board, port=vb.port, keys=key_file))
     finally:
         vb.stop()
     if not image.is_file():
