@@ -636,6 +636,11 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="farside-bench-pico-") as tmp_s:
             tmp = Path(tmp_s)
             os.environ["FARSIDE_RUNTIME_DIR"] = str(tmp / "runtime")
+            if not os.environ.get("FARSIDE_KEYS"):  # a Pico takes no dev keys: fresh ones
+                from hil.gs.keys import new_store, write_key_file
+
+                write_key_file(tmp / "keys" / "pico.json", new_store())
+                os.environ["FARSIDE_KEYS"] = str(tmp / "keys" / "pico.json")
             w0 = time.monotonic()
             flash_fig, mpy_img = flash_mpy(tmp, firmware)
             sessions = {"mpy": run_chip("mpy", mpy_img, firmware, tmp / "run-mpy", args)}

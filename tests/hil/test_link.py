@@ -98,7 +98,8 @@ def test_replayed_and_forged_commands_are_rejected_while_real_ones_work(rover):
     rover.send_and_assert_command("PING", timeout=60)
     rover.await_telemetry("tc_auth_rejected", equal_to(3), timeout=30)
     assert rover.await_telemetry("cmd_accepted", None, timeout=30) == accepted + 1
-    assert rover.get_telemetry("odometer_m") == pytest.approx(odometer, abs=0.002)
+    # a wheel may settle a few mm after the drive completes; the forged 50 m drive would be metres
+    assert rover.get_telemetry("odometer_m") == pytest.approx(odometer, abs=0.005)
     assert sum(1 for e in rover.events if e.name == "DRIVE_STARTED") == 1
     still = truth.since(plant, after_drive)
     if driven is not None and still is not None:  # measured: 0.998 m, then not a hair
