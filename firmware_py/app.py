@@ -90,6 +90,7 @@ _P_RESET_SAFE = const(11)
 _P_AUTH_PERIOD = const(20)
 _EV_SA_STATUS = const(30)
 _TIME_SAVE_S = const(60)
+_TIME_SAVE_HIB_S = const(900)  # while hibernating (a flash write a minute was most of a night's cost)
 # The rover thread's stack. rp2: from the heap, 512 octets of it kept to recover from an
 # overflow. Unix port: 8 KB of it kept; the rover needs 8-10 KB there (64-bit).
 _STACK_RP2 = const(16384)
@@ -294,7 +295,8 @@ class Rover:
         self.power.step(dt_s)
         self.link.auth_period_ms = int(self.params.v[_P_AUTH_PERIOD] * 1000)
         self.sequencer.poll(self.time_s)
-        if self.time_s - self._saved_time_s >= _TIME_SAVE_S:
+        hib = self.modes.mode == modes.HIBERNATE
+        if self.time_s - self._saved_time_s >= (_TIME_SAVE_HIB_S if hib else _TIME_SAVE_S):
             self._save_time()
         silence_ms = self.uptime_ms - (self.link.last_tc_ms or 0)
         if not self.link_lost and silence_ms > self.params.v[_P_LINK_TIMEOUT] * 1000:
