@@ -3,6 +3,7 @@ a rejection changes nothing, and accepted commands are started and completed or 
 
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,9 @@ def _verdict(service: int, sub: int, data: bytes, disabled: set[int]) -> tuple[i
     values = struct.unpack_from(">" + "".join(STRUCT_CODES[a.type] for a in args), data)
     for a, v in zip(args, values, strict=True):
         if a.range is None:
-            continue  # nothing to check in the packet (PARAM_SET's value: the parameter's range)
+            if a.type == "f32" and not math.isfinite(v):
+                return (2, FAIL["OUT_OF_RANGE"])  # an f32 without a range must still be finite
+            continue  # nothing more to check in the packet (PARAM_SET's value: the parameter's range)
         try:
             DICTIONARY.coerce(c.name, a, v)
         except DictionaryError:
