@@ -150,6 +150,11 @@ class VirtualBoard:
         off) or "cycle" (power on again at once)."""
         self.control("cut_after", bytes=n_bytes, then=then, on=on)
 
+    def inject(self, fault: int | str, wheel: int = 0, value: float = 1.0) -> None:
+        """A plant fault at an emulated Pico's pins (sim_fault code or name, e.g. "JAM";
+        value < 0 clears a wheel fault), where a rover on rp2 refuses SIM_INJECT."""
+        self.control("inject", fault=fault, wheel=wheel, value=value)
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the supervisor (and MicroPython)."""
         try:

@@ -11,7 +11,8 @@ lags. `--pace free` lets an idle chip run ahead (for tests that follow the chip'
 
 Control socket ops are those of the unix-port virtual board (hil.board.supervisor):
 status, reset (the RUN pin: a power-on reset), power_off, power_on, power_cycle,
-cut_after (power cut after N more octets from the user), stop. A reset re-enumerates the
+cut_after (power cut after N more octets from the user), stop; and inject (fault, wheel,
+value: a plant fault at the pins, SIM_INJECT's codes, which a rover on rp2 refuses). A reset re-enumerates the
 chip's USB; with `--reenumerate` the port path changes too, as a real Pico's does.
 
 Run as `python -m hil.board.pico_supervisor --name NAME ...` (see hil.board.start_board).
@@ -204,12 +205,17 @@ class PicoSupervisor:
         elif op == "cut_after":
             self.cut_after = int(request["bytes"])
             self.cut_then = str(request.get("then", "off"))
+        elif op == "inject":
+            error = self._inject(request)
+            if error:
+                return {"ok": False, "error": error}
         elif op == "stop":
             self.running = False
         else:
             return {
                 "ok": False,
-                "error": f"expected one of status, reset, power_off, power_on, power_cycle, cut_after, stop; got {op!r}",
+                "error": "expected one of status, reset, power_off, power_on, power_cycle, cut_after, inject, stop; "
+                         f"got {op!r}",
             }
         return {
             "ok": True,
@@ -224,6 +230,30 @@ class PicoSupervisor:
             "replugs": self.replugs,
             "resets": self.pico.resets,
         }
+
+    def _inject(self, request: dict[str, Any]) -> str | None:
+        """A plant fault at the pins (the dictionary's `sim_fault` enum, by code or name);
+        None when taken, else why not, in one line."""
+        from protocols.dictionary import load_dictionary
+
+        faults: dict[int, str] = dict(load_dictionary().enums["sim_fault"])
+        codes = {name: code for code, name in faults.items()}
+        fault: Any = request.get("fault")
+        if isinstance(fault, str) and fault.upper() in codes:
+            fault = codes[fault.upper()]
+        try:
+            code, wheel, value = int(fault), int(request.get("wheel", 0)), float(request.get("value", 1.0))
+        except (TypeError, ValueError):
+            return f"inject: expected a fault (code or {'/'.join(codes)}), wheel and value; got {request!r}"
+        if code not in faults:
+            return f"inject: expected a sim_fault code {min(faults)}..{max(faults)}, got {code}"
+        if faults[code] == "HANG_TASK":
+            return "inject: HANG_TASK is a firmware fault, not the plant's: command it with SIM_INJECT"
+        if self.power == "off":
+            return "inject: the board is powered off"
+        if not self.pico.pins.inject(code, wheel, value):
+            return f"inject: the plant refused {faults[code]} wheel {wheel} value {value:g}"
+        return None
 
     # ---- main loop -------------------------------------------------------------------
 

@@ -218,3 +218,17 @@ def test_a_node_that_is_not_there_is_one_line(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FarsideError, match=r"needs Node.js 18 or newer"):
         find_node()
+
+
+def test_inject_puts_a_plant_fault_at_the_pins_through_the_control_socket(board: VirtualBoard) -> None:
+    # a brown-out at the supply pins is a power-on reset of the chip (after a watchdog one)
+    _mpremote(board.port, "exec", "--no-follow", "import machine; machine.reset()")
+    assert _mpremote(board.port, "exec", "import machine; print(machine.reset_cause() == machine.WDT_RESET)").strip() == "True"
+    board.inject("BROWN_OUT", 0, 0.0)
+    assert _mpremote(board.port, "exec", "import machine; print(machine.reset_cause() == machine.PWRON_RESET)").strip() == "True"
+    board.inject("JAM", 3, 1.0)  # by name or by the dictionary's code
+    board.inject(1, 3, -1.0)
+    for fault, wheel, why in (("JAM", 9, "refused JAM wheel 9"), ("HANG_TASK", 1, "firmware fault"), (99, 1, "sim_fault code")):
+        with pytest.raises(FarsideError, match=why) as err:
+            board.inject(fault, wheel)
+        assert "\n" not in str(err.value)
