@@ -5,7 +5,9 @@ on the relay's ground side, and yamcs-client as the operator.
                                                                       ^ yamcs-client
 
 `Station` starts what is missing (a flashed virtual board, the relay, Yamcs) as their own
-processes and stops what it started. `Flight` is the operator: commands through Yamcs's
+processes and stops what it started. With `emulated=True` the rover is on an emulated Pico
+(the rp2 firmware on an emulated RP2040): flashed with the key setting or fresh keys (a Pico
+never takes the dev keys), and Yamcs's security association given the same key. `Flight` is the operator: commands through Yamcs's
 command connection, verifiers read from Yamcs's command history, parameters from the
 realtime processor, events from Yamcs's event stream.
 
@@ -103,9 +105,28 @@ class RelayProcess:
             proc.wait(5)
 
 
+def install_sdls_key(folder: Path, key_file: Path) -> None:
+    """Give the Yamcs configuration in `folder` the AES-256-GCM keys of `key_file` (each SA
+    it has a key for), so it commands a rover flashed with that key file."""
+    from hil.yamcs.config import sdls_key_from_setting
+
+    key_paths = sorted((Path(folder) / "etc").glob("sdls-key-*.bin"))
+    if not key_paths:
+        raise FarsideError(f"{folder}: Yamcs is set up in clear mode, which the rover refuses: "
+                           "write the folder without --clear")
+    for path in key_paths:
+        spi = int(path.stem.rsplit("-", 1)[1])
+        key, why = sdls_key_from_setting(key_file, spi)
+        if key is None:
+            raise FarsideError(f"{why}: Yamcs cannot command this rover")
+        path.write_bytes(key)
+        path.chmod(0o600)
+
+
 @dataclass
 class Station:
-    """Yamcs, the relay and (unless `rover_port` is given) a flashed virtual board."""
+    """Yamcs, the relay and (unless `rover_port` is given) a flashed virtual board, or with
+    `emulated` an emulated Pico (`keys`: its key setting; none: $FARSIDE_KEYS, else fresh keys)."""
 
     folder: Path
     rover_port: str | None = None
@@ -113,6 +134,10 @@ class Station:
     seed: int = 0
     board: str = "sim"
     heapsize: str | None = None  # the virtual board's heap (default: the board's budget)
+    emulated: bool = False
+    keys: str | Path | None = None
+    pace: str = "realtime"  # the emulated Pico's clock against the wall's
+    key_file: Path | None = None  # the keys the emulated Pico was flashed with
     server: YamcsServer | None = None
     relay: RelayProcess | None = None
     vboard: Any = None
@@ -131,10 +156,23 @@ class Station:
 
     def start(self) -> Station:
         self.folder = Path(self.folder)
+        if self.emulated and self.board.startswith("sim"):
+            self.board = "pico"
+        if self.emulated and self.rover_port is None:
+            self.key_file = self._pico_keys()
+            install_sdls_key(self.folder, self.key_file)
         self.server = YamcsServer(self.folder)
         self.server.start()
         try:
-            if self.rover_port is None:
+            if self.emulated and self.rover_port is None:
+                from hil.board import start_board
+                from hil.mission.chip import flashed_image
+
+                assert self.key_file is not None
+                image = flashed_image(self.folder / "pico", board=self.board, keys=self.key_file)
+                self.vboard = start_board(board=self.board, flash_dir=image.parent, emulated=True, pace=self.pace)
+                self.rover_port = self.vboard.link_port or self.vboard.port
+            elif self.rover_port is None:
                 from hil.board import start_board
                 from hil.flash import FlashOptions, flash
 
@@ -151,6 +189,20 @@ class Station:
             self.stop()
             raise
         return self
+
+    def _pico_keys(self) -> Path:
+        """The Pico's key file in the station folder: the key setting's, else fresh keys."""
+        from hil.gs.keys import load_store, new_store, resolve_keys, write_key_file
+
+        path = self.folder / "pico-keys.json"
+        try:
+            store = load_store(resolve_keys(self.keys, board=self.board, allow_dev=False).path)
+        except FarsideError:
+            if self.keys is not None:
+                raise
+            store = new_store()
+        write_key_file(path, store)
+        return path
 
     def stop(self) -> None:
         if self.relay is not None:
@@ -322,10 +374,11 @@ def pose(flight: Flight) -> dict[str, float]:
 
 
 def fly_mission(flight: Flight, distance_m: float = 3.0, turn_deg: float = 90.0, jam_wheel: int = 3,
-                timeout_s: float = 300.0) -> list[Step]:
-    """PING, DRIVE_DISTANCE, TURN, then a wheel jammed (SIM_INJECT) and a drive that meets it:
-    each command's verifiers from Yamcs's command history, the pose and wheel states from its
-    processed parameters, the WHEEL_FAULT from its events."""
+                timeout_s: float = 300.0, board: Any = None) -> list[Step]:
+    """PING, DRIVE_DISTANCE, TURN, then a wheel jammed and a drive that meets it: each
+    command's verifiers from Yamcs's command history, the pose and wheel states from its
+    processed parameters, the WHEEL_FAULT from its events. The jam is SIM_INJECT, or with
+    `board` (an emulated Pico's handle, whose rp2 rover refuses SIM_INJECT) at its pins."""
     steps: list[Step] = []
 
     def command(name: str, args: dict[str, Any] | None = None) -> Outcome:
@@ -351,7 +404,14 @@ def fly_mission(flight: Flight, distance_m: float = 3.0, turn_deg: float = 90.0,
     states = [flight.parameter(f"wheel{i}_state") for i in WHEELS]
     steps.append(Step("wheel states", all(s == "OK" for s in states), " ".join(map(str, states))))
     since = flight.event_mark()
-    command("SIM_INJECT", {"fault": "JAM", "wheel": jam_wheel, "value": 1})
+    if board is None:
+        command("SIM_INJECT", {"fault": "JAM", "wheel": jam_wheel, "value": 1})
+    else:
+        try:
+            board.inject("JAM", jam_wheel, 1.0)
+            steps.append(Step("JAM at the pins", True, f"wheel {jam_wheel} jammed at the emulated Pico's pins"))
+        except FarsideError as exc:
+            steps.append(Step("JAM at the pins", False, str(exc)))
     command("DRIVE_DISTANCE", {"distance_m": distance_m, "speed_mph": 200})
     try:
         ev = flight.wait_event("WHEEL_FAULT", after=since, timeout_s=30)
