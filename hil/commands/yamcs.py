@@ -143,30 +143,43 @@ def start(folder: str, timeout_s: float) -> None:
 @click.option("--port", "rover_port", default=None, help="A rover already running on this port (default: a fresh virtual board).")
 @click.option("--board", default="sim", show_default=True, help="The virtual board to start.")
 @click.option("--heapsize", default=None, help="The virtual board's heap, e.g. 256K (default: the board's budget).")
-@click.option("--keys", default=None, help="Key file or board, for a folder `init` has not written yet.")
+@click.option("--keys", default=None,
+              help="Key file or board, for a folder `init` has not written yet; with --emulated, the Pico's "
+                   "(default: $FARSIDE_KEYS, else fresh keys).")
+@click.option("--emulated", is_flag=True, help="The rover on an emulated Pico (--board pico unless given).")
+@click.option("--distance", "distance_m", default=3.0, show_default=True, help="Metres each drive goes.")
 def fly(folder: str, profile: str, seed: int, rover_port: str | None, board: str, heapsize: str | None,
-        keys: str | None) -> None:
-    """Fly a short mission from Yamcs: the rover on a virtual board (or --port), `farside relay`
-    in front of it, Yamcs on FOLDER (written first if `init` has not), yamcs-client as the
-    operator: PING, DRIVE_DISTANCE, TURN, a wheel jam and its WHEEL_FAULT."""
+        keys: str | None, emulated: bool, distance_m: float) -> None:
+    """Fly a short mission from Yamcs: the rover on a virtual board (or --port, or with
+    --emulated an emulated Pico flashed with its own keys, which Yamcs is given),
+    `farside relay` in front of it, Yamcs on FOLDER (written first if `init` has not),
+    yamcs-client as the operator: PING, DRIVE_DISTANCE, TURN, a wheel jam and its WHEEL_FAULT."""
     from rich.console import Console
     from rich.table import Table
 
     from hil.yamcs.config import SETUP_FILE
     from hil.yamcs.fly import Flight, Station, fly_mission
 
+    if emulated and rover_port is not None:
+        raise FarsideError("--emulated starts its own Pico: give --port or --emulated, not both")
+    if not distance_m > 0:
+        raise FarsideError(f"--distance: expected metres above 0, got {distance_m:g}")
     if not (Path(folder) / SETUP_FILE).exists():
-        setup, why = _setup(DEFAULT_HTTP_PORT, DEFAULT_TM_PORT, DEFAULT_TC_PORT, DEFAULT_INSTANCE, keys, 1, 1, False)
+        from hil.gs.keys import DEV_KEYS
+
+        # an emulated Pico's own key takes the place of this one once the station has made it
+        setup, why = _setup(DEFAULT_HTTP_PORT, DEFAULT_TM_PORT, DEFAULT_TC_PORT, DEFAULT_INSTANCE,
+                            str(DEV_KEYS) if emulated else keys, 1, 1, False)
         write_config(folder, setup, mdb_xml(), event_decoding())
-        click.echo(f"wrote {folder}: TC security {setup.security} ({why})", err=True)
+        click.echo(f"wrote {folder}: TC security {setup.security} ({'the Pico keys' if emulated else why})", err=True)
     console = Console()
     with Station(Path(folder), rover_port=rover_port, profile=profile, seed=seed, board=board,
-                 heapsize=heapsize) as st:
-        console.print(f"Yamcs up in {st.yamcs_start_s:.1f} s at http://{st.url}; rover on {st.rover_port}; "
-                      f"relay {profile}")
+                 heapsize=heapsize, emulated=emulated, keys=keys if emulated else None) as st:
+        where = f"an emulated Pico ({st.rover_port}, keys {st.key_file})" if emulated else st.rover_port
+        console.print(f"Yamcs up in {st.yamcs_start_s:.1f} s at http://{st.url}; rover on {where}; relay {profile}")
         flight = Flight(st.url, st.instance)
         try:
-            steps = fly_mission(flight)
+            steps = fly_mission(flight, distance_m=distance_m, board=st.vboard if emulated else None)
         finally:
             flight.close()
     table = Table(title="mission flown from Yamcs")
