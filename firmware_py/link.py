@@ -35,7 +35,7 @@
 from firmware_py import farm as farm_mod
 from firmware_py import sdls
 from firmware_py import tc_frame
-from firmware_py.compat import const, ticks_diff
+from firmware_py.compat import const
 from firmware_py.spacepacket import TmPacketBuilder
 from firmware_py.tm_frame import TmFramer
 
@@ -191,7 +191,7 @@ class Link:
 
     def _auth_report(self, now_ms):
         # one summary per period while rejections continue; a quiet period ends the burst
-        if self._auth_t is None or ticks_diff(now_ms, self._auth_t) < self.auth_period_ms:
+        if self._auth_t is None or (now_ms - self._auth_t) < self.auth_period_ms:
             return
         if self._auth_n:
             self.events.emit(_EV_AUTH_SUMMARY, self._auth_n, self._auth_reason, self._auth_spi)
@@ -215,11 +215,11 @@ class Link:
             self._rekey()
         self._auth_report(now_ms)
         fr = self.framer
-        if fr.pending and (self._kick or ticks_diff(now_ms, self._last_flush) >= _FLUSH_MS):
+        if fr.pending and (self._kick or (now_ms - self._last_flush) >= _FLUSH_MS):
             fr.flush()
             self._last_flush = now_ms
             self._kick = False
-        elif self._kick or ticks_diff(now_ms, self._last_tx) >= _IDLE_MS:
+        elif self._kick or (now_ms - self._last_tx) >= _IDLE_MS:
             fr.idle()
             self._kick = False
         if not fr.pending:
@@ -229,6 +229,8 @@ class Link:
         if self._kick or self.framer.pending:
             return _BUSY_POLL_MS
         rx = self._rx_ms
-        if rx is not None and ticks_diff(now_ms, rx) < _BUSY_MS:
+        # uptime ms (never wraps): a plain difference; ticks_diff would turn negative 2^29 ms
+        # (6.2 days) after the last uplink and keep a hibernating rover polling all night
+        if rx is not None and now_ms - rx < _BUSY_MS:
             return _BUSY_POLL_MS
         return _QUIET_POLL_MS

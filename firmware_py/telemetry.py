@@ -17,7 +17,7 @@
 #                     wakes at least every 100 ms, sends a .due report)
 import struct
 
-from firmware_py.compat import const, ticks_diff
+from firmware_py.compat import const
 
 _LIMITS = {
     "B": (0, 0xFF),
@@ -83,7 +83,7 @@ class Telemetry:
     def poll(self, now_ms, min_period_ms=0):
         # min_period_ms: a floor on the period (HIBERNATE sends once a minute)
         period = self.period_ms if self.period_ms > min_period_ms else min_period_ms
-        if self.due or self._last is None or ticks_diff(now_ms, self._last) >= period:
+        if self.due or self._last is None or (now_ms - self._last) >= period:
             self.due = False
             self._last = now_ms
             self.send()
@@ -92,7 +92,7 @@ class Telemetry:
         if self.due or self._last is None:
             return 1
         period = self.period_ms if self.period_ms > min_period_ms else min_period_ms
-        ms = period - ticks_diff(now_ms, self._last)
+        ms = period - (now_ms - self._last)
         if ms < 1:
             return 1
         return ms if ms < _MAX_WAIT_MS else _MAX_WAIT_MS
