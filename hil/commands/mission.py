@@ -55,7 +55,6 @@ def cli(
 
     # one key setting for the whole run: the rover's flash and the ground read it
     setting = resolve_keys(keys, board=board, allow_dev=board in SIM_BOARDS or target in ("virtual", "mpy"))
-    os.environ["FARSIDE_KEYS"] = str(setting.path)
     if scenario not in SCENARIOS:
         raise FarsideError(f"expected a scenario ({', '.join(SCENARIOS)}), got {scenario!r}")
     port = None
@@ -80,7 +79,15 @@ def cli(
             mark = "ok" if rec.ok else "FAILED"
             progress.update(steps[key], completed=1, rover=f"T+{rec.ended_s or 0:7.0f} s {mark}")
 
-        result = run_mission(spec, on_step=on_step)
+        prior = os.environ.get("FARSIDE_KEYS")
+        os.environ["FARSIDE_KEYS"] = str(setting.path)  # for this run only: the rover's flash and the ground
+        try:
+            result = run_mission(spec, on_step=on_step)
+        finally:
+            if prior is None:
+                os.environ.pop("FARSIDE_KEYS", None)
+            else:
+                os.environ["FARSIDE_KEYS"] = prior
         progress.update(task, total=1, completed=1)
     s = result.summary
     if as_json:
