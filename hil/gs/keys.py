@@ -24,7 +24,7 @@ from protocols.errors import ProtocolError
 from protocols.sdls import KEY_LENGTH, KeyStore, SaConfig, Suite
 
 DEV_KEYS = Path(__file__).resolve().parent / "dev_keys.json"
-SIM_BOARDS = ("sim",)
+SIM_BOARDS = ("sim", "sim_uart")  # boards/*.json with chip "sim": the dev keys are theirs
 
 
 def config_dir() -> Path:
