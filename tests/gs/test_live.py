@@ -123,7 +123,8 @@ def test_python_procedure_uses_the_fprime_style_api(gs: GroundApi, tmp_path: Pat
 
 
 def test_a_hazard_fails_the_drive_at_completion_with_exit_5(gs: GroundApi) -> None:
-    gs.send_and_assert_command("SIM_INJECT", ["fault=ROCK_AHEAD_M", "wheel=0", "value=0.1"])
+    # a rock 0.5 m ahead of the front axle: inside the hazard camera's 0.3-3.0 m field
+    gs.send_and_assert_command("SIM_INJECT", ["fault=ROCK_AHEAD_M", "wheel=0", "value=0.5"])
     with pytest.raises(VerificationFailed, match=r"completion failed \(HAZARD\)") as exc:
         gs.send_and_assert_command("DRIVE_DISTANCE", {"distance_m": "1m", "speed_mph": "0.05m/s"})
     assert exc.value.exit_code == EXIT_COMPLETION_FAILED

@@ -104,7 +104,7 @@ def test_replayed_and_forged_commands_are_rejected_while_real_ones_work(rover):
     still = truth.since(plant, after_drive)
     if driven is not None and still is not None:  # measured: 0.998 m, then not a hair
         assert driven.travelled_m == pytest.approx(1.0, abs=0.1)
-        assert still.travelled_m < 0.002  # the forged 50 m drive truly never moved a wheel
+        assert still.travelled_m < 0.005  # a wheel settles mm; the forged 50 m drive truly never moved the rover
 
 
 def test_watchdog_reset_mid_drive_and_recovery(rover, plant):
