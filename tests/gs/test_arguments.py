@@ -102,7 +102,10 @@ def test_tab_completion_of_commands_arguments_enums_and_units() -> None:
     assert "speed_mph=5km/h" in complete_words(M, ["DRIVE_DISTANCE"], "speed_mph=5")
 
 
-def test_dict_browser_shows_units_ranges_and_limits(capsys: pytest.CaptureFixture[str]) -> None:
+def test_dict_browser_shows_units_ranges_and_limits(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # the browser fits the terminal: a wide one shows every column whole
     assert main(["gs", "dict", "show", "DRIVE_DISTANCE"]) == 0
     out = capsys.readouterr().out
     assert "speed_mph" in out and "m/h" in out and "1 .. 200" in out
