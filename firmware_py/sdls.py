@@ -217,7 +217,10 @@ class Security:
         self.tm_seq = store.tm_mark if store is not None else 0
         self.tm_mark = self.tm_seq
         self.pending = None  # (spi, key id): a rekey to apply once its report is sent
-        self._aad = bytearray(20)  # masked header (<= 6), SPI, the IV's 12 zeroed octets
+        # AAD per frame kind: masked header, SPI, then the IV's 12 octets, masked to zero
+        # once here (each kind writes only its header and SPI, so they stay zero)
+        self._aad_tc = bytearray(_TC + 14)
+        self._aad_tm = bytearray(_TM + 14)
         self.spi = 0
         self.seq = 0
         self.data_start = 0
@@ -302,18 +305,14 @@ class Security:
     # the IV masked to 12 zero octets, and for gmac the data.
     def _tag_ok(self, sa, f, ds, end, m0, m1, m2, m3, m4, hlen):
         g = sa.gcm
-        a = self._aad
+        a = self._aad_tm if hlen == _TM else self._aad_tc
         a[0] = f[0] & m0
         a[1] = f[1] & m1
         a[2] = f[2] & m2
         a[3] = f[3] & m3
-        a[4] = f[4] & m4
-        if hlen == _TM:
-            a[5] = 0
+        a[4] = f[4] & m4  # (TM's 6th header octet is masked out: zero from the start)
         a[hlen] = f[hlen]
         a[hlen + 1] = f[hlen + 1]
-        for i in range(hlen + 2, hlen + 14):  # the IV, masked (TM and TC share _aad)
-            a[i] = 0
         g.begin(f, hlen + 2)
         g.aad(a, 0, hlen + 14)
         if sa.suite == SUITE_GCM:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 import serial
 
 from hil.flash.link import command_bytes, reported_arsn
@@ -16,18 +15,6 @@ from hil.gs.mission import Mission
 from hil.gs.session import Session
 from hil.gs.state import GroundState
 from protocols.stream import TmDeframer
-from tests.gs.rover_pty import start_rover
-
-
-@pytest.fixture
-def rover_port(tmp_path: Path):
-    proc, path = start_rover(tmp_path / "rover")
-    try:
-        yield path
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 def _listen(port: serial.Serial, seconds: float) -> bytes:

@@ -7,21 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from hil.gs.session import Session
-from tests.gs.rover_pty import start_rover
-
-
-@pytest.fixture
-def rover_port(tmp_path: Path):
-    proc, path = start_rover(tmp_path / "rover")
-    try:
-        yield path
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 def test_commanding_continues_after_a_commanded_reboot_and_a_new_session(rover_port: str, tmp_path: Path) -> None:
