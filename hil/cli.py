@@ -61,6 +61,18 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     click.echo(f"farside: warning: {message}", err=True)
 
 
+def usage_line(exc: click.UsageError) -> str:
+    """A click usage error in the house style: one line, with where to find help on the same line."""
+    text = " ".join(exc.format_message().split()).rstrip(".").replace(". Did you mean", "; did you mean")
+    if text[:1].isupper() and text[1:2].islower():
+        text = text[0].lower() + text[1:]
+    ctx = exc.ctx
+    if ctx is not None:
+        path = ctx.command_path
+        text = f"{text} (see {path} --help)"
+    return f"farside: error: {text}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, turning FarsideError into one line and an exit code."""
     warnings.showwarning = _show_warning
@@ -75,8 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("farside: aborted", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # a group run bare: its help
+        return exc.exit_code
+    except click.UsageError as exc:
+        click.echo(usage_line(exc), err=True)
+        return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"farside: error: {' '.join(exc.format_message().split())}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -154,7 +154,10 @@ class GroundDictionary:
         by the dictionary (protocols.dictionary.Dictionary.coerce), whose verdict is phrased here."""
         value: int | float
         if a.enum is not None and not _is_number(text):
-            value = self.enum_value(a.enum, text)
+            found = self.pd.enum_value(a.enum, text)
+            if found is None:
+                raise FarsideError(f"{cmd}.{a.name}: expected one of {', '.join(self._allowed(a))}, got {text!r}")
+            value = found
         else:
             try:
                 value, unit = parse_quantity(text)
@@ -173,12 +176,20 @@ class GroundDictionary:
         except ArgumentError as exc:
             if exc.problem in ("whole", "finite") and a.type != "f32":
                 raise FarsideError(f"{cmd}.{a.name}: expected an integer ({a.type}), got {text!r}") from None
+            if exc.problem == "range" and a.enum is not None:
+                raise FarsideError(f"{cmd}.{a.name}: expected one of {', '.join(self._allowed(a))}, got {text!r}") from None
             if exc.problem in ("range", "finite"):
                 unit = f" {a.unit}" if a.unit else ""
                 raise FarsideError(f"{cmd}.{a.name}: expected {exc.lo:g}..{exc.hi:g}{unit}, got {value:g}") from None
             raise FarsideError(str(exc)) from None
         except ProtocolError as exc:
             raise FarsideError(str(exc)) from None
+
+    def _allowed(self, a: Arg) -> list[str]:
+        """The labels of enum argument `a` that its range allows, in value order."""
+        labels = sorted(self.pd.enums[a.enum or ""].items())
+        lo, hi = a.range if a.range else (labels[0][0], labels[-1][0])
+        return [label for v, label in labels if lo <= v <= hi]
 
     def encode_args(self, name: str, values: dict[str, int | float], packet: bytes = b"") -> bytes:
         """Application data of command `name`: arguments packed big-endian in order."""
