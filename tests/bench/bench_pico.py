@@ -460,7 +460,7 @@ def pct(values: list[int], q: float) -> float:
 
 def report(flash_fig: dict[str, FlashFigure] | None, sessions: dict[str, Session], frozen_note: str,
            frozen_fig: FlashFigure | None, args: argparse.Namespace, firmware: Path, frozen_uf2: Path | None,
-           wall_s: float) -> None:
+           wall_s: float) -> dict[str, Any]:
     m = sessions.get("mpy")
     f = sessions.get("frozen")
     j: dict[str, Any] = {}
@@ -585,6 +585,7 @@ def report(flash_fig: dict[str, FlashFigure] | None, sessions: dict[str, Session
     print(f"  wall time of this run: {wall_s:.0f} s")
     j["bench_wall_s"] = round(wall_s, 1)
     print(json.dumps(j))
+    return j
 
 
 # ---- main ----------------------------------------------------------------------------------
@@ -630,6 +631,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--peak-s", type=float, default=30.0, help="chip s of driving for peak heap and step times (run b)")
     ap.add_argument("--codec-n", type=int, default=100, help="codec operations per figure (0: skip the codec)")
     ap.add_argument("--seed", type=int, default=1)
+    from tests.bench.report import add_json_option, write_json
+
+    add_json_option(ap)
     args = ap.parse_args(argv)
     try:
         firmware = preflight(args.firmware)
@@ -655,8 +659,9 @@ def main(argv: list[str] | None = None) -> None:
                     sessions["frozen"] = run_chip("frozen", img, frozen_uf2, tmp / "run-frozen", args)
                 except (BenchError, FarsideError) as exc:
                     note = f"not measurable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            report(None if args.no_flash else flash_fig, sessions, note, frozen_fig, args, firmware, frozen_uf2,
-                   time.monotonic() - w0)
+            figures = report(None if args.no_flash else flash_fig, sessions, note, frozen_fig, args, firmware,
+                             frozen_uf2, time.monotonic() - w0)
+            write_json(args.json, figures, "pico")
     except (BenchError, FarsideError) as exc:
         sys.exit(f"bench_pico: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
 

@@ -9,6 +9,7 @@ stepped in one-minute updates (a hibernating rover's wake period).
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from firmware_py.hal.plant import SYNODIC_S  # noqa: E402
 from firmware_py.hal.sim import SimHal  # noqa: E402
+from tests.bench.report import add_json_option, write_json  # noqa: E402
 
 DRIVE = """
 hal = SimHal({}, None, seed=3)
@@ -95,12 +97,21 @@ def _micropython() -> str | None:
 
 
 def main() -> None:
-    print(f"CPython: sim HAL update while driving over seeded terrain with rocks: {cpython_update_us():.1f} us")
-    print(f"CPython: a 29.5-day lunation of the plant in 1-minute updates: {lunation_wall_s():.2f} s wall")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_json_option(ap)
+    args = ap.parse_args()
+    figures = measure()
+    write_json(args.json, figures, "plant")
+
+
+def measure() -> dict[str, float]:
+    figures = {"cpython_update_us": cpython_update_us(), "cpython_lunation_wall_s": lunation_wall_s()}
+    print(f"CPython: sim HAL update while driving over seeded terrain with rocks: {figures['cpython_update_us']:.1f} us")
+    print(f"CPython: a 29.5-day lunation of the plant in 1-minute updates: {figures['cpython_lunation_wall_s']:.2f} s wall")
     mp = _micropython()
     if mp is None:
         print("no micropython unix port: MicroPython figures skipped")
-        return
+        return figures
     from tests.rover.test_micropython import compile_tree
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,10 +121,12 @@ def main() -> None:
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("mpy")]
         if not line:
             print("MicroPython run failed:", out.stderr[-500:])
-            return
+            return figures
         _, us, alloc, free = line[-1].split()
+        figures.update(mpy_update_us=float(us), mpy_alloc_per_update_b=float(alloc), mpy_free_b=float(free))
         print(f"MicroPython unix port: sim HAL update while driving: {float(us):.0f} us, "
               f"{float(alloc):.0f} octets allocated per update (float boxes), {free} octets free")
+    return figures
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import time
@@ -22,6 +23,9 @@ from protocols.sdls import FrameAuthenticator, KeyStore, SecuritySender
 from protocols.stream import TmDeframer, frame_tm
 from protocols.tc_frame import build_tc_frame, parse_tc_frame
 from protocols.tm_frame import TmDemultiplexer, TmMultiplexer
+from tests.bench.report import add_json_option, write_json
+
+FIGURES: dict[str, float] = {}
 
 
 def _best(fn: Callable[[], int], repeat: int = 3) -> tuple[float, int]:
@@ -68,9 +72,11 @@ def bench_tm_decode() -> None:
         return len(frames)
 
     t, n = _best(demux_only)
+    FIGURES["tm_decode_frames_per_s"] = n / t
     print(f"TM decode (FECF + demux to packets): {n / t:,.0f} frames/s  ({n} frames of 256 octets, "
           f"{n * 256 / t / 1e6:.1f} MB/s)  target >= 20,000")
     t, n = _best(demux_and_pus, repeat=1)
+    FIGURES["tm_decode_pus_frames_per_s"] = n / t
     print(f"TM decode + PUS parse of every packet: {n / t:,.0f} frames/s")
 
 
@@ -93,8 +99,10 @@ def bench_tc() -> None:
         return len(packets)
 
     t, n = _best(build_parse_plain)
+    FIGURES["tc_build_parse_frames_per_s"] = n / t
     print(f"TC frames built + parsed: {n / t:,.0f} frames/s")
     t, n = _best(build_parse_secured)
+    FIGURES["tc_build_parse_auth_frames_per_s"] = n / t
     print(f"TC frames built + parsed + authenticated: {n / t:,.0f} frames/s")
 
 
@@ -125,16 +133,22 @@ def bench_deframer() -> None:
 
     for chunk in (4096, 256, 64):
         t, n = _best(run(chunk))
+        FIGURES[f"deframer_{chunk}_mb_per_s"] = n / t / 1e6
         print(f"TM deframer, 1% corrupted frames, {chunk}-octet chunks: {n / t / 1e6:.1f} MB/s "
               f"({len(frames)} frames, {bad} corrupted)")
     t, n = _best(run(256, hook=True))
+    FIGURES["deframer_256_on_bad_mb_per_s"] = n / t / 1e6
     print(f"TM deframer, 1% corrupted frames, 256-octet chunks, on_bad archiving them: {n / t / 1e6:.1f} MB/s")
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_json_option(ap)
+    args = ap.parse_args()
     bench_tm_decode()
     bench_tc()
     bench_deframer()
+    write_json(args.json, FIGURES, "protocols")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from hil.relay.endpoints import TcpListenEndpoint
 from hil.relay.profile import DirectionConfig, RelayProfile, load_profile
 from hil.relay.runner import RelayRunner
 from protocols.tc_frame import build_bd_frame
+from tests.bench.report import add_json_option, write_json
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -131,27 +132,34 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=20.0)
     ap.add_argument("--commands", type=int, default=200)
     ap.add_argument("--seeds", type=int, default=3)
+    add_json_option(ap)
     args = ap.parse_args()
+    figures: dict[str, object] = {}
 
     print("1. delay accuracy, real time, TCP loopback through the relay")
     for d in (1.75, 0.0):
         errs = asyncio.run(_delay_run(d, args.samples, 0.05))
         ms = [e * 1e3 for e in errs]
+        figures[f"delay_{d:.2f}s_error_p50_ms"] = _pct(ms, 0.5)
+        figures[f"delay_{d:.2f}s_error_p99_ms"] = _pct(ms, 0.99)
         print(f"   configured {d:.2f} s: error p50 {_pct(ms, 0.5):.3f} ms, p99 {_pct(ms, 0.99):.3f} ms, "
               f"min {min(ms):.3f} ms, max {max(ms):.3f} ms  (n={len(ms)})")
 
     print("2. throughput, unlimited rate (lab profile), TM frames over TCP loopback")
     mbs, frames = asyncio.run(_throughput(args.mb))
+    figures["throughput_mb_per_s"] = mbs
     print(f"   {mbs:.1f} MB/s ({frames} frames of 260 octets)")
 
     print(f"3. COP-1 goodput under queqiao (125 bit/s up, 1.75 s each way), virtual time, "
           f"{args.commands} commands x {args.seeds} seeds")
     for ber in (1e-5, 1e-4):
         r = _goodput(ber, args.commands, list(range(1, args.seeds + 1)))
+        figures[f"cop1_ber_{ber:g}"] = r
         print(f"   BER {ber:g}: goodput {r['fraction_mean']:.3f} of ideal (min {r['fraction_min']:.3f}); "
               f"frame {r['frame_bits']:.0f} bits, P(frame ok) {r['p_frame_ok']:.4f}; "
               f"K={r['k']:.0f} T1={r['t1_s']:.1f} s; {r['retransmissions_per_command']:.3f} retransmissions/command; "
               f"{r['wall_s']:.1f} s wall")
+    write_json(args.json, figures, "relay")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Under CPython: simulated seconds per wall second for the firmware plus plant (vi
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,12 @@ def _figures(out: str) -> dict[str, float]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from tests.bench.report import add_json_option, write_json
+
+    add_json_option(ap)
+    args = ap.parse_args()
+    figures: dict[str, float] = {}
     tmp = Path(tempfile.mkdtemp())
     mp = _micropython()
     if mp:
@@ -173,6 +180,7 @@ def main() -> None:
         if proc.returncode:
             print(proc.stdout, proc.stderr)
         f = _figures(proc.stdout)
+        figures.update({f"mpy_{k.lower()}": v for k, v in f.items()})
         print("MicroPython unix port, -X heapsize=192K, mpy-cross compiled firmware")
         print(f"  control loop (drive.step, 6 wheels)   {f['CTRL_US']:8.1f} us/iteration ({CONTROL_MS} ms period)")
         print(f"  sim plant update ({CONTROL_MS} ms of plant)    {f['PLANT_US']:8.1f} us/iteration")
@@ -187,6 +195,7 @@ def main() -> None:
         if proc.returncode:
             print(proc.stdout, proc.stderr)
         f = _figures(proc.stdout)
+        figures.update({f"mpy_{k.lower()}": v for k, v in f.items()})
         print(f"  peak heap, all tasks running, driving {f['PEAK_B'] / 1024:8.1f} KB (gc.threshold 2 KB, sampled every 5 ms)")
         print(f"  live heap after gc.collect            {f['LIVE_B'] / 1024:8.1f} KB, of which:")
         print(f"    interpreter at start                {f['BASE_B'] / 1024:8.1f} KB")
@@ -225,6 +234,8 @@ def main() -> None:
     print(f"  10 m drive at 200 m/h: {sim2:.0f} simulated s in {wall2:.2f} wall s = {sim2 / wall2:.0f} simulated s per wall s")
     print("CPython, virtual-time loop, firmware + plant + ground codec")
     print(f"  10 m drive at 200 m/h: {sim_s:.0f} simulated s in {wall:.2f} wall s = {sim_s / wall:.0f} simulated s per wall s")
+    figures.update(stepped_sim_s_per_wall_s=sim2 / wall2, vt_sim_s_per_wall_s=sim_s / wall)
+    write_json(args.json, figures, "rover")
 
 
 if __name__ == "__main__":

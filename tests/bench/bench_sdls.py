@@ -187,10 +187,12 @@ def table(results: dict[str, dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from tests.bench.report import add_json_option, write_json
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200, help="verifies per figure")
     ap.add_argument("--no-pico", action="store_true", help="skip the emulated Pico")
-    ap.add_argument("--json", default=None, help="also write the figures to this file")
+    add_json_option(ap)
     args = ap.parse_args(argv)
     if args.n < 1:
         sys.exit("farside: error: --n must be at least 1")
@@ -199,8 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     table(results)
     line = json.dumps(results, sort_keys=True)
     print(line)
-    if args.json:
-        Path(args.json).write_text(line + "\n")
+    write_json(args.json, results, "sdls")
 
 
 if __name__ == "__main__":

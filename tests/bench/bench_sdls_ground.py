@@ -85,14 +85,27 @@ def raw_gcm_rate() -> float:
 
 
 def main() -> None:
+    import argparse
+
+    from tests.bench.report import add_json_option, write_json
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    add_json_option(ap)
+    args = ap.parse_args()
+    figures: dict[str, float] = {}
     print(f"ground SDLS, {FRAME_OCTETS}-octet TC frames, best of 5 runs of {N} frames")
     for suite in (Suite.AES_GCM, Suite.GMAC, Suite.HMAC_SHA256):
         rate, us = verify_rate(suite)
+        figures[f"verify_{suite.value}_frames_per_s"] = rate
         print(f"  verify+{'decrypt' if suite is Suite.AES_GCM else 'check'} {suite.value:12} "
               f"{rate:10,.0f} frames/s  {us:6.1f} us/frame (with commit)")
     for suite in (Suite.AES_GCM, Suite.HMAC_SHA256):
-        print(f"  build {suite.value:21} {build_rate(suite):10,.0f} frames/s")
-    print(f"  AESGCM.decrypt alone (37-octet body)  {raw_gcm_rate():10,.0f} frames/s")
+        rate = build_rate(suite)
+        figures[f"build_{suite.value}_frames_per_s"] = rate
+        print(f"  build {suite.value:21} {rate:10,.0f} frames/s")
+    figures["aesgcm_decrypt_frames_per_s"] = raw_gcm_rate()
+    print(f"  AESGCM.decrypt alone (37-octet body)  {figures['aesgcm_decrypt_frames_per_s']:10,.0f} frames/s")
+    write_json(args.json, figures, "sdls_ground")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ from hil.gs.keys import DEV_KEYS
 from hil.yamcs.config import YamcsSetup, sdls_key_from_setting, write_config
 from hil.yamcs.fly import Flight, Station, archive_tm_frames, send_frames
 from hil.yamcs.server import YamcsServer
+from tests.bench.report import add_json_option, write_json
+
+FIGURES: dict[str, float] = {}
 
 
 def _free(kind: int = socket.SOCK_STREAM) -> int:
@@ -79,10 +82,12 @@ def replay_rates(root: Path, archive: Path, rates: list[float]) -> None:
             took = send_frames(frames, port, frames_per_s=rate)
             time.sleep(2.0)
             got = link.get_info().in_count - before
+            FIGURES[f"replay_{rate:.0f}_fps_taken_pct"] = 100.0 * got / len(frames)
             print(f"  {rate:7.0f} frames/s offered ({took:5.1f} s): Yamcs took {got}/{len(frames)} "
                   f"({100.0 * got / len(frames):5.1f} %)")
         before = link.get_info().in_count
         took = send_frames(frames, port, received=lambda: link.get_info().in_count - before)
+        FIGURES["replay_windowed_frames_per_s"] = len(frames) / took
         print(f"  windowed on the link's count: {len(frames)} frames in {took:.2f} s = "
               f"{len(frames) / took:.0f} frames/s, none lost")
     finally:
@@ -96,6 +101,7 @@ def commands_per_minute(root: Path, n: int, profile: str) -> None:
     folder = _folder(root, "cmd", sdls_key=key)
     with Station(folder, profile=profile, heapsize="256K") as st:
         print(f"  Yamcs up in {st.yamcs_start_s:.1f} s beside the board and the relay")
+        FIGURES["station_yamcs_start_s"] = st.yamcs_start_s or 0.0
         flight = Flight(st.url, st.instance)
         try:
             flight.wait_parameter("mode", lambda v: v is not None, 120)
@@ -103,6 +109,7 @@ def commands_per_minute(root: Path, n: int, profile: str) -> None:
             t0 = time.monotonic()
             ok = sum(flight.command("PING", timeout_s=300).success for _ in range(n))
             dt = time.monotonic() - t0
+            FIGURES["one_at_a_time_commands_per_min"] = 60.0 * ok / dt
             print(f"  one at a time: {ok}/{n} PINGs completed in {dt:.1f} s = {60.0 * ok / dt:.1f} commands/min")
             t0 = time.monotonic()
             cmds = [flight.conn.issue("/farside/PING") for _ in range(n)]
@@ -110,6 +117,7 @@ def commands_per_minute(root: Path, n: int, profile: str) -> None:
                 c.await_complete(timeout=600)
             dt = time.monotonic() - t0
             ok = sum(bool(c.is_success()) for c in cmds)
+            FIGURES["queued_commands_per_min"] = 60.0 * ok / dt
             print(f"  all queued at once: {ok}/{n} PINGs completed in {dt:.1f} s = {60.0 * ok / dt:.1f} commands/min")
         finally:
             flight.close()
@@ -120,16 +128,19 @@ def main() -> None:
     ap.add_argument("--starts", type=int, default=3)
     ap.add_argument("--commands", type=int, default=8)
     ap.add_argument("--profile", default="queqiao")
+    add_json_option(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         times = start_times(root, args.starts)
         print(f"Yamcs start: {', '.join(f'{t:.1f}' for t in times)} s (min {min(times):.1f}, max {max(times):.1f})")
+        FIGURES.update(yamcs_start_min_s=min(times), yamcs_start_max_s=max(times))
         archive = mission_archive(root)
         print(f"HK replay into Yamcs ({len(archive_tm_frames(archive))} frames of a sortie):")
         replay_rates(root, archive, [500.0, 2000.0, 5000.0, 10000.0])
         print(f"commands through Yamcs under {args.profile}:")
         commands_per_minute(root, args.commands, args.profile)
+    write_json(args.json, FIGURES, "yamcs")
 
 
 if __name__ == "__main__":

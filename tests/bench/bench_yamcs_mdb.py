@@ -21,6 +21,9 @@ from hil.gs.synth import bulk_hk_packets, frames_of
 from hil.yamcs.config import YamcsSetup, write_config
 from hil.yamcs.mdb import build_mdb, mdb_report
 from hil.yamcs.server import YamcsServer
+from tests.bench.report import add_json_option, write_json
+
+FIGURES: dict[str, float] = {}
 
 
 def _port(kind: int = socket.SOCK_STREAM) -> int:
@@ -34,6 +37,7 @@ def bench_build(runs: int = 5) -> str:
     for _ in range(runs):
         xml = build_mdb()
     dt = (time.perf_counter() - t0) / runs
+    FIGURES.update(xtce_octets=len(xml), xtce_build_ms=dt * 1000)
     print(f"XTCE: {len(xml)} octets, built in {dt * 1000:.0f} ms (mean of {runs})")
     for line in mdb_report():
         print(f"  not carried in full: {line}")
@@ -56,7 +60,8 @@ def bench_rates(xml: str, rates: list[int], seconds: float) -> None:
         server = YamcsServer(tmp)
         server.start()
         try:
-            print(f"Yamcs ready in {server.wait_ready(180):.1f} s with this MDB")
+            FIGURES["yamcs_ready_s"] = server.wait_ready(180)
+            print(f"Yamcs ready in {FIGURES['yamcs_ready_s']:.1f} s with this MDB")
             client = YamcsClient(f"localhost:{setup.http_port}")
             seen = [0]
             lock = threading.Lock()
@@ -103,6 +108,8 @@ def bench_rates(xml: str, rates: list[int], seconds: float) -> None:
                     last_t = time.perf_counter()
                 done_s = max(last_t - t0, sent_s)  # to the last decoded packet
                 extracted = _vc_packets(server) - before
+                FIGURES[f"offered_{rate}_decoded_pct"] = 100 * got / n
+                FIGURES[f"offered_{rate}_decoded_hk_per_s"] = got / done_s
                 print(f"offered {rate:>6} HK/s ({len(frames)} frames in {sent_s:.1f} s): link extracted "
                       f"{extracted}, processor decoded {got} of {n} ({100 * got / n:.1f} %), "
                       f"{got / done_s:.0f} HK/s decoded over {done_s:.1f} s")
@@ -116,9 +123,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per offered rate")
     ap.add_argument("--rates", default="100,1000,5000,20000", help="offered HK packets per second")
+    add_json_option(ap)
     args = ap.parse_args()
     xml = bench_build()
     bench_rates(xml, [int(r) for r in args.rates.split(",")], args.seconds)
+    write_json(args.json, FIGURES, "yamcs_mdb")
 
 
 if __name__ == "__main__":
