@@ -19,6 +19,11 @@ wakes it, trace: `loop.wakers` (a Counter, with `trace=True`) counts the jumps b
 each one woke: for a task's sleep or timeout the last two coroutines of its await chain
 ("Rover._guard > Rover._link_task"), else the callback's name.
 
+A loop that keeps running callbacks without ever letting the clock move (a task that polls
+with `sleep(0)`, or a timeout shorter than the loop's clock resolution retried forever) would
+spin at one instant for ever; after `STALL_PASSES` such passes at one virtual time the loop
+raises `VirtualTimeStall`, naming the time, the next timer and what kept it busy.
+
 Why our own: `looptime` patches a running loop for pytest and `aiotools.VirtualClock`
 patches `loop.time` in a context manager; both work, but a 60-line loop subclass has no
 dependency, no monkeypatching and the same behaviour under pytest and the CLI.
@@ -32,9 +37,16 @@ from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from hil.errors import FarsideError
+
 T = TypeVar("T")
 
 BUSY_POLL_EVERY = 16  # while callbacks are ready, poll the real fds once per this many iterations
+STALL_PASSES = 500_000  # busy loop passes at one virtual time before the loop calls it a stall
+
+
+class VirtualTimeStall(FarsideError):
+    """The virtual clock stopped moving: callbacks kept the loop busy at one instant."""
 
 
 class _JumpingSelector(selectors.DefaultSelector):
@@ -49,6 +61,14 @@ class _JumpingSelector(selectors.DefaultSelector):
         if timeout is not None and timeout <= 0:
             # callbacks are ready: they run now whatever the fds say, so a real poll on
             # every iteration would only cost a system call; look now and then
+            loop = self.loop
+            if loop is not None:
+                if loop._vtime != loop._stall_t:
+                    loop._stall_t = loop._vtime
+                    loop._stall_n = 0
+                loop._stall_n += 1
+                if loop._stall_n >= loop.stall_passes:
+                    loop._stalled()
             self._busy += 1
             if self._busy < BUSY_POLL_EVERY:
                 return []
@@ -72,6 +92,21 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._vtime = float(start)
         self.jumps = 0
         self.wakers: Counter[str] | None = Counter() if trace else None
+        self.stall_passes = STALL_PASSES
+        self._stall_t = self._vtime
+        self._stall_n = 0
+
+    def _stalled(self) -> None:
+        # called from the selector with callbacks ready: say what kept the loop busy
+        self._stall_n = 0
+        ready: Counter[str] = Counter(_handle_name(h) for h in list(getattr(self, "_ready", ()))[:50])
+        busy = ", ".join(f"{name} x{n}" for name, n in ready.most_common(3)) or "nothing"
+        scheduled = getattr(self, "_scheduled", None)
+        nxt = f"; next timer at {scheduled[0].when():.6f} s ({waker(scheduled[0])})" if scheduled else ""
+        raise VirtualTimeStall(
+            f"virtual time stalled at t = {self._vtime:.6f} s: {self.stall_passes} loop passes "
+            f"without the clock moving{nxt}; busy with {busy}"
+        )
 
     def time(self) -> float:
         return self._vtime
@@ -98,6 +133,15 @@ def waker(handle: asyncio.TimerHandle) -> str:
             if isinstance(task, asyncio.Task):
                 return _coro_name(task.get_coro())
     cb = getattr(handle, "_callback", None)
+    return str(getattr(cb, "__qualname__", None) or repr(cb))
+
+
+def _handle_name(handle: asyncio.Handle) -> str:
+    # a ready callback: the task it steps (its coroutine), else the callback's name
+    cb = getattr(handle, "_callback", None)
+    task = getattr(cb, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        return _coro_name(task.get_coro())
     return str(getattr(cb, "__qualname__", None) or repr(cb))
 
 

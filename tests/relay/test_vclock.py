@@ -84,3 +84,42 @@ def test_runs_are_deterministic() -> None:
         return out
 
     assert vclock.run(main(7)) == vclock.run(main(7))
+
+
+def test_a_loop_that_never_lets_time_move_is_a_clear_error_naming_the_spinner() -> None:
+    # a poller that retries a wait shorter than it can ever be (sleep(0)) while a timer is due
+    # later: the clock can never move; the loop says so instead of spinning for ever
+    async def spinner() -> None:
+        while True:
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        asyncio.get_running_loop().call_later(0.001, lambda: None)
+        await spinner()
+
+    loop = vclock.new_event_loop(start=383.6)
+    loop.stall_passes = 20_000
+    try:
+        with pytest.raises(vclock.VirtualTimeStall) as err:
+            loop.run_until_complete(main())
+    finally:
+        loop.close()
+    msg = str(err.value)
+    assert "stalled at t = 383.600000 s" in msg
+    assert "next timer at 383.601000 s" in msg
+    assert "spinner" in msg
+
+
+def test_a_busy_burst_that_lets_time_move_is_not_a_stall() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        for _ in range(30_000):  # many passes, but the clock moves between them
+            await asyncio.sleep(0.001)
+        return loop.time()
+
+    loop = vclock.new_event_loop()
+    loop.stall_passes = 20_000
+    try:
+        assert loop.run_until_complete(main()) == pytest.approx(30.0)
+    finally:
+        loop.close()
