@@ -339,3 +339,34 @@ def shell(timeout: float, **opts: Any) -> int:
     finally:
         s.close()
     return 0
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on (anything but loopback needs the token)")
+@click.option("--port", type=int, default=0, show_default=True, help="TCP port (0: any free one)")
+@click.option("--token", help="the clients' token (default: a random one per start)")
+@click.option("--require-token", is_flag=True, help="ask the token of loopback clients too")
+@link_options
+def serve(host: str, port: int, token: str | None, require_token: bool, **opts: Any) -> int:
+    """Serve the link: one process owns it (COP-1, SDLS, archive, verification); the CLI,
+    the web console and tests are its clients (HTTP + WebSocket JSON)."""
+    import asyncio
+
+    from hil.gs.service import ServiceOptions, build_service, serve_forever
+
+    o = ServiceOptions.from_opts(opts, host=host, port=port, token=token, require_token=require_token)
+    service = build_service(o)
+
+    def ready(svc: Any) -> None:
+        click.echo(f"serving {svc.session.url} (pid {os.getpid()}, archive {svc.session.archive.folder})")
+        click.echo(f"console: {svc.console_url()}")
+        if not svc.require_token and host in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"token for remote clients: {svc.token}")
+        sys.stdout.flush()
+
+    asyncio.run(serve_forever(service, ready))
+    return 0

@@ -137,6 +137,9 @@ class GroundLink:
     def _on_frame(self) -> None:
         """Called after each good TM frame was fed to the state."""
 
+    def _on_packets(self, packets: list[bytes], t: float) -> None:
+        """Called with the TM packets a good frame completed (already fed to the state)."""
+
     def start_archive(self, archive: ArchiveWriter | None, url: str) -> None:
         self.archive = archive
         if archive is not None:
@@ -158,7 +161,9 @@ class GroundLink:
         for frame in self._deframer.feed(octets):
             if self.archive is not None:
                 self.archive.append(KIND_TM, frame, t)
-            st.on_frame(frame, t)
+            packets = st.on_frame(frame, t)
+            if packets:
+                self._on_packets(packets, t)
             if st.sa_reports != self._sa_reports_seen:
                 self._sa_reports_seen = st.sa_reports
                 self._resync_security()

@@ -1,0 +1,215 @@
+"""The command queue's history: each command's stages from QUEUED to its outcome, with no I/O.
+
+A command's stages, in the order they happen:
+  QUEUED    accepted by the ground (on FOP-1's queue, or held while the queue is held)
+  SENT      its frame went on the link
+  ACCEPTED, STARTED, PROGRESS, COMPLETED        the rover's TM 1/1, 1/3, 1/5, 1/7
+  REJECTED, START_FAILED, COMPLETION_FAILED     the rover's TM 1/2, 1/4, 1/8 (final)
+  FAILED    the link never delivered it (COP-1 gave up, the AD service was terminated)
+  UNKNOWN   the ground restarted while it was in flight; a later report still resolves it
+
+`CommandLog.update` reads what the ground link knows (FOP-1 records, TM 1/x reports by request
+id) and returns the commands whose stages changed. It works on any `GroundLink`: the service's
+wall-clock `Session` or the virtual-time `LoopGround`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hil.gs.link import CommandTrack, GroundLink
+from protocols.cop1 import CommandState
+
+FINAL_STAGES = ("COMPLETED", "REJECTED", "START_FAILED", "COMPLETION_FAILED", "FAILED")
+FAILED_OUTCOMES = {"REJECTED", "START_FAILED", "COMPLETION_FAILED", "FAILED"}
+
+
+@dataclass
+class Stage:
+    """One step of a command's life: when (UNIX s), how long after QUEUED, and what it says."""
+
+    stage: str
+    t: float
+    elapsed_s: float
+    detail: str = ""
+
+    def json(self) -> dict[str, Any]:
+        return {"stage": self.stage, "t": self.t, "elapsed_s": round(self.elapsed_s, 6), "detail": self.detail}
+
+
+@dataclass
+class CommandEntry:
+    """A command as the service tracks it (`json()` is the API's command object)."""
+
+    id: int
+    name: str
+    args: dict[str, Any]
+    client: str
+    t0: float
+    request_id: tuple[int, int] | None = None
+    stages: list[Stage] = field(default_factory=list)
+    outcome: str | None = None  # the final stage's name, once there is one
+    text: str = ""  # one line: the command and how it ended (`PING: accepted, started, completed`)
+    at: int | None = None  # release time (rover s) of a time-tagged command
+    track: CommandTrack | None = field(default=None, repr=False, compare=False)
+    reports_seen: int = 0
+
+    @property
+    def state(self) -> str:
+        if self.outcome is not None:
+            return "done"
+        if any(s.stage == "UNKNOWN" for s in self.stages):
+            return "unknown"
+        return "held" if self.track is None else "active"
+
+    def describe(self) -> str:
+        a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
+        return f"{self.name} {a}".strip()
+
+    def add(self, stage: str, t: float | None = None, detail: str = "") -> Stage:
+        t = time.time() if t is None else t
+        s = Stage(stage, t, max(0.0, t - self.t0), detail)
+        self.stages.append(s)
+        if stage in FINAL_STAGES:
+            self.outcome = stage
+        return s
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "args": self.args, "client": self.client, "t0": self.t0,
+            "request_id": list(self.request_id) if self.request_id else None, "at": self.at,
+            "stages": [s.json() for s in self.stages], "state": self.state, "outcome": self.outcome,
+            "text": self.text,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CommandEntry:
+        rid = d.get("request_id")
+        e = cls(int(d["id"]), str(d["name"]), dict(d.get("args") or {}), str(d.get("client") or ""),
+                float(d["t0"]), (int(rid[0]), int(rid[1])) if rid else None, at=d.get("at"))
+        e.stages = [Stage(s["stage"], float(s["t"]), float(s["elapsed_s"]), s.get("detail", "")) for s in d["stages"]]
+        e.outcome, e.text = d.get("outcome"), d.get("text", "")
+        return e
+
+
+class CommandLog:
+    """Commands by id, newest last (the last `keep`), and their stages (see the module docstring).
+
+    `persist` is called with each command whose stages changed (the service appends it to a
+    JSON-lines file, so a restarted service knows what was in flight)."""
+
+    def __init__(self, link: GroundLink, keep: int = 1000, persist: Callable[[CommandEntry], None] | None = None) -> None:
+        self.link = link
+        self.keep = keep
+        self.persist = persist
+        self.entries: OrderedDict[int, CommandEntry] = OrderedDict()
+        self.next_id = 1
+
+    def new(self, name: str, args: dict[str, Any], client: str, at: int | None = None) -> CommandEntry:
+        """A command taken in: QUEUED, not yet on the link (`attach` gives it its track)."""
+        e = CommandEntry(self.next_id, name, dict(args), client, time.time(), at=at)
+        self.next_id += 1
+        e.add("QUEUED", e.t0)
+        self.entries[e.id] = e
+        while len(self.entries) > self.keep:
+            self.entries.popitem(last=False)
+        self._persist(e)
+        return e
+
+    def attach(self, e: CommandEntry, track: CommandTrack) -> None:
+        e.track = track
+        e.request_id = track.request_id
+
+    def fail(self, e: CommandEntry, detail: str) -> None:
+        """A held command the ground could not send after all (bad ARSN, link down)."""
+        e.add("FAILED", detail=detail)
+        e.text = f"{e.describe()}: {detail}"
+        self._persist(e)
+
+    def pending(self) -> list[CommandEntry]:
+        return [e for e in self.entries.values() if e.outcome is None and e.track is not None]
+
+    def update(self) -> list[CommandEntry]:
+        """Bring every unfinished command's stages up to date; the ones that changed."""
+        changed = []
+        for e in self.pending():
+            if self._update(e):
+                changed.append(e)
+                self._persist(e)
+        return changed
+
+    def _update(self, e: CommandEntry) -> bool:
+        track = e.track
+        assert track is not None
+        before = len(e.stages)
+        rec = track.fop
+        names = {s.stage for s in e.stages}
+        if rec is not None and rec.sent_at is not None and "SENT" not in names:
+            e.add("SENT", self.link.unix_now() - max(0.0, self.link.clock() - rec.sent_at))
+        reports = self.link.verifications(track)
+        for r in reports[e.reports_seen:]:
+            stage = r.stage.upper()
+            detail = self.link.failure_name(r) if r.failure_code is not None else ""
+            if "SENT" not in {s.stage for s in e.stages}:
+                e.add("SENT", r.ground_time)  # a report proves it went (e.g. after a restart)
+            e.add(stage, r.ground_time, detail)
+            if stage in FAILED_OUTCOMES:
+                e.text = self.link.failure_text(track, r)
+                break
+        e.reports_seen = len(reports)
+        if e.outcome is None and rec is not None and rec.state == CommandState.FAILED:
+            why = rec.reason.value if rec.reason else "failed"
+            e.add("FAILED", detail=f"COP-1: {why}")
+            e.text = f"{track.describe()}: not accepted by the link (COP-1: {why})"
+        if e.outcome == "COMPLETED":
+            e.text = f"{track.describe()}: " + ", ".join(r.stage for r in reports)
+            if rec is not None:
+                with self.link._lock:
+                    if rec.state != CommandState.FAILED:
+                        self.link.fop.mark_verified(rec, self.link.clock())
+        return len(e.stages) != before
+
+    def restore(self, path: Path) -> list[CommandEntry]:
+        """Read a previous run's log: its history, and each command it left unresolved marked
+        UNKNOWN but still followed by request id (a report arriving now resolves it)."""
+        last: dict[int, dict[str, Any]] = {}
+        try:
+            with path.open() as f:
+                for line in f:
+                    try:
+                        d = json.loads(line)
+                        last[int(d["id"])] = d
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line torn by a kill
+        except OSError:
+            return []
+        unresolved = []
+        for i in sorted(last)[-self.keep:]:
+            e = CommandEntry.from_json(last[i])
+            self.entries[e.id] = e
+            self.next_id = max(self.next_id, e.id + 1)
+            if e.outcome is None and e.request_id is not None:
+                if e.state != "unknown":
+                    e.add("UNKNOWN", detail="the ground station restarted with this command in flight; "
+                                            "a report from the rover still resolves it")
+                e.track = CommandTrack(e.name, e.args, e.request_id, b"", e.t0)
+                e.reports_seen = 0
+                unresolved.append(e)
+        self.compact(path)
+        return unresolved
+
+    def compact(self, path: Path) -> None:
+        """Rewrite the log file with one line per command kept."""
+        from hil.gs.registry import write_atomic
+
+        write_atomic(path, "".join(json.dumps(e.json()) + "\n" for e in self.entries.values()))
+
+    def _persist(self, e: CommandEntry) -> None:
+        if self.persist is not None:
+            self.persist(e)
