@@ -71,6 +71,24 @@ def board_own_link(board: str) -> bool:
         return False
 
 
+def known_boards() -> list[str]:
+    """The board definitions shipped in boards/ (boards/<name>.json)."""
+    folder = Path(__file__).resolve().parents[2] / "boards"
+    return sorted(p.stem for p in folder.glob("*.json"))
+
+
+def check_board(board: str) -> None:
+    """Refuse, in one line, a board that is not a valid definition (a known name or a .json file)."""
+    import boards
+
+    if not board.endswith(".json") and board not in known_boards():
+        raise FarsideError(f"expected a board definition ({', '.join(known_boards())}) or a .json file, got {board!r}")
+    try:
+        boards.load(board)
+    except boards.BoardError as exc:
+        raise FarsideError(str(exc)) from None
+
+
 def board_heapsize(board: str) -> str:
     """The heap budget of a board definition (boards/<board>.json), as `-X heapsize=`."""
     path = Path(__file__).resolve().parents[2] / "boards" / f"{board}.json"
@@ -204,6 +222,7 @@ def start_board(
     `emulated`: an emulated Pico (hil.board.pico_supervisor: the stock rp2 firmware,
     `firmware` or the one hil.board.emulated.find_rp2_firmware finds, on an emulated
     RP2040 with the rover's hardware at its pins) instead of the unix port."""
+    check_board(board)
     if emulated:
         from hil.board.emulated import Uf2, ensure_chip_program, find_node, find_rp2_firmware
 

@@ -69,11 +69,34 @@ _IN_QUEUE_MAX = 1 << 14
 _SIGINT_EXIT_S = 2.0
 
 
+# rp2's littlefs gives os.ilistdir() entries of (name, type, inode, size); the unix port's
+# VfsPosix gives (name, type, inode), so `mpremote fs ls` showed every file as 0 bytes. The
+# root is remounted as a VfsPosix whose ilistdir adds the size (0 for a directory, as on
+# littlefs), and the working directory (the board's flash folder) is kept.
+FS_SHIM = (
+    "import os\n"
+    "class _FarsideVfs(os.VfsPosix):\n"
+    "    def ilistdir(self, path):\n"
+    "        base = (path or '.').rstrip('/') + '/'\n"
+    "        for e in super().ilistdir(path or '.'):\n"
+    "            yield (e[0], e[1], e[2], super().stat(base + e[0])[6] if e[1] == 0x8000 else 0)\n"
+    "try:\n"
+    "    _cwd = os.getcwd()\n"
+    "    os.umount('/')\n"
+    "    os.mount(_FarsideVfs(), '/')\n"
+    "    os.chdir(_cwd)\n"
+    "    del _cwd\n"
+    "except (AttributeError, OSError):\n"
+    "    pass\n"
+    "del _FarsideVfs\n"
+)
+
+
 def bootstrap_code(run_main: bool) -> str:
     """The code MicroPython runs at start: boot.py, then main.py (unless `run_main` is
     False, as after a soft reboot from the raw REPL), each like rp2's pyexec_file."""
     files = "('boot.py', 'main.py')" if run_main else "('boot.py',)"
-    return (
+    return FS_SHIM + (
         "import sys\n"
         "def _farside_run(f):\n"
         "    try:\n"

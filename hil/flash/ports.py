@@ -77,6 +77,68 @@ def resolve_port(port: str) -> BoardPort:
     return BoardPort(port, serial_number)
 
 
+@dataclass(frozen=True)
+class Holder:
+    """A process that has a serial port open."""
+
+    pid: int
+    command: str
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} ({self.command})" if self.command else f"pid {self.pid}"
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def port_holders(device: str) -> list[Holder]:
+    """Other processes that have `device` open (from /proc/PID/fd: no lsof, no lock needed, so
+    a terminal or a tool that takes no lock is seen too). Not this process, and not the virtual
+    board's own supervisor (it keeps its port's slave open) or that supervisor's children.
+    Empty where /proc is missing, for URLs, and for processes of other users (unreadable)."""
+    if "://" in device or not os.path.isdir("/proc/self/fd"):
+        return []
+    try:
+        target = os.stat(device)
+    except OSError:
+        return []
+    own = {os.getpid()}
+    state = find_board(device)
+    if state is not None:
+        own.add(state.pid)
+    found: list[Holder] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in own:
+            continue
+        pid = int(entry)
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if st.st_rdev == target.st_rdev and st.st_ino == target.st_ino and st.st_dev == target.st_dev:
+                if _parent(pid) in own - {os.getpid()}:
+                    break  # the virtual board's own MicroPython or emulator
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        command = " ".join(f.read().replace(b"\0", b" ").decode(errors="replace").split())
+                except OSError:
+                    command = ""
+                found.append(Holder(pid, command[:80]))
+                break
+    return found
+
+
 def refind(port: BoardPort, timeout_s: float = 10.0) -> BoardPort:
     """The same board after a reset: by USB serial number (its device name may change),
     or by the virtual board's serial number."""

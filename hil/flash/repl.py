@@ -50,7 +50,18 @@ class PortBusyError(FarsideError):
 
 
 def open_port(port: str, baudrate: int = 115200, timeout_s: float = 0.05) -> serial.Serial:
-    """Open a serial port exclusively (so two tools never interleave on one board)."""
+    """Open a serial port exclusively (so two tools never interleave on one board).
+
+    A port another process has open is refused at once, naming that process, whether or not
+    it took a lock (mpremote and pyserial's `exclusive=True` take one, a terminal may not)."""
+    from hil.flash.ports import port_holders
+
+    holders = port_holders(port)
+    if holders:
+        raise PortBusyError(
+            f"port {port} is busy: {', '.join(map(str, holders))} has it open "
+            "(close mpremote, a terminal or farside gs first)"
+        )
     try:
         return serial.serial_for_url(port, baudrate=baudrate, timeout=timeout_s, exclusive=True)
     except serial.SerialException as exc:
