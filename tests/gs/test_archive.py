@@ -22,6 +22,7 @@ from hil.gs.archive import (
     MAGIC,
     ArchiveWarning,
     ArchiveWriter,
+    crc32_rows,
     encode_record,
     read_records,
     read_tm_frames,
@@ -45,6 +46,34 @@ def test_records_come_back_in_order_with_times_and_kinds(tmp_path: Path) -> None
     assert [r.time for r in recs[:50]] == [1000.0 + i for i in range(50)]
     assert recs[1].kind == KIND_TM and recs[0].kind == KIND_TC
     assert recs[50].json() == {"event": "x"}
+
+
+@given(st.integers(1, 40), st.integers(1, 300), st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_bulk_crc_of_many_records_equals_zlib_record_by_record(rows: int, octets: int, seed: int) -> None:
+    import zlib
+
+    import numpy as np
+
+    data = np.random.default_rng(seed).integers(0, 256, (rows, octets + 4), dtype=np.uint8)[:, 2 : 2 + octets]
+    assert crc32_rows(data).tolist() == [zlib.crc32(r.tobytes()) for r in data]
+
+
+def test_a_bad_crc_deep_in_a_long_run_of_frames_is_found(tmp_path: Path) -> None:
+    # 40,000 equal records: checked in bulk passes of many records; one bad one near the end
+    with ArchiveWriter(tmp_path / "s", fsync_interval_s=None) as w:
+        for i in range(40_000):
+            w.append(KIND_TM, i.to_bytes(4, "big") * 64, 1.0 + i)
+    part = tmp_path / "s" / "part-0001.fsa"
+    data = bytearray(part.read_bytes())
+    stride = len(encode_record(0.0, KIND_TM, bytes(256)))
+    data[len(MAGIC) + 39_000 * stride + 20] ^= 0x10
+    part.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [int.from_bytes(r.payload[:4], "big") for r in read_records(tmp_path / "s")]
+    assert got == [i for i in range(40_000) if i != 39_000]
+    assert any(f"offset {len(MAGIC) + 39_000 * stride}" in str(c.message) for c in caught)
 
 
 def test_archive_rotates_by_size_and_reads_across_parts(tmp_path: Path) -> None:
