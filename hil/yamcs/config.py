@@ -20,13 +20,15 @@ The links (CCSDS 132.0-B TM frames in, 232.0-B TC frames out, one frame per data
                       from the mission epoch)
         TC frames <-  UdpTcFrameLink to tc_port (one PUS packet a frame, Type-AD under
                       Yamcs's own COP-1 fed by the `clcw` stream; PUS CRC added by the PUS
-                      postprocessor)
+                      postprocessor); farside.yamcs.Cop1UdpTcFrameLink when secured
 
 Security: with `sdls_key` set, the TC virtual channel uses Yamcs's built-in SDLS security
 association (AES-256-GCM, 128-bit MAC) under `sdls_spi`, its IV the ARSN counting up from
 `sdls_initial_seq`, and Yamcs's standard authentication mask (the VCID, the SPI, the IV as 12
 zero octets), as farside's SA applies it; without a key the link is in clear mode: no
-security header at all (`YamcsSetup.security` says which).
+security header at all (`YamcsSetup.security` says which). A secured link is farside's
+`Cop1UdpTcFrameLink` (hil.yamcs.extension): Yamcs's UdpTcFrameLink whose COP-1 retransmits a
+frame as first secured, where Yamcs 5.12.8's own secures it again under a new ARSN.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import FarsideError
+from hil.yamcs.extension import LINK_CLASS
 
 DEFAULT_INSTANCE = "farside"
 DEFAULT_HTTP_PORT = 8090
@@ -230,6 +233,8 @@ def instance_yaml(setup: YamcsSetup, mdb_path: Path, key_path: Path | None,
             sa["authMask"] = setup.sdls_auth_mask
         tc_link["encryption"] = [sa]
         vc["encryptionSpi"] = setup.sdls_spi
+        # Yamcs's own UdpTcFrameLink secures a frame COP-1 retransmits a second time (hil.yamcs.extension)
+        tc_link["class"] = LINK_CLASS
     event_services: list[dict[str, Any]] = []
     if events is not None and templates_path is not None:
         event_services.append({"class": "org.yamcs.pus.PusEventDecoder", "args": {
@@ -328,6 +333,8 @@ def write_config(folder: Path | str, setup: YamcsSetup, mdb_xml: str, events: Ev
             "instance": setup.instance, "http_port": setup.http_port, "tm_port": setup.tm_port,
             "tc_port": setup.tc_port, "security": setup.security,
             "relay_ground": f"udp:{setup.tm_port}:{setup.tc_port}",
+            # the farside link class Yamcs loads (compiled at start), when the TC link is secured
+            "extension": LINK_CLASS if setup.sdls_key is not None else None,
         }
         (root / SETUP_FILE).write_text(json.dumps(summary, indent=1) + "\n")
     except OSError as exc:

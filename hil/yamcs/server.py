@@ -4,7 +4,9 @@ Yamcs is AGPL; farside never imports it. It runs as
 
     java -cp "<fprime_yamcs_bundle.LIB_DIR>/*" org.yamcs.YamcsServer --etc-dir DIR/etc
 
-with the configuration `hil.yamcs.config.write_config` wrote, its log in DIR/yamcs.log.
+with the configuration `hil.yamcs.config.write_config` wrote, its log in DIR/yamcs.log; a
+secured folder adds farside's TC link (hil.yamcs.extension, compiled into DIR/ext on first start)
+to the class path.
 Java comes from $JAVA_HOME/bin/java, else `java` on PATH (Debian: openjdk-17-jre-headless).
 
     server = YamcsServer(folder)      # checks Java, the jars and the ports: FarsideError if not
@@ -29,6 +31,8 @@ from typing import Any
 
 from hil.errors import FarsideError
 from hil.yamcs.config import read_summary
+from hil.yamcs.extension import build as build_extension
+from hil.yamcs.extension import classes_dir
 
 JAVA_PACKAGE = "openjdk-17-jre-headless"
 MAIN_CLASS = "org.yamcs.YamcsServer"
@@ -84,11 +88,13 @@ class YamcsServer:
         self.summary = read_summary(self.folder)
         self.instance: str = self.summary["instance"]
         self.http_port: int = int(self.summary["http_port"])
+        self.env = env
         self.java = find_java(env)
         self.lib = jar_dir()
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.ready_s: float | None = None
+        self.build_s = 0.0  # seconds start() spent compiling farside's extension (0 when cached)
 
     @property
     def url(self) -> str:
@@ -99,12 +105,19 @@ class YamcsServer:
         return self.folder / LOG_FILE
 
     def command(self) -> list[str]:
-        return [self.java, "-cp", f"{self.lib}/*", MAIN_CLASS, "--etc-dir", str(self.folder / "etc")]
+        cp = f"{self.lib}/*"
+        if self.summary.get("extension"):
+            cp += f"{os.pathsep}{classes_dir(self.folder)}"
+        return [self.java, "-cp", cp, MAIN_CLASS, "--etc-dir", str(self.folder / "etc")]
 
     def start(self) -> None:
         """Check the ports, then start Yamcs in the background (see wait_ready)."""
         check_port(self.http_port)
         check_port(int(self.summary["tm_port"]), socket.SOCK_DGRAM, "TM")
+        if self.summary.get("extension"):
+            t0 = time.monotonic()
+            build_extension(self.folder, self.java, self.lib, self.env)
+            self.build_s = time.monotonic() - t0
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self.command(), cwd=self.folder, stdin=subprocess.DEVNULL, stdout=log,

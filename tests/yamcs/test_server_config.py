@@ -53,7 +53,9 @@ def test_init_writes_frame_links_facing_the_relay_with_cop1_and_the_aes_gcm_sa(t
     assert tm["clcwStream"] == "clcw" and tm["virtualChannels"][0]["vcId"] == mission["tm_vcid"]
     time_encoding = tm["virtualChannels"][0]["packetPreprocessorArgs"]["timeEncoding"]
     assert time_encoding["epochUTC"] == mission["epoch"] and time_encoding["implicitPField"] == 0x2E
-    assert (tc["class"], tc["host"], tc["port"]) == ("org.yamcs.tctm.ccsds.UdpTcFrameLink", "127.0.0.1", 18918)
+    # secured: farside's UdpTcFrameLink, whose COP-1 retransmits a frame as first secured
+    assert (tc["class"], tc["host"], tc["port"]) == ("farside.yamcs.Cop1UdpTcFrameLink", "127.0.0.1", 18918)
+    assert json.loads((tmp_path / "y" / "farside-yamcs.json").read_text())["extension"] == tc["class"]
     assert tc["spacecraftId"] == mission["scid"] and tc["maxFrameLength"] == mission["tc_frame_max"]
     vc = tc["virtualChannels"][0]
     assert vc["vcId"] == mission["tc_vcid"] and vc["useCop1"] is True and vc["clcwStream"] == "clcw"
@@ -78,6 +80,8 @@ def test_init_clear_says_so_and_writes_no_security_association(tmp_path: Path) -
     assert "TC security: clear mode (no SDLS security association)" in r.stdout
     tc = _links(_instance(tmp_path, clear=True))["tc-frames"]
     assert "encryption" not in tc and "encryptionSpi" not in tc["virtualChannels"][0]
+    assert tc["class"] == "org.yamcs.tctm.ccsds.UdpTcFrameLink"  # nothing to compile in clear mode
+    assert json.loads((tmp_path / "y" / "farside-yamcs.json").read_text())["extension"] is None
     assert not list((tmp_path / "y" / "etc").glob("sdls-key-*"))
 
 

@@ -5,10 +5,13 @@ COP-1 and the AES-256-GCM security association, yamcs-client as the operator.
 Only the uplink loses frames: COP-1 guards TC frames, and nothing retransmits a lost TM frame,
 so a verification report lost on the way down would leave a verifier pending.
 
-Found here: Yamcs 5.12.8 applies SDLS again to a frame its COP-1 retransmits: the data field,
-already encrypted under the first ARSN, is encrypted once more under a new one. The MAC is
-good, so the rover's FARM-1 accepts the frame, but it opens to the first ciphertext and the
-command is lost. With SDLS on, a TC frame lost on the way up is therefore never executed."""
+Found here: Yamcs 5.12.8 applies SDLS again to a frame its COP-1 retransmits
+(Cop1TcPacketHandler.getFrame encodes every frame it takes off its out queue, and a
+retransmission queues the same frame again): the data field, already encrypted under the first
+ARSN, is encrypted once more under a new one. The MAC is good, so the rover's FARM-1 accepts
+the frame, but it opens to the first ciphertext and the command is lost. The secured link is
+therefore farside's Cop1UdpTcFrameLink (hil.yamcs.extension), whose COP-1 retransmits a frame
+as first secured; the loss test fails with Yamcs's own UdpTcFrameLink."""
 
 from __future__ import annotations
 
@@ -121,7 +124,6 @@ def test_a_mission_flown_from_yamcs_sees_verifiers_pose_wheels_and_the_wheel_fau
     assert "WHEEL_FAULT event" in names
 
 
-@pytest.mark.xfail(strict=True, reason="Yamcs 5.12.8 encrypts a frame COP-1 retransmits a second time (see the module docstring)")
 def test_commands_through_yamcs_cop1_run_exactly_once_on_the_rover_despite_loss(
         station: Station, flight: Flight, tmp_path: Path) -> None:
     """The same under TC frame loss: the relay restarted on a bench that also loses TC frames."""
@@ -135,3 +137,6 @@ def test_commands_through_yamcs_cop1_run_exactly_once_on_the_rover_despite_loss(
     station.relay.start()
     stats = _pings_run_once(station, flight, 3, 15)
     assert stats["uplink"]["frames_lost"] > 0, {k: v for k, v in stats["uplink"].items() if "frames" in k}
+    # each lost frame was retransmitted by COP-1 through farside's link, on its one COP-1 channel
+    log = station.server.log_path.read_text(errors="replace")
+    assert "1 COP-1 virtual channel(s) retransmit frames as first secured" in log
