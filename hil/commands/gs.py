@@ -55,16 +55,12 @@ def link_options(f: Any) -> Any:
     return f
 
 
-def open_session(opts: dict[str, Any], check: bool = True) -> Any:
-    from hil.gs.session import Session
+def open_session(opts: dict[str, Any], check: bool = True, topics: tuple[str, ...] = ("packets", "link", "commands")) -> Any:
+    """The link's ground-station service as a session (`hil.gs.client.RemoteSession`): the one
+    running for the link, or one started here for this command's lifetime."""
+    from hil.gs.client import connect
 
-    if not opts.get("link"):
-        raise FarsideError("no link: give --link URL (or set FARSIDE_LINK)")
-    s = Session.open(
-        opts["link"], _mission(opts.get("dictionary")), archive_root=opts["archive_root"], keys=opts.get("keys"),
-        spi=opts["spi"], ad=not opts["bd"], baudrate=opts["baud"], force=opts["force"],
-        rotate_bytes=int(opts["rotate_mb"] * 1024 * 1024),
-    )
+    s = connect(opts, topics=topics)
     if check:
         try:
             s.check_dictionary(opts["connect_timeout"])
@@ -91,16 +87,21 @@ def cli() -> None:
 @click.argument("command")
 @click.argument("args", nargs=-1)
 @click.option("--at", "at", help="time-tag: rover seconds, +30s / +5min from the rover clock, or ISO UTC")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds to wait for the reports")
+@click.option("--timeout", type=float,
+              help="seconds to wait for the reports (default: the command's expected duration + round trip + 30 s)")
 @click.option("--until", type=click.Choice(["accepted", "started", "completed"]), default="completed", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="print only the final line, not each stage")
 @link_options
-def send(command: str, args: tuple[str, ...], at: str | None, timeout: float, until: str, **opts: Any) -> int:
-    """Send COMMAND ARG=VALUE ... and wait for its verification reports.
+def send(command: str, args: tuple[str, ...], at: str | None, timeout: float | None, until: str, quiet: bool,
+         **opts: Any) -> int:
+    """Send COMMAND ARG=VALUE ... and print each verification stage as it arrives.
 
     Values are typed and may carry units (speed_mph=5km/h, angle_deg=1.57rad,
     time_s=2min); enums by name (mode=STANDBY). Everything is checked against the
-    dictionary before the link is opened.
+    dictionary before the link is opened. Goes through the link's ground-station
+    service (`gs serve`), or starts one for its own lifetime.
     """
+    from hil.gs.client import REPORT_STAGES, default_timeout_s, describe
     from hil.gs.commanding import release_time
 
     mission = _mission(opts.get("dictionary"))
@@ -108,15 +109,50 @@ def send(command: str, args: tuple[str, ...], at: str | None, timeout: float, un
     mission.encode_args(command, values)
     if at is not None and not at.startswith("+"):
         release_time(at, None)
-    s = open_session(opts)
+    s = open_session(opts, topics=("commands", "link"))
+    cmd: dict[str, Any] | None = None
     try:
-        rel = release_time(at, s.state) if at is not None else None
-        track = s.send_command(command, values, at=rel)
-        reps = s.wait_verification(track, timeout, until)
-        click.echo(f"{track.describe()}: " + ", ".join(r.stage for r in reps) + (f" (release at {rel})" if rel else ""))
+        if timeout is None:
+            timeout = default_timeout_s(mission, command, values, s.status["link"].get("rtt_s"))
+
+        def stage(st: dict[str, Any]) -> None:
+            if not quiet:
+                detail = f"  {st['detail']}" if st.get("detail") else ""
+                click.echo(f"  {st['stage']:<17} {st['elapsed_s']:8.3f} s{detail}")
+
+        cmd = s.submit(command.upper(), values, at)
+        cmd = s.follow(cmd["id"], timeout, until, stage)
+        reps = [REPORT_STAGES[x["stage"]] for x in cmd["stages"] if x["stage"] in REPORT_STAGES]
+        rel = f" (release at {cmd['at']})" if cmd.get("at") else ""
+        click.echo(f"{describe(cmd)}: " + ", ".join(reps) + rel)
+    except KeyboardInterrupt:
+        raise FarsideError(_interrupted(s, cmd), 130) from None
     finally:
         s.close()
     return 0
+
+
+def _interrupted(s: Any, cmd: dict[str, Any] | None) -> str:
+    """What Ctrl-C during `send` leaves behind, and how to stop it."""
+    if cmd is None:
+        return "interrupted before the command was queued: nothing was sent"
+    try:
+        cmd = s.http.get(f"/api/commands/{cmd['id']}")
+    except FarsideError:
+        pass
+    assert cmd is not None
+    from hil.gs.client import describe
+
+    stages = [x["stage"].lower() for x in cmd["stages"]]
+    what = describe(cmd)
+    if cmd.get("outcome"):
+        return f"interrupted: {what} already ended ({', '.join(stages)})"
+    if "sent" not in stages:
+        if s.embedded is not None:
+            return f"interrupted: {what} was not sent and will not be (queued only; the service stops with this command)"
+        return f"interrupted: {what} is still queued in the service at {s.entry.http}; it will be sent"
+    stop = f"; stop it with: farside gs send STOP --link {s.url}" if cmd["name"] in ("DRIVE_DISTANCE", "DRIVE_ARC", "TURN") else ""
+    return f"interrupted: {what} may still execute on the rover ({', '.join(stages[1:])}){stop}"
 
 
 # --- watch / replay / run -------------------------------------------------------------------
@@ -262,13 +298,14 @@ def plot(archive: str | None, params: tuple[str, ...], traverse: bool, out: str,
         raise FarsideError("plot: give -p NAME (repeatable) and/or --traverse")
     mission = _mission(opts.get("dictionary"))
     if archive is None:
-        s = open_session(opts, check=False)
+        s = open_session(opts, check=False, topics=("link",))
         try:
             time.sleep(seconds)
+            archive = s.archive_folder
         finally:
             s.close()
-        assert s.archive is not None
-        archive = str(s.archive.folder)
+        if archive is None:
+            raise FarsideError(f"the service on {opts['link']} keeps no archive")
     tables = decode_archive(mission, archive)
     hk = tables[mission.hk_packets[min(mission.hk_packets)].name.lower()]
     outp = Path(out)

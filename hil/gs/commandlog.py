@@ -125,6 +125,7 @@ class CommandLog:
     def attach(self, e: CommandEntry, track: CommandTrack) -> None:
         e.track = track
         e.request_id = track.request_id
+        e.name, e.args = track.name, dict(track.args)  # a time-tagged one is TT_INSERT
 
     def fail(self, e: CommandEntry, detail: str) -> None:
         """A held command the ground could not send after all (bad ARSN, link down)."""

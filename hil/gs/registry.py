@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ def run_dir() -> Path:
     else:
         import platformdirs
 
-        d = Path(platformdirs.user_runtime_dir("farside")) / "gs"
+        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: its /tmp fallback is fine
+            warnings.simplefilter("ignore")
+            d = Path(platformdirs.user_runtime_dir("farside")) / "gs"
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     return d
 

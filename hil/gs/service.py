@@ -78,7 +78,7 @@ class ServiceSession(Session):
         self.notify()
 
 
-@dataclass
+@dataclass(eq=False)  # kept in a set: hashed by identity
 class Subscriber:
     """One WebSocket client: its topics and its outgoing queue (oldest dropped when full)."""
 
@@ -267,6 +267,7 @@ class GsService:
                 "last_contact": lk.last_contact, "note": lk.note,
                 "clcw": lk.clcw.to_int() if lk.clcw is not None else None,
                 "tm_auth_failed": lk.tm_auth_failed, "rtt_s": self.rtt_s,
+                "cop_state": lk.cop_state, "cop_queued": lk.cop_queued, "cop_sent": lk.cop_sent,
             }
         out["fop"] = self.fop_status()
         return out
@@ -522,6 +523,8 @@ class GsService:
         ws = web.WebSocketResponse(heartbeat=20.0)
         await ws.prepare(request)
         sub = Subscriber(ws)
+        if "subscribe" in request.query:  # topics at connect: nothing published before they apply
+            sub.topics = frozenset(w for w in request.query["subscribe"].split(",") if w in TOPICS)
         self.subscribers.add(sub)
         sub.put(json.dumps({"type": "link", **self.link_status()}))
         pump = asyncio.create_task(sub.pump())

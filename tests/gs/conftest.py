@@ -30,5 +30,6 @@ def rover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _run_in_tmp_path(tmp_path, monkeypatch) -> None:
     """CLI runs that keep their default `--archive-root archive` write under tmp_path,
-    not into the checkout."""
+    not into the checkout; the ground-station service registry too."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FARSIDE_GS_RUN", str(tmp_path / "gs-run"))

@@ -33,6 +33,14 @@ def fs(rover: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type:
 
 def test_send_prints_the_stages_and_exits_0(fs) -> None:  # type: ignore[no-untyped-def]
     rc, out, err = fs("send", "PING", "--timeout", "10")
+    assert (rc, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[-1] == "PING: accepted, started, completed"
+    stages = [ln.split()[0] for ln in lines[:-1]]
+    assert stages == ["QUEUED", "SENT", "ACCEPTED", "STARTED", "COMPLETED"]
+    elapsed = [float(ln.split()[1]) for ln in lines[:-1]]
+    assert elapsed == sorted(elapsed) and elapsed[0] == 0.0
+    rc, out, err = fs("send", "PING", "--timeout", "10", "--quiet")
     assert (rc, out, err) == (0, "PING: accepted, started, completed\n", "")
 
 
@@ -146,11 +154,12 @@ def test_plot_from_a_live_session_and_replay_into_a_procedure(rover: str, tmp_pa
 
 
 def test_bypass_frames_and_a_time_tag_from_the_command_line(fs) -> None:  # type: ignore[no-untyped-def]
-    rc, out, err = fs("send", "PING", "--bd")
+    rc, out, err = fs("send", "PING", "--bd", "--quiet")
     assert (rc, out) == (0, "PING: accepted, started, completed\n"), err
     rc, out, err = fs("send", "HK_REPORT_NOW", "sid=1", "--at", "+2s", "--until", "accepted")
     assert rc == 0, err
-    assert out.startswith("TT_INSERT release_s=") and "command=HK_REPORT_NOW: accepted" in out
+    last = out.splitlines()[-1]
+    assert last.startswith("TT_INSERT release_s=") and "command=HK_REPORT_NOW: accepted" in last
     rc, out, err = fs("send", "PING", "--at", "yesterday")
     assert rc == 2 and err.startswith("farside: error: --at: expected rover seconds")
 
