@@ -391,6 +391,8 @@ class GsService:
     # --- HTTP ------------------------------------------------------------------------------------
     @web.middleware
     async def _auth(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        if request.path.startswith("/static/"):  # the console's scripts and styles hold no data
+            return await handler(request)
         if not authorized(request.remote, request.headers, request.query, self.token, self.require_token):
             return web.json_response({"error": "unauthorized: give Authorization: Bearer TOKEN"}, status=401)
         return await handler(request)
