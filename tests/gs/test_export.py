@@ -202,7 +202,7 @@ def test_watch_renders_limits_events_link_mode_and_pose() -> None:
     assert "x 1.250 m  y -0.500 m  heading 90.000 deg" in screen
     assert "21.500 deg  RED" in screen  # pitch beyond the red limit (20)
     assert "16.000 deg  YEL" in screen  # roll beyond yellow (15), inside red
-    assert "tilt hazard: pitch 2150 roll 1600 cdeg" in screen
+    assert "tilt hazard: pitch 21.5 deg roll 16 deg" in screen  # raw cdeg shown in degrees
     assert "mode DRIVE -> SAFE (TILT)" in screen
     assert "V(R) 5" in screen and "FARM-B 1" in screen
     assert "frames" in screen and "ok 3" in screen
