@@ -1,0 +1,661 @@
+// farside web console: one more client of the ground-station service (`farside gs serve`).
+// Everything live comes over the service's /ws WebSocket; the page fetches the dictionary,
+// the history and the archive once through the HTTP API. A `?token=` in the page's URL is
+// passed on to both.
+
+import { ArgError, argRange, checkArg, fmtG } from "./units.js";
+import { Series, drawTimePlot, drawTraverse } from "./plots.js";
+
+const TOKEN = new URLSearchParams(location.search).get("token");
+const BASE = new URL(".", location.href);
+const CLIENT = "web console";
+const TOPICS = ["telemetry", "events", "commands", "link"];
+const MAX_EVENTS = 5000;
+const MAX_COMMANDS = 200;
+const DEFAULT_PLOTS = ["speed_mph", "battery_pct", "wheel1_current_a"];
+const POSE = { x: "x_m", y: "y_m", heading: "heading_deg" };
+const GOOD_STAGES = new Set(["QUEUED", "SENT", "ACCEPTED", "STARTED", "PROGRESS", "COMPLETED"]);
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c);
+  return e;
+};
+const PRETTY_UNITS = { degC: "°C", deg: "°", "deg/h": "°/h" };
+const prettyUnit = (u) => PRETTY_UNITS[u] ?? u ?? "";
+
+// --- the service's API --------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(path, { method = "GET", body } = {}) {
+  const headers = {};
+  if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(new URL(path, BASE), {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try {
+    data = await r.json();
+  } catch {
+    data = null;
+  }
+  if (!r.ok) throw new ApiError((data && data.error) || `${method} ${path}: HTTP ${r.status}`, r.status);
+  return data;
+}
+
+// --- state ----------------------------------------------------------------------------------
+
+const state = {
+  dict: null,
+  commands: new Map(), // name -> command spec
+  tmSpec: new Map(), // name -> telemetry spec
+  tmRows: new Map(), // name -> <tr>
+  series: new Map(), // name -> Series
+  plots: loadPlots(),
+  track: { x: [], y: [] },
+  heading: 0,
+  lastTm: null,
+  lastEventSeq: -1,
+  eventSeqs: new Set(),
+  history: new Map(), // id -> command object
+  argText: new Map(), // "CMD.arg" -> text typed last
+};
+
+function loadPlots() {
+  try {
+    const saved = JSON.parse(localStorage.getItem("farside.plots"));
+    if (Array.isArray(saved)) return saved;
+  } catch {
+    /* no saved choice */
+  }
+  return [...DEFAULT_PLOTS];
+}
+
+function savePlots() {
+  try {
+    localStorage.setItem("farside.plots", JSON.stringify(state.plots));
+  } catch {
+    /* private mode: the choice lasts this page only */
+  }
+}
+
+// --- formatting -----------------------------------------------------------------------------
+
+function fmtValue(v) {
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) return String(v);
+    return String(Number(v.toFixed(Math.abs(v) >= 1000 ? 1 : 3)));
+  }
+  if (v === null || v === undefined) return "-";
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+// Ground times are UNIX seconds: shown as UTC clock time.
+function fmtTime(t) {
+  if (typeof t !== "number") return t ?? "";
+  if (t > 1e9) return new Date(t * 1000).toISOString().slice(11, 23);
+  return t.toFixed(3);
+}
+
+function fmtRoverTime(t) {
+  if (typeof t === "number") return `${fmtG(t)} s`;
+  return t ?? "-";
+}
+
+const fmtElapsed = (s) => (typeof s === "number" ? `+${s.toFixed(s < 10 ? 2 : 1)} s` : "");
+
+function enumLabel(spec, v) {
+  if (!spec || !spec.enum || typeof v !== "number") return null;
+  for (const [name, value] of Object.entries(spec.enum)) if (value === v) return name;
+  return null;
+}
+
+// --- link, COP-1 and queue --------------------------------------------------------------------
+
+// GET /api/status: the link with FOP-1, the queue, the rover's mode and clock.
+function renderStatus(s) {
+  if (!s) return;
+  renderLink({ ...(s.link || {}), fop: s.fop || (s.link && s.link.fop), url: s.url });
+  if (s.queue) renderQueue(s.queue);
+  if (s.mode !== undefined && s.mode !== null) $("#rover-mode").textContent = s.mode;
+  if (s.rover_time !== undefined && s.rover_time !== null) $("#rover-time").textContent = fmtRoverTime(s.rover_time);
+}
+
+// The WebSocket's "link" message (and the status's "link"): link statistics and FOP-1.
+function renderLink(link) {
+  const pill = $("#link-pill");
+  const up = link.up;
+  pill.textContent = up === undefined ? "link ?" : up ? "link up" : "link down";
+  pill.className = `pill ${up === undefined ? "unknown" : up ? "ok" : "critical"}`;
+  pill.dataset.up = String(up);
+  pill.title = link.note || "";
+  if (link.url) $("#link-url").textContent = link.url;
+  const good = link.frames_good ?? "-";
+  const bad = link.frames_bad ?? "-";
+  $("#link-frames").textContent = `${good} / ${bad}` + (link.reconnects ? `  reconnects ${link.reconnects}` : "")
+    + (typeof link.rtt_s === "number" ? `  rtt ${link.rtt_s.toFixed(2)} s` : "");
+  const fop = link.fop || {};
+  const fs = $("#fop-state");
+  fs.textContent = fop.state ?? "-";
+  fs.className = fop.alert ? "critical" : "";
+  fs.title = fop.alert ? `alert: ${fop.alert}` : "";
+  $("#fop-vs").textContent = fop.vs ?? "-";
+  $("#fop-nnr").textContent = fop.nn_r ?? "-";
+  const q = Array.isArray(fop.queue) ? fop.queue.length : fop.queue;
+  $("#fop-queue").textContent = q ?? "-";
+  $("#fop-sent").textContent = fop.transmitted ?? "-";
+}
+
+function renderQueue(q) {
+  const held = Boolean(q.held);
+  const qs = $("#queue-state");
+  qs.textContent = `${held ? "HELD" : "open"}${q.depth !== undefined ? ` (${q.depth})` : ""}`;
+  qs.className = held ? "warning" : "";
+  qs.dataset.held = String(held);
+  $("#queue-hold").disabled = held;
+  $("#queue-release").disabled = !held;
+}
+
+async function queue(action) {
+  try {
+    const r = await api(`api/queue/${action}`, { method: "POST" });
+    renderQueue({ ...r, depth: undefined });
+  } catch (e) {
+    showError(`queue ${action}: ${e.message}`);
+  }
+}
+
+// --- telemetry --------------------------------------------------------------------------------
+
+function tmRow(name) {
+  let row = state.tmRows.get(name);
+  if (row) return row;
+  const spec = state.tmSpec.get(name) || { name };
+  const box = el("input", { type: "checkbox", title: `plot ${name}` });
+  box.checked = state.plots.includes(name);
+  box.addEventListener("change", () => togglePlot(name, box.checked));
+  row = el("tr", { "data-name": name },
+    el("td", {}, box),
+    el("td", { class: "name", text: name, title: spec.description || "" }),
+    el("td", { class: "num value", text: "-" }),
+    el("td", { class: "unit", text: prettyUnit(spec.unit) }));
+  $("#tm-table tbody").append(row);
+  state.tmRows.set(name, row);
+  return row;
+}
+
+function onTelemetry(msg) {
+  if (!msg || !msg.values) return;
+  state.lastTm = msg;
+  const t = typeof msg.t === "number" ? msg.t : Date.now() / 1000;
+  for (const [name, item] of Object.entries(msg.values)) {
+    const v = item && typeof item === "object" && "value" in item ? item.value : item;
+    const row = tmRow(name);
+    const cell = row.querySelector(".value");
+    const spec = state.tmSpec.get(name);
+    cell.textContent = enumLabel(spec, v) ?? fmtValue(v);
+    cell.dataset.value = JSON.stringify(v);
+    const limit = (item && item.limit) || "ok";
+    row.dataset.limit = limit;
+    cell.className = `num value limit-${limit}`;
+    if (item && item.unit !== undefined && !row.querySelector(".unit").textContent) {
+      row.querySelector(".unit").textContent = prettyUnit(item.unit);
+    }
+    if (typeof v === "number") {
+      if (!state.series.has(name)) state.series.set(name, new Series());
+      state.series.get(name).push(t, v);
+    }
+  }
+  const x = msg.values[POSE.x];
+  const y = msg.values[POSE.y];
+  if (x && y) addPose(x.value ?? x, y.value ?? y);
+  const hd = msg.values[POSE.heading];
+  if (hd) state.heading = hd.value ?? hd;
+  if (msg.values.mode) $("#rover-mode").textContent = fmtValue(msg.values.mode.value);
+  if (msg.values.rover_time_s) $("#rover-time").textContent = fmtRoverTime(msg.values.rover_time_s.value);
+  const table = $("#tm-table");
+  table.dataset.t = String(msg.t);
+  if (msg.values.uptime_s) table.dataset.uptime = JSON.stringify(msg.values.uptime_s.value);
+  scheduleDraw();
+}
+
+function addPose(x, y) {
+  const { x: xs, y: ys } = state.track;
+  const n = xs.length;
+  if (typeof x !== "number" || typeof y !== "number") return;
+  if (n && Math.abs(xs[n - 1] - x) < 1e-3 && Math.abs(ys[n - 1] - y) < 1e-3) return;
+  xs.push(x);
+  ys.push(y);
+  if (xs.length > 20000) {
+    xs.splice(0, xs.length - 20000);
+    ys.splice(0, ys.length - 20000);
+  }
+}
+
+function updateAge() {
+  const t = state.lastTm && state.lastTm.t;
+  $("#tm-age").textContent = typeof t === "number" && t > 1e9
+    ? `HK ${Math.max(0, Date.now() / 1000 - t).toFixed(1)} s ago` : "";
+}
+
+// --- plots and map ----------------------------------------------------------------------------
+
+function togglePlot(name, on) {
+  state.plots = state.plots.filter((p) => p !== name);
+  if (on) state.plots.push(name);
+  savePlots();
+  renderPlotList();
+  scheduleDraw();
+}
+
+function renderPlotList() {
+  const list = $("#plot-list");
+  list.replaceChildren();
+  for (const name of state.plots) {
+    const spec = state.tmSpec.get(name) || {};
+    const close = el("button", { type: "button", class: "link", text: "×", title: "stop plotting" });
+    close.addEventListener("click", () => {
+      togglePlot(name, false);
+      const box = state.tmRows.get(name)?.querySelector("input");
+      if (box) box.checked = false;
+    });
+    list.append(el("figure", { "data-name": name },
+      el("figcaption", {}, el("span", { text: `${name}${spec.unit ? ` [${prettyUnit(spec.unit)}]` : ""}` }), close),
+      el("canvas", { class: "plot" })));
+  }
+}
+
+let drawPending = false;
+function scheduleDraw() {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    for (const fig of document.querySelectorAll("#plot-list figure")) {
+      const name = fig.dataset.name;
+      const spec = state.tmSpec.get(name) || {};
+      drawTimePlot(fig.querySelector("canvas"), state.series.get(name) || new Series(),
+        { unit: prettyUnit(spec.unit), limits: spec.limits || null });
+    }
+    drawTraverse($("#map-canvas"), state.track, state.heading);
+    const n = state.track.x.length;
+    $("#map-pose").textContent = n
+      ? `x ${state.track.x[n - 1].toFixed(3)} m  y ${state.track.y[n - 1].toFixed(3)} m  heading ${fmtValue(state.heading)}°`
+      : "";
+  });
+}
+
+// The track so far and the plotted parameters' recent past, from the service's archive.
+async function loadArchive() {
+  const names = [...new Set([POSE.x, POSE.y, ...state.plots])];
+  try {
+    const hk = await api(`api/archive/hk?names=${encodeURIComponent(names.join(","))}`);
+    if (!hk || !Array.isArray(hk.t)) return;
+    const xs = hk.values[POSE.x] || [];
+    const ys = hk.values[POSE.y] || [];
+    const live = state.track;
+    state.track = { x: [], y: [] };
+    for (let i = 0; i < Math.min(xs.length, ys.length); i++) addPose(xs[i], ys[i]);
+    for (let i = 0; i < live.x.length; i++) addPose(live.x[i], live.y[i]);
+    for (const name of state.plots) {
+      const vs = hk.values[name];
+      if (!vs) continue;
+      const live = state.series.get(name) || new Series();
+      const s = new Series();
+      const from = Math.max(0, hk.t.length - s.cap);
+      for (let i = from; i < hk.t.length; i++) s.push(hk.t[i], vs[i]);
+      for (let i = 0; i < live.t.length; i++) s.push(live.t[i], live.v[i]);
+      state.series.set(name, s);
+    }
+    scheduleDraw();
+  } catch (e) {
+    console.warn("archive:", e.message);
+  }
+}
+
+// --- events -----------------------------------------------------------------------------------
+
+function eventMatches(row, filter) {
+  return !filter || row.dataset.text.includes(filter);
+}
+
+function onEvent(ev) {
+  if (!ev || typeof ev.seq !== "number" || state.eventSeqs.has(ev.seq)) return;
+  state.eventSeqs.add(ev.seq);
+  state.lastEventSeq = Math.max(state.lastEventSeq, ev.seq);
+  const sev = String(ev.severity || "info").toLowerCase();
+  const row = el("tr", { class: `sev-${sev}`, "data-seq": String(ev.seq) },
+    el("td", { class: "num", text: String(ev.seq) }),
+    el("td", { text: fmtTime(ev.t) }),
+    el("td", { class: "sev", text: sev }),
+    el("td", { class: "name", text: ev.name || "" }),
+    el("td", { text: ev.message || JSON.stringify(ev.args || {}) }));
+  row.dataset.text = `${ev.name} ${sev} ${ev.message || ""}`.toLowerCase();
+  row.title = JSON.stringify(ev.args || {});
+  row.hidden = !eventMatches(row, $("#ev-filter").value.trim().toLowerCase());
+  // in sequence order: a catch-up after a reconnect may deliver older events after newer ones
+  const body = $("#ev-table tbody");
+  let after = body.lastElementChild;
+  while (after && Number(after.dataset.seq) > ev.seq) after = after.previousElementSibling;
+  if (after) after.after(row);
+  else body.prepend(row);
+  while (body.rows.length > MAX_EVENTS) {
+    state.eventSeqs.delete(Number(body.rows[0].dataset.seq));
+    body.rows[0].remove();
+  }
+  eventsChanged();
+}
+
+let eventsPending = false;
+function eventsChanged() {
+  if (eventsPending) return;
+  eventsPending = true;
+  requestAnimationFrame(() => {
+    eventsPending = false;
+    const rows = $("#ev-table tbody").rows;
+    let shown = 0;
+    for (const r of rows) if (!r.hidden) shown++;
+    $("#ev-count").textContent = `${shown} of ${rows.length}`;
+    if ($("#ev-follow").checked) {
+      const sc = $("#ev-scroll");
+      sc.scrollTop = sc.scrollHeight;
+    }
+  });
+}
+
+function applyFilter() {
+  const f = $("#ev-filter").value.trim().toLowerCase();
+  for (const r of $("#ev-table tbody").rows) r.hidden = !eventMatches(r, f);
+  eventsChanged();
+}
+
+// --- commands: history and stages -------------------------------------------------------------
+
+function argsText(args) {
+  return Object.entries(args || {}).map(([k, v]) => `${k}=${typeof v === "number" ? fmtG(v) : v}`).join(" ");
+}
+
+function onCommand(c) {
+  if (!c || c.id === undefined) return;
+  state.history.set(String(c.id), c);
+  const list = $("#cmd-history");
+  let item = list.querySelector(`li[data-id="${CSS.escape(String(c.id))}"]`);
+  const fresh = !item;
+  if (fresh) item = el("li", { "data-id": String(c.id) });
+  const outcome = c.outcome || c.state || "";
+  item.dataset.state = outcome;
+  const stages = el("div", { class: "stages" });
+  for (const s of c.stages || []) {
+    const name = s.stage || String(s);
+    stages.append(el("span", {
+      class: `stage ${GOOD_STAGES.has(name) ? "good" : "bad"}`, "data-stage": name, title: s.detail || "",
+    }, name, el("i", { text: ` ${fmtElapsed(s.elapsed_s)}` })));
+  }
+  item.replaceChildren(
+    el("div", { class: "head" },
+      el("span", { class: "cid muted", text: `#${c.id}` }),
+      el("b", { class: "cname", text: c.name }),
+      el("span", { class: "cargs", text: argsText(c.args) }),
+      el("span", { class: "client muted", text: c.client || "" }),
+      el("span", { class: `outcome ${/FAIL|REJECT|TIMEOUT|UNKNOWN/.test(outcome) ? "bad" : "good"}`, text: outcome })),
+    stages);
+  if (fresh) {
+    list.prepend(item);
+    while (list.children.length > MAX_COMMANDS) list.lastElementChild.remove();
+  }
+}
+
+// --- the command form -------------------------------------------------------------------------
+
+function showError(text, fromServer = false) {
+  const e = $("#cmd-error");
+  e.textContent = text;
+  e.dataset.source = text ? (fromServer ? "service" : "page") : "";
+}
+
+function buildForm() {
+  const select = $("#cmd-name");
+  select.replaceChildren();
+  for (const c of state.commands.values()) select.append(el("option", { value: c.name, text: c.name }));
+  select.addEventListener("change", renderArgs);
+  renderArgs();
+}
+
+function renderArgs() {
+  const name = $("#cmd-name").value;
+  const cmd = state.commands.get(name);
+  showError("");
+  $("#cmd-desc").textContent = cmd ? cmd.description || "" : "";
+  const box = $("#cmd-args");
+  box.replaceChildren();
+  if (!cmd) return;
+  for (const a of cmd.args || []) {
+    const key = `${name}.${a.name}`;
+    const [lo, hi] = argRange(a);
+    let input;
+    if (a.type === "tc") {
+      box.append(el("div", { class: "arg" }, el("label", { text: a.name }),
+        el("span", { class: "muted", text: "a packet: time-tag the command instead" })));
+      continue;
+    }
+    if (a.enum && Object.keys(a.enum).length) {
+      input = el("select", { name: a.name });
+      for (const [label, value] of Object.entries(a.enum)) {
+        if ((lo !== null && value < lo) || (hi !== null && value > hi)) continue;
+        input.append(el("option", { value: label, text: `${label} (${value})` }));
+      }
+    } else {
+      const hint = a.type === "bytes" ? `${a.length || ""} octets, hex`
+        : lo !== null && hi !== null ? `${fmtG(lo)}..${fmtG(hi)}` : a.type;
+      input = el("input", { name: a.name, placeholder: hint, inputMode: "decimal" });
+      input.addEventListener("input", () => {
+        state.argText.set(key, input.value);
+        validateOne(name, a, input);
+      });
+    }
+    if (state.argText.has(key)) input.value = state.argText.get(key);
+    input.id = `arg-${a.name}`;
+    input.dataset.arg = a.name;
+    input.title = a.description || "";
+    box.append(el("div", { class: "arg" },
+      el("label", { htmlFor: input.id, text: a.name, title: a.description || "" }),
+      input,
+      el("span", { class: "unit", text: a.unit ? `[${a.unit}]` : "" }),
+      el("span", { class: "muted range", text: a.enum ? "" : lo !== null && hi !== null ? `${fmtG(lo)}..${fmtG(hi)}` : "" })));
+  }
+}
+
+function validateOne(cmd, arg, input) {
+  if (!input.value.trim()) {
+    input.classList.remove("invalid");
+    return null;
+  }
+  try {
+    checkArg(cmd, arg, input.value.trim());
+    input.classList.remove("invalid");
+    return null;
+  } catch (e) {
+    input.classList.add("invalid");
+    return e;
+  }
+}
+
+// The form's arguments checked as the CLI checks them; the text is sent as typed (the service
+// parses it again, units and all), so page and service cannot disagree on a conversion.
+function collectArgs(cmd) {
+  const args = {};
+  const missing = [];
+  for (const a of cmd.args || []) {
+    if (a.type === "tc") continue;
+    const input = document.getElementById(`arg-${a.name}`);
+    const text = input.value.trim();
+    if (!text) {
+      missing.push(a.name);
+      continue;
+    }
+    try {
+      checkArg(cmd.name, a, text);
+    } catch (e) {
+      input.classList.add("invalid");
+      input.focus();
+      throw e;
+    }
+    args[a.name] = text;
+  }
+  if (missing.length) throw new ArgError(`${cmd.name}: missing argument(s) ${missing.join(", ")}`);
+  return args;
+}
+
+async function submit(ev) {
+  ev.preventDefault();
+  const cmd = state.commands.get($("#cmd-name").value);
+  if (!cmd) return;
+  let args;
+  try {
+    args = collectArgs(cmd);
+  } catch (e) {
+    if (!(e instanceof ArgError)) throw e;
+    showError(e.message);
+    return;
+  }
+  showError("");
+  const body = { name: cmd.name, args, client: CLIENT };
+  const at = $("#cmd-at").value.trim();
+  if (at) body.at = at;
+  const button = $("#cmd-send");
+  button.disabled = true;
+  try {
+    onCommand(await api("api/commands", { method: "POST", body }));
+  } catch (e) {
+    showError(e.message, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- the WebSocket ----------------------------------------------------------------------------
+
+function dispatch(msg) {
+  switch (msg.type) {
+    case "telemetry":
+      onTelemetry(msg);
+      break;
+    case "event":
+      onEvent(msg.event || msg);
+      break;
+    case "command":
+      onCommand(msg.command || msg);
+      break;
+    case "link":
+      renderLink(msg);
+      break;
+    default:
+      break;
+  }
+}
+
+let backoff = 500;
+function connect() {
+  const url = new URL("ws", BASE);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  if (TOKEN) url.searchParams.set("token", TOKEN);
+  url.searchParams.set("subscribe", TOPICS.join(","));
+  const ws = new WebSocket(url);
+  const pill = $("#ws-state");
+  ws.addEventListener("open", () => {
+    backoff = 500;
+    pill.textContent = "live";
+    pill.className = "pill ok";
+    pill.dataset.state = "open";
+    ws.send(JSON.stringify({ subscribe: TOPICS }));
+    catchUp();
+  });
+  ws.addEventListener("message", (m) => {
+    let msg;
+    try {
+      msg = JSON.parse(m.data);
+    } catch {
+      return;
+    }
+    dispatch(msg);
+  });
+  ws.addEventListener("close", () => {
+    pill.textContent = "reconnecting";
+    pill.className = "pill critical";
+    pill.dataset.state = "closed";
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 10000);
+  });
+}
+
+// What happened while the socket was away: events after the last seen, commands' latest stages.
+async function catchUp() {
+  try {
+    const [ev, cmds, st] = await Promise.all([
+      api(state.lastEventSeq < 0 ? "api/events?limit=500" : `api/events?after=${state.lastEventSeq}&limit=1000`),
+      api("api/commands?limit=100"),
+      api("api/status"),
+    ]);
+    for (const e of ev.events || []) onEvent(e);
+    for (const c of cmds.commands || []) onCommand(c);
+    renderStatus(st);
+  } catch (e) {
+    console.warn("catch-up:", e.message);
+  }
+}
+
+// --- start ------------------------------------------------------------------------------------
+
+async function start() {
+  $("#cmd-form").addEventListener("submit", submit);
+  $("#queue-hold").addEventListener("click", () => queue("hold"));
+  $("#queue-release").addEventListener("click", () => queue("release"));
+  $("#ev-filter").addEventListener("input", applyFilter);
+  $("#ev-scroll").addEventListener("scroll", () => {
+    const sc = $("#ev-scroll");
+    $("#ev-follow").checked = sc.scrollTop + sc.clientHeight >= sc.scrollHeight - 4;
+  });
+  try {
+    state.dict = await api("api/dictionary");
+  } catch (e) {
+    showError(`dictionary: ${e.message}`, true);
+    return;
+  }
+  for (const c of state.dict.commands || []) state.commands.set(c.name, c);
+  for (const p of state.dict.telemetry || []) {
+    state.tmSpec.set(p.name, p);
+    tmRow(p.name);
+  }
+  state.plots = state.plots.filter((p) => state.tmSpec.has(p));
+  buildForm();
+  renderPlotList();
+  try {
+    onTelemetry(await api("api/telemetry"));
+  } catch (e) {
+    console.warn("telemetry:", e.message);
+  }
+  await loadArchive();
+  connect();
+  setInterval(updateAge, 1000);
+  // the queue may be held or released by another client: the status says so
+  setInterval(() => api("api/status").then(renderStatus, () => {}), 3000);
+  window.addEventListener("resize", scheduleDraw);
+  document.body.dataset.ready = "1";
+}
+
+start();

@@ -1,0 +1,324 @@
+"""The web console in a real headless browser: Debian's chromium driven by Playwright.
+
+The rover runs on a pty, `farside gs serve` owns the link as its own process, and the page
+(hil/gs/web/) is one more client of the service: commands sent from its form go through
+the service and their stages come back over its WebSocket; the telemetry it shows is checked
+against the service's archive. Playwright is pointed at the system chromium
+(`executable_path`): no browser is downloaded.
+
+`FARSIDE_SCREENSHOTS=docs python -m pytest tests/gs/test_web_console.py` also drives a short
+traverse and writes the README's screenshots (docs/console-*.png).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil.errors import FarsideError
+from hil.gs.mission import Mission
+from hil.gs.units import UNITS
+from tests.conftest import need
+from tests.gs.conftest import stop
+from tests.gs.rover_pty import ROOT, start_rover
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = os.environ.get("FARSIDE_SCREENSHOTS")
+WAIT_MS = 20_000  # page waits; the slowest is a short drive (3.6 s) through the service
+
+
+@dataclass
+class Console:
+    """The service's base URL and token, and a page open on its console."""
+
+    http: str
+    token: str
+    page: Any
+    posts: list[str]
+
+    def api(self, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        req = urllib.request.Request(
+            f"{self.http}{path}", method="POST" if body is not None else "GET",
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token or self.token}"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return {"status": exc.code, **json.loads(exc.read())}
+
+
+def _wait_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 30.0) -> str:
+    """The first stdout line of `proc` that starts with `prefix` (the service prints its URL)."""
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"the service exited ({proc.poll()}) before printing {prefix!r}")
+        if line.startswith(prefix):
+            return line[len(prefix):].strip()
+    raise AssertionError(f"the service printed no {prefix!r} in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    need(CHROMIUM is not None, "no chromium on PATH (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    tmp = tmp_path_factory.mktemp("console")
+    rover, path = start_rover(tmp / "rover")
+    env = {**os.environ, "FARSIDE_GS_RUN": str(tmp / "run")}
+    service = subprocess.Popen(
+        [sys.executable, "-m", "hil.cli", "gs", "serve", "--link", path, "--archive-root", str(tmp / "archive"),
+         "--require-token"],  # the page must pass on the token in its URL
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(tmp / "service.log", "w"), text=True,
+    )
+    pw = browser = None
+    try:
+        url = _wait_line(service, "console: ")
+        http, _, query = url.partition("/?token=")
+        assert query, f"the console's URL has no token: {url}"
+        pw = sync_api.sync_playwright().start()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.set_default_timeout(WAIT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_selector("#ws-state[data-state='open']")
+        yield Console(http, query, page, posts)
+        assert errors == [], f"the page raised: {errors}"
+    finally:
+        if browser is not None:
+            browser.close()
+        if pw is not None:
+            pw.stop()
+        service.terminate()
+        try:
+            service.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            service.kill()
+        stop(rover)
+
+
+def send_from_form(page: Any, name: str, **args: str) -> None:
+    page.select_option("#cmd-name", name)
+    for arg, text in args.items():
+        page.fill(f"#arg-{arg}", text)
+    page.click("#cmd-send")
+
+
+def send_and_wait(c: Console, name: str, **args: str) -> dict[str, Any]:
+    """Send a command from the form; once the page shows its final stage, what its entry shows."""
+    page = c.page
+    count_before = page.locator("#cmd-history li").count()
+    send_from_form(page, name, **args)
+    page.wait_for_function(
+        "n => document.querySelectorAll('#cmd-history li').length > n", arg=count_before)
+    item = page.locator("#cmd-history li").first
+    assert item.locator(".cname").text_content() == name
+    page.wait_for_function(
+        "() => document.querySelector('#cmd-history li').querySelector("
+        "'.stage[data-stage=COMPLETED], .stage[data-stage=REJECTED], .stage[data-stage=START_FAILED], "
+        ".stage[data-stage=COMPLETION_FAILED], .stage[data-stage=FAILED]')")
+    cid = item.get_attribute("data-id")
+    return {"id": cid, "stages": item.locator(".stage").evaluate_all("els => els.map(e => e.dataset.stage)"),
+            "elapsed": item.locator(".stage i").all_text_contents(), "outcome": item.locator(".outcome").text_content()}
+
+
+def test_commands_sent_from_the_page_show_their_stages(console: Console) -> None:
+    c = console
+    n = len(c.api("/api/commands")["commands"])
+    ping = send_and_wait(c, "PING")
+    assert "ACCEPTED" in ping["stages"] and ping["stages"][-1] == "COMPLETED"
+
+    drive = send_and_wait(c, "DRIVE_DISTANCE", distance_m="0.2", speed_mph="200")
+    # every stage as it arrived, in order, each with its elapsed time
+    stages = drive["stages"]
+    assert stages[0] == "QUEUED" and stages[-1] == "COMPLETED", stages
+    assert stages.index("ACCEPTED") < stages.index("STARTED") < stages.index("COMPLETED")
+    assert all(e.strip().startswith("+") and e.strip().endswith(" s") for e in drive["elapsed"]), drive["elapsed"]
+    completed = float(drive["elapsed"][stages.index("COMPLETED")].strip()[1:-2])
+    assert 3.0 < completed < 15.0, f"a 0.2 m drive at 200 m/h takes 3.6 s, the page says {completed} s"
+    assert drive["outcome"] == "COMPLETED"
+
+    # what the page shows is the service's record of the same commands, sent as the console
+    history = c.api("/api/commands")["commands"]
+    assert len(history) == n + 2
+    for shown, name in ((ping, "PING"), (drive, "DRIVE_DISTANCE")):
+        record = c.api(f"/api/commands/{shown['id']}")
+        assert record["name"] == name and record["client"] == "web console"
+        assert [s["stage"] for s in record["stages"]] == shown["stages"]
+    assert c.api(f"/api/commands/{drive['id']}")["args"] == {"distance_m": pytest.approx(0.2), "speed_mph": 200.0}
+
+
+def _page_telemetry(page: Any) -> tuple[float, dict[str, Any]]:
+    """The HK the page shows, read at one instant: its reception time, and per parameter
+    (value, limit, unit)."""
+    t, values = page.evaluate(
+        "() => [Number(document.querySelector('#tm-table').dataset.t),"
+        " Object.fromEntries([...document.querySelectorAll('#tm-table tbody tr')]"
+        ".filter(r => r.querySelector('.value').dataset.value !== undefined)"
+        ".map(r => [r.dataset.name, [JSON.parse(r.querySelector('.value').dataset.value),"
+        " r.dataset.limit, r.querySelector('.unit').textContent]]))]")
+    return t, values
+
+
+def test_telemetry_on_the_page_equals_the_archive(console: Console) -> None:
+    c = console
+    c.page.wait_for_selector("#tm-table tr[data-name='uptime_s'] .value[data-value]")
+    received, shown = _page_telemetry(c.page)
+    dictionary = c.api("/api/dictionary")
+    specs = {p["name"]: p for p in dictionary["telemetry"]}
+    assert set(shown) == set(specs), "every HK parameter of the dictionary on the page"
+
+    # the archive's record of the same HK packet (its frame's reception time; two packets may
+    # share a rover second), decoded by the service from its archive
+    names = sorted(specs)
+    deadline = time.monotonic() + 10
+    while True:
+        hk = c.api(f"/api/archive/hk?names={','.join(names)}")
+        rows = [i for i, t in enumerate(hk["t"]) if abs(t - received) < 1e-6]
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert rows, f"no HK record received at {received} in the archive"
+    row = rows[-1]
+    assert hk["values"]["uptime_s"][row] == shown["uptime_s"][0]
+    mismatches = []
+    for name, (value, limit, unit) in shown.items():
+        stored = hk["values"][name][row]
+        spec = specs[name]
+        if isinstance(value, str):  # an enum: the page shows the label of the archived code
+            value = spec["enum"][value]
+        if not math.isclose(value, stored, rel_tol=1e-9, abs_tol=1e-9):
+            mismatches.append(f"{name}: page {value}, archive {stored}")
+        assert unit == {"degC": "°C", "deg": "°", "deg/h": "°/h"}.get(spec["unit"] or "", spec["unit"] or "")
+        assert limit in ("ok", "warning", "critical")
+    assert not mismatches, mismatches
+    # the limit colours are the service's verdicts, and the traverse map has the pose
+    live_hk = c.api("/api/telemetry")
+    assert live_hk["t"] - received < 2.5, "the page is more than an HK period behind the service"
+    live = live_hk["values"]
+    assert c.page.locator("#tm-table tr[data-name='battery_pct']").get_attribute("data-limit") == live["battery_pct"]["limit"]
+    assert c.page.locator("#map-pose").text_content().startswith(f"x {shown['x_m'][0]:.3f} m")
+
+
+def test_a_range_error_is_shown_and_nothing_is_sent(console: Console) -> None:
+    c = console
+    before = len(c.api("/api/commands")["commands"])
+    posts = len(c.posts)
+    cli = Mission.load()
+    for distance, speed in (("500", "100"), ("1", "1km/h"), ("2 furlong", "100")):
+        send_from_form(c.page, "DRIVE_DISTANCE", distance_m=distance, speed_mph=speed)
+        with pytest.raises(FarsideError) as exc:
+            cli.parse_args("DRIVE_DISTANCE", [f"distance_m={distance}", f"speed_mph={speed}"])
+        error = c.page.locator("#cmd-error")
+        assert error.get_attribute("data-source") == "page"
+        if distance != "2 furlong":
+            assert error.text_content() == str(exc.value)  # the page says what the CLI says
+        else:
+            assert error.text_content().startswith("DRIVE_DISTANCE.distance_m: unknown unit 'furlong'")
+        assert c.page.locator("#arg-distance_m.invalid, #arg-speed_mph.invalid").count() == 1
+    time.sleep(0.3)
+    assert len(c.posts) == posts, "the page sent a command it had refused"
+    assert len(c.api("/api/commands")["commands"]) == before
+
+
+def test_the_services_refusal_is_shown(console: Console) -> None:
+    c = console
+    before = len(c.api("/api/commands")["commands"])
+    c.page.fill("#cmd-at", "yesterday")
+    try:
+        send_from_form(c.page, "PING")
+        c.page.wait_for_selector("#cmd-error[data-source='service']")
+    finally:
+        c.page.fill("#cmd-at", "")
+    direct = c.api("/api/commands", {"name": "PING", "args": {}, "at": "yesterday"})
+    assert direct["status"] == 400
+    assert c.page.locator("#cmd-error").text_content() == direct["error"]
+    assert len(c.api("/api/commands")["commands"]) == before
+
+
+def test_the_queue_is_held_and_released_from_the_page(console: Console) -> None:
+    c = console
+    c.page.click("#queue-hold")
+    c.page.wait_for_selector("#queue-state[data-held='true']")
+    assert c.api("/api/status")["queue"]["held"] is True
+    assert c.page.locator("#queue-hold").is_disabled()
+    c.page.click("#queue-release")
+    c.page.wait_for_selector("#queue-state[data-held='false']")
+    assert c.api("/api/status")["queue"]["held"] is False
+
+
+def test_events_are_listed_and_filtered(console: Console) -> None:
+    c = console
+    c.page.wait_for_selector("#ev-table tr[data-seq]")
+    events = c.api("/api/events?limit=1000")["events"]
+    rows = c.page.locator("#ev-table tbody tr")
+    assert rows.evaluate_all("rs => rs.map(r => Number(r.dataset.seq))") == [e["seq"] for e in events]
+    c.page.fill("#ev-filter", "drive_completed")
+    visible = c.page.locator("#ev-table tbody tr:not([hidden]) td:nth-child(4)").all_text_contents()
+    assert visible and set(visible) == {"DRIVE_COMPLETED"}
+    c.page.fill("#ev-filter", "")
+    assert c.page.locator("#ev-table tbody tr:not([hidden])").count() == len(events)
+
+
+def test_the_link_and_cop1_state_are_shown(console: Console) -> None:
+    c = console
+    status = c.api("/api/status")
+    assert c.page.locator("#link-pill").get_attribute("data-up") == "true"
+    c.page.wait_for_function("vs => document.querySelector('#fop-vs').textContent === String(vs)",
+                             arg=status["fop"]["vs"])
+    assert c.page.locator("#fop-state").text_content() == status["fop"]["state"]
+    assert c.page.locator("#rover-mode").text_content() in ("STANDBY", "DRIVE")
+
+
+def test_the_page_uses_the_token_of_its_url(console: Console) -> None:
+    c = console
+    assert c.api("/api/status", token="wrong")["status"] == 401  # the service asks for it...
+    assert c.page.locator("#ws-state").get_attribute("data-state") == "open"  # ...and the page has it
+    assert "token=" in c.page.url
+
+
+def test_the_pages_units_are_the_clis(console: Console) -> None:
+    units = console.page.evaluate("async () => (await import('./static/units.js')).UNITS")
+    assert {u: [d, pytest.approx(f, rel=1e-12)] for u, (d, f) in UNITS.items()} == units
+
+
+@pytest.mark.skipif(not SCREENSHOTS, reason="FARSIDE_SCREENSHOTS=DIR writes the README's screenshots")
+def test_screenshots(console: Console) -> None:
+    c = console
+    out = Path(SCREENSHOTS or "docs")
+    if not out.is_absolute():
+        out = ROOT / out
+    out.mkdir(parents=True, exist_ok=True)
+    for name, args in (("TURN", {"angle_deg": "30"}), ("DRIVE_DISTANCE", {"distance_m": "0.6", "speed_mph": "200"}),
+                       ("TURN", {"angle_deg": "-60deg"}), ("DRIVE_DISTANCE", {"distance_m": "40cm", "speed_mph": "200"})):
+        assert send_and_wait(c, name, **args)["outcome"] == "COMPLETED"
+    for box in ("wheel1_current_a", "heading_deg"):
+        c.page.locator(f"#tm-table tr[data-name='{box}'] input").check()
+    c.page.select_option("#cmd-name", "DRIVE_DISTANCE")
+    c.page.fill("#arg-distance_m", "250")
+    c.page.fill("#arg-speed_mph", "5km/h")
+    c.page.click("#cmd-send")
+    time.sleep(1.5)
+    c.page.screenshot(path=str(out / "console.png"))
