@@ -7,8 +7,14 @@ Plain procedure (one step per line, `#` comments):
     wait 5                                                     # seconds
     check mode == STANDBY                                      # latest HK, now
     await mode == STANDBY timeout=30                           # next HK that matches
-    event DRIVE_COMPLETED timeout=30                           # an event from now on
+    event DRIVE_COMPLETED timeout=30                           # an event since the last send
     expect-event WHEEL_FAULT                                   # already received
+
+An `event` step waits for an event that arrived after the latest `send` (or `send-at`) was
+sent, as F Prime's `await_event` takes a start index: a `send` step waits for its command to
+complete, and the events that command caused arrive before the step ends, so waiting "from
+now" would miss them. Each matched event moves the start past it, so two `event` steps need
+two events, in the order they arrived.
 
 Python procedure (`*.py`): runs with `gs` (a GroundApi) and the predicates
 (`equal_to`, `greater_than`, `less_than`, `within`) in scope; a `run(gs)`
@@ -27,6 +33,7 @@ from hil.errors import FarsideError
 from hil.gs import api as api_mod
 from hil.gs.api import CheckFailed, GroundApi, Predicate
 from hil.gs.units import parse_quantity
+from hil.gs.watch import event_message
 
 
 @dataclass
@@ -118,11 +125,16 @@ def run_plain(path: Path, gs: GroundApi, report: Callable[[StepResult], None], r
         except FarsideError as exc:
             raise FarsideError(f"{where}: {exc}") from None
         steps.append((n, text, words))
+    with gs.state.cond:
+        since = gs._mark_now()  # `event` steps search from here: the latest send
     for n, text, words in steps:
         verb = words[0].lower()
         body, opts = _options(words[1:])
         timeout = _seconds(opts["timeout"]) if "timeout" in opts else None
         try:
+            if verb in ("send", "send-at"):
+                with gs.state.cond:
+                    since = gs._mark_now()
             if verb == "send":
                 reps = gs.send_and_assert_command(body[0], body[1:], timeout)
                 detail = ", ".join(r.stage for r in reps)
@@ -145,9 +157,12 @@ def run_plain(path: Path, gs: GroundApi, report: Callable[[StepResult], None], r
                 name, pred = parse_condition(body, "")
                 detail = f"{name} = {gs.await_telemetry(name, pred, timeout)}"
             elif verb == "event":
-                detail = gs.await_event(body[0], timeout).message
+                ev = gs.await_event(body[0], timeout, since=since)
+                with gs.state.cond:
+                    since = gs._mark_after(ev)
+                detail = event_message(gs.mission, ev)
             else:  # expect-event
-                detail = gs.assert_event(body[0]).message
+                detail = event_message(gs.mission, gs.assert_event(body[0]))
         except FarsideError as exc:
             res = StepResult(n, text, False, str(exc))
             results.append(res)
