@@ -7,7 +7,7 @@ against the service's archive. Playwright is pointed at the system chromium
 (`executable_path`): no browser is downloaded.
 
 `FARSIDE_SCREENSHOTS=docs python -m pytest tests/gs/test_web_console.py` also drives a short
-traverse and writes the README's screenshots (docs/console-*.png).
+traverse and writes the README's screenshots (docs/console-overview.png, console-command.png).
 """
 
 from __future__ import annotations
@@ -320,5 +320,11 @@ def test_screenshots(console: Console) -> None:
     c.page.fill("#arg-distance_m", "250")
     c.page.fill("#arg-speed_mph", "5km/h")
     c.page.click("#cmd-send")
-    time.sleep(1.5)
-    c.page.screenshot(path=str(out / "console.png"))
+    time.sleep(1.5)  # two more HK on the plots
+    c.page.screenshot(path=str(out / "console-overview.png"))
+    form = c.page.locator("#command").bounding_box()
+    history = c.page.locator("#commands").bounding_box()
+    assert form is not None and history is not None
+    c.page.screenshot(path=str(out / "console-command.png"), clip={
+        "x": form["x"], "y": form["y"], "width": form["width"],
+        "height": history["y"] + history["height"] - form["y"]})
