@@ -47,6 +47,7 @@ WEB_DIR = Path(__file__).with_name("web")
 TOPICS = ("telemetry", "events", "commands", "link", "packets")
 DEFAULT_TOPICS = frozenset(TOPICS) - {"packets"}
 LIMIT_NAMES = {"ok": "ok", "yellow": "warning", "red": "critical"}
+TRACK_KEEP = 20000  # HK positions the ground keeps for the traverse (the archive has them all)
 SUBSCRIBER_QUEUE = 4096  # messages a slow WebSocket client may lag before the oldest are dropped
 
 
@@ -209,12 +210,19 @@ class GsService:
     def _drain(self) -> None:
         self._kicked = False
         s, st = self.session, self.session.state
+        wanted = set().union(*(sub.topics for sub in self.subscribers)) if self.subscribers else set()
         while s.packets:
             t, p = s.packets.popleft()
-            self._publish("packets", {"type": "packet", "t": t, "hex": p.hex()})
+            if "packets" in wanted:
+                self._publish("packets", {"type": "packet", "t": t, "hex": p.hex()})
         if st.hk_count != self._last_hk:
+            # one message per HK report, unless several arrived in one burst: then the latest
             self._last_hk = st.hk_count
-            self._publish("telemetry", {"type": "telemetry", **self.telemetry()})
+            if "telemetry" in wanted:
+                self._publish("telemetry", {"type": "telemetry", **self.telemetry()})
+            with st.cond:
+                if len(st.track) > 2 * TRACK_KEEP:
+                    del st.track[:-TRACK_KEEP]
         if st.event_seq != self._last_event:
             with st.cond:
                 new = [e for e in st.events if e.seq > self._last_event]

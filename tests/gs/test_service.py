@@ -40,7 +40,7 @@ class Served:
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
         )
         assert self.proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
