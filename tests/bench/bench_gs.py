@@ -14,6 +14,8 @@
 3. memory: the same service fed `--hours` of HK at 10 packets/s (an event every 100) as
    fast as it takes them (the hours are virtual: 36,000 HK reports per hour), one client
    subscribed; the service's RSS after setup and after each hour.
+4. watch lag: packets fed live at 200/s into a ground state and the watch renderer; lag =
+   time from a packet's arrival to the screen that shows it.
 
 The export benchmark is tests/bench/bench_export.py.
 """
@@ -39,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from hil.gs.mission import Mission  # noqa: E402
-from hil.gs.synth import bulk_hk_packets, frames_of  # noqa: E402
+from hil.gs.synth import bulk_hk_packets, frames_of, synth_packets  # noqa: E402
 from protocols.stream import frame_tm  # noqa: E402
 from tests.bench.report import add_json_option, write_json  # noqa: E402
 
@@ -70,8 +72,7 @@ def bench_latency(pings: int, work: Path) -> dict[str, float]:
                 direct.append(time.perf_counter() - t)
         finally:
             s.close()
-        env = dict(os.environ, FARSIDE_GS_RUN=str(work / "run"))
-        os.environ["FARSIDE_GS_RUN"] = env["FARSIDE_GS_RUN"]
+        env = dict(os.environ)
         serve = subprocess.Popen([sys.executable, "-m", "hil.cli", "gs", "serve", "--link", link,
                                   "--archive-root", str(work / "archive")],
                                  cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -263,6 +264,54 @@ def bench_memory(work: Path, hours: int) -> dict[str, float]:
     return f
 
 
+def bench_watch(rate: float = 200.0, seconds: float = 5.0, refresh_hz: float = 10.0) -> dict[str, float]:
+    """Frames arrive as the rover sends them (a flush every 100 ms) at `rate` packets/s;
+    watch renders at `refresh_hz`. Lag: arrival of the newest packet a screen shows ->
+    that screen finished. Falling behind would show as a growing lag and packets missing."""
+    from hil.gs.state import GroundState
+    from hil.gs.watch import render_to_string
+
+    m = Mission.load()
+    packets, _ = synth_packets(m, int(rate * seconds), events_every=10)
+    batch = int(rate / 10)
+    bursts = [frames_of(m, packets[i : i + batch]) for i in range(0, len(packets), batch)]
+    state = GroundState(m)
+    arrived: list[tuple[int, float]] = []  # (packets decoded so far, arrival time)
+    done = threading.Event()
+
+    def feed() -> None:
+        t0 = time.perf_counter()
+        for k, frames in enumerate(bursts):
+            due = t0 + k * 0.1
+            while time.perf_counter() < due:
+                time.sleep(max(0.0, min(0.005, due - time.perf_counter())))
+            for f in frames:
+                state.on_frame(f)
+            arrived.append((state.packets_total, time.perf_counter()))
+        done.set()
+
+    th = threading.Thread(target=feed)
+    th.start()
+    lags: list[float] = []
+    render_s: list[float] = []
+    while not done.is_set():
+        t = time.perf_counter()
+        render_to_string(state, width=140)
+        end = time.perf_counter()
+        render_s.append(end - t)
+        if arrived:
+            lags.append(end - arrived[-1][1])
+        time.sleep(max(0.0, 1 / refresh_hz - (end - t)))
+    th.join()
+    a = np.array(lags)
+    r = np.array(render_s)
+    print(f"watch: {len(packets)} packets at {rate:.0f}/s in {len(bursts)} bursts of frames, refresh {refresh_hz:g} Hz, "
+          f"{len(r)} screens; render median {np.median(r) * 1e3:.1f} ms (max {r.max() * 1e3:.1f} ms); "
+          f"lag arrival->on screen median {np.median(a) * 1e3:.1f} ms, p99 {np.percentile(a, 99) * 1e3:.1f} ms, "
+          f"max {a.max() * 1e3:.1f} ms; decoded {state.packets_total} of {len(packets)}")
+    return {"watch_render_p50_ms": float(np.median(r)) * 1e3, "watch_lag_p99_ms": float(np.percentile(a, 99)) * 1e3}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pings", type=int, default=200)
@@ -270,23 +319,30 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--hours", type=int, default=2, help="virtual hours of HK for the memory figure")
-    ap.add_argument("--skip", action="append", default=[], choices=["latency", "fanout", "memory"])
+    ap.add_argument("--skip", action="append", default=[], choices=["latency", "fanout", "memory", "watch"])
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     add_json_option(ap)
     args = ap.parse_args()
     if args.child:
+        assert os.environ.get("FARSIDE_STATE_DIR"), "a child runs with the parent's private state dir"
         child(args.child, args.work, args.rate, args.seconds, args.clients, args.hours)
         return
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
+        # the SDLS sequence ledger and the service registry of this run only: synthetic HK
+        # carries random sa_arsn values, which would otherwise raise the user's own ledger
+        os.environ["FARSIDE_STATE_DIR"] = str(work / "state")
+        os.environ["FARSIDE_GS_RUN"] = str(work / "run")
         if "latency" not in args.skip:
             figures.update(bench_latency(args.pings, work))
         if "fanout" not in args.skip:
             figures.update(bench_fanout(work, args.clients, args.rate, args.seconds))
         if "memory" not in args.skip:
             figures.update(bench_memory(work, args.hours))
+        if "watch" not in args.skip:
+            figures.update(bench_watch())
     write_json(args.json, figures, "gs")
 
 
