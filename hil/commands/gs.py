@@ -262,35 +262,44 @@ def run(procedure: str, replay_from: str | None, speed: float, **opts: Any) -> i
 # --- export / plot / archive ----------------------------------------------------------------
 
 
+SESSION_HELP = "one session of the archive root: its folder name (see `gs archive list`) or path"
+
+
 @cli.command()
 @click.argument("archive", type=click.Path())
+@click.option("--session", help=SESSION_HELP)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="folder for one file per table")
 @click.option("--dictionary", type=click.Path(dir_okay=False))
-def export(archive: str, fmt: str, out: str, dictionary: str | None) -> int:
-    """Archive -> decoded telemetry (one table per packet type, calibrated, with units)."""
-    from hil.gs.export import decode_archive, write_tables
+def export(archive: str, session: str | None, fmt: str, out: str, dictionary: str | None) -> int:
+    """Archive -> decoded telemetry (one table per packet type, calibrated, with units).
+
+    ARCHIVE is an archive root (every session, oldest first), one session folder, or a part file.
+    """
+    from hil.gs.archive import resolve_session
+    from hil.gs.export import export_archive
 
     t = time.perf_counter()
-    tables = decode_archive(_mission(dictionary), archive)
-    files = write_tables(tables, Path(out), fmt)
+    done = export_archive(_mission(dictionary), resolve_session(archive, session), Path(out), fmt)
     dt = time.perf_counter() - t
-    for name, tab in tables.items():
-        if len(tab):
-            click.echo(f"{name}: {len(tab)} rows")
-    click.echo(f"wrote {len(files)} files to {out} in {dt:.2f} s")
+    for name, rows in done.rows.items():
+        click.echo(f"{name}: {rows} rows")
+    click.echo(f"wrote {len(done.files)} files to {out} in {dt:.2f} s")
     return 0
 
 
 @cli.command()
 @click.argument("archive", type=click.Path(), required=False)
+@click.option("--session", help=SESSION_HELP)
 @click.option("-p", "--param", "params", multiple=True, help="HK parameter to plot against time (repeatable)")
 @click.option("--traverse", is_flag=True, help="plot the rover's tracks with fault and hazard markers")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write")
 @click.option("--seconds", type=float, default=30.0, show_default=True, help="with --link: how long to record first")
 @link_options
-def plot(archive: str | None, params: tuple[str, ...], traverse: bool, out: str, seconds: float, **opts: Any) -> int:
-    """PNG plots of parameters over time, or the traverse, from an archive or a live link."""
+def plot(archive: str | None, session: str | None, params: tuple[str, ...], traverse: bool, out: str, seconds: float,
+         **opts: Any) -> int:
+    """PNG plots of parameters over time, or the traverse, from an archive (a root, one session
+    folder or --session NAME) or a live link."""
     from hil.gs.export import decode_archive
     from hil.gs.plot import plot_parameters, plot_traverse, save_png
 
@@ -306,7 +315,9 @@ def plot(archive: str | None, params: tuple[str, ...], traverse: bool, out: str,
             s.close()
         if archive is None:
             raise FarsideError(f"the service on {opts['link']} keeps no archive")
-    tables = decode_archive(mission, archive)
+    from hil.gs.archive import resolve_session
+
+    tables = decode_archive(mission, resolve_session(archive, session))
     hk = tables[mission.hk_packets[min(mission.hk_packets)].name.lower()]
     outp = Path(out)
     written = []
@@ -321,18 +332,50 @@ def plot(archive: str | None, params: tuple[str, ...], traverse: bool, out: str,
 
 
 @cli.command("archive")
-@click.argument("action", type=click.Choice(["check", "repair", "list"]))
-@click.argument("archive", type=click.Path())
-def archive_cmd(action: str, archive: str) -> int:
-    """Check, repair (truncate a torn tail; rewrite a damaged part from its good records) or list
-    the records of an archive."""
-    from hil.gs.archive import KIND_NAMES, check_part, part_paths, read_records, repair_part
+@click.argument("action", type=click.Choice(["list", "check", "repair", "records"]))
+@click.argument("archive", type=click.Path(), default="archive")
+@click.option("--session", help=SESSION_HELP)
+@click.option("--dictionary", type=click.Path(dir_okay=False), help="dictionary JSON, for `list`'s packet count")
+def archive_cmd(action: str, archive: str, session: str | None, dictionary: str | None) -> int:
+    """List the sessions of an archive root (folder, start and end UTC, records, packets, size);
+    check or repair parts (truncate a torn tail; rewrite a damaged part from its good records);
+    or print every record (`records`). ARCHIVE defaults to ./archive."""
+    from hil.gs.archive import (
+        KIND_NAMES,
+        check_part,
+        part_paths,
+        read_records,
+        repair_part,
+        resolve_session,
+        session_folders,
+        summarise_session,
+    )
 
+    target = resolve_session(archive, session)
     if action == "list":
-        for r in read_records(archive):
+        from hil.gs.export import count_packets
+
+        mission = _mission(dictionary)
+
+        def utc(t: float | None) -> str:
+            return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+        rows = [("session", "start UTC", "end UTC", "records", "packets", "size MB")]
+        for folder in session_folders(target):
+            info = summarise_session(folder)
+            rows.append((folder.name, utc(info.start), utc(info.end), str(info.records),
+                         str(count_packets(mission, folder)), f"{info.size / 1e6:.1f}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            click.echo("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        click.echo(f"{len(rows) - 1} sessions in {archive}")
+        return 0
+    if action == "records":
+        for r in read_records(target):
             click.echo(f"{r.time:.3f} {KIND_NAMES.get(r.kind, r.kind)} {len(r.payload)}")
         return 0
-    for part in part_paths(Path(archive)):
+    for part in part_paths(target):
         if action == "check":
             res = check_part(part)
             tail = f", torn tail: {res.problem}" if res.problem else ""

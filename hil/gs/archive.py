@@ -48,6 +48,7 @@ KIND_NAMES = {KIND_TM: "tm", KIND_TM_BAD: "tm_bad", KIND_TC: "tc", KIND_META: "m
 _LEN = struct.Struct(">I")
 _HEAD = struct.Struct(">dB")
 _MAX_BODY = 1 << 20  # longer length fields are corruption, not records
+_SCAN_PIECE = 32768  # records per bulk step of a scan: a mapped part's pages are let go behind it
 DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
 
 
@@ -177,7 +178,7 @@ def _scan_run(
         if ln < _HEAD.size or ln > _MAX_BODY:
             return ScanResult(o, n, count, f"record length {ln} at offset {o} is impossible")
         stride = ln + 8
-        k = (n - o) // stride
+        k = min((n - o) // stride, _SCAN_PIECE)
         if k >= 16:
             # how many records of this same length follow back to back
             offs = o + stride * np.arange(k, dtype=np.int64)
@@ -199,6 +200,7 @@ def _scan_run(
             if offsets is not None:
                 offsets.append(offs[:good])
             count += good
+            _release(data, o, o + good * stride)
             o += good * stride
             if good < run:
                 return ScanResult(o, n, count, f"record at offset {o} fails its CRC")
@@ -214,6 +216,16 @@ def _scan_run(
         count += 1
         o = end
     return ScanResult(o, n, count, None)
+
+
+def _release(data: bytes | memoryview | mmap.mmap, start: int, end: int) -> None:
+    """Let go of a mapped part's pages in [start, end) once read: they stay in the page cache,
+    but no longer count in this process's resident set (a whole archive is never resident)."""
+    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        a = start - start % mmap.PAGESIZE
+        b = end - end % mmap.PAGESIZE
+        if b > a:
+            data.madvise(mmap.MADV_DONTNEED, a, b - a)
 
 
 def _scan(data: bytes | mmap.mmap, *, offsets: list[np.ndarray] | None = None) -> ScanResult:
@@ -303,17 +315,99 @@ def repair_part(path: Path) -> int:
     return len(data) - kept
 
 
+def _first_time(part: Path) -> float:
+    """The time of a part's first record (inf when it has none): sessions sort by it."""
+    try:
+        with open(part, "rb") as f:
+            head = f.read(len(MAGIC) + 4 + _HEAD.size)
+    except OSError:
+        return float("inf")
+    if len(head) < len(MAGIC) + 4 + _HEAD.size or head[: len(MAGIC)] != MAGIC:
+        return float("inf")
+    return float(_HEAD.unpack_from(head, len(MAGIC) + 4)[0])
+
+
+def session_folders(root: Path | str) -> list[Path]:
+    """The session folders of an archive root (folders holding part files), oldest first;
+    a session folder given as `root` is its own only session."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ArchiveError(f"no archive at {root}: expected an archive root, a session folder or a .fsa part file")
+    if any(root.glob(PART_GLOB)):
+        return [root]
+    found = [d for d in root.iterdir() if d.is_dir() and any(d.glob(PART_GLOB))]
+    return sorted(found, key=lambda d: (_first_time(min(d.glob(PART_GLOB))), d.name))
+
+
+def resolve_session(archive: Path | str, session: str | None) -> Path:
+    """`--session NAME` under an archive root (a folder name, or a path), else the archive itself."""
+    archive = Path(archive)
+    if session is None:
+        return archive
+    for cand in (Path(session), archive / session):
+        if cand.is_dir() and any(cand.glob(PART_GLOB)):
+            return cand
+    names = ", ".join(d.name for d in session_folders(archive)) if archive.is_dir() else ""
+    raise ArchiveError(f"no session {session!r} in {archive}" + (f"; sessions: {names}" if names else ""))
+
+
 def part_paths(archive: Path) -> list[Path]:
-    """The part files of an archive folder (or a single part file), in order."""
+    """The part files of a session folder, of every session under an archive root (sessions
+    oldest first), or a single part file, in order."""
     archive = Path(archive)
     if archive.is_file():
         return [archive]
     if not archive.is_dir():
-        raise ArchiveError(f"no archive at {archive}: expected a session folder or a .fsa part file")
+        raise ArchiveError(f"no archive at {archive}: expected an archive root, a session folder or a .fsa part file")
     parts = sorted(archive.glob(PART_GLOB))
+    if parts:
+        return parts
+    parts = [p for d in session_folders(archive) for p in sorted(d.glob(PART_GLOB))]
     if not parts:
-        raise ArchiveError(f"{archive}: no {PART_GLOB} part files in this folder")
+        raise ArchiveError(f"{archive}: no {PART_GLOB} part files here, nor session folders holding them")
     return parts
+
+
+@dataclass
+class SessionSummary:
+    """One session of an archive root, as `gs archive list` shows it."""
+
+    folder: Path
+    start: float | None  # UNIX s of the first record
+    end: float | None  # of the last record
+    records: int
+    tm_frames: int
+    tc_frames: int
+    size: int  # octets of its part files
+    parts: int
+
+
+def summarise_session(folder: Path) -> SessionSummary:
+    """Records, TM and TC frames, first and last record time of one session (records read in
+    bulk; corrupt spans skipped with a warning, as readers do)."""
+    parts = sorted(Path(folder).glob(PART_GLOB))
+    start: float | None = None
+    end: float | None = None
+    records = tm = tc = size = 0
+    for part in parts:
+        size += part.stat().st_size
+        data = _map(part)
+        chunks: list[np.ndarray] = []
+        check_part(part, data, chunks)
+        if not chunks:
+            continue
+        off = np.concatenate(chunks)
+        u8 = np.frombuffer(data, dtype=np.uint8)
+        kinds = u8[off + 12]
+        records += len(off)
+        tm += int(np.count_nonzero(kinds == KIND_TM))
+        tc += int(np.count_nonzero(kinds == KIND_TC))
+        t0 = float(_HEAD.unpack_from(data, int(off[0]) + 4)[0])
+        t1 = float(_HEAD.unpack_from(data, int(off[-1]) + 4)[0])
+        start = t0 if start is None else min(start, t0)
+        end = t1 if end is None else max(end, t1)
+        _release(data, 0, len(data))
+    return SessionSummary(Path(folder), start, end, records, tm, tc, size, len(parts))
 
 
 class ArchiveWriter:
@@ -441,6 +535,58 @@ def _map(part: Path) -> mmap.mmap | bytes:
         if os.fstat(f.fileno()).st_size == 0:
             return b""
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def iter_tm_blocks(
+    archive: Path | str, frame_length: int, others: list[Record], block_frames: int = 32768
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The good TM frames of an archive, in order, as blocks of at most `block_frames`:
+    (times float64, frames uint8 (k, frame_length)), both copies. Every other record is
+    appended to `others`. Parts are mapped and their pages let go behind the reader, so the
+    resident set stays a few blocks whatever the archive's size."""
+    rec_len = 8 + _HEAD.size + frame_length
+    tm_dtype = np.dtype(
+        [("len", ">u4"), ("time", ">f8"), ("kind", "u1"), ("frame", "u1", (frame_length,)), ("crc", ">u4")]
+    )
+    times: list[np.ndarray] = []
+    frames: list[np.ndarray] = []
+    held = 0
+    for part in part_paths(Path(archive)):
+        data = _map(part)
+        chunks: list[np.ndarray] = []
+        check_part(part, data, chunks)
+        if not chunks:
+            continue
+        off_all = np.concatenate(chunks)
+        u8 = np.frombuffer(data, dtype=np.uint8)
+        mv = memoryview(data)
+        for a in range(0, len(off_all), block_frames):
+            off = off_all[a : a + block_frames]
+            lens = (
+                u8[off].astype(np.uint32) << 24 | u8[off + 1].astype(np.uint32) << 16
+                | u8[off + 2].astype(np.uint32) << 8 | u8[off + 3]
+            )
+            is_tm = (lens == rec_len - 8) & (u8[off + 12] == KIND_TM)
+            for o, ln in zip(off[~is_tm].tolist(), lens[~is_tm].tolist(), strict=True):
+                t, kind = _HEAD.unpack_from(mv, o + 4)
+                others.append(Record(t, kind, bytes(mv[o + 4 + _HEAD.size : o + 4 + ln])))
+            idx = np.flatnonzero(is_tm)
+            if len(idx):
+                breaks = np.flatnonzero(np.diff(off[idx]) != rec_len) + 1
+                for run in np.split(idx, breaks):
+                    view = np.frombuffer(data, dtype=tm_dtype, count=len(run), offset=int(off[run[0]]))
+                    times.append(view["time"].astype(np.float64))
+                    frames.append(view["frame"].copy())
+                    held += len(run)
+            _release(data, int(off[0]), int(off[-1]))
+            if held >= block_frames:
+                t_all, f_all = np.concatenate(times), np.concatenate(frames)
+                for b in range(0, held - held % block_frames, block_frames):
+                    yield t_all[b : b + block_frames], f_all[b : b + block_frames]
+                rest = held % block_frames
+                times, frames, held = ([t_all[held - rest :]], [f_all[held - rest :]], rest) if rest else ([], [], 0)
+    if held:
+        yield np.concatenate(times), np.concatenate(frames)
 
 
 def read_tm_frames(archive: Path | str, frame_length: int, concatenate: bool = True) -> FrameTable:

@@ -13,6 +13,17 @@ The decode never loops in Python per HK packet:
 5. calibration polynomials are applied to whole columns.
 Events, verification reports and other low-rate packets are decoded one by one.
 
+`export_archive` streams: it decodes a window of frames at a time (`iter_decoded`) and
+writes each window's HK rows as they come (a Parquet row group, a stretch of CSV), while
+the next window decodes, so memory stays a few windows whatever the archive's size.
+A window reads one frame before it and AHEAD_FRAMES after it, and keeps the packets that
+*start* in it: every packet is found exactly once, as by a decode of the whole archive.
+
+Tables: one per HK SID; `events` (one `arg_<name>` column per argument name over all event
+kinds: the union of columns, empty where an event has no such argument); `verification`
+(each 1/x report with the command it reports on, joined on the request ID to the TC frames
+the archive holds); `tc_sent`; `param_reports`; `ping`.
+
 Integrity: frames were FECF-checked when received and each archive record carries a
 CRC-32, so the per-packet CRC is not recomputed here (the slow decode path checks it).
 """
@@ -22,6 +33,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from hil.errors import FarsideError
-from hil.gs.archive import KIND_TC, Record, read_tm_frames
+from hil.gs.archive import KIND_TC, Record, iter_tm_blocks, read_tm_frames
 from hil.gs.mission import TM_HEADER_OCTETS, Mission
 from protocols.errors import ProtocolError
 from protocols.pus import parse_tc_packet
@@ -287,7 +299,122 @@ def decode_archive(mission: Mission, archive: Path | str, keys: KeyStore | None 
     idx = index_packets(mission, ft.times, ft.runs)
     tables = decode_index(mission, idx)
     tables["tc_sent"] = tc_table(mission, [r for r in ft.others if r.kind == KIND_TC], keys or _setting_keys())
+    tables["verification"] = name_commands(tables["verification"], tables["tc_sent"], mission)
     return tables
+
+
+# --- streaming ----------------------------------------------------------------------------
+
+STREAM_FRAMES = 32768  # frames per window of a streamed decode (8 MiB of 256-octet frames)
+AHEAD_FRAMES = 600  # frames read past a window's end: the longest packet (65,542 octets) fits
+
+
+def _window(mission: Mission, times: np.ndarray, frames: np.ndarray, base: int, start: int, end: int) -> PacketIndex:
+    """The packets starting in frames [start, end) (archive-wide numbering); `frames` holds
+    rows from `base` on, including the frame before `start` and those after `end`."""
+    lo = max(start - 1, base) - base
+    hi = min(end + AHEAD_FRAMES - base, len(frames))
+    number = np.arange(base + lo, base + hi, dtype=np.float64)  # each packet's start frame, by number
+    idx = index_packets(mission, number, [frames[lo:hi]])
+    keep = (idx.ground_time >= start) & (idx.ground_time < end)
+    row = idx.ground_time[keep].astype(np.int64) - base
+    return PacketIndex(idx.stream, idx.starts[keep], idx.lengths[keep], times[row])
+
+
+def iter_indexed(
+    mission: Mission, archive: Path | str, others: list[Record], window: int = STREAM_FRAMES
+) -> Iterator[PacketIndex]:
+    """The archive's packets, a window of `window` TM frames at a time, in archive order;
+    records other than TM frames are appended to `others`."""
+    flen = mission.tm_frame_length
+    buf_t = np.zeros(0)
+    buf_f = np.zeros((0, flen), dtype=np.uint8)
+    base = start = 0  # archive-wide number of buf's first row; of the next window's first frame
+    for t, f in iter_tm_blocks(archive, flen, others, block_frames=window):
+        buf_t, buf_f = np.concatenate((buf_t, t)), np.concatenate((buf_f, f))
+        while base + len(buf_f) >= start + window + AHEAD_FRAMES:
+            yield _window(mission, buf_t, buf_f, base, start, start + window)
+            start += window
+            cut = start - 1 - base
+            buf_t, buf_f, base = buf_t[cut:], buf_f[cut:], base + cut
+    while start < base + len(buf_f):
+        yield _window(mission, buf_t, buf_f, base, start, start + window)
+        start += window
+
+
+def iter_decoded(
+    mission: Mission, archive: Path | str, others: list[Record], window: int = STREAM_FRAMES
+) -> Iterator[dict[str, Table]]:
+    """decode_index's tables, a window of `window` TM frames at a time, in archive order."""
+    for idx in iter_indexed(mission, archive, others, window):
+        yield decode_index(mission, idx)
+
+
+def count_packets(mission: Mission, archive: Path | str) -> int:
+    """How many TM packets (idle packets aside) an archive's frames carry."""
+    n = 0
+    for idx in iter_indexed(mission, archive, []):
+        apid = ((idx.stream[idx.starts].astype(np.int64) << 8) | idx.stream[idx.starts + 1]) & 0x7FF
+        n += int(np.count_nonzero(apid != IDLE_APID))
+    return n
+
+
+@dataclass
+class Exported:
+    """What an export wrote: rows per table and the files."""
+
+    rows: dict[str, int]
+    files: list[Path]
+
+
+def export_archive(
+    mission: Mission, archive: Path | str, out: Path, fmt: str, keys: KeyStore | None = None,
+    window: int = STREAM_FRAMES,
+) -> Exported:
+    """Archive -> out/<table>.<fmt>, streamed: HK rows are written window by window (in a
+    second thread, while the next window decodes); the low-rate tables at the end."""
+    if fmt not in WRITERS:
+        raise FarsideError(f"export format must be csv, jsonl or parquet, got {fmt!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    hk_names = {hk.name.lower() for hk in mission.hk_packets.values()}
+    others: list[Record] = []
+    writers: dict[str, _Writer] = {}
+    low: dict[str, list[Table]] = {}
+    rows: dict[str, int] = {}
+    units: dict[str, dict[str, str]] = {}
+    with ThreadPoolExecutor(1, thread_name_prefix="export-writer") as pool:
+        pending: list[Future[None]] = []
+        for tables in iter_decoded(mission, archive, others, window):
+            for f in pending:
+                f.result()
+            pending = []
+            for name, t in tables.items():
+                if name not in hk_names:
+                    low.setdefault(name, []).append(t)
+                elif len(t):
+                    if name not in writers:
+                        writers[name] = WRITERS[fmt](out / f"{name}.{fmt}")
+                        units[name] = t.units
+                    rows[name] = rows.get(name, 0) + len(t)
+                    pending.append(pool.submit(writers[name].write, t))
+        for f in pending:
+            f.result()
+    files = []
+    for w in writers.values():
+        files.append(w.close())
+    final = {name: concat_tables(parts) for name, parts in low.items()}
+    final["tc_sent"] = tc_table(mission, [r for r in others if r.kind == KIND_TC], keys or _setting_keys())
+    if "verification" in final:
+        final["verification"] = name_commands(final["verification"], final["tc_sent"], mission)
+    for name, t in final.items():
+        if len(t):
+            rows[name] = len(t)
+            units[name] = t.units
+            w = WRITERS[fmt](out / f"{name}.{fmt}")
+            w.write(t)
+            files.append(w.close())
+    (out / "units.json").write_text(json.dumps(units, indent=1, sort_keys=True))
+    return Exported(rows, files)
 
 
 def _setting_keys() -> KeyStore | None:
@@ -355,7 +482,8 @@ def decode_index(mission: Mission, idx: PacketIndex) -> dict[str, Table]:
         tables[t.name] = t
     rover = hdr["apid"] == mission.tm_apid
     # events 5/1..5/4
-    ev_rows: dict[str, list[Any]] = {k: [] for k in ("ground_time", "packet_time_s", "severity", "event", "message", "args")}
+    ev_rows: dict[str, list[Any]] = {k: [] for k in ("ground_time", "packet_time_s", "severity", "event", "message")}
+    ev_args: list[dict[str, Any]] = []
     sel = rover & (hdr["service"] == 5) & (hdr["subservice"] >= 1) & (hdr["subservice"] <= 4)
     for (gt, rt, data), sub in zip(_packet_rows(idx, sel), hdr["subservice"][sel].tolist(), strict=True):
         try:
@@ -367,7 +495,9 @@ def decode_index(mission: Mission, idx: PacketIndex) -> dict[str, Table]:
         ev_rows["severity"].append(ev.severity)
         ev_rows["event"].append(ev.name)
         ev_rows["message"].append(ev.message)
-        ev_rows["args"].append(json.dumps({v.name: v.value for v in ev.values}, sort_keys=True))
+        ev_args.append({v.name: v.value for v in ev.values})
+    for name in sorted({k for a in ev_args for k in a}):
+        ev_rows[f"arg_{name}"] = [a.get(name) for a in ev_args]
     tables["events"] = _rows_table("events", ev_rows, {"ground_time": "s", "packet_time_s": "s"})
     # verification 1/x
     stage = {1: "accepted", 2: "rejected", 3: "started", 4: "start_failed", 7: "completed", 8: "completion_failed"}
@@ -401,14 +531,152 @@ def decode_index(mission: Mission, idx: PacketIndex) -> dict[str, Table]:
     return tables
 
 
+def _column(v: list[Any]) -> np.ndarray:
+    """A list of values as a column: numbers as numbers, anything else (or a mix) as objects
+    (strings; None where a row has no value)."""
+    present = [x for x in v if x is not None]
+    if present and all(isinstance(x, bool | int | float) for x in present) and len(present) == len(v):
+        return np.array(v)
+    if present and not all(isinstance(x, bool | int | float) for x in present):
+        return np.array([None if x is None else str(x) for x in v], dtype=object)
+    return np.array(v, dtype=object)
+
+
 def _rows_table(name: str, rows: dict[str, list[Any]], units: dict[str, str]) -> Table:
     t = Table(name, units=dict(units))
     for k, v in rows.items():
-        t.columns[k] = np.array(v, dtype=object if v and isinstance(v[0], str) else None)
+        t.columns[k] = _column(v)
     return t
 
 
+def concat_tables(parts: list[Table]) -> Table:
+    """Tables of one kind (window by window) as one; a column missing from a part is empty
+    (None) in its rows."""
+    parts = [p for p in parts if len(p)] or parts[:1]
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    names: dict[str, None] = {}
+    for p in parts:
+        names.update(dict.fromkeys(p.columns))
+    out = Table(first.name, units={k: v for p in parts for k, v in p.units.items()},
+                enums={k: v for p in parts for k, v in p.enums.items()})
+    for k in names:
+        cols = [p.columns[k] if k in p.columns else np.full(len(p), None, dtype=object) for p in parts]
+        if len({c.dtype for c in cols}) > 1 and any(c.dtype == object for c in cols):
+            cols = [c.astype(object) for c in cols]
+        out.columns[k] = np.concatenate(cols)
+    return out
+
+
+def name_commands(verification: Table, tc: Table, mission: Mission) -> Table:
+    """The verification table with the command each report is about: its request ID (packet
+    ID, sequence control) joined to the latest TC sent before the report with that APID and
+    sequence count. Adds `command` and `command_args` ("" when the archive has no such TC)."""
+    n = len(verification)
+    names = np.full(n, "", dtype=object)
+    args = np.full(n, "", dtype=object)
+    if n and len(tc):
+        sent: dict[int, list[tuple[float, str, str]]] = {}
+        for t, cmd, seq, a in zip(tc.columns["ground_time"].tolist(), tc.columns["command"].tolist(),
+                                  tc.columns["pus_seq"].tolist(), tc.columns["args"].tolist(), strict=True):
+            if seq >= 0:
+                sent.setdefault(int(seq), []).append((float(t), str(cmd), str(a)))
+        apid = mission.tc_apid
+        for i, (pid, sc, gt) in enumerate(zip(verification.columns["packet_id"].tolist(),
+                                              verification.columns["seq_control"].tolist(),
+                                              verification.columns["ground_time"].tolist(), strict=True)):
+            if (pid & 0x7FF) != apid:
+                continue
+            before = [c for c in sent.get(sc & 0x3FFF, []) if c[0] <= gt] or sent.get(sc & 0x3FFF, [])
+            if before:
+                names[i], args[i] = before[-1][1], before[-1][2]
+    out = Table(verification.name, dict(verification.columns), dict(verification.units), dict(verification.enums))
+    out.columns["command"] = names
+    out.columns["command_args"] = args
+    return out
+
+
 # --- writers ------------------------------------------------------------------
+
+
+class _Writer:
+    """One table's file, written a chunk of rows at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, t: Table) -> None:
+        raise NotImplementedError
+
+    def close(self) -> Path:
+        return self.path
+
+
+class _ParquetWriter(_Writer):
+    """A row group per chunk (pyarrow ParquetWriter); dictionary encoding for enum columns only."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._w: Any = None
+
+    def write(self, t: Table) -> None:
+        import pyarrow.parquet as pq
+
+        tab = _arrow_table(t)
+        if self._w is None:
+            self._w = pq.ParquetWriter(self.path, tab.schema, use_dictionary=list(t.enums) or False,
+                                       compression="snappy")
+        self._w.write_table(tab)
+
+    def close(self) -> Path:
+        if self._w is not None:
+            self._w.close()
+        return self.path
+
+
+class _CsvWriter(_Writer):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._w: Any = None
+        self._f: Any = None
+
+    def write(self, t: Table) -> None:
+        try:
+            import pyarrow.csv as pacsv
+        except ImportError:
+            with open(self.path, "a" if self._f else "w", newline="") as f:
+                w = csv.writer(f)
+                if not self._f:
+                    w.writerow(_header(t))
+                w.writerows(zip(*[t.labels(k).tolist() for k in t.columns], strict=True))
+            self._f = True
+            return
+        tab = _arrow_table(t, decode_enums=True).rename_columns(_header(t))
+        if self._w is None:
+            self._w = pacsv.CSVWriter(str(self.path), tab.schema)
+        self._w.write_table(tab)
+
+    def close(self) -> Path:
+        if self._w is not None:
+            self._w.close()
+        return self.path
+
+
+class _JsonlWriter(_Writer):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        path.write_text("")
+
+    def write(self, t: Table) -> None:
+        cols = {k: t.labels(k).tolist() for k in t.columns}
+        keys = list(cols)
+        with open(self.path, "a") as f:
+            for row in zip(*cols.values(), strict=True):
+                f.write(json.dumps(dict(zip(keys, row, strict=True))) + "\n")
+
+
+WRITERS: dict[str, type[_Writer]] = {"csv": _CsvWriter, "jsonl": _JsonlWriter, "parquet": _ParquetWriter}
 
 
 def write_tables(tables: dict[str, Table], out: Path, fmt: str) -> list[Path]:

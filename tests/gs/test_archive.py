@@ -197,7 +197,7 @@ def test_cli_warns_in_one_line_and_repair_saves_the_good_records(
     data = bytearray(part.read_bytes())
     data[spans[3][0] + 1] ^= 0x80  # the length field itself
     part.write_bytes(bytes(data))
-    assert main(["gs", "archive", "list", str(tmp_path / "s")]) == 0
+    assert main(["gs", "archive", "records", str(tmp_path / "s")]) == 0
     out, err = capsys.readouterr()
     assert err.startswith("farside: warning: part-0001.fsa: ") and err.count("\n") == 1, err
     assert f"offset {spans[3][0]}" in err and len(out.splitlines()) == 11

@@ -1,0 +1,207 @@
+"""Export of a million HK packets against ccsdspy, each a whole process (figures, not a test).
+
+    python -m tests.bench.bench_export [--packets 1000000] [--cache DIR] [--json FILE]
+
+The archive: N HK packets (and an event every 1000) built by the rover's own packet builder
+and TM framer (hil.gs.synth). Timed, each as its own process (wall, CPU, and peak RSS from
+`os.wait4`, as /usr/bin/time reports them):
+
+- `farside gs export ARCHIVE --format parquet` and `--format csv`;
+- ccsdspy (`FixedLength` with the dictionary's HK layout, `PolyConverter` for the same
+  calibration) decoding the same HK packets from a packet file, and writing the same Parquet
+  (the same columns, calibrated, with pyarrow); and the same with the decode alone.
+
+Then the two Parquet files are compared column by column: the export must equal ccsdspy's
+independent decode. Goals (issue 16): farside's Parquet throughput >= 1.5x ccsdspy's
+decode-plus-write, its peak RSS <= half of ccsdspy's; CSV >= 300k packets/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.bench.report import add_json_option, write_json
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    """One whole process: wall and CPU seconds, peak resident set (MiB)."""
+
+    wall_s: float
+    cpu_s: float
+    rss_mib: float
+
+    def rate(self, n: int) -> float:
+        return n / self.wall_s
+
+
+def run_process(cmd: list[str]) -> Run:
+    """Run `cmd` to completion; its own rusage (not the sum of all children)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.exit(f"bench_export: {' '.join(cmd)} failed with exit code {proc.returncode}")
+    return Run(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0)
+
+
+def prepare(folder: Path, n: int) -> tuple[Path, Path]:
+    """The archive (frames) and the HK packets alone end to end (ccsdspy's input)."""
+    from hil.gs.mission import Mission
+    from hil.gs.synth import bulk_hk_packets, frames_of, synth_archive
+
+    arch, raw = folder / f"hk-{n}", folder / f"hk-{n}.packets"
+    if arch.exists() and raw.exists():
+        return arch, raw
+    shutil.rmtree(arch, ignore_errors=True)
+    m = Mission.load()
+    packets = bulk_hk_packets(m, n, events_every=1000)
+    hk_len = m.hk_packet_length(1)
+    with open(raw, "wb") as f:
+        f.write(b"".join(p for p in packets if len(p) == hk_len and p[7:9] == b"\x03\x19"))
+    frames = frames_of(m, packets)
+    del packets
+    synth_archive(arch, m, frames)
+    return arch, raw
+
+
+# --- the ccsdspy side, run as its own process --------------------------------------------------
+
+CCSDSPY_TYPES = {"u": "uint", "i": "int", "f": "float"}
+
+
+def ccsdspy_worker(raw: Path, out: Path | None) -> None:
+    """Decode the HK packets with ccsdspy and the dictionary's calibration; write Parquet."""
+    import logging
+
+    logging.getLogger("ccsdspy").setLevel(logging.WARNING)
+    import ccsdspy
+    from ccsdspy.converters import PolyConverter
+
+    from hil.gs.mission import Mission
+
+    m = Mission.load()
+    params = m.hk_packets[1].parameters
+    fields = [
+        ccsdspy.PacketField(name="_pus", data_type="uint", bit_length=8),
+        ccsdspy.PacketField(name="_service", data_type="uint", bit_length=8),
+        ccsdspy.PacketField(name="_subservice", data_type="uint", bit_length=8),
+        ccsdspy.PacketField(name="_counter", data_type="uint", bit_length=16),
+        ccsdspy.PacketField(name="_dest", data_type="uint", bit_length=16),
+        ccsdspy.PacketField(name="_coarse", data_type="uint", bit_length=32),
+        ccsdspy.PacketField(name="_fine", data_type="uint", bit_length=16),
+        ccsdspy.PacketField(name="_sid", data_type="uint", bit_length=16),
+    ]
+    for p in params:
+        fields.append(ccsdspy.PacketField(name=p.name, data_type=CCSDSPY_TYPES[p.type[0]], bit_length=int(p.type[1:])))
+    fields.append(ccsdspy.PacketField(name="_crc", data_type="uint", bit_length=16))
+    pkt = ccsdspy.FixedLength(fields)
+    for p in params:
+        if p.calibration:
+            pkt.add_converted_field(p.name, p.name + "_eng", PolyConverter(list(reversed(p.calibration))))
+    cols: dict[str, Any] = pkt.load(str(raw))
+    if out is None:
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table: dict[str, Any] = {
+        "packet_time_s": cols["_coarse"].astype(np.float64) + cols["_fine"].astype(np.float64) / 65536.0
+    }
+    for p in params:
+        col = np.asarray(cols[p.name + "_eng"] if p.calibration else cols[p.name])
+        table[p.name] = col.astype(col.dtype.newbyteorder("="), copy=False)  # pyarrow takes native order only
+    pq.write_table(pa.table(table), out)
+
+
+def compare(ours: Path, theirs: Path) -> int:
+    """Columns both files have must be equal (calibrated floats to the last bit of float32
+    input, enums by their codes). Returns the number of columns compared."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a, b = pq.read_table(ours), pq.read_table(theirs)
+    if a.num_rows != b.num_rows:
+        sys.exit(f"bench_export: farside exported {a.num_rows} HK rows, ccsdspy decoded {b.num_rows}")
+    compared = 0
+    for name in b.column_names:
+        if name not in a.column_names:
+            continue
+        col = a.column(name).combine_chunks()
+        x = (col.indices if pa.types.is_dictionary(col.type) else col).to_numpy(zero_copy_only=False)
+        y = b.column(name).to_numpy()
+        if not np.allclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-12, atol=0.0, equal_nan=True):
+            bad = int(np.flatnonzero(~np.isclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-12))[0])
+            sys.exit(f"bench_export: column {name} differs at row {bad}: farside {x[bad]!r}, ccsdspy {y[bad]!r}")
+        compared += 1
+    return compared
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--cache", type=Path, help="keep the generated archive in this folder between runs")
+    ap.add_argument("--ccsdspy-worker", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
+    add_json_option(ap)
+    args = ap.parse_args()
+    if args.ccsdspy_worker:
+        ccsdspy_worker(Path(args.ccsdspy_worker[0]), Path(args.ccsdspy_worker[1]) if len(args.ccsdspy_worker) > 1 else None)
+        return
+    n = args.packets
+    with tempfile.TemporaryDirectory(prefix="farside-bench-export-") as tmp_s:
+        tmp = Path(tmp_s)
+        folder = args.cache or tmp
+        folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        arch, raw = prepare(folder, n)
+        size = sum(p.stat().st_size for p in arch.glob("*.fsa"))
+        print(f"archive: {n:,} HK packets (+ an event every 1000), {size / 1e6:.1f} MB "
+              f"(ready in {time.perf_counter() - t0:.1f} s); ccsdspy's input: {raw.stat().st_size / 1e6:.1f} MB of HK packets")
+        py = sys.executable
+        farside = [py, "-m", "hil.cli", "gs", "export", str(arch), "--out"]
+        worker = [py, "-m", "tests.bench.bench_export", "--ccsdspy-worker", str(raw)]
+        # warm the page cache and the bytecode caches first (untimed)
+        run_process([*farside, str(tmp / "warm"), "--format", "parquet"])
+        runs = {
+            "farside_parquet": run_process([*farside, str(tmp / "pq"), "--format", "parquet"]),
+            "ccsdspy_parquet": run_process([*worker, str(tmp / "ccsdspy.parquet")]),
+            "farside_csv": run_process([*farside, str(tmp / "csv"), "--format", "csv"]),
+            "ccsdspy_decode": run_process(worker),
+        }
+        compared = compare(tmp / "pq" / "hk_rover.parquet", tmp / "ccsdspy.parquet")
+    print(f"\n{'process':18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>13} {'packets/s':>11}")
+    for name, r in runs.items():
+        print(f"{name:18} {r.wall_s:7.2f} {r.cpu_s:7.2f} {r.rss_mib:13.0f} {r.rate(n):11,.0f}")
+    fp, cp, fc, cd = runs["farside_parquet"], runs["ccsdspy_parquet"], runs["farside_csv"], runs["ccsdspy_decode"]
+    speedup = cp.wall_s / fp.wall_s
+    rss_ratio = fp.rss_mib / cp.rss_mib
+    print(f"\nParquet throughput: {speedup:.2f}x ccsdspy's decode + write (goal >= 1.5x); "
+          f"CPU {cp.cpu_s / fp.cpu_s:.2f}x")
+    print(f"Parquet peak RSS: {rss_ratio:.2f} of ccsdspy's (goal <= 0.5)")
+    print(f"CSV: {fc.rate(n):,.0f} packets/s (goal >= 300,000), {fc.wall_s / cd.wall_s:.2f}x ccsdspy's decode alone")
+    print(f"equality: {compared} HK columns of the Parquet export equal ccsdspy's decode, row for row")
+    figures: dict[str, Any] = {"packets": n, "archive_mb": size / 1e6, "columns_equal": compared}
+    for name, r in runs.items():
+        figures.update({f"{name}_wall_s": r.wall_s, f"{name}_cpu_s": r.cpu_s, f"{name}_rss_mib": r.rss_mib})
+    figures.update(parquet_speedup_vs_ccsdspy=speedup, parquet_rss_vs_ccsdspy=rss_ratio,
+                   csv_packets_per_s=fc.rate(n), parquet_packets_per_s=fp.rate(n))
+    write_json(args.json, figures, "export")
+
+
+if __name__ == "__main__":
+    main()
