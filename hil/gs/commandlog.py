@@ -9,8 +9,9 @@ A command's stages, in the order they happen:
   UNKNOWN   the ground restarted while it was in flight; a later report still resolves it
 
 `CommandLog.update` reads what the ground link knows (FOP-1 records, TM 1/x reports by request
-id) and returns the commands whose stages changed. It works on any `GroundLink`: the service's
-wall-clock `Session` or the virtual-time `LoopGround`.
+id) and returns the commands whose stages changed. It works on any `GroundLink`, on that
+link's clock: the service's wall-clock `Session` or the virtual-time `LoopGround` of the HIL
+harness and `farside mission` (tests/gs/test_service_vtime.py).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class CommandLog:
 
     def new(self, name: str, args: dict[str, Any], client: str, at: int | None = None) -> CommandEntry:
         """A command taken in: QUEUED, not yet on the link (`attach` gives it its track)."""
-        e = CommandEntry(self.next_id, name, dict(args), client, time.time(), at=at)
+        e = CommandEntry(self.next_id, name, dict(args), client, self.link.unix_now(), at=at)
         self.next_id += 1
         e.add("QUEUED", e.t0)
         self.entries[e.id] = e
@@ -129,7 +130,7 @@ class CommandLog:
 
     def fail(self, e: CommandEntry, detail: str) -> None:
         """A held command the ground could not send after all (bad ARSN, link down)."""
-        e.add("FAILED", detail=detail)
+        e.add("FAILED", self.link.unix_now(), detail)
         e.text = f"{e.describe()}: {detail}"
         self._persist(e)
 
@@ -166,7 +167,7 @@ class CommandLog:
         e.reports_seen = len(reports)
         if e.outcome is None and rec is not None and rec.state == CommandState.FAILED:
             why = rec.reason.value if rec.reason else "failed"
-            e.add("FAILED", detail=f"COP-1: {why}")
+            e.add("FAILED", self.link.unix_now(), f"COP-1: {why}")
             e.text = f"{track.describe()}: not accepted by the link (COP-1: {why})"
         if e.outcome == "COMPLETED":
             e.text = f"{track.describe()}: " + ", ".join(r.stage for r in reports)
@@ -197,7 +198,7 @@ class CommandLog:
             self.next_id = max(self.next_id, e.id + 1)
             if e.outcome is None and e.request_id is not None:
                 if e.state != "unknown":
-                    e.add("UNKNOWN", detail="the ground station restarted with this command in flight; "
+                    e.add("UNKNOWN", self.link.unix_now(), "the ground station restarted with this command in flight; "
                                             "a report from the rover still resolves it")
                 e.track = CommandTrack(e.name, e.args, e.request_id, b"", e.t0)
                 e.reports_seen = 0
