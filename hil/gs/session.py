@@ -49,9 +49,11 @@ class VerificationFailed(FarsideError):
 
 
 def open_link(url: str, baudrate: int = 115200) -> serial.SerialBase:
-    """A pyserial port for a URL (socket://, loop://, rfc2217://) or a device/pty path."""
+    """A pyserial port for a URL (socket://, loop://, rfc2217://) or a device/pty path; a device
+    is opened exclusively (flock, as mpremote and `farside flash` do), so no tool interleaves."""
     try:
-        return serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, write_timeout=2.0)
+        return serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, write_timeout=2.0,
+                                     **({} if "://" in url else {"exclusive": True}))
     except (serial.SerialException, OSError, ValueError) as exc:
         raise FarsideError(f"link {url}: cannot open ({exc})") from None
 
@@ -181,8 +183,8 @@ class Session(GroundLink):
         while not self._stop.is_set():
             if self._port is None:
                 try:
-                    port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.02, write_timeout=2.0)
-                except (serial.SerialException, OSError, ValueError) as exc:
+                    port = open_link(self.url, self.baudrate)
+                except FarsideError as exc:
                     with self.state.cond:
                         self.state.link.note = f"reconnecting: {exc}"
                     self._stop.wait(backoff)

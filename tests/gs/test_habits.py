@@ -105,3 +105,20 @@ def test_enum_argument_errors_name_the_allowed_labels(word: str, capsys: pytest.
     err = capsys.readouterr().err
     value = word.split("=", 1)[1]
     assert err == f"farside: error: MODE_SET.mode: expected one of SAFE, STANDBY, DRIVE, HIBERNATE, got {value!r}\n"
+
+
+def test_the_ground_holds_its_port_exclusively(rover: str, tmp_path: Path) -> None:
+    from hil.errors import FarsideError
+    from hil.flash.repl import PortBusyError, open_port
+    from hil.gs.session import Session, open_link
+
+    s = Session.open(rover, M, archive=tmp_path / "a")
+    try:
+        s.check_dictionary(15)
+        with pytest.raises(FarsideError, match=f"^link {rover}: cannot open .*exclusively lock"):
+            open_link(rover)
+        with pytest.raises(PortBusyError, match=f"^port {rover} is busy"):
+            open_port(rover)  # what `farside flash` and mpremote meet
+    finally:
+        s.close()
+    open_link(rover).close()  # free again once the session has closed
