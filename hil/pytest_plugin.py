@@ -51,6 +51,24 @@ on the virtual target. For a bench of boards give one port per worker, either as
 N-th port) or a pattern (`serial:/dev/ttyACM{worker}`); `mpy` starts one virtual board per
 worker. Each worker then owns one target for the whole session.
 
+Campaigns over workers and machines: `farside_campaign.record(...)` puts each seed's outcome
+into the test's report (`user_properties`), and the controller merges what every worker
+reports into one table, sorted by seed, and one `<basetemp>/farside/campaign.json`: the same
+table whatever the number of workers (`-n auto`, `-n 2` or none).
+Other machines join through xdist's remote workers (xdist 3.8 still has `--tx socket=` and
+`--tx ssh=`; only its `--rsyncdir` copying is deprecated, to go in xdist 4). Each machine
+needs the same checkout and environment; there, per worker:
+
+    python -m execnet.script.socketserver 0.0.0.0:8888     # (or use --tx ssh=user@host//python=...)
+
+and on the controller, from outside the checkout (xdist rewrites local test paths for rsync,
+so name the tests as a module; the workers resolve it in their own checkout):
+
+    pytest --pyargs tests.hil.test_campaign -k outage_campaign --farside-seed 1..200 \
+        --dist load --tx socket=hostA:8888//chdir=/srv/farside --tx socket=hostB:8888//chdir=/srv/farside
+
+tests/hil/test_campaign.py runs exactly this with two workers over loopback.
+
 This module is loaded in every pytest run of the repository (pytest11 entry point): it
 imports nothing heavy at module level and does nothing unless a test uses its fixtures.
 """
@@ -107,6 +125,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_CampaignCollector(config), "farside-campaign")
     config.addinivalue_line("markers", "hil: a hardware-in-the-loop scenario")
     config.addinivalue_line(
         "markers", "farside_targets(*names): run only on these farside targets (virtual, mpy, pico-emu, serial)"
@@ -299,25 +318,66 @@ def plant(farside_target: Any, rover: Any, farside_options_fixture: FarsideOptio
     return PlantControl(farside_target, rover)
 
 
-class Campaign:
-    """Outcomes of a fault campaign, one dict per run; summarised at the end of the session."""
+CAMPAIGN_PROPERTY = "farside_campaign"  # user_properties key of a run's outcome (JSON text)
 
-    def __init__(self, outcomes: list[dict[str, Any]]) -> None:
-        self.outcomes = outcomes
+
+class Campaign:
+    """A campaign run's outcome, recorded into the test's report.
+
+    The outcome travels as a `user_properties` entry of the test's reports, so it reaches
+    the session that prints the summary however the tests ran: in process, in local
+    pytest-xdist workers (`-n auto`) or in remote ones (`--tx socket=HOST:PORT`, `--tx
+    ssh=...`); the controller merges every worker's outcomes into one table, sorted by seed.
+    """
+
+    def __init__(self, node: pytest.Item) -> None:
+        self.node = node
 
     def record(self, **outcome: Any) -> None:
-        self.outcomes.append(outcome)
+        import json
+
+        # JSON text: crosses execnet whatever the values (numpy numbers, paths) are
+        self.node.user_properties.append((CAMPAIGN_PROPERTY, json.dumps(outcome, default=str)))
 
 
 @pytest.fixture
 def farside_campaign(request: pytest.FixtureRequest) -> Campaign:
     """Record a campaign run's outcome: `farside_campaign.record(seed=3, outcome="survived", ...)`."""
-    store = request.config.stash.setdefault(_CAMPAIGN_KEY, [])
-    return Campaign(store)
+    assert isinstance(request.node, pytest.Item)
+    return Campaign(request.node)
+
+
+class _CampaignCollector:
+    """Gathers the outcomes from the reports: the controller (or the only process) sees every
+    test's reports, from whichever worker ran it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        outcomes = [v for k, v in report.user_properties if k == CAMPAIGN_PROPERTY]
+        if outcomes:
+            import json
+
+            store = self.config.stash.setdefault(_CAMPAIGN_KEY, [])
+            store += [{**json.loads(str(v)), "_node": report.nodeid} for v in outcomes]
+
+
+def campaign_table(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The merged outcomes in one order whatever the workers' finishing order: by seed, then test."""
+    rows = sorted(outcomes, key=lambda o: (str(o.get("_node", "")).split("[")[0], _seed_key(o.get("seed")),
+                                           str(o.get("_node", ""))))
+    return [{k: v for k, v in o.items() if k != "_node"} for o in rows]
+
+
+def _seed_key(seed: Any) -> tuple[int, str]:
+    return (int(seed), "") if isinstance(seed, int) else (1 << 62, str(seed))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    outcomes = config.stash.get(_CAMPAIGN_KEY, [])
+    outcomes = campaign_table(config.stash.get(_CAMPAIGN_KEY, []))
     if not outcomes:
         return
     import json

@@ -12,10 +12,15 @@ tolerance, "short" when the rover stopped short of where it believes it is (a fa
 
 from __future__ import annotations
 
+import json
 import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
-
 from hil.mission.api import greater_than
 from tests.hil import truth
 
@@ -25,6 +30,7 @@ DISTANCE_M = 12.0
 TOLERANCE_MM = 150
 HEADING_CDEG = 500
 SIDE_MM = 500  # the arrival window the 100 m traverse states
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_failure_and_outage_campaign(rover, relay, plant, farside_seed, farside_campaign):
@@ -72,3 +78,61 @@ def test_wheel_failure_and_outage_campaign(rover, relay, plant, farside_seed, fa
     assert outcome["outcome"] == "survived", (
         f"truly {outcome['true_error_mm']} mm off the {DISTANCE_M:g} m commanded (reported {outcome['error_mm']} mm)"
     )
+
+
+# --- the campaign spread over workers: one merged table ------------------------------------------
+
+CAMPAIGN_TEST = "tests/hil/test_campaign.py::test_wheel_failure_and_outage_campaign"
+
+
+def run_campaign(tmp: Path, name: str, seeds: str, *how: str, args: tuple[str, ...] = (CAMPAIGN_TEST,),
+                 cwd: Path = ROOT) -> list[dict[str, object]]:
+    """pytest in its own process on the campaign; the merged table from its campaign.json."""
+    base = tmp / name
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "--farside-seed", seeds, "-q", "-p", "no:cacheprovider",
+         "--basetemp", str(base), *how],
+        cwd=cwd, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "farside fault campaign" in proc.stdout
+    table: list[dict[str, object]] = json.loads((base / "farside" / "campaign.json").read_text())
+    return table
+
+
+def socket_worker(tmp: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    """execnet's socket server on a loopback port: what a remote machine runs for `--tx socket=`."""
+    import execnet.script.socketserver as server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    log = tmp / f"{name}.log"
+    proc = subprocess.Popen([sys.executable, server.__file__, f"127.0.0.1:{port}"], cwd=tmp,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while b"Entering Accept loop" not in log.read_bytes():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return proc, port
+
+
+@pytest.mark.slow
+@pytest.mark.farside_targets("virtual")
+def test_campaign_tables_merged_from_workers_equal_one_workers(tmp_path: Path) -> None:
+    seeds = "1..4"
+    one = run_campaign(tmp_path, "n1", seeds, "-n", "1")
+    assert [row["seed"] for row in one] == [1, 2, 3, 4]
+    assert run_campaign(tmp_path, "n2", seeds, "-n", "2") == one
+    # two remote workers over loopback, as on other machines: execnet socket servers, the
+    # controller outside the checkout (paths are the workers'), the tests named as a module
+    servers = [socket_worker(tmp_path, f"worker{i}") for i in range(2)]
+    try:
+        tx = [a for _, port in servers for a in ("--tx", f"socket=127.0.0.1:{port}//chdir={ROOT}")]
+        remote = run_campaign(tmp_path, "socket", seeds, "--dist", "load", *tx,
+                              args=("--pyargs", "tests.hil.test_campaign", "-k", "outage_campaign"), cwd=tmp_path)
+    finally:
+        for proc, _ in servers:
+            proc.kill()
+            proc.wait()
+    assert remote == one
