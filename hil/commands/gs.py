@@ -360,11 +360,17 @@ def archive_cmd(action: str, archive: str, session: str | None, dictionary: str 
         def utc(t: float | None) -> str:
             return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
-        rows = [("session", "start UTC", "end UTC", "records", "packets", "size MB")]
+        def size(n: int) -> str:
+            for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+                if n >= scale:
+                    return f"{n / scale:.1f} {unit}"
+            return f"{n} B"
+
+        rows = [("session", "start UTC", "end UTC", "records", "packets", "size")]
         for folder in session_folders(target):
             info = summarise_session(folder)
             rows.append((folder.name, utc(info.start), utc(info.end), str(info.records),
-                         str(count_packets(mission, folder)), f"{info.size / 1e6:.1f}"))
+                         str(count_packets(mission, folder)), size(info.size)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for row in rows:
             click.echo("  ".join(c.ljust(w) if i < 3 else c.rjust(w)

@@ -208,3 +208,135 @@ def test_watch_renders_limits_events_link_mode_and_pose() -> None:
     assert "frames" in screen and "ok 3" in screen
     assert "last contact" in screen and "2.0 s ago" in screen
     assert f"rover {M.hash:08x} ground {M.hash:08x}" in screen
+
+
+# --- streamed export, archive roots and sessions ------------------------------------------------
+
+
+def lossy_frames(seed: int) -> list[bytes]:
+    packets, _ = synth_packets(M, 300, events_every=5, seed=seed)
+    frames = [f for i, f in enumerate(frames_of(M, packets)) if i % 37 != 5]  # some lost
+    frames.insert(40, frames[39])  # one repeated by the link
+    return frames
+
+
+@pytest.mark.parametrize("window", [1, 2, 5, 64, 100_000])
+def test_streamed_decode_equals_the_whole_archive_decode_at_any_window(tmp_path: Path, window: int) -> None:
+    from hil.gs.export import concat_tables, iter_decoded
+
+    frames = lossy_frames(11)
+    synth_archive(tmp_path / "s", M, frames)
+    whole = decode_archive(M, tmp_path / "s")
+    parts = list(iter_decoded(M, tmp_path / "s", [], window=window))
+    assert len(parts) == -(-len(frames) // window)
+    for name in ("hk_rover", "events"):
+        got = concat_tables([p[name] for p in parts])
+        assert list(got.columns) == list(whole[name].columns)
+        for k, col in whole[name].columns.items():
+            assert got.columns[k].tolist() == col.tolist(), (name, k)
+    assert_same(concat_tables([p["hk_rover"] for p in parts]), independent_hk(frames))
+
+
+def test_exported_parquet_equals_independent_decodes(tmp_path: Path) -> None:
+    """The streamed export's files against the packet-by-packet decode, and against ccsdspy
+    (the same HK packets decoded by its FixedLength layout with the same calibration)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    pytest.importorskip("ccsdspy")
+    from hil.gs.export import export_archive
+    from tests.bench.bench_export import ccsdspy_worker, compare
+
+    packets, _ = synth_packets(M, 500, events_every=9, seed=4)
+    frames = frames_of(M, packets)
+    synth_archive(tmp_path / "s", M, frames)
+    done = export_archive(M, tmp_path / "s", tmp_path / "pq", "parquet", window=16)
+    assert done.rows["hk_rover"] == 500 and done.rows["events"] == len(range(0, 500, 9))
+    t = pq.read_table(tmp_path / "pq" / "hk_rover.parquet")
+    assert t.num_rows == 500 and pq.ParquetFile(tmp_path / "pq" / "hk_rover.parquet").num_row_groups > 1
+    rows = independent_hk(frames)
+    for name in ("packet_time_s", "x_m", "battery_v", "boot_count"):
+        assert np.allclose(t.column(name).to_numpy(), [r[name] for r in rows], rtol=1e-12, atol=0), name
+    assert [str(v) for v in t.column("mode").to_pylist()] == [r["mode"] for r in rows]
+    raw = tmp_path / "hk.packets"
+    raw.write_bytes(b"".join(p for p in packets if p[7:9] == b"\x03\x19"))
+    ccsdspy_worker(raw, tmp_path / "ccsdspy.parquet")
+    assert compare(tmp_path / "pq" / "hk_rover.parquet", tmp_path / "ccsdspy.parquet") == len(NAMES) + 1
+
+
+def test_event_arguments_are_columns_one_per_argument_name(tmp_path: Path) -> None:
+    synth_archive(tmp_path / "s", M, traverse_frames())
+    ev = decode_archive(M, tmp_path / "s")["events"]
+    assert "args" not in ev.columns
+    fault, hazard = M.events_by_name["WHEEL_FAULT"], M.events_by_name["HAZARD_OBSTACLE"]
+    names = {a.name for a in fault.args} | {a.name for a in hazard.args}
+    assert {k for k in ev.columns if k.startswith("arg_")} == {f"arg_{n}" for n in names}
+    rows = {e: i for i, e in enumerate(ev.columns["event"].tolist())}
+    for a, v in zip(hazard.args, (300, 200), strict=True):
+        assert ev.columns[f"arg_{a.name}"][rows["HAZARD_OBSTACLE"]] == v
+    for a in fault.args:
+        if a.name not in {b.name for b in hazard.args}:
+            assert ev.columns[f"arg_{a.name}"][rows["HAZARD_OBSTACLE"]] is None  # not its argument
+    write_tables({"events": ev}, tmp_path / "csv", "csv")
+    with open(tmp_path / "csv" / "events.csv") as f:
+        got = list(csv.DictReader(f))
+    assert got[1]["event"] == "HAZARD_OBSTACLE" and got[1][f"arg_{hazard.args[0].name}"] == "300"
+
+
+def test_verification_reports_name_the_command_they_report_on() -> None:
+    from hil.gs.export import Table, name_commands
+
+    tc = Table("tc_sent", {
+        "ground_time": np.array([10.0, 20.0, 30.0]), "command": np.array(["PING", "DRIVE_DISTANCE", "PING"], dtype=object),
+        "pus_seq": np.array([5, 6, 5]), "args": np.array(["", "distance_m=2.0", ""], dtype=object),
+    })
+    pid = 0x1800 | M.tc_apid
+    ver = Table("verification", {
+        "ground_time": np.array([11.0, 21.0, 25.0, 31.0, 40.0]),
+        "stage": np.array(["accepted", "accepted", "completed", "completed", "accepted"], dtype=object),
+        "packet_id": np.array([pid, pid, pid, pid, pid]),
+        "seq_control": np.array([0xC000 | 5, 0xC000 | 6, 0xC000 | 6, 0xC000 | 5, 0xC000 | 99]),
+    })
+    named = name_commands(ver, tc, M)
+    assert named.columns["command"].tolist() == ["PING", "DRIVE_DISTANCE", "DRIVE_DISTANCE", "PING", ""]
+    assert named.columns["command_args"].tolist()[1] == "distance_m=2.0"
+
+
+def two_session_root(root: Path) -> tuple[list[bytes], list[bytes]]:
+    a = frames_of(M, synth_packets(M, 120, seed=1)[0])
+    b = frames_of(M, synth_packets(M, 80, seed=2)[0])
+    synth_archive(root / "session-20261201T100000Z", M, b, t0=1.8e9)  # named first, recorded later
+    synth_archive(root / "session-20261202T090000Z", M, a, t0=1.7e9)
+    return a, b
+
+
+def test_archive_list_shows_each_session_with_times_records_packets_and_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hil.cli import main
+
+    a, b = two_session_root(tmp_path / "archive")
+    assert main(["gs", "archive", "list", str(tmp_path / "archive")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["session", "start", "UTC"]
+    first, second = lines[1].split(), lines[2].split()
+    assert first[0] == "session-20261202T090000Z"  # oldest first, by its records' times
+    assert first[1:3] == ["2023-11-14", "22:13:20"] and first[5] == str(len(a)) and first[6] == "120"
+    assert second[0] == "session-20261201T100000Z" and second[5] == str(len(b)) and second[6] == "80"
+    assert float(first[7]) > 10 and first[8] == "kB" and lines[-1] == f"2 sessions in {tmp_path / 'archive'}"
+
+
+def test_export_takes_an_archive_root_or_one_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hil.cli import main
+
+    two_session_root(tmp_path / "archive")
+    assert main(["gs", "export", str(tmp_path / "archive"), "--out", str(tmp_path / "all")]) == 0
+    assert "hk_rover: 200 rows" in capsys.readouterr().out
+    assert main(["gs", "export", str(tmp_path / "archive"), "--session", "session-20261201T100000Z",
+                 "--out", str(tmp_path / "one")]) == 0
+    assert "hk_rover: 80 rows" in capsys.readouterr().out
+    with open(tmp_path / "all" / "hk_rover.csv") as f:
+        times = [float(r["ground_time [s]"]) for r in csv.DictReader(f)]
+    assert times == sorted(times)  # sessions in recorded order
+    assert main(["gs", "export", str(tmp_path / "archive"), "--session", "nope", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("farside: error: no session 'nope' in ") and err.count("\n") == 1
+    assert "session-20261201T100000Z" in err
