@@ -47,6 +47,9 @@ WEB_DIR = Path(__file__).with_name("web")
 TOPICS = ("telemetry", "events", "commands", "link", "packets")
 DEFAULT_TOPICS = frozenset(TOPICS) - {"packets"}
 LIMIT_NAMES = {"ok": "ok", "yellow": "warning", "red": "critical"}
+PUS_HK = (3, 25)  # TM service/subservice of a housekeeping report
+PUS_EVENTS = 5  # TM service of events
+JOIN_EVENTS = 100  # event packets a client joining the packet stream is given first
 TRACK_KEEP = 20000  # HK positions the ground keeps for the traverse (the archive has them all)
 SUBSCRIBER_QUEUE = 4096  # messages a slow WebSocket client may lag before the oldest are dropped
 
@@ -59,6 +62,8 @@ class ServiceSession(Session):
         super().__init__(*a, **kw)
         self.state_path = state_path
         self.packets: deque[tuple[float, bytes]] = deque(maxlen=10000)
+        self.last_hk: tuple[float, bytes] | None = None
+        self.recent_events: deque[tuple[float, bytes]] = deque(maxlen=JOIN_EVENTS)
         self.notify: Callable[[], None] = lambda: None
         saved = read_json(state_path) if state_path is not None else None
         if isinstance(saved, dict) and "vs" in saved:
@@ -71,6 +76,20 @@ class ServiceSession(Session):
         for p in packets:
             self.packets.append((t, p))
         self.notify()
+
+    def published(self, t: float, p: bytes) -> None:
+        """A packet the service has passed on (its loop): kept if a joining client needs it."""
+        if len(p) > 8 and p[7] == PUS_HK[0] and p[8] == PUS_HK[1]:
+            self.last_hk = (t, p)
+        elif len(p) > 8 and p[7] == PUS_EVENTS:
+            self.recent_events.append((t, p))
+
+    def backlog(self) -> list[tuple[float, bytes]]:
+        """What a client joining the packet stream starts from: recent events, the latest HK."""
+        out = list(self.recent_events)
+        if self.last_hk is not None:
+            out.append(self.last_hk)
+        return out
 
     def record_tc(self, data: bytes) -> None:
         super().record_tc(data)
@@ -213,6 +232,7 @@ class GsService:
         wanted = set().union(*(sub.topics for sub in self.subscribers)) if self.subscribers else set()
         while s.packets:
             t, p = s.packets.popleft()
+            s.published(t, p)
             if "packets" in wanted:
                 self._publish("packets", {"type": "packet", "t": t, "hex": p.hex()})
         if st.hk_count != self._last_hk:
@@ -535,8 +555,9 @@ class GsService:
         sub = Subscriber(ws)
         if "subscribe" in request.query:  # topics at connect: nothing published before they apply
             sub.topics = frozenset(w for w in request.query["subscribe"].split(",") if w in TOPICS)
-        self.subscribers.add(sub)
         sub.put(json.dumps({"type": "link", **self.link_status()}))
+        self._welcome(sub)
+        self.subscribers.add(sub)
         pump = asyncio.create_task(sub.pump())
         try:
             async for msg in ws:
@@ -547,15 +568,26 @@ class GsService:
                 except (ValueError, AttributeError):
                     want = None
                 if isinstance(want, list):
+                    before = sub.topics
                     sub.topics = frozenset(str(w) for w in want if w in TOPICS)
-                    if "telemetry" in sub.topics and self.session.state.hk_time is not None:
-                        sub.put(json.dumps({"type": "telemetry", **self.telemetry()}))
+                    self._welcome(sub, before)
         finally:
             self.subscribers.discard(sub)
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await pump
         return ws
+
+    def _welcome(self, sub: Subscriber, before: frozenset[str] = frozenset()) -> None:
+        """A client's first look at topics it just subscribed to: the latest telemetry; for the
+        packet stream, recent event packets and the latest HK packet (so a joining watch or shell
+        has values and events at once)."""
+        new = sub.topics - before
+        if "packets" in new:
+            for t, p in self.session.backlog():
+                sub.put(json.dumps({"type": "packet", "t": t, "hex": p.hex()}))
+        if "telemetry" in new and self.session.state.hk_time is not None:
+            sub.put(json.dumps({"type": "telemetry", **self.telemetry()}))
 
     async def _h_index(self, request: web.Request) -> web.StreamResponse:
         page = WEB_DIR / "index.html"

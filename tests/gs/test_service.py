@@ -287,6 +287,20 @@ def test_send_with_no_service_runs_one_for_its_lifetime_and_others_join_it(
         assert rc == 0 and capsys.readouterr().out == "PING: accepted, started, completed\n"
         with pytest.raises(VerificationFailed, match="rejected .OUT_OF_RANGE."):
             first.follow(first.submit("PARAM_SET", {"param_id": 3, "value": 45})["id"], 10)
+        first.follow(first.submit("DRIVE_DISTANCE", {"distance_m": 0.01, "speed_mph": 200})["id"], 10)
+        time.sleep(0.3)
+        # a client joining later starts with the latest HK and the recent events, once each
+        joiner = remote(rover_link, "late", ("packets", "link"))
+        try:
+            deadline = time.monotonic() + 2
+            while joiner.state.hk_count == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert joiner.state.hk["mode"] in ("STANDBY", "DRIVE") and "battery_pct" in joiner.state.hk
+            seen = [e.name for e in first.state.events]
+            assert "DRIVE_STARTED" in seen
+            assert [e.name for e in joiner.state.events][:len(seen)] == seen
+        finally:
+            joiner.close()
     finally:
         first.close()
     assert lookup(rover_link) is None
