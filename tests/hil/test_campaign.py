@@ -13,6 +13,7 @@ tolerance, "short" when the rover stopped short of where it believes it is (a fa
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from hil.mission.api import greater_than
 from tests.hil import truth
 
@@ -108,8 +110,10 @@ def socket_worker(tmp: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     log = tmp / f"{name}.log"
+    # the checkout on the worker's path; xdist copies pytest itself into the worker's folder
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, server.__file__, f"127.0.0.1:{port}"], cwd=tmp,
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 30
     while b"Entering Accept loop" not in log.read_bytes():
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
@@ -128,7 +132,8 @@ def test_campaign_tables_merged_from_workers_equal_one_workers(tmp_path: Path) -
     # controller outside the checkout (paths are the workers'), the tests named as a module
     servers = [socket_worker(tmp_path, f"worker{i}") for i in range(2)]
     try:
-        tx = [a for _, port in servers for a in ("--tx", f"socket=127.0.0.1:{port}//chdir={ROOT}")]
+        tx = [a for i, (_, port) in enumerate(servers)
+              for a in ("--tx", f"socket=127.0.0.1:{port}//chdir={tmp_path / f'worker{i}'}")]
         remote = run_campaign(tmp_path, "socket", seeds, "--dist", "load", *tx,
                               args=("--pyargs", "tests.hil.test_campaign", "-k", "outage_campaign"), cwd=tmp_path)
     finally:
