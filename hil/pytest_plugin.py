@@ -57,15 +57,17 @@ reports into one table, sorted by seed, and one `<basetemp>/farside/campaign.jso
 table whatever the number of workers (`-n auto`, `-n 2` or none).
 Other machines join through xdist's remote workers (xdist 3.8 still has `--tx socket=` and
 `--tx ssh=`; only its `--rsyncdir` copying is deprecated, to go in xdist 4). Each machine
-needs the same checkout and environment; there, per worker:
+needs the same checkout and environment, with the checkout on PYTHONPATH; there, per worker:
 
-    python -m execnet.script.socketserver 0.0.0.0:8888     # (or use --tx ssh=user@host//python=...)
+    PYTHONPATH=/srv/farside python -m execnet.script.socketserver 0.0.0.0:8888
 
-and on the controller, from outside the checkout (xdist rewrites local test paths for rsync,
-so name the tests as a module; the workers resolve it in their own checkout):
+(or `--tx ssh=user@host//python=...` with the same). On the controller, from outside the
+checkout (xdist rewrites test paths that exist locally for rsync, so name the tests as a
+module; the workers import it from their checkout), each worker in a scratch folder
+(`chdir`: xdist copies pytest itself there, so never the checkout), all on one line:
 
-    pytest --pyargs tests.hil.test_campaign -k outage_campaign --farside-seed 1..200 \
-        --dist load --tx socket=hostA:8888//chdir=/srv/farside --tx socket=hostB:8888//chdir=/srv/farside
+    pytest --pyargs tests.hil.test_campaign -k outage_campaign --farside-seed 1..200
+        --dist load --tx socket=hostA:8888//chdir=/tmp/fs-w --tx socket=hostB:8888//chdir=/tmp/fs-w
 
 tests/hil/test_campaign.py runs exactly this with two workers over loopback.
 
