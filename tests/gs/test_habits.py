@@ -122,3 +122,24 @@ def test_the_ground_holds_its_port_exclusively(rover: str, tmp_path: Path) -> No
     finally:
         s.close()
     open_link(rover).close()  # free again once the session has closed
+
+
+def test_watch_loop_fits_each_screen_to_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import hil.gs.watch as watch
+
+    sizes: list[tuple[int, int | None]] = []
+    real = watch.render
+
+    def spy(snap, mission, now=None, width=140, height=None):  # type: ignore[no-untyped-def]
+        sizes.append((width, height))
+        return real(snap, mission, now, width, height)
+
+    monkeypatch.setattr(watch, "render", spy)
+    console = Console(file=io.StringIO(), width=120, height=40, force_terminal=True, color_system=None)
+    ticks = iter(range(3))
+    watch.watch_loop(_busy_state(), lambda: next(ticks, None) is None, refresh_hz=50, console=console)
+    assert sizes and set(sizes) == {(120, 39)}  # one line left for Live's cursor
