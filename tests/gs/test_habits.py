@@ -24,13 +24,15 @@ def _busy_state(n_events: int = 30) -> GroundState:
     state = GroundState(M)
     b = TmPacketBuilder(apid=M.tm_apid, clock=lambda: (100, 0))
     packets = [_hk_packet(b, mode=3, x_m=12.5, heading_deg=45, obstacle_mm=120, battery_pct=80, dict_hash=M.hash)]
-    kinds = [
-        ("DRIVE_COMPLETED", 1, 1002, 9001),  # travelled_mm, heading_cdeg
-        ("HAZARD_TILT", 2150, -1600),  # pitch_cdeg, roll_cdeg
-        ("HAZARD_OBSTACLE", 120, 450),  # height_mm, distance_mm
-        ("DRIVE_ABORTED", 2, 3456),  # reason, travelled_mm
+    kinds: list[tuple[str, tuple[int, ...]]] = [
+        ("DRIVE_COMPLETED", (1, 1002, 9001)),  # travelled_mm, heading_cdeg
+        ("HAZARD_TILT", (2150, -1600)),  # pitch_cdeg, roll_cdeg
+        ("HAZARD_OBSTACLE", (120, 450)),  # height_mm, distance_mm
+        ("DRIVE_ABORTED", (2, 3456)),  # reason, travelled_mm
     ]
-    packets += [_event(b, *kinds[i % len(kinds)]) for i in range(n_events)]
+    for i in range(n_events):
+        name, args = kinds[i % len(kinds)]
+        packets.append(_event(b, name, *args))
     packets.append(_event(b, "MODE_CHANGE", 3, 2, 1))  # the latest
     for f in frames_of(M, packets, clcw=lambda: 0x01040205):
         state.on_frame(f, 1000.0)
