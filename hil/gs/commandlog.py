@@ -17,7 +17,7 @@ harness and `farside mission` (tests/gs/test_service_vtime.py).
 from __future__ import annotations
 
 import json
-import time
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,8 +73,8 @@ class CommandEntry:
         a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
         return f"{self.name} {a}".strip()
 
-    def add(self, stage: str, t: float | None = None, detail: str = "") -> Stage:
-        t = time.time() if t is None else t
+    def add(self, stage: str, t: float, detail: str = "") -> Stage:
+        """A new stage at `t` (UNIX s on the ground link's clock)."""
         s = Stage(stage, t, max(0.0, t - self.t0), detail)
         self.stages.append(s)
         if stage in FINAL_STAGES:
@@ -111,17 +111,33 @@ class CommandLog:
         self.persist = persist
         self.entries: OrderedDict[int, CommandEntry] = OrderedDict()
         self.next_id = 1
+        # commands come in on request threads while the loop updates them
+        self._lock = threading.RLock()
 
     def new(self, name: str, args: dict[str, Any], client: str, at: int | None = None) -> CommandEntry:
         """A command taken in: QUEUED, not yet on the link (`attach` gives it its track)."""
-        e = CommandEntry(self.next_id, name, dict(args), client, self.link.unix_now(), at=at)
-        self.next_id += 1
-        e.add("QUEUED", e.t0)
-        self.entries[e.id] = e
-        while len(self.entries) > self.keep:
-            self.entries.popitem(last=False)
-        self._persist(e)
+        with self._lock:
+            e = CommandEntry(self.next_id, name, dict(args), client, self.link.unix_now(), at=at)
+            self.next_id += 1
+            e.add("QUEUED", e.t0)
+            self.entries[e.id] = e
+            while len(self.entries) > self.keep:
+                self.entries.popitem(last=False)
+            self._persist(e)
         return e
+
+    def get(self, cid: int) -> CommandEntry | None:
+        with self._lock:
+            return self.entries.get(cid)
+
+    def forget(self, cid: int) -> None:
+        """A command refused after all (before it reached the link): not in the history."""
+        with self._lock:
+            self.entries.pop(cid, None)
+
+    def latest(self, limit: int) -> list[CommandEntry]:
+        with self._lock:
+            return list(self.entries.values())[-limit:] if limit > 0 else []
 
     def attach(self, e: CommandEntry, track: CommandTrack) -> None:
         e.track = track
@@ -130,12 +146,14 @@ class CommandLog:
 
     def fail(self, e: CommandEntry, detail: str) -> None:
         """A held command the ground could not send after all (bad ARSN, link down)."""
-        e.add("FAILED", self.link.unix_now(), detail)
-        e.text = f"{e.describe()}: {detail}"
-        self._persist(e)
+        with self._lock:
+            e.add("FAILED", self.link.unix_now(), detail)
+            e.text = f"{e.describe()}: {detail}"
+            self._persist(e)
 
     def pending(self) -> list[CommandEntry]:
-        return [e for e in self.entries.values() if e.outcome is None and e.track is not None]
+        with self._lock:
+            return [e for e in self.entries.values() if e.outcome is None and e.track is not None]
 
     def update(self) -> list[CommandEntry]:
         """Bring every unfinished command's stages up to date; the ones that changed."""
@@ -143,7 +161,8 @@ class CommandLog:
         for e in self.pending():
             if self._update(e):
                 changed.append(e)
-                self._persist(e)
+                with self._lock:
+                    self._persist(e)
         return changed
 
     def _update(self, e: CommandEntry) -> bool:

@@ -166,6 +166,7 @@ class GsService:
             self.log.restore(registration.commands_path)
         self.held = False
         self._held: list[CommandEntry] = []
+        self._queue_lock = threading.Lock()
         self.subscribers: set[Subscriber] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.runner: web.AppRunner | None = None
@@ -383,15 +384,16 @@ class GsService:
         values = m.parse_args(name, [f"{k}={v}" for k, v in args.items()])
         m.encode_args(name, values)
         rel = release_time(str(at), s.state) if at not in (None, "") else None
-        e = self.log.new(name, values, client, rel)
-        if self.held:
-            self._held.append(e)
-            return e
-        try:
-            self._send(e)
-        except BaseException:
-            self.log.entries.pop(e.id, None)
-            raise
+        with self._queue_lock:  # in order: a release sends what was held before anything new
+            e = self.log.new(name, values, client, rel)
+            if self.held:
+                self._held.append(e)
+                return e
+            try:
+                self._send(e)
+            except BaseException:
+                self.log.forget(e.id)
+                raise
         return e
 
     def _send(self, e: CommandEntry) -> None:
@@ -403,13 +405,14 @@ class GsService:
 
     def release(self) -> None:
         """Send what was held, in order (off the loop)."""
-        self.held = False
-        while self._held:
-            e = self._held.pop(0)
-            try:
-                self._send(e)
-            except (FarsideError, ProtocolError) as exc:
-                self.log.fail(e, str(exc))
+        with self._queue_lock:
+            self.held = False
+            while self._held:
+                e = self._held.pop(0)
+                try:
+                    self._send(e)
+                except (FarsideError, ProtocolError) as exc:
+                    self.log.fail(e, str(exc))
 
     def _persist_command(self, e: CommandEntry) -> None:
         assert self.registration is not None
@@ -479,12 +482,11 @@ class GsService:
             limit = int(request.query.get("limit", 100))
         except ValueError:
             return _bad("limit: expected an integer")
-        items = list(self.log.entries.values())[-limit:] if limit > 0 else []
-        return web.json_response({"commands": [e.json() for e in items]})
+        return web.json_response({"commands": [e.json() for e in self.log.latest(limit)]})
 
     async def _h_command(self, request: web.Request) -> web.Response:
         try:
-            e = self.log.entries.get(int(request.match_info["id"]))
+            e = self.log.get(int(request.match_info["id"]))
         except ValueError:
             e = None
         if e is None:
