@@ -272,6 +272,9 @@ class GroundApi(FrontDoor):
         self.session = session
         self.default_timeout = default_timeout
         self._event_mark = 0
+        # the history mark just before the latest command was sent: `await_event(name,
+        # since=gs.command_mark)` finds an event that command caused even if it came already
+        self.command_mark = 0
 
     @classmethod
     def connect(cls, url: str, *, timeout: float = 15.0, default_timeout: float = 30.0, **session_kw: Any) -> GroundApi:
@@ -333,7 +336,11 @@ class GroundApi(FrontDoor):
     def send_command(  # type: ignore[override]
         self, name: str, args: dict[str, Any] | list[str] | None = None, at: int | None = None
     ) -> CommandTrack:
-        return self._need_session().send_command(name, self.typed(name, args), at=at)
+        session = self._need_session()
+        typed = self.typed(name, args)
+        with self.state.cond:
+            self.command_mark = self._mark_now()
+        return session.send_command(name, typed, at=at)
 
     def send_and_assert_command(
         self, name: str, args: dict[str, Any] | list[str] | None = None, timeout: float | None = None

@@ -57,3 +57,18 @@ def test_event_steps_search_from_the_latest_send_each_event_once(
     assert lines[3].startswith("ok   modes.proc:4:") and "mode DRIVE -> STANDBY (COMMAND)" in lines[3]
     assert lines[4].startswith("FAIL modes.proc:5:")
     assert err.count("\n") == 1 and "event MODE_CHANGE: expected anything within 1 s" in err
+
+
+def test_a_python_procedure_awaits_an_event_from_its_command(rover: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "modes.py"
+    path.write_text(
+        "gs.send_and_assert_command('MODE_SET', {'mode': 'DRIVE'})\n"
+        "e = gs.await_event('MODE_CHANGE', 5, since=gs.command_mark)  # it came while the send waited\n"
+        "assert e.args['to_mode'] == 3, e\n"
+        "gs.send_and_assert_command('MODE_SET', {'mode': 'STANDBY'})\n"
+        "e = gs.await_event('MODE_CHANGE', 5, since=gs.command_mark)\n"
+        "assert e.args['to_mode'] == 2, e\n"
+    )
+    rc = main(["gs", "run", str(path), "--link", rover, "--archive-root", str(tmp_path / "archive")])
+    out, err = capsys.readouterr()
+    assert rc == 0, out + err
