@@ -3,7 +3,7 @@
 // the history and the archive once through the HTTP API. A `?token=` in the page's URL is
 // passed on to both.
 
-import { ArgError, argRange, checkArg, fmtG } from "./units.js";
+import { ArgError, allowedLabels, checkArg, fmtG } from "./units.js";
 import { Series, drawTimePlot, drawTraverse } from "./plots.js";
 
 const TOKEN = new URLSearchParams(location.search).get("token");
@@ -446,7 +446,8 @@ function renderArgs() {
   if (!cmd) return;
   for (const a of cmd.args || []) {
     const key = `${name}.${a.name}`;
-    const [lo, hi] = argRange(a);
+    const range = a.min !== undefined && a.min !== null && a.max !== undefined && a.max !== null
+      ? `${fmtG(a.min)}..${fmtG(a.max)}` : "";
     let input;
     if (a.type === "tc") {
       box.append(el("div", { class: "arg" }, el("label", { text: a.name }),
@@ -455,13 +456,9 @@ function renderArgs() {
     }
     if (a.enum && Object.keys(a.enum).length) {
       input = el("select", { name: a.name });
-      for (const [label, value] of Object.entries(a.enum)) {
-        if ((lo !== null && value < lo) || (hi !== null && value > hi)) continue;
-        input.append(el("option", { value: label, text: `${label} (${value})` }));
-      }
+      for (const label of allowedLabels(a)) input.append(el("option", { value: label, text: `${label} (${a.enum[label]})` }));
     } else {
-      const hint = a.type === "bytes" ? `${a.length || ""} octets, hex`
-        : lo !== null && hi !== null ? `${fmtG(lo)}..${fmtG(hi)}` : a.type;
+      const hint = a.type === "bytes" ? `${a.length || ""} octets, hex` : range || a.type;
       input = el("input", { name: a.name, placeholder: hint, inputMode: "decimal" });
       input.addEventListener("input", () => {
         state.argText.set(key, input.value);
@@ -476,7 +473,7 @@ function renderArgs() {
       el("label", { htmlFor: input.id, text: a.name, title: a.description || "" }),
       input,
       el("span", { class: "unit", text: a.unit ? `[${a.unit}]` : "" }),
-      el("span", { class: "muted range", text: a.enum ? "" : lo !== null && hi !== null ? `${fmtG(lo)}..${fmtG(hi)}` : "" })));
+      el("span", { class: "muted range", text: a.enum ? "" : range })));
   }
 }
 
@@ -607,7 +604,7 @@ function connect() {
 async function catchUp() {
   try {
     const [ev, cmds, st] = await Promise.all([
-      api(state.lastEventSeq < 0 ? "api/events?limit=500" : `api/events?after=${state.lastEventSeq}&limit=1000`),
+      api(state.lastEventSeq < 0 ? `api/events?limit=${MAX_EVENTS}` : `api/events?after=${state.lastEventSeq}&limit=1000`),
       api("api/commands?limit=100"),
       api("api/status"),
     ]);

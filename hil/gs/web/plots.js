@@ -92,7 +92,7 @@ export function drawTimePlot(canvas, series, { unit = "", windowS = 300, limits 
     }
   }
   // grid and labels
-  const step = niceStep(hi - lo, ph, 28);
+  const step = niceStep(hi - lo, ph, 22);
   ctx.strokeStyle = css("--grid");
   ctx.lineWidth = 1;
   ctx.fillStyle = css("--muted");

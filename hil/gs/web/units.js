@@ -40,10 +40,11 @@ export const UNITS = {
 
 const AMBIGUOUS = { "mph": "use m/h (metres per hour) or mi/h (miles per hour)" };
 
-// Integer wire types and their bounds, for arguments the dictionary gives no range.
-export const INT_BOUNDS = {
+// The wire types' bounds, for arguments the dictionary gives no range (protocols/dictionary.py).
+export const TYPE_BOUNDS = {
   u8: [0, 255], u16: [0, 65535], u32: [0, 4294967295],
   i8: [-128, 127], i16: [-32768, 32767], i32: [-2147483648, 2147483647],
+  f32: [-3.4028234663852886e38, 3.4028234663852886e38],
 };
 
 const NUMBER = /^\s*([-+]?0[xX][0-9a-fA-F]+|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$/;
@@ -55,7 +56,8 @@ const repr = (s) => `'${s}'`;
 
 // Python's `{:g}`: six significant digits, no trailing zeros.
 export function fmtG(v) {
-  if (!Number.isFinite(v)) return String(v);
+  if (Number.isNaN(v)) return "nan";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
   if (v === 0) return "0";
   const exp = Math.floor(Math.log10(Math.abs(v)));
   if (exp < -4 || exp >= 6) {
@@ -93,13 +95,20 @@ export function convert(value, fromUnit, toUnit) {
 
 // The range an argument is checked against: the dictionary's, else its type's.
 export function argRange(arg) {
-  const lo = arg.min ?? (INT_BOUNDS[arg.type] ? INT_BOUNDS[arg.type][0] : null);
-  const hi = arg.max ?? (INT_BOUNDS[arg.type] ? INT_BOUNDS[arg.type][1] : null);
-  return [lo, hi];
+  const bounds = TYPE_BOUNDS[arg.type] || [null, null];
+  return [arg.min ?? bounds[0], arg.max ?? bounds[1]];
+}
+
+// The labels of an enum argument that its range allows, in value order.
+export function allowedLabels(arg) {
+  const labels = Object.entries(arg.enum).sort((a, b) => a[1] - b[1]);
+  const lo = arg.min ?? labels[0][1];
+  const hi = arg.max ?? labels[labels.length - 1][1];
+  return labels.filter(([, v]) => lo <= v && v <= hi).map(([label]) => label);
 }
 
 // One argument's text as a checked value (converted to the argument's unit), or an ArgError
-// whose message is phrased as the CLI phrases it.
+// with the CLI's message, word for word (Mission.typed_value and Dictionary.coerce).
 export function checkArg(cmd, arg, text) {
   const where = `${cmd}.${arg.name}`;
   if (arg.type === "bytes") {
@@ -110,12 +119,13 @@ export function checkArg(cmd, arg, text) {
     }
     return hex;
   }
+  const isEnum = Boolean(arg.enum && Object.keys(arg.enum).length);
+  const notOneOf = () => new ArgError(`${where}: expected one of ${allowedLabels(arg).join(", ")}, got ${repr(text)}`);
   let value;
-  if (arg.enum && !NUMBER.test(text)) {
-    if (!(text in arg.enum)) {
-      throw new ArgError(`${where}: expected one of ${Object.keys(arg.enum).join(", ")}, got ${repr(text)}`);
-    }
-    value = arg.enum[text];
+  if (isEnum && !NUMBER.test(text)) {
+    const found = Object.entries(arg.enum).find(([label]) => label.toUpperCase() === text.toUpperCase());
+    if (!found) throw notOneOf();
+    value = found[1];
   } else {
     let unit;
     try {
@@ -125,24 +135,21 @@ export function checkArg(cmd, arg, text) {
     }
     if (unit !== null) {
       if (!arg.unit) throw new ArgError(`${where}: takes a bare number (no unit), got ${repr(text)}`);
-      try {
-        value = convert(value, unit, arg.unit);
-      } catch (e) {
-        throw new ArgError(`${where}: ${e.message}`);
-      }
+      value = convert(value, unit, arg.unit);
     }
     if (arg.type !== "f32" && Number.isFinite(value) && Math.abs(value - Math.round(value)) <= 1e-9) {
       value = Math.round(value); // a unit conversion's rounding noise
     }
   }
-  if (!Number.isFinite(value)) throw new ArgError(`${where}: expected a finite number, got ${repr(text)}`);
   if (arg.type !== "f32" && !Number.isInteger(value)) {
     throw new ArgError(`${where}: expected an integer (${arg.type}), got ${repr(text)}`);
   }
   const [lo, hi] = argRange(arg);
-  if ((lo !== null && value < lo) || (hi !== null && value > hi)) {
+  if (!Number.isFinite(value) || (lo !== null && value < lo) || (hi !== null && value > hi)) {
+    if (isEnum) throw notOneOf();
     const unit = arg.unit ? ` ${arg.unit}` : "";
     throw new ArgError(`${where}: expected ${fmtG(lo)}..${fmtG(hi)}${unit}, got ${fmtG(value)}`);
   }
+  if (isEnum && !Object.values(arg.enum).includes(value)) throw notOneOf();
   return value;
 }
