@@ -263,9 +263,18 @@ def test_the_queue_is_held_and_released_from_the_page(console: Console) -> None:
     c.page.wait_for_selector("#queue-state[data-held='true']")
     assert c.api("/api/status")["queue"]["held"] is True
     assert c.page.locator("#queue-hold").is_disabled()
+    # a command sent while the queue is held waits, QUEUED, until the release
+    count = c.page.locator("#cmd-history li").count()
+    send_from_form(c.page, "PING")
+    c.page.wait_for_function("n => document.querySelectorAll('#cmd-history li').length > n", arg=count)
+    held = c.page.locator("#cmd-history li").first
+    time.sleep(0.5)
+    assert held.get_attribute("data-state") == "held"
+    assert held.locator(".stage").evaluate_all("els => els.map(e => e.dataset.stage)") == ["QUEUED"]
     c.page.click("#queue-release")
     c.page.wait_for_selector("#queue-state[data-held='false']")
     assert c.api("/api/status")["queue"]["held"] is False
+    c.page.wait_for_selector(f"#cmd-history li[data-id='{held.get_attribute('data-id')}'] .stage[data-stage=COMPLETED]")
 
 
 def test_events_are_listed_and_filtered(console: Console) -> None:
