@@ -14,8 +14,10 @@ for its life refuses a second one. FOP-1's V(S) and the TC sequence count are sa
 atomically after every TC frame, the command log after every stage, so a service restarted
 after a crash resumes the link and resolves what was in flight.
 
-Auth: requests from loopback pass, unless `require_token`; anything else must carry
-`Authorization: Bearer TOKEN` (or `?token=TOKEN`, for the WebSocket and the console page).
+Auth: requests from loopback pass, unless `require_token`, if their Host is a loopback name
+and a browser's Origin is the service's own page (no other web page, no rebound DNS name);
+anything else must carry `Authorization: Bearer TOKEN` (or `?token=TOKEN`, for the
+WebSocket and the console page).
 """
 
 from __future__ import annotations
@@ -128,9 +130,25 @@ def is_loopback(remote: str | None) -> bool:
         return False
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def same_machine_request(headers: Any) -> bool:
+    """Whether a loopback request is the operator's own: its Host names this machine (not a
+    rebound DNS name) and a browser's Origin, if any, is the service's own page. A web page
+    from elsewhere open in the operator's browser must not command the rover."""
+    host = str(headers.get("Host", ""))
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name not in LOOPBACK_NAMES:
+        return False
+    origin = headers.get("Origin")
+    return origin is None or str(origin).split("://", 1)[-1] == host
+
+
 def authorized(remote: str | None, headers: Any, query: Any, token: str, require_token: bool = False) -> bool:
-    """Whether a request may pass: loopback (unless a token is required), or the right token."""
-    if not require_token and is_loopback(remote):
+    """Whether a request may pass: the operator's own from loopback (unless a token is
+    required), or one with the right token."""
+    if not require_token and is_loopback(remote) and same_machine_request(headers):
         return True
     auth = headers.get("Authorization", "")
     given = auth[7:].strip() if auth.startswith("Bearer ") else query.get("token", "")

@@ -220,8 +220,14 @@ def test_api_checks_arguments_as_the_cli_does_and_holds_the_queue(rover_link: st
 
 def test_token_required_beyond_loopback(rover_link: str, tmp_path: Path) -> None:
     tok = "s3cret-token"
-    assert authorized("127.0.0.1", {}, {}, tok)
-    assert authorized("::1", {}, {}, tok)
+    here = {"Host": "127.0.0.1:8080"}
+    assert authorized("127.0.0.1", here, {}, tok)
+    assert authorized("::1", {"Host": "[::1]:8080"}, {}, tok)
+    assert authorized("127.0.0.1", {"Host": "localhost:8080", "Origin": "http://localhost:8080"}, {}, tok)
+    # another web page in the operator's browser, or a DNS name rebound to 127.0.0.1
+    assert not authorized("127.0.0.1", {**here, "Origin": "https://example.net"}, {}, tok)
+    assert not authorized("127.0.0.1", {"Host": "evil.example:8080"}, {}, tok)
+    assert authorized("127.0.0.1", {**here, "Origin": "https://example.net"}, {"token": tok}, tok)
     assert not authorized("192.0.2.7", {}, {}, tok)
     assert not authorized("192.0.2.7", {"Authorization": "Bearer wrong"}, {}, tok)
     assert authorized("192.0.2.7", {"Authorization": f"Bearer {tok}"}, {}, tok)
@@ -234,6 +240,16 @@ def test_token_required_beyond_loopback(rover_link: str, tmp_path: Path) -> None
             get(served.http + "/api/status", "wrong")
         assert err.value.code == 401
         assert get(served.http + "/api/status", tok)["url"] == rover_link
+    finally:
+        served.stop()
+    served = Served(rover_link, tmp_path / "archive")
+    try:
+        assert get(served.http + "/api/status")["url"] == rover_link  # loopback: no token asked
+        req = urllib.request.Request(served.http + "/api/commands", data=b'{"name": "PING"}', method="POST",
+                                     headers={"Origin": "https://example.net", "Content-Type": "text/plain"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 401  # a page from elsewhere cannot command through the browser
     finally:
         served.stop()
 
