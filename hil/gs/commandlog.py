@@ -67,7 +67,9 @@ class CommandEntry:
             return "done"
         if any(s.stage == "UNKNOWN" for s in self.stages):
             return "unknown"
-        return "held" if self.track is None else "active"
+        if self.track is None:
+            return "held" if self.request_id is None else "unknown"
+        return "active"
 
     def describe(self) -> str:
         a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
@@ -140,6 +142,10 @@ class CommandLog:
             return list(self.entries.values())[-limit:] if limit > 0 else []
 
     def attach(self, e: CommandEntry, track: CommandTrack) -> None:
+        with self._lock:
+            for old in self.entries.values():
+                if old is not e and old.outcome is None and old.request_id == track.request_id:
+                    old.track = None  # the sequence count wrapped: its reports are the new one's now
         e.track = track
         e.request_id = track.request_id
         e.name, e.args = track.name, dict(track.args)  # a time-tagged one is TT_INSERT
@@ -216,7 +222,7 @@ class CommandLog:
             self.entries[e.id] = e
             self.next_id = max(self.next_id, e.id + 1)
             if e.outcome is None and e.request_id is not None:
-                if e.state != "unknown":
+                if not any(s.stage == "UNKNOWN" for s in e.stages):  # not already (two restarts)
                     e.add("UNKNOWN", self.link.unix_now(), "the ground station restarted with this command in flight; "
                                             "a report from the rover still resolves it")
                 e.track = CommandTrack(e.name, e.args, e.request_id, b"", e.t0)

@@ -1,12 +1,18 @@
-"""The service's command tracking on the virtual-time ground of the HIL harness and `farside mission`."""
+"""The service's command tracking (hil.gs.commandlog): on the virtual-time ground of the HIL harness
+and `farside mission`, and across a restart."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from hil.gs.commandlog import CommandLog
+from hil.gs.commandlog import CommandEntry, CommandLog
+from hil.gs.link import CommandTrack
+from hil.gs.state import Verification
 from hil.mission.loop import LoopConfig, WholeLoop
 
 
@@ -43,3 +49,63 @@ def test_command_stages_in_virtual_time_through_the_relay(whole: WholeLoop) -> N
     assert 8.0 < el["COMPLETED"] - el["STARTED"] < 15.0
     assert [s.stage for s in bad.stages][-1] == "REJECTED" and bad.stages[-1].detail == "OUT_OF_RANGE"
     assert bad.outcome == "REJECTED" and bad.text == "PARAM_SET param_id=3 value=45: rejected (OUT_OF_RANGE)"
+
+
+class _Link:
+    """Just what CommandLog reads of a ground link: reports by request id, a clock."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.reports: dict[tuple[int, int], list[Verification]] = {}
+        self._lock = threading.RLock()
+        self.fop = None
+
+    def unix_now(self) -> float:
+        return time.time()
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    def verifications(self, track: CommandTrack) -> list[Verification]:
+        track.reports = list(self.reports.get(track.request_id, []))
+        return track.reports
+
+    def failure_name(self, r: Verification) -> str:
+        return "OUT_OF_RANGE"
+
+    def failure_text(self, track: CommandTrack, r: Verification) -> str:
+        return f"{track.describe()}: {r.stage} (OUT_OF_RANGE)"
+
+
+def test_a_restarted_log_marks_what_was_in_flight_unknown_until_a_report_resolves_it(tmp_path: Path) -> None:
+    link = _Link()
+    path = tmp_path / "commands.jsonl"
+
+    def persist(e: CommandEntry) -> None:
+        with path.open("a") as f:
+            f.write(json.dumps(e.json()) + "\n")
+
+    before = CommandLog(link, persist=persist)  # type: ignore[arg-type]
+    done = before.new("PING", {}, "a")
+    before.attach(done, CommandTrack("PING", {}, (6145, 1), b"", done.t0))
+    flying = before.new("DRIVE_DISTANCE", {"distance_m": 5.0, "speed_mph": 200.0}, "b")
+    before.attach(flying, CommandTrack("DRIVE_DISTANCE", flying.args, (6145, 2), b"", flying.t0))
+    link.reports[(6145, 1)] = [Verification(time.time(), s, None) for s in ("accepted", "started", "completed")]
+    link.reports[(6145, 2)] = [Verification(time.time(), "accepted", None)]
+    assert {e.id for e in before.update()} == {done.id, flying.id}
+    with path.open("a") as f:
+        f.write('{"id": 9, "name": "PI')  # the line a kill -9 tore
+    # the service restarts: a new ground link, which has heard nothing yet
+    link2 = _Link()
+    after = CommandLog(link2)
+    unresolved = after.restore(path)
+    assert [e.id for e in unresolved] == [flying.id]
+    e = after.get(flying.id)
+    assert e is not None and e.state == "unknown" and e.stages[-1].stage == "UNKNOWN"
+    assert after.get(done.id).outcome == "COMPLETED"  # type: ignore[union-attr]
+    assert after.new("PING", {}, "c").id == flying.id + 1  # ids go on
+    link2.reports[(6145, 2)] = [Verification(time.time(), "completed", None)]  # the rover's report
+    assert [x.id for x in after.update()] == [flying.id]
+    assert e.outcome == "COMPLETED" and e.state == "done"
+    assert path.read_text().count("\n") == 2  # compacted: one line per command, the torn one gone
