@@ -178,6 +178,7 @@ class GsService:
         self.token = token or new_token()
         self.require_token = require_token
         self.connect_timeout = connect_timeout
+        self._log_lines = 0
         persist = self._persist_command if registration is not None else None
         self.log = CommandLog(session, persist=persist)
         if registration is not None:
@@ -433,8 +434,16 @@ class GsService:
                     self.log.fail(e, str(exc))
 
     def _persist_command(self, e: CommandEntry) -> None:
+        """Append a command's new state to the log file (called under the log's lock); rewrite
+        the file with one line per command once it has grown well past that."""
         assert self.registration is not None
-        with self.registration.commands_path.open("a") as f:
+        path = self.registration.commands_path
+        self._log_lines += 1
+        if self._log_lines > 4 * self.log.keep:
+            self.log.compact(path)
+            self._log_lines = len(self.log.entries)
+            return
+        with path.open("a") as f:
             f.write(json.dumps(e.json()) + "\n")
 
     # --- HTTP ------------------------------------------------------------------------------------
