@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,11 @@ WAIT_MS = 20_000  # page waits; the slowest is a short drive (3.6 s) through the
 
 @dataclass
 class Console:
-    """The service's base URL and token, and a page open on its console."""
+    """The service (its process, base URL and token, and how to start it again on the same
+    port), and a page open on its console."""
 
+    service: subprocess.Popen[str]
+    restart: Callable[[], subprocess.Popen[str]]
     http: str
     token: str
     page: Any
@@ -76,6 +81,12 @@ def _wait_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 30.0) 
     raise AssertionError(f"the service printed no {prefix!r} in {timeout} s")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     need(CHROMIUM is not None, "no chromium on PATH (Debian: apt-get install chromium)")
@@ -83,16 +94,25 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("console")
     rover, path = start_rover(tmp / "rover")
     env = {**os.environ, "FARSIDE_GS_RUN": str(tmp / "run")}
-    service = subprocess.Popen(
-        [sys.executable, "-m", "hil.cli", "gs", "serve", "--link", path, "--archive-root", str(tmp / "archive"),
-         "--require-token"],  # the page must pass on the token in its URL
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(tmp / "service.log", "w"), text=True,
-    )
+    token = secrets.token_urlsafe(16)
+    argv = [sys.executable, "-m", "hil.cli", "gs", "serve", "--link", path, "--archive-root", str(tmp / "archive"),
+            "--port", str(_free_port()), "--token", token,
+            "--require-token"]  # the page must pass on the token in its URL
+    log = open(tmp / "service.log", "a")
+    urls: list[str] = []
+
+    def start() -> subprocess.Popen[str]:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        urls.append(_wait_line(proc, "console: "))
+        return proc
+
     pw = browser = None
+    c: Console | None = None
+    service = start()
     try:
-        url = _wait_line(service, "console: ")
+        url = urls[0]
         http, _, query = url.partition("/?token=")
-        assert query, f"the console's URL has no token: {url}"
+        assert query == token, f"the console's URL has not the token: {url}"
         pw = sync_api.sync_playwright().start()
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -104,18 +124,22 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         page.goto(url)
         page.wait_for_selector("body[data-ready='1']")
         page.wait_for_selector("#ws-state[data-state='open']")
-        yield Console(http, query, page, posts)
+        c = Console(service, start, http, token, page, posts)
+        yield c
         assert errors == [], f"the page raised: {errors}"
     finally:
         if browser is not None:
             browser.close()
         if pw is not None:
             pw.stop()
+        service = c.service if c is not None else service
         service.terminate()
         try:
             service.wait(timeout=10)
         except subprocess.TimeoutExpired:
             service.kill()
+            service.wait()
+        log.close()
         stop(rover)
 
 
@@ -354,6 +378,25 @@ def test_the_form_checks_every_argument_as_the_cli_does(console: Console) -> Non
 def test_the_pages_units_are_the_clis(console: Console) -> None:
     units = console.page.evaluate("async () => (await import('./static/units.js')).UNITS")
     assert {u: [d, pytest.approx(f, rel=1e-12)] for u, (d, f) in UNITS.items()} == units
+
+
+def test_the_page_follows_the_service_through_a_restart(console: Console) -> None:
+    """kill -9 the service and start it again: the page reconnects by itself, marks the new run
+    in its events, and commands again through it (FOP-1 and SDLS resumed by the service)."""
+    c = console
+    history = c.page.locator("#cmd-history li").count()
+    last_id = max(int(i) for i in c.page.locator("#cmd-history li").evaluate_all("els => els.map(e => e.dataset.id)"))
+    c.service.kill()
+    c.service.wait()
+    c.page.wait_for_selector("#ws-state[data-state='closed']")
+    restarted = time.time()
+    c.service = c.restart()
+    c.page.wait_for_selector("#ws-state[data-state='open']")
+    c.page.wait_for_function("t => Number(document.querySelector('#tm-table').dataset.t) > t", arg=restarted)
+    assert c.page.locator("#ev-table tr.restart").count() == 1
+    assert c.page.locator("#cmd-history li").count() == history  # the service kept its command log
+    ping = send_and_wait(c, "PING")
+    assert ping["outcome"] == "COMPLETED" and int(ping["id"]) == last_id + 1
 
 
 @pytest.mark.skipif(not SCREENSHOTS, reason="FARSIDE_SCREENSHOTS=DIR writes the README's screenshots")

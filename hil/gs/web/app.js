@@ -70,7 +70,9 @@ const state = {
   heading: 0,
   lastTm: null,
   lastEventSeq: -1,
-  eventSeqs: new Set(),
+  eventSeqs: new Set(), // the sequence numbers shown, of the service's current run
+  instance: null, // which run of the service the page follows (its pid and archive)
+  epoch: 0, // runs of the service seen: event numbers start again at each
   history: new Map(), // id -> command object
   argText: new Map(), // "CMD.arg" -> text typed last
 };
@@ -339,7 +341,7 @@ function onEvent(ev) {
   state.eventSeqs.add(ev.seq);
   state.lastEventSeq = Math.max(state.lastEventSeq, ev.seq);
   const sev = String(ev.severity || "info").toLowerCase();
-  const row = el("tr", { class: `sev-${sev}`, "data-seq": String(ev.seq) },
+  const row = el("tr", { class: `sev-${sev}`, "data-seq": String(ev.seq), "data-epoch": String(state.epoch) },
     el("td", { class: "num", text: String(ev.seq) }),
     el("td", { text: fmtTime(ev.t) }),
     el("td", { class: "sev", text: sev }),
@@ -348,17 +350,42 @@ function onEvent(ev) {
   row.dataset.text = `${ev.name} ${sev} ${ev.message || ""}`.toLowerCase();
   row.title = JSON.stringify(ev.args || {});
   row.hidden = !eventMatches(row, $("#ev-filter").value.trim().toLowerCase());
-  // in sequence order: a catch-up after a reconnect may deliver older events after newer ones
+  insertEvent(row, ev.seq);
+}
+
+// In sequence order within the service's run: a catch-up after a reconnect may deliver older
+// events after newer ones.
+function insertEvent(row, seq) {
   const body = $("#ev-table tbody");
   let after = body.lastElementChild;
-  while (after && Number(after.dataset.seq) > ev.seq) after = after.previousElementSibling;
+  while (after && Number(after.dataset.epoch) === state.epoch && Number(after.dataset.seq) > seq) {
+    after = after.previousElementSibling;
+  }
   if (after) after.after(row);
   else body.prepend(row);
   while (body.rows.length > MAX_EVENTS) {
-    state.eventSeqs.delete(Number(body.rows[0].dataset.seq));
-    body.rows[0].remove();
+    const old = body.rows[0];
+    if (Number(old.dataset.epoch) === state.epoch) state.eventSeqs.delete(Number(old.dataset.seq));
+    old.remove();
   }
   eventsChanged();
+}
+
+// A new run of the service (restarted, or another one on the link): its events are numbered
+// from 1 again, so the page starts a new epoch, marked in the list.
+function newInstance(status) {
+  const instance = `${status.pid} ${status.archive}`;
+  if (state.instance === instance) return;
+  const first = state.instance === null;
+  state.instance = instance;
+  if (first) return;
+  state.epoch += 1;
+  state.eventSeqs = new Set();
+  state.lastEventSeq = -1;
+  const row = el("tr", { class: "restart", "data-seq": "0", "data-epoch": String(state.epoch) },
+    el("td", { colSpan: 5, text: `service restarted: pid ${status.pid}, archive ${status.archive || "-"}` }));
+  row.dataset.text = "";
+  insertEvent(row, 0);
 }
 
 let eventsPending = false;
@@ -574,13 +601,16 @@ function connect() {
   url.searchParams.set("subscribe", TOPICS.join(","));
   const ws = new WebSocket(url);
   const pill = $("#ws-state");
-  ws.addEventListener("open", () => {
+  let pending = []; // what arrives while the page catches up, handled after it
+  ws.addEventListener("open", async () => {
     backoff = 500;
+    ws.send(JSON.stringify({ subscribe: TOPICS }));
+    await catchUp();
+    for (const msg of pending) dispatch(msg);
+    pending = null;
     pill.textContent = "live";
     pill.className = "pill ok";
     pill.dataset.state = "open";
-    ws.send(JSON.stringify({ subscribe: TOPICS }));
-    catchUp();
   });
   ws.addEventListener("message", (m) => {
     let msg;
@@ -589,7 +619,8 @@ function connect() {
     } catch {
       return;
     }
-    dispatch(msg);
+    if (pending) pending.push(msg);
+    else dispatch(msg);
   });
   ws.addEventListener("close", () => {
     pill.textContent = "reconnecting";
@@ -603,14 +634,15 @@ function connect() {
 // What happened while the socket was away: events after the last seen, commands' latest stages.
 async function catchUp() {
   try {
-    const [ev, cmds, st] = await Promise.all([
-      api(state.lastEventSeq < 0 ? `api/events?limit=${MAX_EVENTS}` : `api/events?after=${state.lastEventSeq}&limit=1000`),
+    const st = await api("api/status");
+    newInstance(st);
+    renderStatus(st);
+    const [ev, cmds] = await Promise.all([
+      api(state.lastEventSeq < 0 ? `api/events?limit=${MAX_EVENTS}` : `api/events?after=${state.lastEventSeq}&limit=${MAX_EVENTS}`),
       api("api/commands?limit=100"),
-      api("api/status"),
     ]);
     for (const e of ev.events || []) onEvent(e);
     for (const c of cmds.commands || []) onCommand(c);
-    renderStatus(st);
   } catch (e) {
     console.warn("catch-up:", e.message);
   }
