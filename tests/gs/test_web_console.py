@@ -184,9 +184,14 @@ def test_commands_sent_from_the_page_show_their_stages(console: Console) -> None
     assert 3.0 < completed < 15.0, f"a 0.2 m drive at 200 m/h takes 3.6 s, the page says {completed} s"
     assert drive["outcome"] == "COMPLETED"
 
+    # a command the rover refuses: the stage says why
+    refused = send_and_wait(c, "PARAM_SET", param_id="3", value="45")
+    assert refused["stages"][-1] == "REJECTED" and refused["outcome"] == "REJECTED"
+    assert "(OUT_OF_RANGE)" in c.page.locator("#cmd-history li .stage[data-stage=REJECTED]").first.text_content()
+
     # what the page shows is the service's record of the same commands, sent as the console
     history = c.api("/api/commands")["commands"]
-    assert len(history) == n + 2
+    assert len(history) == n + 3
     for shown, name in ((ping, "PING"), (drive, "DRIVE_DISTANCE")):
         record = c.api(f"/api/commands/{shown['id']}")
         assert record["name"] == name and record["client"] == "web console"

@@ -426,12 +426,14 @@ function onCommand(c) {
   if (fresh) item = el("li", { "data-id": String(c.id) });
   const outcome = c.outcome || c.state || "";
   item.dataset.state = outcome;
+  item.title = c.text || "";
   const stages = el("div", { class: "stages" });
   for (const s of c.stages || []) {
     const name = s.stage || String(s);
     stages.append(el("span", {
       class: `stage ${GOOD_STAGES.has(name) ? "good" : "bad"}`, "data-stage": name, title: s.detail || "",
-    }, name, el("i", { text: ` ${fmtElapsed(s.elapsed_s)}` })));
+    }, name, s.detail ? el("span", { class: "detail", text: ` (${s.detail})` }) : "",
+    el("i", { text: ` ${fmtElapsed(s.elapsed_s)}` })));
   }
   item.replaceChildren(
     el("div", { class: "head" },
@@ -439,6 +441,7 @@ function onCommand(c) {
       el("b", { class: "cname", text: c.name }),
       el("span", { class: "cargs", text: argsText(c.args) }),
       el("span", { class: "client muted", text: c.client || "" }),
+      c.at !== null && c.at !== undefined ? el("span", { class: "at muted", text: `at rover ${c.at} s` }) : "",
       el("span", { class: `outcome ${/FAIL|REJECT|TIMEOUT|UNKNOWN/.test(outcome) ? "bad" : "good"}`, text: outcome })),
     stages);
   if (fresh) {
