@@ -69,6 +69,8 @@ const state = {
   track: { x: [], y: [] },
   heading: 0,
   lastTm: null,
+  hkPeriod: null, // seconds between HK packets (the longest of the last five gaps)
+  hkGaps: [],
   lastEventSeq: -1,
   eventSeqs: new Set(), // the sequence numbers shown, of the service's current run
   instance: null, // which run of the service the page follows (its pid and archive)
@@ -203,6 +205,10 @@ function tmRow(name) {
 
 function onTelemetry(msg) {
   if (!msg || !msg.values) return;
+  if (state.lastTm && typeof msg.t === "number" && msg.t > state.lastTm.t) {
+    state.hkGaps = [...state.hkGaps.slice(-4), msg.t - state.lastTm.t];
+    state.hkPeriod = Math.max(...state.hkGaps); // an HK asked for now does not shorten it
+  }
   state.lastTm = msg;
   const t = typeof msg.t === "number" ? msg.t : Date.now() / 1000;
   for (const [name, item] of Object.entries(msg.values)) {
@@ -249,10 +255,14 @@ function addPose(x, y) {
   }
 }
 
+// How old the shown HK is: yellow past a few periods, red when the rover has gone quiet.
 function updateAge() {
   const t = state.lastTm && state.lastTm.t;
-  $("#tm-age").textContent = typeof t === "number" && t > 1e9
-    ? `HK ${Math.max(0, Date.now() / 1000 - t).toFixed(1)} s ago` : "";
+  const age = typeof t === "number" && t > 1e9 ? Math.max(0, Date.now() / 1000 - t) : null;
+  const e = $("#tm-age");
+  e.textContent = age === null ? "" : `HK ${age.toFixed(age < 60 ? 1 : 0)} s ago`;
+  const period = state.hkPeriod || 1;
+  e.className = age === null || age < 2.5 * period + 2 ? "muted" : age < 10 * period + 5 ? "warning" : "critical";
 }
 
 // --- plots and map ----------------------------------------------------------------------------
