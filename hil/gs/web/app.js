@@ -67,7 +67,7 @@ const state = {
   series: new Map(), // name -> Series
   plots: loadPlots(),
   track: { x: [], y: [] },
-  heading: 0,
+  pose: null, // {x, y, heading} of the latest HK
   lastTm: null,
   hkPeriod: null, // seconds between HK packets (the longest of the last five gaps)
   hkGaps: [],
@@ -75,7 +75,6 @@ const state = {
   eventSeqs: new Set(), // the sequence numbers shown, of the service's current run
   instance: null, // which run of the service the page follows (its pid and archive)
   epoch: 0, // runs of the service seen: event numbers start again at each
-  history: new Map(), // id -> command object
   argText: new Map(), // "CMD.arg" -> text typed last
 };
 
@@ -117,7 +116,7 @@ function fmtTime(t) {
 }
 
 function fmtRoverTime(t) {
-  if (typeof t === "number") return `${fmtG(t)} s`;
+  if (typeof t === "number") return `${Number.isInteger(t) ? t : t.toFixed(3)} s`;
   return t ?? "-";
 }
 
@@ -231,9 +230,11 @@ function onTelemetry(msg) {
   }
   const x = msg.values[POSE.x];
   const y = msg.values[POSE.y];
-  if (x && y) addPose(x.value ?? x, y.value ?? y);
   const hd = msg.values[POSE.heading];
-  if (hd) state.heading = hd.value ?? hd;
+  if (x && y && typeof x.value === "number" && typeof y.value === "number") {
+    addPose(x.value, y.value);
+    state.pose = { x: x.value, y: y.value, heading: hd && typeof hd.value === "number" ? hd.value : 0 };
+  }
   if (msg.values.mode) $("#rover-mode").textContent = fmtValue(msg.values.mode.value);
   if (msg.values.rover_time_s) $("#rover-time").textContent = fmtRoverTime(msg.values.rover_time_s.value);
   const table = $("#tm-table");
@@ -304,11 +305,9 @@ function scheduleDraw() {
       drawTimePlot(fig.querySelector("canvas"), state.series.get(name) || new Series(),
         { unit: prettyUnit(spec.unit), limits: spec.limits || null });
     }
-    drawTraverse($("#map-canvas"), state.track, state.heading);
-    const n = state.track.x.length;
-    $("#map-pose").textContent = n
-      ? `x ${state.track.x[n - 1].toFixed(3)} m  y ${state.track.y[n - 1].toFixed(3)} m  heading ${fmtValue(state.heading)}°`
-      : "";
+    const p = state.pose;
+    drawTraverse($("#map-canvas"), state.track, p);
+    $("#map-pose").textContent = p ? `x ${p.x.toFixed(3)} m  y ${p.y.toFixed(3)} m  heading ${fmtValue(p.heading)}°` : "";
   });
 }
 
@@ -429,7 +428,6 @@ function argsText(args) {
 
 function onCommand(c) {
   if (!c || c.id === undefined) return;
-  state.history.set(String(c.id), c);
   const list = $("#cmd-history");
   let item = list.querySelector(`li[data-id="${CSS.escape(String(c.id))}"]`);
   const fresh = !item;
@@ -454,8 +452,9 @@ function onCommand(c) {
       c.at !== null && c.at !== undefined ? el("span", { class: "at muted", text: `at rover ${c.at} s` }) : "",
       el("span", { class: `outcome ${/FAIL|REJECT|TIMEOUT|UNKNOWN/.test(outcome) ? "bad" : "good"}`, text: outcome })),
     stages);
-  if (fresh) {
-    list.prepend(item);
+  if (fresh) { // newest first, by id: a catch-up may bring an older one after a newer
+    const next = [...list.children].find((li) => Number(li.dataset.id) < Number(c.id));
+    list.insertBefore(item, next || null);
     while (list.children.length > MAX_COMMANDS) list.lastElementChild.remove();
   }
 }

@@ -127,8 +127,8 @@ export function drawTimePlot(canvas, series, { unit = "", windowS = 300, limits 
 }
 
 // The rover's track in the plane (x east, y north, metres), equal scales, with the rover
-// drawn at its last pose (heading counter-clockwise from east).
-export function drawTraverse(canvas, track, heading) {
+// drawn at its pose ({x, y, heading}: heading in degrees counter-clockwise from east).
+export function drawTraverse(canvas, track, pose) {
   const { ctx, w, h } = fit(canvas);
   const pad = 28;
   ctx.font = `11px ${css("--mono")}`;
@@ -186,10 +186,10 @@ export function drawTraverse(canvas, track, heading) {
     for (let i = 1; i < n; i++) ctx.lineTo(X(track.x[i]), Y(track.y[i]));
     ctx.stroke();
   }
-  if (n) {
-    const a = ((heading || 0) * Math.PI) / 180;
-    const px = X(track.x[n - 1]);
-    const py = Y(track.y[n - 1]);
+  if (pose) {
+    const a = (pose.heading * Math.PI) / 180;
+    const px = X(pose.x);
+    const py = Y(pose.y);
     const r = 9;
     ctx.fillStyle = css("--accent");
     ctx.beginPath();
