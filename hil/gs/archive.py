@@ -18,14 +18,17 @@ starts a new one; `repair_part` rewrites it with its good records only.
 
 from __future__ import annotations
 
+import functools
 import json
 import mmap
 import os
+import queue
 import struct
+import threading
 import time
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -537,56 +540,117 @@ def _map(part: Path) -> mmap.mmap | bytes:
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
 
+class _Feed(list[np.ndarray]):
+    """An `offsets` list for the scan that hands each run of good records on as it is checked
+    (its pages still hot) instead of keeping it."""
+
+    def __init__(self, take: Callable[[np.ndarray], None]) -> None:
+        super().__init__()
+        self.take = take
+
+    def append(self, offs: np.ndarray) -> None:
+        self.take(offs)
+
+
+class _Stop(Exception):
+    """The reader of iter_tm_blocks went away."""
+
+
 def iter_tm_blocks(
     archive: Path | str, frame_length: int, others: list[Record], block_frames: int = 32768
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The good TM frames of an archive, in order, as blocks of at most `block_frames`:
-    (times float64, frames uint8 (k, frame_length)), both copies. Every other record is
-    appended to `others`. Parts are mapped and their pages let go behind the reader, so the
-    resident set stays a few blocks whatever the archive's size."""
+    """The good TM frames of an archive, in order, as blocks of `block_frames` (the last one
+    shorter): (times float64, frames uint8 (k, frame_length)), both copies. Every other
+    record is appended to `others` (all of them by the end).
+
+    One pass: a second thread checks each part's records (CRC-32 in bulk) and copies the
+    frames out of the mapped part while its pages are hot, then lets the pages go; blocks
+    come through a queue of two, so the resident set stays a few blocks whatever the size.
+    """
     rec_len = 8 + _HEAD.size + frame_length
     tm_dtype = np.dtype(
         [("len", ">u4"), ("time", ">f8"), ("kind", "u1"), ("frame", "u1", (frame_length,)), ("crc", ">u4")]
     )
-    times: list[np.ndarray] = []
-    frames: list[np.ndarray] = []
-    held = 0
-    for part in part_paths(Path(archive)):
-        data = _map(part)
-        chunks: list[np.ndarray] = []
-        check_part(part, data, chunks)
-        if not chunks:
-            continue
-        off_all = np.concatenate(chunks)
-        u8 = np.frombuffer(data, dtype=np.uint8)
-        mv = memoryview(data)
-        for a in range(0, len(off_all), block_frames):
-            off = off_all[a : a + block_frames]
-            lens = (
-                u8[off].astype(np.uint32) << 24 | u8[off + 1].astype(np.uint32) << 16
-                | u8[off + 2].astype(np.uint32) << 8 | u8[off + 3]
-            )
-            is_tm = (lens == rec_len - 8) & (u8[off + 12] == KIND_TM)
-            for o, ln in zip(off[~is_tm].tolist(), lens[~is_tm].tolist(), strict=True):
-                t, kind = _HEAD.unpack_from(mv, o + 4)
+    blocks: queue.Queue[tuple[np.ndarray, np.ndarray] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: tuple[np.ndarray, np.ndarray] | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                blocks.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Stop
+
+    def produce() -> None:
+        times = np.empty(block_frames)
+        frames = np.empty((block_frames, frame_length), dtype=np.uint8)
+        held = 0
+
+        def take_run(data: mmap.mmap | bytes, first: int, count: int) -> None:
+            nonlocal times, frames, held
+            view = np.frombuffer(data, dtype=tm_dtype, count=count, offset=first)
+            done = 0
+            while done < count:
+                k = min(count - done, block_frames - held)
+                times[held : held + k] = view["time"][done : done + k]
+                frames[held : held + k] = view["frame"][done : done + k]
+                held += k
+                done += k
+                if held == block_frames:
+                    put((times, frames))
+                    times, frames, held = np.empty(block_frames), np.empty_like(frames), 0
+
+        def take_one(data: mmap.mmap | bytes, mv: memoryview, o: int) -> None:
+            (ln,) = _LEN.unpack_from(mv, o)
+            t, kind = _HEAD.unpack_from(mv, o + 4)
+            if ln == rec_len - 8 and kind == KIND_TM:
+                take_run(data, o, 1)
+            else:
                 others.append(Record(t, kind, bytes(mv[o + 4 + _HEAD.size : o + 4 + ln])))
-            idx = np.flatnonzero(is_tm)
-            if len(idx):
-                breaks = np.flatnonzero(np.diff(off[idx]) != rec_len) + 1
-                for run in np.split(idx, breaks):
-                    view = np.frombuffer(data, dtype=tm_dtype, count=len(run), offset=int(off[run[0]]))
-                    times.append(view["time"].astype(np.float64))
-                    frames.append(view["frame"].copy())
-                    held += len(run)
-            _release(data, int(off[0]), int(off[-1]))
-            if held >= block_frames:
-                t_all, f_all = np.concatenate(times), np.concatenate(frames)
-                for b in range(0, held - held % block_frames, block_frames):
-                    yield t_all[b : b + block_frames], f_all[b : b + block_frames]
-                rest = held % block_frames
-                times, frames, held = ([t_all[held - rest :]], [f_all[held - rest :]], rest) if rest else ([], [], 0)
-    if held:
-        yield np.concatenate(times), np.concatenate(frames)
+
+        def take(data: mmap.mmap | bytes, u8: np.ndarray, mv: memoryview, off: np.ndarray) -> None:
+            first = int(off[0])
+            if len(off) > 1 and u8[first : first + 4].tobytes() == _LEN.pack(rec_len - 8) and (
+                (u8[off + 12] == KIND_TM).all()
+            ):
+                take_run(data, first, len(off))  # a bulk run of TM frames, back to back
+                return
+            for o in off.tolist():
+                take_one(data, mv, o)
+
+        try:
+            for part in part_paths(Path(archive)):
+                data = _map(part)
+                u8 = np.frombuffer(data, dtype=np.uint8)
+                mv = memoryview(data)
+                check_part(part, data, _Feed(functools.partial(take, data, u8, mv)))
+                del u8, mv
+            if held:
+                put((times[:held].copy(), frames[:held].copy()))
+            put(None)
+        except _Stop:
+            pass
+        except BaseException as exc:
+            try:
+                put(exc)
+            except _Stop:
+                pass
+
+    worker = threading.Thread(target=produce, name="archive-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = blocks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def read_tm_frames(archive: Path | str, frame_length: int, concatenate: bool = True) -> FrameTable:

@@ -309,15 +309,19 @@ STREAM_FRAMES = 32768  # frames per window of a streamed decode (8 MiB of 256-oc
 AHEAD_FRAMES = 600  # frames read past a window's end: the longest packet (65,542 octets) fits
 
 
-def _window(mission: Mission, times: np.ndarray, frames: np.ndarray, base: int, start: int, end: int) -> PacketIndex:
-    """The packets starting in frames [start, end) (archive-wide numbering); `frames` holds
-    rows from `base` on, including the frame before `start` and those after `end`."""
-    lo = max(start - 1, base) - base
-    hi = min(end + AHEAD_FRAMES - base, len(frames))
-    number = np.arange(base + lo, base + hi, dtype=np.float64)  # each packet's start frame, by number
-    idx = index_packets(mission, number, [frames[lo:hi]])
-    keep = (idx.ground_time >= start) & (idx.ground_time < end)
-    row = idx.ground_time[keep].astype(np.int64) - base
+def _window(
+    mission: Mission, first: int, block: tuple[np.ndarray, np.ndarray], before: tuple[np.ndarray, np.ndarray] | None,
+    after: list[tuple[np.ndarray, np.ndarray]],
+) -> PacketIndex:
+    """The packets starting in `block` (times, frames), whose first frame is number `first`
+    archive-wide, found with the frame `before` it and the frames `after` it as context."""
+    parts = ([before] if before is not None else []) + [block] + after
+    lo = first - (1 if before is not None else 0)
+    times = np.concatenate([t for t, _ in parts]) if len(parts) > 1 else block[0]
+    number = np.arange(lo, lo + len(times), dtype=np.float64)  # each packet's start frame, by number
+    idx = index_packets(mission, number, [f for _, f in parts])
+    keep = (idx.ground_time >= first) & (idx.ground_time < first + len(block[1]))
+    row = idx.ground_time[keep].astype(np.int64) - lo
     return PacketIndex(idx.stream, idx.starts[keep], idx.lengths[keep], times[row])
 
 
@@ -326,20 +330,31 @@ def iter_indexed(
 ) -> Iterator[PacketIndex]:
     """The archive's packets, a window of `window` TM frames at a time, in archive order;
     records other than TM frames are appended to `others`."""
-    flen = mission.tm_frame_length
-    buf_t = np.zeros(0)
-    buf_f = np.zeros((0, flen), dtype=np.uint8)
-    base = start = 0  # archive-wide number of buf's first row; of the next window's first frame
-    for t, f in iter_tm_blocks(archive, flen, others, block_frames=window):
-        buf_t, buf_f = np.concatenate((buf_t, t)), np.concatenate((buf_f, f))
-        while base + len(buf_f) >= start + window + AHEAD_FRAMES:
-            yield _window(mission, buf_t, buf_f, base, start, start + window)
-            start += window
-            cut = start - 1 - base
-            buf_t, buf_f, base = buf_t[cut:], buf_f[cut:], base + cut
-    while start < base + len(buf_f):
-        yield _window(mission, buf_t, buf_f, base, start, start + window)
-        start += window
+    pending: list[tuple[np.ndarray, np.ndarray]] = []  # the window's block, then the blocks after it
+    before: tuple[np.ndarray, np.ndarray] | None = None
+    first = 0
+
+    def emit() -> PacketIndex:
+        nonlocal before, first
+        block = pending.pop(0)
+        after: list[tuple[np.ndarray, np.ndarray]] = []
+        need = AHEAD_FRAMES
+        for t, f in pending:
+            if need <= 0:
+                break
+            after.append((t[:need], f[:need]))
+            need -= len(f)
+        idx = _window(mission, first, block, before, after)
+        before = (block[0][-1:].copy(), block[1][-1:].copy())  # not a view: the block can go
+        first += len(block[1])
+        return idx
+
+    for block in iter_tm_blocks(archive, mission.tm_frame_length, others, block_frames=window):
+        pending.append(block)
+        while len(pending) > 1 and sum(len(f) for _, f in pending[1:]) >= AHEAD_FRAMES:
+            yield emit()
+    while pending:
+        yield emit()
 
 
 def iter_decoded(

@@ -126,7 +126,9 @@ def ccsdspy_worker(raw: Path, out: Path | None) -> None:
     for p in params:
         col = np.asarray(cols[p.name + "_eng"] if p.calibration else cols[p.name])
         table[p.name] = col.astype(col.dtype.newbyteorder("="), copy=False)  # pyarrow takes native order only
-    pq.write_table(pa.table(table), out)
+    # the export's writer settings: snappy, dictionary encoding for the enum columns only
+    pq.write_table(pa.table(table), out, use_dictionary=[p.name for p in params if p.enum is not None],
+                   compression="snappy")
 
 
 def compare(ours: Path, theirs: Path) -> int:
@@ -156,6 +158,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--cache", type=Path, help="keep the generated archive in this folder between runs")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per process; the fastest is kept")
     ap.add_argument("--ccsdspy-worker", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
     add_json_option(ap)
     args = ap.parse_args()
@@ -177,14 +180,20 @@ def main() -> None:
         worker = [py, "-m", "tests.bench.bench_export", "--ccsdspy-worker", str(raw)]
         # warm the page cache and the bytecode caches first (untimed)
         run_process([*farside, str(tmp / "warm"), "--format", "parquet"])
-        runs = {
-            "farside_parquet": run_process([*farside, str(tmp / "pq"), "--format", "parquet"]),
-            "ccsdspy_parquet": run_process([*worker, str(tmp / "ccsdspy.parquet")]),
-            "farside_csv": run_process([*farside, str(tmp / "csv"), "--format", "csv"]),
-            "ccsdspy_decode": run_process(worker),
-        }
+        runs: dict[str, Run] = {}
+        for _ in range(args.repeat):  # interleaved, so that a burst of other load hits both sides
+            for name, cmd in (
+                ("farside_parquet", [*farside, str(tmp / "pq"), "--format", "parquet"]),
+                ("ccsdspy_parquet", [*worker, str(tmp / "ccsdspy.parquet")]),
+                ("farside_csv", [*farside, str(tmp / "csv"), "--format", "csv"]),
+                ("ccsdspy_decode", worker),
+            ):
+                r = run_process(cmd)
+                if name not in runs or r.wall_s < runs[name].wall_s:
+                    runs[name] = r
         compared = compare(tmp / "pq" / "hk_rover.parquet", tmp / "ccsdspy.parquet")
-    print(f"\n{'process':18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>13} {'packets/s':>11}")
+    print(f"\nfastest of {args.repeat} runs each, interleaved")
+    print(f"{'process':18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>13} {'packets/s':>11}")
     for name, r in runs.items():
         print(f"{name:18} {r.wall_s:7.2f} {r.cpu_s:7.2f} {r.rss_mib:13.0f} {r.rate(n):11,.0f}")
     fp, cp, fc, cd = runs["farside_parquet"], runs["ccsdspy_parquet"], runs["farside_csv"], runs["ccsdspy_decode"]
