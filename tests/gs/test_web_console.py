@@ -310,10 +310,21 @@ def test_the_queue_is_held_and_released_from_the_page(console: Console) -> None:
     c.page.wait_for_selector(f"#cmd-history li[data-id='{held.get_attribute('data-id')}'] .stage[data-stage=COMPLETED]")
 
 
+def test_stop_is_one_click(console: Console) -> None:
+    c = console
+    count = c.page.locator("#cmd-history li").count()
+    c.page.click("#stop")
+    c.page.wait_for_function("n => document.querySelectorAll('#cmd-history li').length > n", arg=count)
+    item = c.page.locator("#cmd-history li").first
+    assert item.locator(".cname").text_content() == "STOP"
+    c.page.wait_for_selector(f"#cmd-history li[data-id='{item.get_attribute('data-id')}'] .stage[data-stage=COMPLETED]")
+
+
 def test_events_are_listed_and_filtered(console: Console) -> None:
     c = console
     c.page.wait_for_selector("#ev-table tr[data-seq]")
     events = c.api("/api/events?limit=1000")["events"]
+    c.page.wait_for_function("n => document.querySelectorAll('#ev-table tbody tr').length >= n", arg=len(events))
     rows = c.page.locator("#ev-table tbody tr")
     assert rows.evaluate_all("rs => rs.map(r => Number(r.dataset.seq))") == [e["seq"] for e in events]
     name = events[-1]["name"]  # the drive above ended with events (DRIVE_COMPLETED, MODE_CHANGE)

@@ -557,6 +557,15 @@ function collectArgs(cmd) {
   return args;
 }
 
+// The header's STOP: one click, no form (it takes no arguments).
+async function stopNow() {
+  try {
+    onCommand(await api("api/commands", { method: "POST", body: { name: "STOP", args: {}, client: CLIENT } }));
+  } catch (e) {
+    showError(`STOP: ${e.message}`, true);
+  }
+}
+
 async function submit(ev) {
   ev.preventDefault();
   const cmd = state.commands.get($("#cmd-name").value);
@@ -666,6 +675,7 @@ async function start() {
   $("#cmd-form").addEventListener("submit", submit);
   $("#queue-hold").addEventListener("click", () => queue("hold"));
   $("#queue-release").addEventListener("click", () => queue("release"));
+  $("#stop").addEventListener("click", stopNow);
   $("#ev-filter").addEventListener("input", applyFilter);
   $("#ev-scroll").addEventListener("scroll", () => {
     const sc = $("#ev-scroll");
