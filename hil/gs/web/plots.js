@@ -81,10 +81,10 @@ export function drawTimePlot(canvas, series, { unit = "", windowS = 300, limits 
   const x = (t) => pad.l + ((t - tStart) / windowS) * pw;
   const y = (v) => pad.t + (1 - (v - lo) / (hi - lo)) * ph;
 
-  // limit bands inside the view
+  // limit bands inside the view: outside the critical range red, outside the warning range yellow
   if (limits) {
-    for (const [key, colour] of [["red", "--critical-bg"], ["yellow", "--warning-bg"]]) {
-      const band = limits[key];
+    for (const [keys, colour] of [[["critical", "red"], "--critical-bg"], [["warning", "yellow"], "--warning-bg"]]) {
+      const band = limits[keys[0]] || limits[keys[1]];
       if (!band) continue;
       ctx.fillStyle = css(colour);
       if (band[1] < hi) ctx.fillRect(pad.l, pad.t, pw, Math.max(0, y(band[1]) - pad.t));
