@@ -31,7 +31,9 @@ CRC-32, so the per-packet CRC is not recomputed here (the slow decode path check
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -64,6 +66,7 @@ class Table:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     enums: dict[str, list[str]] = field(default_factory=dict)  # column of codes -> label per code
+    decimals: dict[str, int] = field(default_factory=dict)  # float column -> decimal places it carries
 
     def labels(self, name: str) -> np.ndarray:
         """An enum column as label strings (other columns as they are)."""
@@ -258,6 +261,7 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
         pos += k
     t = Table(hk.name.lower())
     t.columns["packet_time_s"] = rover_time(out["_coarse"], out["_fine"])
+    t.decimals["packet_time_s"] = t.decimals["ground_time"] = 6  # as text: to the microsecond
     t.units["packet_time_s"] = "s"
     t.columns["ground_time"] = idx.ground_time[cand[mine]]
     t.units["ground_time"] = "s"
@@ -265,6 +269,9 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
         col = out[p.name]
         poly = p.calibration
         if poly:
+            places = _decimal_places(poly)
+            if places is not None:
+                t.decimals[p.name] = places
             if len(poly) == 2 and poly[0] == 0:
                 col *= poly[1]
             else:
@@ -280,6 +287,16 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
         if p.unit:
             t.units[p.name] = p.unit
     return t
+
+
+def _decimal_places(poly: tuple[float, ...] | list[float]) -> int | None:
+    """k when a calibration is `raw * 10**-k`: its values are exact k-place decimals."""
+    if len(poly) != 2 or poly[0] != 0:
+        return None
+    for k in range(10):
+        if poly[1] == 10.0**-k:
+            return k
+    return None
 
 
 def _packet_rows(idx: PacketIndex, sel: np.ndarray) -> Iterator[tuple[float, float, bytes]]:
@@ -575,7 +592,8 @@ def concat_tables(parts: list[Table]) -> Table:
     for p in parts:
         names.update(dict.fromkeys(p.columns))
     out = Table(first.name, units={k: v for p in parts for k, v in p.units.items()},
-                enums={k: v for p in parts for k, v in p.enums.items()})
+                enums={k: v for p in parts for k, v in p.enums.items()},
+                decimals={k: v for p in parts for k, v in p.decimals.items()})
     for k in names:
         cols = [p.columns[k] if k in p.columns else np.full(len(p), None, dtype=object) for p in parts]
         if len({c.dtype for c in cols}) > 1 and any(c.dtype == object for c in cols):
@@ -651,12 +669,26 @@ class _ParquetWriter(_Writer):
 
 
 class _CsvWriter(_Writer):
+    """Tables of integers, enums and exact decimals are formatted by `csv_bytes` (numpy, a
+    chunk of rows at a time); any other table by pyarrow's CSV writer (or the csv module)."""
+
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._w: Any = None
         self._f: Any = None
+        self._fast: Any = None
+        self._pool: Any = None
 
     def write(self, t: Table) -> None:
+        if self._w is None and self._f is None and (self._fast is not None or csv_plan(t) is not None):
+            if self._fast is None:
+                self._fast = open(self.path, "wb")
+                self._fast.write((",".join(_quote(h) for h in _header(t)) + "\n").encode())
+                self._pool = ThreadPoolExecutor(2, thread_name_prefix="csv")  # numpy lets go of the GIL
+            starts = range(0, len(t), CSV_CHUNK_ROWS)
+            for text in self._pool.map(lambda a: csv_bytes(t, a, a + CSV_CHUNK_ROWS), starts):
+                self._fast.write(text)
+            return
         try:
             import pyarrow.csv as pacsv
         except ImportError:
@@ -675,7 +707,164 @@ class _CsvWriter(_Writer):
     def close(self) -> Path:
         if self._w is not None:
             self._w.close()
+        if self._fast is not None:
+            self._fast.close()
+            self._pool.shutdown()
         return self.path
+
+
+# --- CSV text in bulk ----------------------------------------------------------------------------
+# Each chunk of rows is laid out as a byte matrix, a fixed-width slot per field: sign, digits
+# (two at a time from a 100-entry table), decimal point, fraction, separator; unused octets are
+# zero and one boolean mask drops them all, leaving the CSV text. Values print exactly: integers
+# as integers, a `raw * 10**-k` calibration as a k-place decimal of the raw value, times to the
+# microsecond.
+
+CSV_CHUNK_ROWS = 8192
+_PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype="<u2")  # "00".."99"
+# a pair of digits by (value + 100 if it is the leading pair): the leading pair drops its zeros
+_LEAD = np.frombuffer(b"".join(b"\0" + str(i).encode() if i < 10 else str(i).encode() for i in range(100)),
+                      dtype="<u2")
+_PAIRS_LAST = np.concatenate((_PAIRS, _LEAD))  # the units pair: a lone 0 stays "0"
+_PAIRS_MID = np.concatenate((_PAIRS, _LEAD))
+_PAIRS_MID[100] = 0  # a pair left of the leading digits: nothing
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
+def csv_plan(t: Table) -> list[tuple[str, str]] | None:
+    """(column, how) for every column: "int", "dec" (exact decimals), "enum"; None when a
+    column is none of these (the table then goes to the general writer)."""
+    plan = []
+    for k, col in t.columns.items():
+        if k in t.enums:
+            plan.append((k, "enum"))
+        elif col.dtype.kind in "ib" or (col.dtype.kind == "u" and col.dtype.itemsize < 8):
+            plan.append((k, "int"))
+        elif col.dtype.kind == "f" and k in t.decimals:
+            plan.append((k, "dec"))
+        else:
+            return None
+    return plan
+
+
+def _digits(m16: np.ndarray, slot: int, width: int, mag: np.ndarray, strip: bool) -> None:
+    """`mag` (non-negative, uint32 or uint64) as `width` digits (even) into the octet pairs
+    from `slot`; leading zeros are empty octets when `strip` (a lone 0 stays "0")."""
+    v = mag
+    last = width // 2 - 1
+    for j in range(last, -1, -1):
+        if not strip:
+            v, r = np.divmod(v, 100)
+            m16[:, slot + j] = _PAIRS[r]
+            continue
+        lead = v < 100
+        v, r = np.divmod(v, 100)
+        r += lead * np.uint32(100)
+        m16[:, slot + j] = (_PAIRS_LAST if j == last else _PAIRS_MID)[r]
+
+
+@functools.lru_cache(maxsize=64)
+def _label_table(labels: tuple[str, ...]) -> np.ndarray:
+    """Enum labels as rows of octets (quoted where CSV needs it), zero-padded to one even width."""
+    encoded = [_quote(x).encode() for x in labels]
+    w = max(len(x) for x in encoded)
+    w += w % 2
+    table = np.zeros((len(encoded), w), dtype=np.uint8)
+    for i, x in enumerate(encoded):
+        table[i, : len(x)] = np.frombuffer(x, dtype=np.uint8)
+    return table
+
+
+def _narrow(v: np.ndarray) -> np.ndarray:
+    """Non-negative integers as uint32 when they fit (numpy divides those much faster)."""
+    return v.astype(np.uint32) if not len(v) or int(v.max()) < 1 << 32 else v.astype(np.uint64)
+
+
+def _width(mag: np.ndarray) -> int:
+    """Digits (rounded up to even) for the largest of `mag`."""
+    top = int(mag.max()) if len(mag) else 0
+    n = len(str(top))
+    return n + n % 2
+
+
+def csv_bytes(t: Table, a: int, b: int) -> bytes:
+    """Rows [a, b) of `t` as CSV text (the table must have a `csv_plan`)."""
+    plan = csv_plan(t)
+    assert plan is not None
+    n = len(next(iter(t.columns.values()))[a:b])
+    pieces: list[tuple[str, Any, int]] = []  # (how, values, width in octets)
+    for k, how in plan:
+        col = t.columns[k][a:b]
+        if how == "enum":
+            table = _label_table(tuple(t.enums[k]))
+            pieces.append((how, table[col.astype(np.intp)], table.shape[1]))
+            continue
+        scale = 0 if how == "int" else t.decimals[k]
+        if how == "int" and col.dtype.kind != "i":
+            neg: np.ndarray | None = None  # unsigned: no sign to write
+            mag = col.astype(np.uint32)
+        elif how == "int":
+            neg = col < 0
+            mag = _narrow(np.abs(col.astype(np.int64)))
+        else:
+            unit = 10.0**scale
+            a_ = np.abs(col)
+            ipf = np.floor(a_)
+            fpf = np.rint((a_ - ipf) * unit)  # the fraction is exact; rounded to the last place
+            over = fpf >= unit  # 2.9999999999999996 -> 3.000
+            ipf[over] += 1
+            fpf[over] = 0
+            neg = (col < 0) & ((ipf > 0) | (fpf > 0))  # no "-0.000"
+            fp = fpf.astype(np.uint32)
+            ip = _narrow(ipf.astype(np.uint64))
+            wi, wf = _width(ip), scale + scale % 2
+            pieces.append(("dec", (neg, ip, fp, wi, wf, scale), wi + 2 + wf))
+            continue
+        wi = _width(mag)
+        pieces.append(("int", (neg, mag, wi), wi))
+    # per field: a slot of (the separator before it, its sign), then its text; then "\n"
+    width = sum(w for _, _, w in pieces) + 2 * len(pieces) + 2
+    m8 = _scratch(n, width)  # every octet of m8 is written below
+    m16 = m8.view("<u2")
+    pos = 0  # in octets, always even
+    sep = 0
+    for how, vals, w in pieces:
+        if how == "enum":
+            m16[:, pos // 2] = sep
+            m8[:, pos + 2 : pos + 2 + w] = vals
+        else:
+            neg = vals[0]
+            m16[:, pos // 2] = sep if neg is None else np.where(neg, sep | ord("-") << 8, sep)
+            if how == "int":
+                _, mag, wi = vals
+                _digits(m16, pos // 2 + 1, wi, mag, strip=True)
+            else:
+                _, ip, fp, wi, wf, scale = vals
+                _digits(m16, pos // 2 + 1, wi, ip, strip=True)
+                m16[:, (pos + 2 + wi) // 2] = ord(".")
+                _digits(m16, (pos + 4 + wi) // 2, wf, fp, strip=False)
+                if wf != scale:  # an odd number of places: the pair's first digit is not one
+                    m8[:, pos + 4 + wi] = 0
+        pos += 2 + w
+        sep = ord(",")
+    m16[:, pos // 2] = ord("\n")
+    return m8.tobytes().translate(None, b"\0")  # the empty octets out: C's speed, one pass
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(n: int, width: int) -> np.ndarray:
+    """This thread's text matrix for a chunk, reused chunk after chunk (fresh memory costs
+    page faults every time)."""
+    size = n * width
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = _SCRATCH.buf = np.empty(size, dtype=np.uint8)
+    return buf[:size].reshape(n, width)
 
 
 class _JsonlWriter(_Writer):

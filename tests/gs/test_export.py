@@ -340,3 +340,33 @@ def test_export_takes_an_archive_root_or_one_session(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert err.startswith("farside: error: no session 'nope' in ") and err.count("\n") == 1
     assert "session-20261201T100000Z" in err
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ints=st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=40),
+    raws=st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=40),
+    places=st.integers(1, 4),
+    coarse=st.integers(0, 2**32 - 1),
+)
+def test_bulk_csv_text_is_each_value_exactly(ints: list[int], raws: list[int], places: int, coarse: int) -> None:
+    from hil.gs.export import Table, csv_bytes
+
+    n = min(len(ints), len(raws))
+    t = Table("t", decimals={"eng": places, "time": 6}, enums={"mode": ["SAFE", "a,b", 'say "hi"']})
+    t.columns["mode"] = np.arange(n, dtype=np.uint8) % 3
+    t.columns["i32"] = np.array(ints[:n], dtype=np.int32)
+    t.columns["u16"] = (np.array(ints[:n], dtype=np.int64) & 0xFFFF).astype(np.uint16)
+    t.columns["eng"] = np.array(raws[:n], dtype=np.int64) * 10.0**-places  # as hk_table calibrates
+    t.columns["time"] = coarse + (np.array(ints[:n], dtype=np.int64) & 0xFFFF) / 65536.0
+    rows = list(csv.reader(csv_bytes(t, 0, n).decode().splitlines()))
+    assert [r[0] for r in rows] == [["SAFE", "a,b", 'say "hi"'][i % 3] for i in range(n)]
+    assert [int(r[1]) for r in rows] == ints[:n]
+    assert [int(r[2]) for r in rows] == [v & 0xFFFF for v in ints[:n]]
+    def decimal(raw: int) -> str:
+        whole, frac = divmod(abs(raw), 10**places)
+        return f"{'-' if raw < 0 else ''}{whole}.{frac:0{places}d}"
+
+    assert [r[3] for r in rows] == [decimal(v) for v in raws[:n]]
+    for r, v in zip(rows, t.columns["time"].tolist(), strict=True):
+        assert r[4] == f"{v:.6f}"
