@@ -150,7 +150,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 def send_from_form(page: Any, name: str, **args: str) -> None:
     page.select_option("#cmd-name", name)
     for arg, text in args.items():
-        page.fill(f"#arg-{arg}", text)
+        field = page.locator(f"#arg-{arg}")
+        if field.evaluate("e => e.tagName") == "SELECT":  # an enum: its labels to choose from
+            field.select_option(text)
+        else:
+            field.fill(text)
     page.click("#cmd-send")
 
 
@@ -440,7 +444,11 @@ def test_screenshots(console: Console) -> None:
     for name, args in (("TURN", {"angle_deg": "30"}), ("DRIVE_DISTANCE", {"distance_m": "0.6", "speed_mph": "200"}),
                        ("TURN", {"angle_deg": "-60deg"}), ("DRIVE_DISTANCE", {"distance_m": "40cm", "speed_mph": "200"})):
         assert send_and_wait(c, name, **args)["outcome"] == "COMPLETED"
-    for box in ("wheel1_current_a", "heading_deg"):
+    # a slope under the rover: its pitch past the warning limit
+    assert send_and_wait(c, "SIM_INJECT", fault="SLOPE_DEG", wheel="0", value="17")["outcome"] == "COMPLETED"
+    c.page.wait_for_selector("#tm-table tr[data-name='pitch_deg'][data-limit='warning']")
+    c.page.locator("#tm-table tr[data-name='battery_pct'] input").uncheck()
+    for box in ("wheel1_current_a", "heading_deg", "pitch_deg"):
         c.page.locator(f"#tm-table tr[data-name='{box}'] input").check()
     c.page.select_option("#cmd-name", "DRIVE_DISTANCE")
     c.page.fill("#arg-distance_m", "250")

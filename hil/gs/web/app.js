@@ -422,8 +422,14 @@ function applyFilter() {
 
 // --- commands: history and stages -------------------------------------------------------------
 
-function argsText(args) {
-  return Object.entries(args || {}).map(([k, v]) => `${k}=${typeof v === "number" ? fmtG(v) : v}`).join(" ");
+// `distance_m=0.4 speed_mph=200`, enum values by their labels (`fault=SLOPE_DEG`).
+function argsText(name, args) {
+  const specs = (state.commands.get(name) || {}).args || [];
+  return Object.entries(args || {}).map(([k, v]) => {
+    const spec = specs.find((a) => a.name === k);
+    const label = spec && spec.enum ? Object.keys(spec.enum).find((l) => spec.enum[l] === v) : undefined;
+    return `${k}=${label ?? (typeof v === "number" ? fmtG(v) : v)}`;
+  }).join(" ");
 }
 
 function onCommand(c) {
@@ -447,7 +453,7 @@ function onCommand(c) {
     el("div", { class: "head" },
       el("span", { class: "cid muted", text: `#${c.id}` }),
       el("b", { class: "cname", text: c.name }),
-      el("span", { class: "cargs", text: argsText(c.args) }),
+      el("span", { class: "cargs", text: argsText(c.name, c.args) }),
       el("span", { class: "client muted", text: c.client || "" }),
       c.at !== null && c.at !== undefined ? el("span", { class: "at muted", text: `at rover ${c.at} s` }) : "",
       el("span", { class: `outcome ${/FAIL|REJECT|TIMEOUT|UNKNOWN/.test(outcome) ? "bad" : "good"}`, text: outcome })),
@@ -677,8 +683,14 @@ async function start() {
   $("#queue-release").addEventListener("click", () => queue("release"));
   $("#stop").addEventListener("click", stopNow);
   $("#ev-filter").addEventListener("input", applyFilter);
-  $("#ev-scroll").addEventListener("scroll", () => {
-    const sc = $("#ev-scroll");
+  // scrolling up by hand stops following the newest events; back at the bottom, it follows again
+  const sc = $("#ev-scroll");
+  let byHand = 0;
+  for (const kind of ["wheel", "touchmove", "keydown", "mousedown"]) {
+    sc.addEventListener(kind, () => { byHand = Date.now(); }, { passive: true });
+  }
+  sc.addEventListener("scroll", () => {
+    if (Date.now() - byHand > 1000) return; // the page's own scrolling
     $("#ev-follow").checked = sc.scrollTop + sc.clientHeight >= sc.scrollHeight - 4;
   });
   try {
