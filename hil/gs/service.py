@@ -706,7 +706,11 @@ async def serve_forever(service: GsService, ready: Callable[[GsService], None] |
     """Run until SIGINT/SIGTERM."""
     import signal
 
-    await service.start()
+    try:
+        await service.start()
+    except BaseException:
+        await service.stop()  # the session's archive ends cleanly, the link is let go
+        raise
     if ready is not None:
         ready(service)
     done = asyncio.Event()
