@@ -158,20 +158,27 @@ def send_from_form(page: Any, name: str, **args: str) -> None:
     page.click("#cmd-send")
 
 
-def send_and_wait(c: Console, name: str, **args: str) -> dict[str, Any]:
-    """Send a command from the form; once the page shows its final stage, what its entry shows."""
+FINAL = ".stage[data-stage=COMPLETED], .stage[data-stage=REJECTED], .stage[data-stage=START_FAILED], " \
+        ".stage[data-stage=COMPLETION_FAILED], .stage[data-stage=FAILED]"
+
+
+def send_and_wait(c: Console, name: str, during: str | None = None, **args: str) -> dict[str, Any]:
+    """Send a command from the form; once the page shows its final stage, what its entry shows.
+    With `during`, the page must first show that stage alone, before any final one (stages
+    shown as they arrive, not at the end)."""
     page = c.page
     count_before = page.locator("#cmd-history li").count()
     send_from_form(page, name, **args)
     page.wait_for_function(
         "n => document.querySelectorAll('#cmd-history li').length > n", arg=count_before)
-    item = page.locator("#cmd-history li").first
+    cid = page.locator("#cmd-history li").first.get_attribute("data-id")
+    item = page.locator(f"#cmd-history li[data-id='{cid}']")
     assert item.locator(".cname").text_content() == name
-    page.wait_for_function(
-        "() => document.querySelector('#cmd-history li').querySelector("
-        "'.stage[data-stage=COMPLETED], .stage[data-stage=REJECTED], .stage[data-stage=START_FAILED], "
-        ".stage[data-stage=COMPLETION_FAILED], .stage[data-stage=FAILED]')")
-    cid = item.get_attribute("data-id")
+    if during is not None:
+        page.wait_for_function(
+            "([li, stage, final]) => li.querySelector(`.stage[data-stage=${stage}]`) && !li.querySelector(final)",
+            arg=[item.element_handle(), during, FINAL])
+    item.locator(FINAL).wait_for()
     return {"id": cid, "stages": item.locator(".stage").evaluate_all("els => els.map(e => e.dataset.stage)"),
             "elapsed": item.locator(".stage i").all_text_contents(), "outcome": item.locator(".outcome").text_content()}
 
@@ -182,7 +189,7 @@ def test_commands_sent_from_the_page_show_their_stages(console: Console) -> None
     ping = send_and_wait(c, "PING")
     assert "ACCEPTED" in ping["stages"] and ping["stages"][-1] == "COMPLETED"
 
-    drive = send_and_wait(c, "DRIVE_DISTANCE", distance_m="0.2", speed_mph="200")
+    drive = send_and_wait(c, "DRIVE_DISTANCE", during="STARTED", distance_m="0.2", speed_mph="200")
     # every stage as it arrived, in order, each with its elapsed time
     stages = drive["stages"]
     assert stages[0] == "QUEUED" and stages[-1] == "COMPLETED", stages
