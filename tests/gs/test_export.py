@@ -370,3 +370,26 @@ def test_bulk_csv_text_is_each_value_exactly(ints: list[int], raws: list[int], p
     assert [r[3] for r in rows] == [decimal(v) for v in raws[:n]]
     for r, v in zip(rows, t.columns["time"].tolist(), strict=True):
         assert r[4] == f"{v:.6f}"
+
+
+def test_streamed_export_skips_a_corrupt_record_like_the_whole_decode(tmp_path: Path) -> None:
+    import warnings
+
+    from hil.gs.archive import ArchiveWarning
+    from hil.gs.export import export_archive
+
+    frames = frames_of(M, synth_packets(M, 300, events_every=4, seed=8)[0])
+    synth_archive(tmp_path / "s", M, frames)
+    part = tmp_path / "s" / "part-0001.fsa"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0x40  # inside a frame record in the middle of the run
+    part.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        whole = decode_archive(M, tmp_path / "s")
+        done = export_archive(M, tmp_path / "s", tmp_path / "out", "csv", window=8)
+    assert sum(issubclass(w.category, ArchiveWarning) for w in caught) == 2  # once per reading
+    assert 0 < done.rows["hk_rover"] == len(whole["hk_rover"]) < 300
+    with open(tmp_path / "out" / "hk_rover.csv") as f:
+        got = [float(r["x_m [m]"]) for r in csv.DictReader(f)]
+    assert got == pytest.approx(whole["hk_rover"].columns["x_m"].tolist(), abs=5e-4)
