@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from protocols.sdls import FrameAuthenticator, KeyStore, SaConfig, SecuritySender, Suite
+from protocols.sdls import IV_MASKED, FrameAuthenticator, KeyStore, SaConfig, SecuritySender, Suite
 from protocols.tc_frame import build_tc_frame
 
 FRAME_OCTETS = 64
@@ -72,7 +72,8 @@ def build_rate(suite: Suite) -> float:
 def raw_gcm_rate() -> float:
     aead = AESGCM(bytes(range(32)))
     sa, fs = frames(Suite.AES_GCM, 2000)
-    parts = [(f[7:19], f[19:-2], bytes([0, 0, f[2] & 0xFC, 0, 0]) + f[5:7]) for f in fs]
+    # AAD: the masked TC header, the SPI, the IV masked to zeros (protocols.sdls)
+    parts = [(f[7:19], f[19:-2], bytes([0, 0, f[2] & 0xFC, 0, 0]) + f[5:7] + IV_MASKED) for f in fs]
 
     def run() -> int:
         for _ in range(10):
