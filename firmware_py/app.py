@@ -42,6 +42,11 @@
 # link and telemetry itself, so the ground sees the wake without waiting for them.
 # The watchdog task feeds the hardware each time it wakes while hibernating (the
 # board's hibernation keeps only the wake timer and the heaters' thermostat).
+# Virtual time only (a HAL with `virtual` true: the sim board on a virtual-time loop,
+# never a real board): an awake rover with nothing to do (STANDBY or SAFE, disarmed,
+# stopped, the uplink quiet, nothing queued, HK at most once a minute) naps the same
+# way, so the loop jumps through an idle lunar day too; `rouse()` (octets arrived, the
+# plant was changed from outside) or any task that finds work ends every nap at once.
 import asyncio
 import json
 
@@ -97,6 +102,7 @@ _STACK_RP2 = const(16384)
 _STACK_UNIX = const(32768)
 _HIB_HK_MS = const(60000)  # HK once a minute while hibernating
 _HIB_MS = const(60000)  # every task's period while hibernating
+_IDLE_NAP_MS = const(600000)  # an idle rover's longest nap (virtual time only)
 _LINK_QUIET_MS = const(100)  # the link's idle poll period (firmware_py.link): nothing pending
 
 
@@ -104,8 +110,11 @@ class Rover:
     def __init__(self, board, hal, root="", link_stream=None, dictionary=None):
         self.board = board
         self.hal = hal
-        self._awake = asyncio.Event()  # set while not hibernating: ends the tasks' long naps
+        # set while not napping: ends the tasks' long naps. Never cleared: a nap starts a
+        # fresh one, so a task whose wait begins a moment late cannot miss a wake
+        self._awake = asyncio.Event()
         self._awake.set()
+        self._virtual = getattr(hal, "virtual", False)  # a virtual-time loop: idle naps allowed
         self.root = root
         d = self.dictionary = dictionary or Dictionary(join(root, "dictionary.json"))
         table = []
@@ -195,9 +204,10 @@ class Rover:
 
     def _mode_changed(self, frm, to, reason):
         if to == modes.HIBERNATE:
-            self._awake.clear()
-        elif frm == modes.HIBERNATE:
-            self._awake.set()
+            if self._awake.is_set():
+                self._awake = asyncio.Event()
+        else:
+            self.rouse()
         self.events.emit(_EV_MODE, frm, to, reason)
         self.telemetry.due = True  # the ground sees the new mode at once
 
@@ -341,33 +351,76 @@ class Rover:
             self.watchdog.checkin(T_CONTROL)
             if self.hal_hang() == T_CONTROL:
                 await self._hang_if(T_CONTROL)
-            if self.modes.mode == modes.HIBERNATE:
+            if self._may_nap():
                 await self._nap(self._hib_wait_ms())
             else:
+                self._busy()
                 await sleep_ms(CONTROL_MS if self.safety.armed or self.drive.v16 > 16 or self.drive.v16 < -16 else _IDLE_MS)
+
+    def rouse(self):
+        # end every task's nap (not hibernation's: the mode change does that)
+        if not self._awake.is_set() and self.modes.mode != modes.HIBERNATE:
+            self._awake.set()
+            if self._virtual:
+                self.hal.idle(False)
+
+    def _busy(self):
+        # a task that found work while others nap (virtual time only) wakes them
+        if not self._awake.is_set():
+            self.rouse()
+
+    def _idle(self):
+        # awake with nothing to do for a while (virtual time only, see the header)
+        m = self.modes.mode
+        if m != modes.STANDBY and m != modes.SAFE:
+            return False
+        dr = self.drive
+        tm = self.telemetry
+        if self.safety.armed or dr.kind != 0 or dr.v16 > 16 or dr.v16 < -16:
+            return False
+        if tm.due or tm.period_ms < _HIB_HK_MS or self._exit or self.hal_hang():
+            return False
+        return self.link.poll_ms(self.uptime_ms) >= _LINK_QUIET_MS
+
+    def _may_nap(self):
+        # HIBERNATE, or idle in virtual time: the tasks nap until their next work
+        if self.modes.mode == modes.HIBERNATE:
+            return True
+        if not self._virtual or not self._idle():
+            return False
+        if self._awake.is_set():
+            self._awake = asyncio.Event()
+            self.hal.idle(True)
+        return True
 
     async def _nap(self, ms):
         # Sleep ms while hibernating, or until the rover wakes (every task then
         # returns to its own period before the watchdog misses it).
-        if self._awake.is_set():
+        ev = self._awake
+        if ev.is_set():
             return
         try:
             if MICROPYTHON:
-                await asyncio.wait_for_ms(self._awake.wait(), ms)
+                await asyncio.wait_for_ms(ev.wait(), ms)
             else:
-                await asyncio.wait_for(self._awake.wait(), ms / 1000)
+                await asyncio.wait_for(ev.wait(), ms / 1000)
         except asyncio.TimeoutError:
             pass
 
+    def _nap_ms(self):
+        # a nap: a minute while hibernating; longer while idle in virtual time
+        return _HIB_MS if self.modes.mode == modes.HIBERNATE else _IDLE_NAP_MS
+
     def _hib_wait_ms(self):
-        # the control task's sleep while hibernating: a minute, or until the next
-        # time-tagged command is due
+        # the control task's nap: a minute while hibernating (see _nap_ms), or until
+        # the next time-tagged command is due
+        cap = self._nap_ms()
         sq = self.sequencer.q
         if sq:
             ms = (sq[0][0] - self.time_s) * 1000
-            if ms < _HIB_MS:
+            if ms < cap:
                 return ms if ms > CONTROL_MS else CONTROL_MS
-        return _HIB_MS
+        return cap
 
     async def _link_task(self):
         while True:
@@ -381,9 +434,10 @@ class Rover:
             if self.hal_hang() == T_LINK:
                 await self._hang_if(T_LINK)
             ms = self.link.poll_ms(self.uptime_ms)
-            if self.modes.mode == modes.HIBERNATE and ms >= _LINK_QUIET_MS:
-                await self._nap(_HIB_MS)  # nothing to send, nothing arriving
+            if ms >= _LINK_QUIET_MS and self._may_nap():
+                await self._nap(self._nap_ms())  # nothing to send, nothing arriving
             else:
+                self._busy()
                 await sleep_ms(ms)
 
     async def _telemetry_task(self):
@@ -391,16 +445,21 @@ class Rover:
         while True:
             self._advance(ticks_ms())
             floor = _HIB_HK_MS if self.modes.mode == modes.HIBERNATE else 0
+            sent = tm.sent
             tm.poll(self.uptime_ms, floor)
             self.watchdog.checkin(T_TELEMETRY)
             if self.hal_hang() == T_TELEMETRY:
                 await self._hang_if(T_TELEMETRY)
-            if floor:
-                # until the next HK a minute after the last (wait_ms caps at a second)
+            if self._may_nap():
+                if tm.sent != sent and not floor:
+                    self.link.poll(self.uptime_ms)  # idle: the napping link task would hold it
+                # until the next HK (wait_ms caps at a second)
                 last = tm._last
-                ms = floor if last is None else floor - ticks_diff(self.uptime_ms, last)
+                per = tm.period_ms if tm.period_ms > floor else floor
+                ms = per if last is None else per - ticks_diff(self.uptime_ms, last)
                 await self._nap(ms if ms > 1000 else 1000)
             else:
+                self._busy()
                 await sleep_ms(tm.wait_ms(self.uptime_ms, floor))
 
     async def _housekeeping_task(self):
@@ -420,18 +479,20 @@ class Rover:
             self.watchdog.checkin(T_HOUSEKEEPING)
             if self.hal_hang() == T_HOUSEKEEPING:
                 await self._hang_if(T_HOUSEKEEPING)
-            if self.modes.mode == modes.HIBERNATE:
-                await self._nap(_HIB_MS)
+            if self._may_nap():
+                await self._nap(self._nap_ms())
             else:
+                self._busy()
                 await sleep_ms(1000)
 
     async def _watchdog_task(self):
         period = self.watchdog.timeout_ms // 4
         while True:
-            if self.modes.mode == modes.HIBERNATE:
-                await self._nap(_HIB_MS)
+            if self._may_nap():
+                await self._nap(self._nap_ms())
                 self.hal.wdt_feed()
             else:
+                self._busy()
                 await sleep_ms(period)
                 self.watchdog.poll()
 

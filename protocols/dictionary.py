@@ -23,7 +23,7 @@ import json
 import math
 import string
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -303,6 +303,10 @@ class Dictionary:
     parameters: dict[int, Parameter] = field(default_factory=dict)
     enums: dict[str, dict[int, str]] = field(default_factory=dict)
     failure_codes: dict[int, str] = field(default_factory=dict)
+    # per sid: the HK report's struct and one raw -> Value converter per parameter
+    _hk_fast: dict[int, tuple[struct.Struct, tuple[Callable[[Any], Value], ...]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     # --- loading ---
     @classmethod
@@ -610,6 +614,34 @@ class Dictionary:
             values.append(self.value_of(a, raw))
         return values, bytes(data[pos:])
 
+    def converter(self, a: Arg) -> Callable[[Any], Value]:
+        """value_of(a, raw) as a function of raw alone, with the lookups done once: the same
+        Values (the same floating-point operations) at a fraction of the cost."""
+        name, unit, typ = a.name, a.unit, a.type
+        if a.enum is not None:
+            table = self.enums[a.enum]
+
+            def enum_value(raw: Any) -> Value:
+                return Value(name, raw, table.get(int(raw), f"?{raw}"), unit, typ)
+
+            return enum_value
+        cal = a.calibration
+        if cal is None:
+            return lambda raw: Value(name, raw, raw, unit, typ)
+        if len(cal) == 2:
+            c0, c1 = cal
+            digits = max(_decimals(c) for c in cal)
+
+            def linear(raw: Any) -> Value:
+                # as value_of: 0 + c0 * raw**0 + c1 * raw**1, rounded for a whole raw number
+                value = float(0 + c0 * raw**0 + c1 * raw)
+                if float(raw).is_integer():
+                    value = round(value, digits)
+                return Value(name, raw, value, unit, typ)
+
+            return linear
+        return lambda raw: self.value_of(a, raw)
+
     def value_of(self, a: Arg, raw: int | float) -> Value:
         """Raw -> engineering value (calibration polynomial or enum name) with unit."""
         value: int | float | str = raw
@@ -638,11 +670,16 @@ class Dictionary:
             raise DictionaryError(f"HK report needs a 2-octet sid, got {len(data)} octets")
         sid = int.from_bytes(data[:2], "big")
         hk = self._hk(sid)
-        size = struct.calcsize(hk.struct_format)
-        if len(data) != size:
-            raise DictionaryError(f"{hk.name} (sid {sid}) is {size} octets of source data, got {len(data)}")
-        raws = struct.unpack(hk.struct_format, data)[1:]
-        values = tuple(self.value_of(a, r) for a, r in zip(hk.parameters, raws, strict=True))
+        fast = self._hk_fast.get(sid)
+        if fast is None:
+            fast = self._hk_fast[sid] = (
+                struct.Struct(hk.struct_format), tuple(self.converter(a) for a in hk.parameters)
+            )
+        st, convs = fast
+        if len(data) != st.size:
+            raise DictionaryError(f"{hk.name} (sid {sid}) is {st.size} octets of source data, got {len(data)}")
+        raws = st.unpack(data)[1:]
+        values = tuple([f(r) for f, r in zip(convs, raws, strict=True)])
         return Decoded("hk", hk.name, 3, 25, values, id=sid, raw=bytes(data))
 
     def decode_event(self, subservice: int, data: bytes) -> Decoded:

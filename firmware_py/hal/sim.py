@@ -15,6 +15,10 @@
 # waits, update() keeps raising) until the array has recharged the battery to
 # the plant's REPOWER_SOC; then it boots.
 #
+# Virtual time: `virtual` is set by a host that runs the board on a virtual-time loop
+# (hil.mission.loop); the rover then naps while idle (firmware_py.app) and says so with
+# idle(on): the emulated watchdog pauses as in hibernation, and counts afresh after.
+#
 # SIM_INJECT faults (dictionary enum sim_fault): CLEAR, JAM, OPEN_CIRCUIT,
 # ENCODER_DEAD (wheel 1-6; value < 0 clears), IMU_STUCK, BROWN_OUT (value > 0:
 # the battery drops to `value` percent; value <= 0: the supply browns out and
@@ -24,6 +28,7 @@
 # to hang), ROCK_HEIGHT_M (a rock `value` m tall at the rock distance ahead of
 # the rover's centre, default 2.5 m, and lateral offset, default 0; value <= 0
 # removes placed rocks), ROCK_LATERAL_M, ROLL_DEG, ROCK_DIST_M, TERRAIN_SEED (0: flat).
+import asyncio
 import math
 
 from firmware_py.aio import sleep_ms
@@ -39,6 +44,7 @@ _HAZ = const(4)
 
 class SimHal:
     name = "sim"
+    virtual = False  # on a virtual-time loop (set by the host): the rover may nap while idle
 
     def __init__(self, board=None, link=None, seed=1, plant=None):
         board = board or {}
@@ -82,6 +88,8 @@ class SimHal:
         self._pending_reset = -1
         self._resetting = False
         self.resets = 0
+        self._idle = False
+        self._idle_ev = None
 
     # -- boot and reset (the same object survives a reset, like the hardware) --
     def boot(self):
@@ -96,6 +104,16 @@ class SimHal:
             self.plant.duty[i] = 0.0
             self._duty_q15[i] = 0
         self.plant.hibernating = False
+
+    def idle(self, on):
+        # the rover naps with nothing to do (virtual time only): the watchdog pauses
+        if on:
+            self._idle = True
+        elif self._idle:
+            self._idle = False
+            self._wdt_fed = ticks_ms()  # now, not the plant's last step (up to a minute ago)
+            if self._idle_ev is not None:
+                self._idle_ev.set()
 
     def reset_cause(self):
         return self._cause
@@ -119,12 +137,15 @@ class SimHal:
         self._wdt_fed = None
 
     def wdt_feed(self):
-        self._wdt_fed = self._now()
+        # never back in time: the plant's clock may lag a wake that already counted afresh
+        t = self._now()
+        fed = self._wdt_fed
+        self._wdt_fed = fed if fed is not None and ticks_diff(t, fed) < 0 else t
 
     def _wdt_check(self, now):
         # Hibernating, the processor sleeps (an RP2040 in its dormant state stops
         # the watchdog's tick too): the watchdog is paused, as if fed.
-        if self._wdt_fed is None or self.plant.hibernating:
+        if self._wdt_fed is None or self.plant.hibernating or self._idle:
             self._wdt_fed = now
         elif self._wdt_ms and ticks_diff(now, self._wdt_fed) > self._wdt_ms:
             self.reset(RESET_WATCHDOG)
@@ -142,7 +163,10 @@ class SimHal:
                 ms = ticks_diff(fed, ticks_ms()) + self._wdt_ms + 1
                 if ms < 1:
                     ms = 1
-            await sleep_ms(ms)
+            if self._idle:
+                await self._idle_nap()
+            else:
+                await sleep_ms(ms)
             if self._last_ms is not None:
                 self._wdt_check(ticks_ms())
             if self._pending_reset >= 0:
@@ -150,6 +174,16 @@ class SimHal:
 
     def tasks(self):
         return (self._wdt_task(),)
+
+    async def _idle_nap(self):
+        # paused while the rover naps: until it wakes, or a minute
+        ev = self._idle_ev = asyncio.Event()  # fresh: a wake before the wait starts still counts
+        if not self._idle:
+            return
+        try:
+            await asyncio.wait_for(ev.wait(), _OFF_POLL_MS // 100)
+        except asyncio.TimeoutError:
+            pass
 
     # -- actuators --
     def set_motor(self, i, duty):

@@ -370,6 +370,9 @@ class PlantControl:
         if self.direct and name not in getattr(self.h.hal, "commanded_faults", ()):
             if not self.h.hal.inject(SIM_FAULTS.index(name), wheel, float(value)):
                 raise FarsideError(f"the plant refused {name} on wheel {wheel}")
+            rouse = getattr(self.h, "rouse", None)
+            if rouse is not None:
+                rouse()  # an idle rover napping in virtual time looks at once
             return
         self.rover.send_and_assert_command("SIM_INJECT", fault=name, wheel=wheel, value=value, bypass=True)
 

@@ -254,6 +254,7 @@ class WholeLoop(RelayedTarget):
         # firmware modules are imported by name: they are MicroPython code, outside mypy's files
         sim = importlib.import_module("firmware_py.hal.sim")
         self.hal = sim.SimHal(self.board, self.stream, config.seed)
+        self.hal.virtual = True  # an idle rover may nap: this loop jumps over its naps
         self.rover: Any = None  # the running firmware_py.app.Rover (changes at each boot)
         self.boots = 0
         self._rover_task: asyncio.Task[Any] | None = None
@@ -275,9 +276,15 @@ class WholeLoop(RelayedTarget):
 
     def _to_rover(self, data: bytes) -> None:
         self.stream.deliver(data)
+        self.rouse()
 
     def _direct_up(self, data: bytes) -> None:
-        self.loop.call_soon(self.stream.deliver, data)
+        self.loop.call_soon(self._to_rover, data)
+
+    def rouse(self) -> None:
+        """Wake a napping idle rover: octets arrived, or the plant was changed from outside."""
+        if self.rover is not None:
+            self.rover.rouse()
 
     def _direct_down(self, data: bytes) -> None:
         self.loop.call_soon(self.ground.feed, data)

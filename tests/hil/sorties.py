@@ -151,6 +151,7 @@ def lunation(
     battery_wh: float | None = None,
     run_s: float | None = None,
     on_phase: Callable[[str], None] | None = None,
+    idle_hk_s: float = 600.0,
 ) -> LunationResult:
     """From `before_dusk_h` before sunset: an afternoon drive, dusk (the rover hibernates
     by itself, reason NIGHT), the 14.77-day night, sunrise (it wakes, or, with a battery
@@ -158,7 +159,11 @@ def lunation(
     it), and a drive in the morning. `battery_wh` replaces the plant's battery capacity;
     `run_s` keeps the loop running until that much rover time has passed in all (a
     whole lunation is `SYNODIC_S`); `on_phase(name)` is called as each phase begins:
-    "afternoon", "night", "morning", "day" (after the morning drive, with `run_s`), "end"."""
+    "afternoon", "night", "morning", "day" (after the morning drive, with `run_s`), "end".
+    Like an operator with a rover standing idle for days, the ground asks for HK once per
+    `idle_hk_s` after each drive (1 s again for the morning's drive): an idle rover so
+    configured naps between reports, and virtual time jumps through its day as through the
+    night."""
     w = truth.need_world(plant)
     mod = _plant_module()
     if battery_wh is not None:
@@ -168,11 +173,15 @@ def lunation(
     t0 = rover.now()
     rec = truth.Recorder(w)
     phase = on_phase or (lambda _: None)
+
+    def hk_period(period_s: float) -> None:
+        rover.send_and_assert_command("HK_SET_PERIOD", sid=1, period_s=period_s, timeout=300)
     try:
         phase("afternoon")
         rover.await_mode("STANDBY", timeout=120)
         if drive_m:
             rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=drive_m, speed_mph=200, timeout=900)
+        hk_period(idle_hk_s)
 
         def to(mode: str) -> Any:
             return lambda a: rover.mission.enum_label("mode", a["to_mode"]) == mode
@@ -208,12 +217,14 @@ def lunation(
         rover.wait(60.0)
         if rover.get_telemetry("mode") != "STANDBY":
             rover.send_and_assert_command("MODE_SET", mode="STANDBY", timeout=300)
+        hk_period(1.0)
         if drive_m:
             start = truth.mark(plant)
             rover.send_and_assert_command("DRIVE_DISTANCE", distance_m=drive_m, speed_mph=200, timeout=900)
             leg = truth.since(plant, start)
             out.drive_after_m = None if leg is None else leg.along_m
         if run_s is not None and rover.now() - t0 < run_s:
+            hk_period(idle_hk_s)
             phase("day")
             rover.wait(run_s - (rover.now() - t0))
         phase("end")

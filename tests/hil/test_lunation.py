@@ -1,4 +1,4 @@
-"""The lunar night: dusk, 14.77 days of hibernation, sunrise, and a drive in the morning.
+"""A lunation: dusk, 14.77 days of hibernation, sunrise, a drive in the morning, the day.
 
 Judged by the plant's truth (tests/hil/truth.py): the Sun's true elevation when the rover
 goes to sleep and when it wakes, the battery's true charge all night, the brown-outs the
@@ -10,7 +10,9 @@ recharged it.
 
 And virtual time sleeps when the rover sleeps: a hibernating rover's tasks wake at most
 once a minute (the link task may keep its idle poll), so the loop jumps from one to the
-next and the night costs seconds (the wall time is tests/bench/bench_hil.py's figure).
+next and the night costs seconds; so does the idle day, where the ground asks for HK once
+per 10 minutes and the rover naps between reports (virtual time only: firmware_py.app). The
+whole 29.53 days run in the suite; the wall time is tests/bench/bench_hil.py's figure.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ pytestmark = [pytest.mark.hil, pytest.mark.farside_targets("virtual"), pytest.ma
 DAY_S = sorties.DAY_S
 
 
-def test_lunation_hibernates_at_dusk_sleeps_the_night_and_drives_after_sunrise(rover, plant):
-    r = sorties.lunation(rover, plant, before_dusk_h=8.0, drive_m=5.0)
+def test_lunation_hibernates_at_dusk_sleeps_the_night_drives_after_sunrise_and_lives_the_day(rover, plant):
+    synodic = sorties._plant_module().SYNODIC_S
+    r = sorties.lunation(rover, plant, before_dusk_h=8.0, drive_m=5.0, run_s=synodic)
     # dusk: the rover went to sleep by itself, for the night, with the Sun at the horizon
     assert r.hibernate_reason == "NIGHT"
     assert r.hibernated_s is not None and r.hibernated_s <= 8 * 3600 + DAY_S
@@ -43,6 +46,11 @@ def test_lunation_hibernates_at_dusk_sleeps_the_night_and_drives_after_sunrise(r
     rover.assert_event("HIBERNATE_WAKE")
     # and the morning's drive truly covers its distance
     assert r.drive_after_m == pytest.approx(5.0, rel=0.01)
+    # and the rest of the lunar day, awake and idle, to the next afternoon
+    assert r.end_s >= synodic
+    # awake all day (a day without a command: SAFE for the link's loss, as it should)
+    assert rover.get_telemetry("mode") in ("STANDBY", "SAFE")
+    assert getattr(rover.h, "boots", 1) == 1, "the rover rebooted during the lunation"
 
 
 def test_battery_too_small_for_the_night_browns_out_and_boots_when_the_sun_returns(rover, plant):

@@ -32,3 +32,40 @@ def test_harsh_relay_drive_with_a_wheel_jammed_mid_drive_completes_without_a_sta
         assert leg is not None and leg.travelled_m == pytest.approx(8.0, abs=0.1)
     finally:
         w.close()
+
+
+def test_an_idle_rover_reporting_every_ten_minutes_naps_yet_answers_and_sees_at_once() -> None:
+    # STANDBY with HK once per 600 s: in virtual time the rover naps between reports
+    # (firmware_py.app), so the loop jumps; an uplink or a change to the plant wakes it
+    from collections import Counter
+
+    w = WholeLoop(LoopConfig(seed=1, relay="queqiao", archive=False))
+    try:
+        rover = RoverApi(w)
+        plant = PlantControl(w, rover)
+        rover.await_mode("STANDBY", timeout=120)
+        rover.send_and_assert_command("HK_SET_PERIOD", sid=1, period_s=600.0, timeout=120)
+        rover.wait(30.0)
+        w.loop.wakers = Counter()
+        jumps0 = w.loop.jumps
+        hours = 6.0
+        rover.wait(hours * 3600.0)
+        wakers = dict(w.loop.wakers)
+        w.loop.wakers = None
+        # every task wakes at most once per nap (10 min) or HK; the link a few times after each HK
+        assert w.loop.jumps - jumps0 < hours * 6 * 12, wakers
+        assert w.boots == 1, "the watchdog bit a napping rover"
+        assert rover.get_telemetry("mode") == "STANDBY"
+        # an uplink wakes it: a PING answered within the relay's round trip, not the nap
+        t0 = rover.now()
+        rover.send_and_assert_command("PING", timeout=120)
+        assert rover.now() - t0 < 30.0
+        # a change to the plant from outside wakes it too: a 30 deg slope goes SAFE at once
+        rover.wait(60.0)
+        t0 = rover.now()
+        plant.slope(30.0)
+        rover.await_event("HAZARD_TILT", timeout=120)
+        assert rover.now() - t0 < 10.0
+        assert w.boots == 1
+    finally:
+        w.close()

@@ -1,0 +1,159 @@
+"""Virtual-time speed of the whole loop, and `farside mission` as a whole process.
+
+    python -m tests.bench.bench_mission                    # every figure
+    python -m tests.bench.bench_mission --json m.json      # ... and written as JSON
+    python -m tests.bench.bench_mission --only traverse    # traverse, idle, lunation, mission
+
+Figures (ground + queqiao relay + CPython rover with the sim plant, on hil.vclock's loop;
+rover seconds per CPU second of this process, `time.process_time`):
+- traverse: an hour of rover time driving at 200 m/h (goal: 3000x CPU);
+- idle: an hour standing in STANDBY with HK every second (the default: the rover's tasks
+  keep their periods), an hour in STANDBY with HK once per 600 s (the idle rover naps in
+  virtual time and the loop jumps), and an hour hibernating (goal for an idle or
+  hibernating hour: 20,000x CPU);
+- lunation: 29.53 days, dusk, the night, sunrise, a drive, the day
+  (tests/hil/sorties.lunation; goal: 60 s wall);
+- mission: `farside mission` (the default sortie, report with plots, and with --no-plots) as
+  a child process: its CPU seconds (user + system; goal: under 2 s with the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _loop() -> tuple[Any, Any, Any]:
+    from hil.mission.api import PlantControl, RoverApi
+    from hil.mission.loop import LoopConfig, WholeLoop
+
+    w = WholeLoop(LoopConfig(seed=1, relay="queqiao", archive=True))
+    rover = RoverApi(w)
+    return w, rover, PlantControl(w, rover)
+
+
+def _hour(w: Any, rover: Any) -> dict[str, float]:
+    t0_v, t0_w, t0_c, j0 = w.now(), time.perf_counter(), time.process_time(), w.loop.jumps
+    rover.wait(3600.0)
+    sim, wall, cpu = w.now() - t0_v, time.perf_counter() - t0_w, time.process_time() - t0_c
+    return {"sim_s": sim, "wall_s": wall, "cpu_s": cpu, "x_wall": sim / wall, "x_cpu": sim / cpu,
+            "jumps": w.loop.jumps - j0}
+
+
+def traverse_hour() -> dict[str, float]:
+    w, rover, _ = _loop()
+    try:
+        rover.await_mode("STANDBY", timeout=60)
+        rover.send_command("DRIVE_DISTANCE", distance_m=200.0, speed_mph=200.0)
+        return _hour(w, rover)
+    finally:
+        w.close()
+
+
+def idle_hour(hk_period_s: float = 1.0, hibernate: bool = False) -> dict[str, float]:
+    from tests.hil import sorties, truth
+
+    w, rover, plant = _loop()
+    try:
+        rover.await_mode("STANDBY", timeout=60)
+        if hk_period_s != 1.0:
+            rover.send_and_assert_command("HK_SET_PERIOD", sid=1, period_s=hk_period_s, timeout=120)
+        if hibernate:  # an hour after sunset: the rover hibernates by itself (reason NIGHT)
+            truth.need_world(plant).set_lunar_time(sorties._plant_module().SYNODIC_S / 4.0 + 3600.0)
+            rover.await_event("HIBERNATE_ENTER", timeout=7200)
+        rover.wait(60.0)
+        r = _hour(w, rover)
+        r["mode"] = rover.get_telemetry("mode")
+        return r
+    finally:
+        w.close()
+
+
+def lunation() -> dict[str, Any]:
+    from tests.hil import sorties
+
+    w, rover, plant = _loop()
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = sorties.lunation(rover, plant, before_dusk_h=12.0, drive_m=5.0, run_s=sorties._plant_module().SYNODIC_S)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        w.close()
+    return {"rover_days": r.end_s / 86400.0, "wall_s": wall, "cpu_s": cpu, "hibernate_reason": r.hibernate_reason,
+            "brownouts": r.brownouts, "drive_after_m": r.drive_after_m}
+
+
+def mission(plots: bool = True) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="farside-bench-") as tmp:
+        out = Path(tmp) / "report"
+        cmd = [sys.executable, "-m", "hil.cli", "mission", "--out", str(out)] + ([] if plots else ["--no-plots"])
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    rover_s = summary.get("rover_time_s")
+    return {"plots": plots, "exit": proc.returncode, "cpu_s": cpu, "wall_s": wall, "rover_s": rover_s,
+            "max_rss_mib": after.ru_maxrss / 1024.0}
+
+
+def _write_json(path: str, out: dict[str, Any]) -> None:
+    try:  # the benchmarks' shared writer, where there is one
+        from tests.bench import write_json  # type: ignore[attr-defined]
+    except ImportError:
+        Path(path).write_text(json.dumps(out, indent=1, default=str))
+    else:
+        write_json(path, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.bench.bench_mission", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    ap.add_argument("--only", choices=("traverse", "idle", "lunation", "mission"), action="append")
+    args = ap.parse_args(argv)
+    want = set(args.only or ("traverse", "idle", "lunation", "mission"))
+    out: dict[str, Any] = {}
+    print("whole loop, rover seconds per CPU second (virtual time):")
+    if "traverse" in want:
+        r = out["traverse_hour"] = traverse_hour()
+        print(f"  traverse hour (200 m/h)        {r['x_cpu']:9.0f}x CPU {r['x_wall']:9.0f}x wall  (goal 3000x CPU)")
+    if "idle" in want:
+        for key, label, kw in (
+            ("idle_hour", "idle hour, HK 1 s", {}),
+            ("idle_hour_hk600", "idle hour, HK 600 s (naps)", {"hk_period_s": 600.0}),
+            ("hibernating_hour", "hibernating hour", {"hk_period_s": 600.0, "hibernate": True}),
+        ):
+            r = out[key] = idle_hour(**kw)  # type: ignore[arg-type]
+            print(f"  {label:30} {r['x_cpu']:9.0f}x CPU {r['x_wall']:9.0f}x wall  ({r['jumps']} jumps, {r['mode']})")
+        print("  (goal 20,000x CPU for an idle or hibernating hour)")
+    if "lunation" in want:
+        r = out["lunation"] = lunation()
+        print(f"lunation: {r['rover_days']:.2f} rover days in {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU "
+              f"(goal <= 60 s wall); hibernated for {r['hibernate_reason']}, {r['brownouts']} brown-outs")
+    if "mission" in want:
+        out["mission"] = [mission(True), mission(False)]
+        for r in out["mission"]:
+            what = "with plots" if r["plots"] else "--no-plots"
+            print(f"farside mission ({what}): {r['cpu_s']:.2f} s CPU for {r['rover_s'] or 0:.0f} rover s, "
+                  f"{r['wall_s']:.2f} s wall, "
+                  f"{r['max_rss_mib']:.0f} MiB peak, exit {r['exit']} (goal < 2 s CPU with the report)")
+    if args.json:
+        _write_json(args.json, out)
+        print(f"figures: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
