@@ -321,6 +321,29 @@ def test_the_queue_is_held_and_released_from_the_page(console: Console) -> None:
     c.page.wait_for_selector(f"#cmd-history li[data-id='{held.get_attribute('data-id')}'] .stage[data-stage=COMPLETED]")
 
 
+TRACE_PIXELS = """canvas => {
+    const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;  // pixels of the trace's colour (#5fb3f9), give or take antialiasing
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] > 200 && Math.abs(d[i] - 0x5f) < 40 && Math.abs(d[i + 1] - 0xb3) < 40 && d[i + 2] > 200) n++;
+    }
+    return n;
+}"""
+
+
+def test_a_ticked_parameter_is_plotted_and_the_track_is_drawn(console: Console) -> None:
+    c = console
+    box = c.page.locator("#tm-table tr[data-name='odometer_m'] input")
+    box.check()
+    figure = c.page.locator("#plot-list figure[data-name='odometer_m']")
+    assert figure.locator("figcaption").text_content().startswith("odometer_m [m]")
+    c.page.wait_for_function(f"c => ({TRACE_PIXELS})(c) > 20", arg=figure.locator("canvas").element_handle())
+    # the drive above moved the rover: its track on the map
+    assert c.page.locator("#map-canvas").evaluate(TRACE_PIXELS) > 20
+    box.uncheck()
+    assert figure.count() == 0
+
+
 def test_stop_is_one_click(console: Console) -> None:
     c = console
     count = c.page.locator("#cmd-history li").count()

@@ -76,6 +76,7 @@ const state = {
   instance: null, // which run of the service the page follows (its pid and archive)
   epoch: 0, // runs of the service seen: event numbers start again at each
   argText: new Map(), // "CMD.arg" -> text typed last
+  stageCounts: new Map(), // command id -> stages shown
 };
 
 function loadPlots() {
@@ -434,6 +435,11 @@ function argsText(name, args) {
 
 function onCommand(c) {
   if (!c || c.id === undefined) return;
+  // stages only grow: an older snapshot (the POST's answer after the WebSocket's news of a
+  // quick command, a catch-up) must not undo a newer one
+  const known = state.stageCounts.get(String(c.id)) || 0;
+  if ((c.stages || []).length < known) return;
+  state.stageCounts.set(String(c.id), (c.stages || []).length);
   const list = $("#cmd-history");
   let item = list.querySelector(`li[data-id="${CSS.escape(String(c.id))}"]`);
   const fresh = !item;
