@@ -892,14 +892,11 @@ def write_tables(tables: dict[str, Table], out: Path, fmt: str) -> list[Path]:
         if len(t) == 0:
             continue
         schema[t.name] = t.units
-        if fmt == "csv":
-            written.append(_write_csv(t, out / f"{t.name}.csv"))
-        elif fmt == "jsonl":
-            written.append(_write_jsonl(t, out / f"{t.name}.jsonl"))
-        elif fmt == "parquet":
-            written.append(_write_parquet(t, out / f"{t.name}.parquet"))
-        else:
+        if fmt not in WRITERS:
             raise FarsideError(f"export format must be csv, jsonl or parquet, got {fmt!r}")
+        w = WRITERS[fmt](out / f"{t.name}.{fmt}")  # the streamed export's writers, one chunk
+        w.write(t)
+        written.append(w.close())
     (out / "units.json").write_text(json.dumps(schema, indent=1, sort_keys=True))
     return written
 
@@ -924,38 +921,5 @@ def _arrow_table(t: Table, decode_enums: bool = False) -> Any:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _write_parquet(t: Table, path: Path) -> Path:
-    import pyarrow.parquet as pq
-
-    pq.write_table(_arrow_table(t), path)
-    return path
-
-
 def _header(t: Table) -> list[str]:
     return [f"{k} [{t.units[k]}]" if t.units.get(k) else k for k in t.columns]
-
-
-def _write_csv(t: Table, path: Path) -> Path:
-    try:
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        tab = _arrow_table(t, decode_enums=True).rename_columns(_header(t))
-        pacsv.write_csv(tab, path)
-        del pa
-    except ImportError:
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(_header(t))
-            cols = [t.labels(k).tolist() for k in t.columns]
-            w.writerows(zip(*cols, strict=True))
-    return path
-
-
-def _write_jsonl(t: Table, path: Path) -> Path:
-    cols = {k: t.labels(k).tolist() for k in t.columns}
-    keys = list(cols)
-    with open(path, "w") as f:
-        for row in zip(*cols.values(), strict=True):
-            f.write(json.dumps(dict(zip(keys, row, strict=True))) + "\n")
-    return path
