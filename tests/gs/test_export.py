@@ -393,3 +393,19 @@ def test_streamed_export_skips_a_corrupt_record_like_the_whole_decode(tmp_path: 
     with open(tmp_path / "out" / "hk_rover.csv") as f:
         got = [float(r["x_m [m]"]) for r in csv.DictReader(f)]
     assert got == pytest.approx(whole["hk_rover"].columns["x_m"].tolist(), abs=5e-4)
+
+
+def test_plot_takes_one_session_of_an_archive_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hil.cli import main
+
+    two_session_root(tmp_path / "archive")
+    out = tmp_path / "p.png"
+    assert main(["gs", "plot", str(tmp_path / "archive"), "--session", "session-20261201T100000Z",
+                 "-p", "battery_pct", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["gs", "plot", str(tmp_path / "archive" / "session-20261202T090000Z"), "-p", "battery_pct",
+                 "--out", str(tmp_path / "q.png")]) == 0
+    capsys.readouterr()
+    assert main(["gs", "plot", str(tmp_path / "archive"), "--session", "x", "-p", "battery_pct",
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("farside: error: no session 'x' in ")
