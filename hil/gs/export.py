@@ -809,7 +809,15 @@ def csv_bytes(t: Table, a: int, b: int) -> bytes:
         elif how == "int":
             neg = col < 0
             mag = _narrow(np.abs(col.astype(np.int64)))
-        else:
+        elif len(col) and float(np.abs(col).max()) * 10.0**scale < 2.0**31:
+            # a calibrated raw value: back to the raw integer, exactly, and split in integers
+            v = np.rint(col * 10.0**scale).astype(np.int64)
+            neg = v < 0
+            ip, fp = np.divmod(np.abs(v).astype(np.uint32), np.uint32(10**scale))
+            wi, wf = _width(ip), scale + scale % 2
+            pieces.append(("dec", (neg, ip, fp, wi, wf, scale), wi + 2 + wf))
+            continue
+        else:  # large values (times): the fraction split off in floating point, exactly
             unit = 10.0**scale
             a_ = np.abs(col)
             ipf = np.floor(a_)
