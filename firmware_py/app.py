@@ -49,6 +49,7 @@
 # plant was changed from outside) or any task that finds work ends every nap at once.
 import asyncio
 import json
+import struct
 
 from firmware_py import modes
 from firmware_py.aio import sleep_ms
@@ -69,12 +70,14 @@ from firmware_py.hal import (
 from firmware_py.link import Link
 from firmware_py.modes import Modes
 from firmware_py.params import Params, join, read_json, write_atomic
+from firmware_py.pktstore import PktStore
 from firmware_py.power import Power
 from firmware_py.safety import Safety
 from firmware_py.sastore import SaStore
 from firmware_py.sdls import Security, load_key_file
 from firmware_py.sequencer import Sequencer
 from firmware_py.telemetry import Telemetry
+from firmware_py.tm_frame import TmFramer
 from firmware_py.version import VERSION
 from firmware_py.watchdog import Watchdog
 
@@ -110,6 +113,8 @@ class Rover:
     def __init__(self, board, hal, root="", link_stream=None, dictionary=None):
         self.board = board
         self.hal = hal
+        # the packet store's ring first, while the heap still has a block that large
+        self.store = PktStore(board.get("tm_store_octets", 4096), board.get("tm_store_packets", 96))
         # set while not napping: ends the tasks' long naps. Never cleared: a nap starts a
         # fresh one, so a task whose wait begins a moment late cannot miss a wake
         self._awake = asyncio.Event()
@@ -138,7 +143,14 @@ class Rover:
             link_stream or hal.link, self.security, self.farm, self.events, self.clock,
             self._on_packet, m,
         )
+        # the packet store (TM_RETRIEVE): its own frames on the store's virtual channel
+        fr = self.link.framer
+        self.store.attach(
+            TmFramer(self.link.scid, m.get("tm_store_vcid", 1), fr.frame_len, fr.write, self.farm.clcw)
+        )
+        self.link.store = self.store
         self.dispatcher = Dispatcher(self, d, self.link.send_data, self.link.data)
+        self.store.on_done = self._retrieved
         self.drive.on_done = self.dispatcher.done
         self.sequencer = Sequencer(root, self.dispatcher.on_packet, self.events)
         self.telemetry = Telemetry(
@@ -210,6 +222,13 @@ class Rover:
             self.rouse()
         self.events.emit(_EV_MODE, frm, to, reason)
         self.telemetry.due = True  # the ground sees the new mode at once
+
+    def _retrieved(self, token):
+        # the retrieval report (TM 15/10), then TM 1/7: both after the packets sent again
+        st = self.store
+        struct.pack_into(">HHHH", self.link.data, 0, self.link.tm.apid, st.first, st.range_count, st.sent)
+        self.link.send_data(15, 10, 8)
+        self.dispatcher.done(token, 0)
 
     def _on_packet(self, buf, start, end):
         if self.link_lost:
