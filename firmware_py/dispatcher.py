@@ -12,7 +12,8 @@
 # failed) follows, at once or when the motion ends (drive commands). A drive
 # stopped after it started (wheel fault, hazard, STOP) is 1/8. One drive at a time: a
 # drive command while one runs is rejected, 1/2 BUSY (STOP the first, or wait for its
-# 1/7). Success reports honour the packet's ack flags (acceptance 1, start 2,
+# 1/7). TM_RETRIEVE completes once the packet store has sent its range
+# (firmware_py.pktstore); a second one while one runs is 1/2 BUSY. Success reports honour the packet's ack flags (acceptance 1, start 2,
 # completion 8); failure reports are always sent.
 # Report data: packet id u16, sequence control u16 (+ failure code u16).
 import struct
@@ -78,6 +79,7 @@ class Dispatcher:
             "EVENT_DUMP", "PARAM_GET", "PARAM_SET", "TT_INSERT", "TT_CLEAR", "MODE_SET",
             "DRIVE_DISTANCE", "TURN", "DRIVE_ARC", "STOP", "WHEEL_DISABLE", "WHEEL_ENABLE",
             "HIBERNATE", "REBOOT", "ENTER_REPL", "SIM_INJECT", "KEY_OTAR", "SA_REKEY",
+            "TM_RETRIEVE",
         ):
             self._h[name] = getattr(self, "_c_" + name.lower())
 
@@ -196,6 +198,14 @@ class Dispatcher:
         if t is not None:
             self.r.events.dump()
         return 0
+
+    def _c_tm_retrieve(self, a, t, b, s, e):
+        # packet store: the range goes out on the store's channel, then done() (1/7)
+        st = self.r.store
+        if t is None:
+            return F_BUSY if st.active else 0
+        st.request(a[1], a[2], t)
+        return PENDING
 
     def _c_param_get(self, a, t, b, s, e):
         pr = self.r.params

@@ -28,6 +28,9 @@
 #                  while the uplink is busy (octets in the last 2 s) or TM is
 #                  queued, else 100 ms (a quiet uplink's first TC waits at most
 #                  that long; queued TM is still flushed within 100 ms)
+#   .store         a firmware_py.pktstore.PktStore (the app sets it) or None: every TM packet
+#                  sent is offered to it, and it pumps a retrieval while the live channel
+#                  has nothing waiting
 #   .auth_period_ms  the rate limit of the rejection reports (the app sets it from the
 #                  parameter auth_event_period_s)
 #   Counters: frames_ok, frames_bad, auth_rejected, mark_failures, tm_packets, last_tc_ms;
@@ -98,6 +101,7 @@ class Link:
         self._kick = False
         self._rx_ms = None
         self.bytes_out = 0
+        self.store = None
 
     @property
     def frames_bad(self):
@@ -120,11 +124,15 @@ class Link:
         pkt = self.tm.build(service, subservice, data, n)
         self.framer.put(pkt)
         self.tm_packets += 1
+        if self.store is not None:
+            self.store.put(pkt, service)
 
     def send_data(self, service, subservice, n):
         pkt = self.tm.finish(service, subservice, n)
         self.framer.put(pkt)
         self.tm_packets += 1
+        if self.store is not None:
+            self.store.put(pkt, service)
 
     # -- uplink --
     def _frame(self, f):
@@ -224,9 +232,12 @@ class Link:
             self._kick = False
         if not fr.pending:
             self._last_flush = now_ms
+            st = self.store
+            if st is not None and st.active:  # a retrieval: below live TM, a frame a poll
+                st.pump()
 
     def poll_ms(self, now_ms):
-        if self._kick or self.framer.pending:
+        if self._kick or self.framer.pending or (self.store is not None and self.store.active):
             return _BUSY_POLL_MS
         rx = self._rx_ms
         # uptime ms (never wraps): a plain difference; ticks_diff would turn negative 2^29 ms

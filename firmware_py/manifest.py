@@ -60,6 +60,7 @@ package(  # noqa: F821
         "nav.py",
         "otar.py",
         "params.py",
+        "pktstore.py",
         "power.py",
         "safety.py",
         "sastore.py",

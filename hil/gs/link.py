@@ -13,6 +13,13 @@ with a fresh ARSN, so COP-1 resynchronises without an operator. From ARSN 2**32 
 link warns (rekey: `farside keys rotate`); the last `REKEY_RESERVE` ARSNs are kept for
 KEY_OTAR and SA_REKEY.
 
+Gaps: the state's gap tracker (hil.gs.gaps) finds the TM sequence counts the link lost;
+after each received chunk the link asks the rover's packet store for the next missing range
+(TM_RETRIEVE, one at a time, not listed among the operator's commands) and closes the
+request when its TM 1/7 (or a failure, or the tracker's timeout) arrives. The request goes
+Type-BD: it must not wait behind the operator's queue while the store overwrites what it
+asks for, and asking twice is harmless (the copies are duplicates); the tracker repeats it.
+
 Two drivers subclass it and differ only in what drives them: `hil.gs.session.Session`
 (a link thread on the wall clock) and `hil.mission.ground.LoopGround` (an asyncio loop's
 clock, virtual or real). They give `clock()` (COP-1 timers), `unix_now()` (archive
@@ -84,6 +91,7 @@ class GroundLink:
     """Frame handling shared by the ground's drivers (see the module docstring)."""
 
     keep_frames = False  # remember the frame that carried each packet (frame_of_packet)
+    retrieve_gaps = True  # ask the packet store for lost TM (TM_RETRIEVE)
 
     def __init__(
         self,
@@ -176,6 +184,33 @@ class GroundLink:
                     self.fop.on_clcw(clcw.to_int(), self.clock())
         with st.cond:
             st.link.frames_bad = self._deframer.counters.frames_bad
+        if self.retrieve_gaps:
+            self._retrieve()
+
+    def _retrieve(self) -> None:
+        """Close the pending TM_RETRIEVE when the rover answered (or it timed out); request the
+        next missing range."""
+        st, gaps = self.state, self.state.gaps
+        now = self.unix_now()
+        with st.cond:
+            r = gaps.pending
+            if r is not None and r.request_id is not None:
+                stages = {v.stage for v in st.verifications.get(r.request_id, [])}
+                if "completed" in stages:
+                    gaps.finished(True)
+                elif stages & set(FAILURE_STAGES) or gaps.expired(now):
+                    gaps.finished(False)
+                if gaps.pending is None:
+                    st.verifications.pop(r.request_id, None)
+            nxt = gaps.due(now)
+        if nxt is None or "TM_RETRIEVE" not in self.mission.commands_by_name:
+            return
+        pkt, rid = self.build_command("TM_RETRIEVE", {"apid": nxt.apid, "first_seq": nxt.first, "count": nxt.count})
+        with self._lock:
+            with st.cond:
+                st.verifications.pop(rid, None)
+                gaps.sent(nxt, rid)
+            self.fop.submit_bd(pkt, self.clock())
 
     def reset_deframer(self) -> None:
         """Forget a partial frame (the stream was interrupted)."""

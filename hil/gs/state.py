@@ -3,11 +3,16 @@
 `GroundState` is shared by the live session, replay, watch and procedures:
 the latest housekeeping (raw and calibrated), an event history, verification
 reports by request id, link counters (frames, CLCW, last contact), mode and pose.
+Every virtual channel is demultiplexed: the live one and the packet store's (packets sent
+again by TM_RETRIEVE). Each packet passes the gap tracker (`gaps`, hil.gs.gaps) first: a
+duplicate is not decoded twice, and a retrieved packet fills its gap like a live one (an
+older housekeeping report than the latest does not replace the latest values).
 Waiters (`await_*`) block on its condition variable; every update notifies it.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from collections import deque
@@ -15,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hil.gs.gaps import GapTracker
 from hil.gs.mission import Mission
 from protocols.clcw import Clcw
 from protocols.dictionary import VERIFICATION_FAILURES
@@ -104,13 +110,20 @@ class GroundState:
     sa_status: dict[int, tuple[int, int]] = field(default_factory=dict)  # SPI -> (ARSN mark, key_id)
     sa_reports: int = 0  # SA_STATUS events and HK sa_arsn values seen
     auth_rejected_seen: int = 0  # the last HK tc_auth_rejected
+    hk_late: int = 0  # retrieved housekeeping reports (older than the latest)
 
     def __post_init__(self) -> None:
         # TM SDLS (the key file's tm_spi): the frame's header and data field -> the plain data
         # field, raising AuthError; None = TM frames are not secured
         self.tm_security: Callable[[bytes, bytes], bytes] | None = None
         self.cond = threading.Condition(threading.RLock())
-        self.demux = TmDemultiplexer(self.mission.tm_frame_length, vcid=self.mission.tm_vcid)
+        store_vc = self.mission.raw["mission"].get("tm_store_vcid")
+        self.store_vcid: int | None = store_vc
+        self.demux = TmDemultiplexer(
+            self.mission.tm_frame_length, vcid=self.mission.tm_vcid if store_vc is None else None
+        )
+        self.gaps = GapTracker()
+        self._hk_late = False  # the packet being decoded is a retrieved one (older than the latest)
 
     # --- input ---------------------------------------------------------------
     def on_frame(self, frame: bytes, t: float | None = None) -> list[bytes]:
@@ -136,6 +149,8 @@ class GroundState:
             self.link.last_contact = t
             if tm.ocf is not None:
                 self.link.clcw = Clcw.from_int(tm.ocf)
+            if tm.vcid == self.store_vcid:
+                self.gaps.note_store_frame()
             packets = self.demux.feed_parsed(tm)
             self.link.frames_lost = self.demux.counters.frames_lost
             for p in packets:
@@ -152,6 +167,13 @@ class GroundState:
                 self.packets_bad += 1
             return None
         with self.cond:
+            if pkt.apid == self.mission.tm_apid:
+                filled = self.gaps.counters.filled
+                if not self.gaps.note(pkt.apid, pkt.seq_count, packet, t):
+                    return pkt  # a duplicate: decoded once already
+                self._hk_late = self.gaps.counters.filled != filled
+                if (pkt.service, pkt.subservice) == (15, 10) and len(pkt.data) == 8:
+                    self.gaps.report(*struct.unpack(">HHHH", pkt.data))
             self.packets_total += 1
             if pkt.apid == self.mission.tm_apid:
                 self._dispatch(pkt, t)
@@ -163,7 +185,9 @@ class GroundState:
         rover_t = int.from_bytes(pkt.time[:4], "big") + int.from_bytes(pkt.time[4:6], "big") / 65536
         try:
             dec = self.mission.pd.decode_tm(svc, sub, data)
-            if dec.kind == "hk":
+            if dec.kind == "hk" and self._hk_late:
+                self.hk_late += 1  # retrieved: archived, not the latest values
+            elif dec.kind == "hk":
                 for v in dec.values:
                     self.hk_raw[v.name] = v.raw  # type: ignore[assignment]
                     self.hk[v.name] = v.value
