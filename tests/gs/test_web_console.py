@@ -286,6 +286,20 @@ def test_a_range_error_is_shown_and_nothing_is_sent(console: Console) -> None:
     assert len(c.api("/api/commands")["commands"]) == before
 
 
+def test_the_form_is_built_from_the_dictionary(console: Console) -> None:
+    """Every command in the list; an argument's unit and range beside it; an enum argument a
+    list of the labels its range allows, as the CLI names them."""
+    c = console
+    cli = Mission.load()
+    assert c.page.locator("#cmd-name option").all_text_contents() == list(cli.commands_by_name)
+    c.page.select_option("#cmd-name", "DRIVE_DISTANCE")
+    arg = c.page.locator("#cmd-args .arg").filter(has=c.page.locator("#arg-speed_mph"))
+    assert arg.locator(".unit").text_content() == "[m/h]" and arg.locator(".range").text_content() == "1..200"
+    c.page.select_option("#cmd-name", "MODE_SET")
+    mode = next(a for a in cli.command("MODE_SET").args if a.name == "mode")
+    assert c.page.locator("#arg-mode option").evaluate_all("os => os.map(o => o.value)") == cli._allowed(mode)
+
+
 def test_the_services_refusal_is_shown(console: Console) -> None:
     c = console
     before = len(c.api("/api/commands")["commands"])
