@@ -11,8 +11,10 @@ Every TM packet the ground decodes passes `note()` first:
   its count (a reboot): what was missing before is given up (the store is RAM) and the
   counts below the new one are missing.
 
-`due(now)` gives the next request: the first run of missing counts (at most `max_count`),
-once `settle_s` passed since they went missing, one request at a time. The rover answers
+`due(now)` gives the next request: from the first missing count to the last one within
+`max_count` of it, once `settle_s` passed since they went missing, one request at a time
+(one command for several gaps: the uplink is the scarce direction; the copies of packets the
+ground already has cost downlink octets only, and are dropped as duplicates). The rover answers
 with its retrieval report (TM 15/10: apid, first, count, packets sent), then TM 1/7;
 `finished()` closes the request with the completion, or without it (refused, or no answer
 within `timeout_s`). When every packet the rover sent arrived, the counts still missing
@@ -39,7 +41,7 @@ class Retrieval:
     count: int
     sent_at: float
     request_id: tuple[int, int] | None = None
-    got: int = 0  # packets of the range that arrived since it was sent
+    got: int = 0  # packets of the range that arrived on the store's channel since it was sent
     rover_sent: int | None = None  # what the rover's retrieval report says it sent
 
     def covers(self, apid: int, seq: int) -> bool:
@@ -77,7 +79,7 @@ class GapTracker:
         settle_s: float = 1.0,
         timeout_s: float = 90.0,
         max_attempts: int = 4,
-        max_count: int = 256,
+        max_count: int = 64,
         window: int = 16384,
     ) -> None:
         self.settle_s = settle_s
@@ -92,10 +94,13 @@ class GapTracker:
         self._window = window
 
     # --- input -----------------------------------------------------------------------
-    def note(self, apid: int, seq: int, packet: bytes, t: float) -> bool:
-        """Whether this packet is new (decode it) or a duplicate (drop it)."""
+    def note(self, apid: int, seq: int, packet: bytes, t: float, retrieved: bool = False) -> bool:
+        """Whether this packet is new (decode it) or a duplicate (drop it); `retrieved`: it came
+        on the store's virtual channel."""
         c = self.counters
         key = bytes(packet)
+        if retrieved and self.pending is not None and self.pending.covers(apid, seq):
+            self.pending.got += 1
         if key in self._seen:
             c.duplicates += 1
             return False
@@ -118,8 +123,6 @@ class GapTracker:
             a.attempts.pop(seq, None)
             c.filled += 1
             c.last_filled_at = t
-            if self.pending is not None and self.pending.covers(apid, seq):
-                self.pending.got += 1
         elif ahead < MAX_JUMP:
             for k in range(ahead):
                 s = (a.expected + k) % SEQ_MOD
@@ -170,9 +173,7 @@ class GapTracker:
             if not ready:
                 continue
             first = ready[0]
-            n = 1
-            while n < self.max_count and (first + n) % SEQ_MOD in a.missing:
-                n += 1
+            n = 1 + max((s - first) % SEQ_MOD for s in ready if (s - first) % SEQ_MOD < self.max_count)
             return Retrieval(apid, first, n, now)
         return None
 

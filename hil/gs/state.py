@@ -149,16 +149,18 @@ class GroundState:
             self.link.last_contact = t
             if tm.ocf is not None:
                 self.link.clcw = Clcw.from_int(tm.ocf)
-            if tm.vcid == self.store_vcid:
+            retrieved = tm.vcid == self.store_vcid
+            if retrieved:
                 self.gaps.note_store_frame()
             packets = self.demux.feed_parsed(tm)
             self.link.frames_lost = self.demux.counters.frames_lost
             for p in packets:
-                self.on_packet(p, t)
+                self.on_packet(p, t, retrieved)
             self.cond.notify_all()
         return packets
 
-    def on_packet(self, packet: bytes, t: float | None = None) -> TmPacket | None:
+    def on_packet(self, packet: bytes, t: float | None = None, retrieved: bool = False) -> TmPacket | None:
+        """One TM packet (`retrieved`: it came on the packet store's virtual channel)."""
         t = time.time() if t is None else t
         try:
             pkt = parse_tm_packet(packet)
@@ -169,7 +171,7 @@ class GroundState:
         with self.cond:
             if pkt.apid == self.mission.tm_apid:
                 filled = self.gaps.counters.filled
-                if not self.gaps.note(pkt.apid, pkt.seq_count, packet, t):
+                if not self.gaps.note(pkt.apid, pkt.seq_count, packet, t, retrieved):
                     return pkt  # a duplicate: decoded once already
                 self._hk_late = self.gaps.counters.filled != filled
                 if (pkt.service, pkt.subservice) == (15, 10) and len(pkt.data) == 8:
