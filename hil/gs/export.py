@@ -253,11 +253,17 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
             out[p.name] = np.empty(n, np.float64)
         else:
             out[p.name] = np.empty(n, dt[p.name].newbyteorder("="))
+    # a linear calibration (raw * c) applied in the same pass, while the chunk is in cache
+    linear = {p.name: float(p.calibration[1]) for p in params
+              if p.calibration and len(p.calibration) == 2 and p.calibration[0] == 0}
     pos = 0
     for piece in _pieces(idx.stream, st, plen, dt):
         k = len(piece)
         for name, col in out.items():
-            col[pos : pos + k] = piece[name]
+            if name in linear:
+                np.multiply(piece[name], linear[name], out=col[pos : pos + k])
+            else:
+                col[pos : pos + k] = piece[name]
         pos += k
     t = Table(hk.name.lower())
     t.columns["packet_time_s"] = rover_time(out["_coarse"], out["_fine"])
@@ -272,9 +278,7 @@ def hk_table(mission: Mission, sid: int, idx: PacketIndex, hdr: dict[str, np.nda
             places = _decimal_places(poly)
             if places is not None:
                 t.decimals[p.name] = places
-            if len(poly) == 2 and poly[0] == 0:
-                col *= poly[1]
-            else:
+            if p.name not in linear:
                 x = col.copy()
                 col[:] = 0.0
                 for c in reversed(poly):  # Horner
