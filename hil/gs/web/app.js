@@ -699,11 +699,15 @@ async function start() {
     if (Date.now() - byHand > 1000) return; // the page's own scrolling
     $("#ev-follow").checked = sc.scrollTop + sc.clientHeight >= sc.scrollHeight - 4;
   });
-  try {
-    state.dict = await api("api/dictionary");
-  } catch (e) {
-    showError(`dictionary: ${e.message}`, true);
-    return;
+  // the service may be starting or restarting: ask again until it answers
+  for (let wait = 1000; state.dict === null; wait = Math.min(wait * 2, 10000)) {
+    try {
+      state.dict = await api("api/dictionary");
+      showError("");
+    } catch (e) {
+      showError(`dictionary: ${e.message} (trying again)`, true);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
   for (const c of state.dict.commands || []) state.commands.set(c.name, c);
   for (const p of state.dict.telemetry || []) {
