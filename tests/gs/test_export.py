@@ -409,3 +409,20 @@ def test_plot_takes_one_session_of_an_archive_root(tmp_path: Path, capsys: pytes
     assert main(["gs", "plot", str(tmp_path / "archive"), "--session", "x", "-p", "battery_pct",
                  "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith("farside: error: no session 'x' in ")
+
+
+def test_the_archive_reader_thread_stops_when_its_reader_does(tmp_path: Path) -> None:
+    import threading
+
+    from hil.gs.archive import iter_tm_blocks
+
+    frames = frames_of(M, synth_packets(M, 400, seed=2)[0])
+    synth_archive(tmp_path / "s", M, frames)
+    blocks = iter_tm_blocks(tmp_path / "s", M.tm_frame_length, [], block_frames=3)
+    t, f = next(blocks)
+    assert f.tobytes() == b"".join(frames[:3]) and len(t) == 3
+    blocks.close()  # the reader gives up early: the thread must end, not hang on its queue
+    assert not any(th.name == "archive-reader" for th in threading.enumerate())
+    got = list(iter_tm_blocks(tmp_path / "s", M.tm_frame_length, [], block_frames=7))
+    assert b"".join(f.tobytes() for _, f in got) == b"".join(frames)
+    assert [len(f) for _, f in got[:-1]] == [7] * (len(got) - 1)
