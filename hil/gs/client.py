@@ -180,6 +180,7 @@ class RemoteSession:
         self.mission = mission
         self.force = force
         self.client = client or f"cli-{id(self):x}"
+        self.topics = frozenset(topics)
         self.embedded = embedded
         self.http = ServiceClient(entry)
         self.state = GroundState(mission)
@@ -247,6 +248,12 @@ class RemoteSession:
                     f"has {self.mission.hash:08x} ({self.mission.path}); refusing to command (use --force to override)"
                 )
         self._checked = True
+        if "packets" in self.topics:
+            # the service has heard the rover; let its telemetry reach this client's state too,
+            # so a procedure's first check sees what the service saw
+            with self.state.cond:
+                while self.state.hk_count == 0 and time.monotonic() < deadline + 2.0:
+                    self.state.cond.wait(0.05)
         return rover
 
     def submit(self, name: str, args: dict[str, Any], at: str | int | None = None) -> dict[str, Any]:

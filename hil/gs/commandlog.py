@@ -191,7 +191,7 @@ class CommandLog:
                 break
         e.reports_seen = len(reports)
         if e.outcome is None and rec is not None and rec.state == CommandState.FAILED:
-            why = rec.reason.value if rec.reason else "failed"
+            why = (rec.reason.value if rec.reason else "failed") + (f", {rec.detail}" if rec.detail else "")
             e.add("FAILED", self.link.unix_now(), f"COP-1: {why}")
             e.text = f"{track.describe()}: not accepted by the link (COP-1: {why})"
         if e.outcome == "COMPLETED":

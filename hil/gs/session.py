@@ -121,7 +121,14 @@ class Session(GroundLink):
 
     @classmethod
     def open(cls, url: str, mission: Mission | None = None, *, connect_timeout: float = 5.0, archive_root: Path | str | None = None, **kw: Any) -> Session:
-        """Open the link (failing fast if it cannot be opened at all) and start the I/O thread."""
+        """Open the link (failing fast if it cannot be opened at all) and start the I/O thread.
+        Refused while a ground-station service owns the link: two FOP-1s would fight."""
+        from hil.gs.registry import lookup
+
+        served = lookup(url)
+        if served is not None:
+            raise FarsideError(f"link {url} is served by {served.describe()}: go through it "
+                               f"(farside gs send/watch/shell use it) or stop it first")
         if archive_root is not None and "archive" not in kw:
             kw["archive"] = new_session_folder(Path(archive_root))
         s = cls(url, mission, **kw)
