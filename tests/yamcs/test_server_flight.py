@@ -55,7 +55,8 @@ def station(yamcs_tools: None, micropython: str, tmp_path_factory: pytest.TempPa
     runtime = tmp_path_factory.mktemp("rt")
     key, _ = sdls_key_from_setting(DEV_KEYS)
     need(key is not None, "the development keys have no AES-GCM SA")
-    write_folder(folder / "yamcs", sdls_key=key, cop1_t1_s=3)
+    # T1 3 s; a transmission limit of 8, so half the TC frames lost leaves a frame unsent 1 time in 256
+    write_folder(folder / "yamcs", sdls_key=key, cop1_t1_s=3, cop1_tx_limit=8)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FARSIDE_RUNTIME_DIR", str(runtime))
         mp.setenv("FARSIDE_KEYS", str(DEV_KEYS))
@@ -135,7 +136,7 @@ def test_commands_through_yamcs_cop1_run_exactly_once_on_the_rover_despite_loss(
     station.relay = RelayProcess(f"udp:{s['tm_port']}:{s['tc_port']}", str(station.rover_port),
                                  str(lab_bench(tmp_path, LOSS)), LOSS_SEED, tmp_path / "relay.log")
     station.relay.start()
-    stats = _pings_run_once(station, flight, 3, 15)
+    stats = _pings_run_once(station, flight, 3, 40)  # a frame lost k times waits 3k s more
     assert stats["uplink"]["frames_lost"] > 0, {k: v for k, v in stats["uplink"].items() if "frames" in k}
     # each lost frame was retransmitted by COP-1 through farside's link, on its one COP-1 channel
     log = station.server.log_path.read_text(errors="replace")
