@@ -106,13 +106,19 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
     def start() -> subprocess.Popen[str]:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-        urls.append(_wait_line(proc, "console: "))
+        try:
+            urls.append(_wait_line(proc, "console: "))
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
         return proc
 
     pw = browser = None
     c: Console | None = None
-    service = start()
+    service: subprocess.Popen[str] | None = None
     try:
+        service = start()
         url = urls[0]
         http = f"http://127.0.0.1:{port}"
         assert url == f"{http}/", "the operator's own console needs no token"
@@ -137,12 +143,13 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         if pw is not None:
             pw.stop()
         service = c.service if c is not None else service
-        service.terminate()
-        try:
-            service.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
+        if service is not None:
+            service.terminate()
+            try:
+                service.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
         log.close()
         stop(rover)
 
@@ -440,16 +447,16 @@ def test_the_form_checks_every_argument_as_the_cli_does(console: Console) -> Non
             });
         }""", cases)
     wrong = []
-    for (cmd, arg, text), got in zip(cases, page, strict=True):
-        a = next(x for x in cli.command(cmd).args if x.name == arg)
+    for (name, arg, text), got in zip(cases, page, strict=True):
+        a = next(x for x in cli.command(name).args if x.name == arg)
         try:
-            want: dict[str, Any] = {"value": cli.typed_value(cmd, a, text)}
+            want: dict[str, Any] = {"value": cli.typed_value(name, a, text)}
         except FarsideError as exc:
             want = {"error": str(exc)}
         if "value" in want and "value" in got and got["value"] == pytest.approx(want["value"], rel=1e-12):
             continue
         if want != got:
-            wrong.append(f"{cmd} {arg}={text}: CLI {want}, page {got}")
+            wrong.append(f"{name} {arg}={text}: CLI {want}, page {got}")
     assert not wrong, "\n".join(wrong)
     assert len(cases) > 500
 
