@@ -9,6 +9,11 @@ the clock jumps to the next timer, so an hour's traverse through `queqiao` takes
 The octets move through in-memory pipes, with no polling of their own. The rover is
 restarted after each reset with its flash folder and hardware kept (firmware_py.app's
 `run_forever`), as the sim board's power supply would. A run is deterministic for a seed.
+
+The sim board is marked `virtual`: a hibernating rover's tasks wake once a minute, and an
+idle awake one (HK at most once a minute, nothing to do) naps until its next report
+(firmware_py.app), so the clock jumps through a lunar night and an idle day alike; octets
+for the rover and changes to the plant (`rouse()`) wake it at once.
 """
 
 from __future__ import annotations
@@ -92,12 +97,35 @@ def make_rover_root(folder: Path, mission: Mission, keys: Path | str | None = No
 def fop_config_for(relay: Relay, mission: Mission) -> FopConfig:
     """FOP-1 window and T1 sized from the relay profile (round trip plus serialisation)."""
     p = relay.profile
+    tc_octets = 2 + 5 + 14 + 40 + 16 + 2
+    # a transmission fails when the TC frame or the CLCW after it is lost (the CLCW rides on
+    # every TM frame: a second one is due within tm_interval_s, so count one TM frame)
+    up, down = p.uplink, p.downlink
+    ok_up = (1 - up.frame_loss) * (1 - up.mean_ber()) ** (8 * tc_octets)
+    ok_down = (1 - down.frame_loss) * (1 - down.mean_ber()) ** (8 * (4 + mission.tm_frame_length))
     sizing = size_for_link(
         p.uplink.delay_s, p.downlink.delay_s, p.uplink.rate_bps, p.downlink.rate_bps,
-        tc_frame_octets=2 + 5 + 14 + 40 + 16 + 2, tm_frame_octets=4 + mission.tm_frame_length,
-        tm_interval_s=1.0,
+        tc_frame_octets=tc_octets, tm_frame_octets=4 + mission.tm_frame_length,
+        tm_interval_s=1.0, frame_loss=1 - ok_up * ok_down, outage_s=longest_outage_s(p.visibility),
     )
-    return FopConfig(vcid=mission.tc_vcid, k=min(sizing.k, 8), t1_s=max(sizing.t1_s, 2.0))
+    return FopConfig(
+        vcid=mission.tc_vcid, k=min(sizing.k, 8), t1_s=max(sizing.t1_s, 2.0),
+        transmission_limit=sizing.transmission_limit,
+    )
+
+
+def longest_outage_s(vis: Visibility) -> float:
+    """The longest stretch without a visible window in any one schedule (0 for none)."""
+    worst = 0.0
+    for s in vis.schedules:
+        w = s.windows
+        if not w:
+            return math.inf
+        gaps = [b0 - a1 for (_, a1), (b0, _) in zip(w, w[1:], strict=False)]
+        if s.period_s is not None:
+            gaps.append(s.period_s - w[-1][1] + w[0][0])
+        worst = max([worst, *gaps])
+    return worst
 
 
 class RelayedTarget:
