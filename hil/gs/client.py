@@ -48,6 +48,7 @@ UNTIL = {"accepted": ("ACCEPTED", "STARTED", "COMPLETED"), "started": ("STARTED"
 DRIVE_COMMANDS = ("DRIVE_DISTANCE", "DRIVE_ARC", "TURN")
 DEFAULT_TRACK_M = 1.0  # the rover's track (boards/*.json geometry.track_m): TURN's wheel path
 TIMEOUT_MARGIN_S = 30.0
+KEEP_COMMANDS = 2000  # command objects a client keeps from the stream
 
 
 def expected_duration_s(mission: Mission, name: str, args: dict[str, Any], track_m: float = DEFAULT_TRACK_M) -> float:
@@ -203,6 +204,9 @@ class RemoteSession:
         elif kind == "command":
             with st.cond:
                 self.commands[int(msg["id"])] = msg
+                if len(self.commands) > KEEP_COMMANDS:  # every client's commands stream by
+                    for cid in list(self.commands)[: KEEP_COMMANDS // 2]:
+                        del self.commands[cid]
                 st.cond.notify_all()
 
     def _apply_link(self, link: dict[str, Any]) -> None:
@@ -290,7 +294,8 @@ class RemoteSession:
                 if cmd is None or len(cmd["stages"]) <= shown:
                     self.state.cond.wait(0.1)
                     cmd = self.commands.get(cid)
-            if cmd is None or (self.stream.closed.is_set() and time.monotonic() - last_poll > 0.5):
+            streamed = "commands" in self.topics and not self.stream.closed.is_set()
+            if cmd is None or (not streamed and time.monotonic() - last_poll > 0.2):
                 cmd = self.http.get(f"/api/commands/{cid}")  # no stream: ask
                 last_poll = time.monotonic()
                 with self.state.cond:

@@ -53,7 +53,9 @@ def pct(a: list[float], q: float) -> float:
 # --- 1. command latency -------------------------------------------------------------------------
 
 
-def bench_latency(pings: int, work: Path) -> dict[str, float]:
+def bench_latency(pings: int, work: Path, rounds: int = 4) -> dict[str, float]:
+    """Direct and through-the-service PINGs in alternating rounds, so a busy machine weighs
+    on both alike."""
     from hil.gs.client import RemoteSession
     from hil.gs.registry import lookup
     from hil.gs.session import Session
@@ -61,41 +63,41 @@ def bench_latency(pings: int, work: Path) -> dict[str, float]:
 
     m = Mission.load()
     proc, link = start_rover(work / "rover")
+    direct: list[float] = []
+    via: list[float] = []
     try:
-        s = Session.open(link, m, archive=work / "direct")
-        try:
-            s.check_dictionary(20)
-            direct = []
-            for _ in range(pings):
-                t = time.perf_counter()
-                s.wait_verification(s.send_command("PING"), 10)
-                direct.append(time.perf_counter() - t)
-        finally:
-            s.close()
-        env = dict(os.environ)
-        serve = subprocess.Popen([sys.executable, "-m", "hil.cli", "gs", "serve", "--link", link,
-                                  "--archive-root", str(work / "archive")],
-                                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        try:
-            assert serve.stdout is not None
-            for line in serve.stdout:
-                if line.startswith("console:"):
-                    break
-            entry = lookup(link)
-            assert entry is not None
-            rs = RemoteSession(entry, m, topics=("commands",), client="bench")
+        for r in range(rounds):
+            s = Session.open(link, m, archive=work / f"direct-{r}")
             try:
-                rs.check_dictionary(20)
-                via = []
-                for _ in range(pings):
+                s.check_dictionary(20)
+                for _ in range(pings // rounds):
                     t = time.perf_counter()
-                    rs.follow(rs.submit("PING", {})["id"], 10)
-                    via.append(time.perf_counter() - t)
+                    s.wait_verification(s.send_command("PING"), 10)
+                    direct.append(time.perf_counter() - t)
             finally:
-                rs.close()
-        finally:
-            serve.terminate()
-            serve.wait(timeout=10)
+                s.close()
+            serve = subprocess.Popen([sys.executable, "-m", "hil.cli", "gs", "serve", "--link", link,
+                                      "--archive-root", str(work / "archive")],
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                assert serve.stdout is not None
+                for line in serve.stdout:
+                    if line.startswith("console:"):
+                        break
+                entry = lookup(link)
+                assert entry is not None
+                rs = RemoteSession(entry, m, topics=("commands",), client="bench")
+                try:
+                    rs.check_dictionary(20)
+                    for _ in range(pings // rounds):
+                        t = time.perf_counter()
+                        rs.follow(rs.submit("PING", {})["id"], 10)
+                        via.append(time.perf_counter() - t)
+                finally:
+                    rs.close()
+            finally:
+                serve.terminate()
+                serve.wait(timeout=10)
     finally:
         proc.kill()
         proc.wait()
@@ -105,7 +107,7 @@ def bench_latency(pings: int, work: Path) -> dict[str, float]:
     }
     f["service_overhead_p50_ms"] = f["service_p50_ms"] - f["direct_p50_ms"]
     f["service_overhead_p99_ms"] = f["service_p99_ms"] - f["direct_p99_ms"]
-    print(f"command latency, PING to COMPLETED on a zero-delay pty link, {pings} each: "
+    print(f"command latency, PING to COMPLETED on a zero-delay pty link, {len(direct)} each in {rounds} alternating rounds: "
           f"direct Session p50 {f['direct_p50_ms']:.1f} ms p99 {f['direct_p99_ms']:.1f} ms; "
           f"through the service p50 {f['service_p50_ms']:.1f} ms p99 {f['service_p99_ms']:.1f} ms; "
           f"the service adds p50 {f['service_overhead_p50_ms']:.1f} ms, p99 {f['service_overhead_p99_ms']:.1f} ms")
