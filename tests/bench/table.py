@@ -5,7 +5,7 @@
     python -m tests.bench.table --print    # or prints it
 
 Reads every `*.json` written by a bench's `--json` (tests/bench/results/ by default; the
-newest file per bench wins) and writes one row per figure with the date and the machine.
+newest file per bench wins) and writes one row per bench: its figures, the date and the machine.
 """
 
 from __future__ import annotations
@@ -62,13 +62,13 @@ def latest(folder: Path) -> list[dict[str, Any]]:
 
 
 def table(docs: list[dict[str, Any]]) -> str:
-    """One markdown table: bench, figure, value, date, machine."""
-    lines = ["| bench | figure | value | date (UTC) | machine |", "|---|---|---:|---|---|"]
+    """One short markdown table: a row per bench with its figures, the date and the machine."""
+    lines = ["| bench | figures | date (UTC) | machine |", "|---|---|---|---|"]
     for doc in docs:
         m = doc.get("machine", {})
         where = f"{m.get('cpu', '?')} x{m.get('cpus', '?')}, {m.get('implementation', '')} {m.get('python', '')}"
-        for k, v in _flat(doc["figures"]):
-            lines.append(f"| {doc['bench']} | {k} | {_value(v)} | {doc.get('date_utc', '?')[:16]} | {where.strip()} |")
+        figures = "; ".join(f"{k} {_value(v)}" for k, v in _flat(doc["figures"]))
+        lines.append(f"| {doc['bench']} | {figures} | {doc.get('date_utc', '?')[:16]} | {where.strip()} |")
     return "\n".join(lines) + "\n"
 
 
