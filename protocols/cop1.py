@@ -19,7 +19,15 @@ number and MAC: CONTRACT "Security"). Without a builder, ``data`` is the payload
 Each command has a state the ground shows: QUEUED (waiting for room in the window),
 SENT (on the link, unacknowledged), ACKNOWLEDGED (FARM-1 reported N(R) past it),
 VERIFIED (the rover's PUS service 1 said so: the ground calls :meth:`mark_verified`),
-or FAILED with a reason (transmission limit, lockout, terminated, ...).
+UNKNOWN, or FAILED with a reason.
+
+Alerts (transmission limit, lockout, an N(R) outside the window, a failed initiation) and a
+re-initiation purge the sent queue, as the standard says; but a frame that was transmitted may
+have reached FARM-1 (its CLCW lost, or held by a relay outage), so its command becomes UNKNOWN,
+not FAILED: only the rover's reports (or a late CLCW) say whether it ran. Commands never
+transmitted stay on the wait queue and go out once the AD service runs again. Only the
+operator's :meth:`terminate` fails them, as "never sent" (FAILED, `sent` false), clearly apart
+from the transmitted ones (UNKNOWN).
 
 The FOP-1 states of the standard map onto :class:`FopState`: ACTIVE covers S1-S3
 (retransmission and Wait are flags here), INIT_CLCW is S4, INIT_BC is S5, INITIAL is S6.
@@ -49,6 +57,7 @@ class CommandState(enum.Enum):
     SENT = "SENT"
     ACKNOWLEDGED = "ACKNOWLEDGED"
     VERIFIED = "VERIFIED"
+    UNKNOWN = "UNKNOWN"  # transmitted, never acknowledged: it may have reached the rover
     FAILED = "FAILED"
 
 
@@ -148,7 +157,14 @@ class CommandRecord:
 
     @property
     def done(self) -> bool:
-        return self.state in (CommandState.ACKNOWLEDGED, CommandState.VERIFIED, CommandState.FAILED)
+        return self.state in (
+            CommandState.ACKNOWLEDGED, CommandState.VERIFIED, CommandState.FAILED, CommandState.UNKNOWN
+        )
+
+    @property
+    def sent(self) -> bool:
+        """Whether a frame of it was ever transmitted (so it may have reached the rover)."""
+        return self.transmissions > 0
 
 
 @dataclass(frozen=True)
@@ -283,8 +299,9 @@ class Fop1:
         self._after_unlock_set_vr = False
 
     def terminate(self, now: float) -> None:
-        """Stop the AD service: every unacknowledged and queued AD command FAILS."""
-        self._fail_all(FailReason.TERMINATED, now)
+        """Stop the AD service (the operator's directive): unacknowledged AD commands become
+        UNKNOWN (they may have reached the rover), queued ones FAIL as never sent."""
+        self._fail_all(FailReason.TERMINATED, now, purge_queue=True)
         self.state = FopState.INITIAL
 
     def mark_verified(self, record: CommandRecord, now: float, ok: bool = True) -> None:
@@ -418,7 +435,7 @@ class Fop1:
     def _initialise(self, now: float) -> None:
         # initiating AD purges the sent queue (the standard's "Initialize" action)
         for s in self._sent:
-            self._fail(s.record, FailReason.TERMINATED, now, "AD service re-initiated")
+            self._unknown(s.record, FailReason.TERMINATED, now, "AD service re-initiated")
         self._sent.clear()
         self._retransmitting = False
         self._wait = False
@@ -543,9 +560,7 @@ class Fop1:
         self._t1_deadline = None
         self.stats.alerts += 1
         self.alert = FailReason.INIT_FAILED
-        for rec in list(self._wait_queue):
-            self._fail(rec, FailReason.INIT_FAILED, now, "")
-        self._wait_queue.clear()
+        # the wait queue stays: its commands were never sent, they go once AD runs again
 
     def _raise_alert(self, reason: FailReason, now: float, detail: str) -> None:
         self.stats.alerts += 1
@@ -554,17 +569,29 @@ class Fop1:
         self._fail_all(reason, now, detail)
         self.state = FopState.INITIAL
 
-    def _fail_all(self, reason: FailReason, now: float, detail: str = "") -> None:
+    def _fail_all(self, reason: FailReason, now: float, detail: str = "", purge_queue: bool = False) -> None:
         for s in self._sent:
-            self._fail(s.record, reason, now, detail)
-        for rec in self._wait_queue:
-            self._fail(rec, reason, now, "never sent: " + detail if detail else "never sent")
+            self._unknown(s.record, reason, now, detail)
         self._sent.clear()
-        self._wait_queue.clear()
+        if purge_queue:
+            for rec in self._wait_queue:
+                self._fail(rec, reason, now, "never sent: " + detail if detail else "never sent")
+            self._wait_queue.clear()
         self._retransmitting = False
         self._wait = False
         self._t1_deadline = None
         self._tx_count = 0
+
+    def _unknown(self, rec: CommandRecord, reason: FailReason, now: float, detail: str) -> None:
+        # transmitted and never acknowledged: FARM-1 may have accepted it
+        if not rec.sent:
+            self._fail(rec, reason, now, "never sent: " + detail if detail else "never sent")
+            return
+        rec.state = CommandState.UNKNOWN
+        rec.reason = reason
+        rec.detail = detail
+        rec.failed_at = now
+        self._changed(rec)
 
     def _fail(self, rec: CommandRecord, reason: FailReason, now: float, detail: str) -> None:
         rec.state = CommandState.FAILED
@@ -583,6 +610,7 @@ class LinkSizing:
     round_trip_s: float
     tc_frame_s: float
     tm_frame_s: float
+    transmission_limit: int = 5
 
 
 def size_for_link(
@@ -596,6 +624,9 @@ def size_for_link(
     margin: float = 1.5,
     extra_s: float = 0.5,
     tm_interval_s: float = 0.0,
+    frame_loss: float = 0.0,
+    outage_s: float = 0.0,
+    give_up: float = 1e-6,
 ) -> LinkSizing:
     """Size FOP-1's window K and timer T1 from the link.
 
@@ -604,6 +635,12 @@ def size_for_link(
     serialise K frames, the round trip, one TM frame carrying the CLCW (plus how often
     TM frames go out, `tm_interval_s`), times `margin`, plus `extra_s`.
     Octet counts include stream framing (EB90 for TC, the ASM for TM).
+
+    The transmission limit makes an alert rare on the link: enough transmissions that a
+    frame lost with probability `frame_loss` each time (a TC frame lost or corrupted, or
+    every CLCW after it) reaches the limit with probability below `give_up`, at least 5,
+    plus as many T1 periods as the longest outage lasts (`outage_s`: a relay that stores and
+    forwards delivers the frame late, and retransmissions meanwhile are no evidence).
     """
     up = math.inf if not uplink_bps else uplink_bps
     down = math.inf if not downlink_bps else downlink_bps
@@ -617,4 +654,10 @@ def size_for_link(
         k = int(math.ceil((rtt + tm_s + tm_interval_s) / tc_s)) + 1
     k = max(1, min(k, pw - 1, 255))
     t1 = (k * tc_s + rtt + tm_s + tm_interval_s) * margin + extra_s
-    return LinkSizing(k=k, t1_s=t1, round_trip_s=rtt, tc_frame_s=tc_s, tm_frame_s=tm_s)
+    limit = 5
+    if 0 < frame_loss < 1:
+        limit = max(limit, math.ceil(math.log(give_up) / math.log(frame_loss)))
+    elif frame_loss >= 1:
+        limit = 255
+    limit = min(255, limit + math.ceil(outage_s / t1))
+    return LinkSizing(k=k, t1_s=t1, round_trip_s=rtt, tc_frame_s=tc_s, tm_frame_s=tm_s, transmission_limit=limit)

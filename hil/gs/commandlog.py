@@ -5,8 +5,10 @@ A command's stages, in the order they happen:
   SENT      its frame went on the link
   ACCEPTED, STARTED, PROGRESS, COMPLETED        the rover's TM 1/1, 1/3, 1/5, 1/7
   REJECTED, START_FAILED, COMPLETION_FAILED     the rover's TM 1/2, 1/4, 1/8 (final)
-  FAILED    the link never delivered it (COP-1 gave up, the AD service was terminated)
-  UNKNOWN   the ground restarted while it was in flight; a later report still resolves it
+  FAILED    never sent: the AD service was terminated before its frame went out
+  UNKNOWN   sent, but its outcome is not known: COP-1 gave up on it unacknowledged, or the
+            ground restarted while it was in flight; it may have run, and a later report
+            (retrieved from the rover's packet store) still resolves it
 
 `CommandLog.update` reads what the ground link knows (FOP-1 records, TM 1/x reports by request
 id) and returns the commands whose stages changed. It works on any `GroundLink`, on that
@@ -190,10 +192,15 @@ class CommandLog:
                 e.text = self.link.failure_text(track, r)
                 break
         e.reports_seen = len(reports)
+        if e.outcome is None and rec is not None and rec.state == CommandState.UNKNOWN and "UNKNOWN" not in names:
+            why = (rec.reason.value if rec.reason else "unacknowledged") + (f", {rec.detail}" if rec.detail else "")
+            e.add("UNKNOWN", self.link.unix_now(), f"sent, never acknowledged (COP-1: {why}); it may have run on "
+                                                  "the rover: a report from the rover still resolves it")
+            e.text = f"{track.describe()}: outcome unknown (sent, never acknowledged); do not resend before checking"
         if e.outcome is None and rec is not None and rec.state == CommandState.FAILED:
             why = (rec.reason.value if rec.reason else "failed") + (f", {rec.detail}" if rec.detail else "")
             e.add("FAILED", self.link.unix_now(), f"COP-1: {why}")
-            e.text = f"{track.describe()}: not accepted by the link (COP-1: {why})"
+            e.text = f"{track.describe()}: never sent (COP-1: {why})"
         if e.outcome == "COMPLETED":
             e.text = f"{track.describe()}: " + ", ".join(r.stage for r in reports)
             if rec is not None:

@@ -205,9 +205,10 @@ class Session(GroundLink):
                     # the board may have been reset or reflashed: check its dictionary again
                     self.state.rover_dict_hash = None
                     self._dict_checked = False
-                with self._lock:
-                    # FARM-1 on the other side may have restarted: initiate AD again
-                    self.fop.terminate(self.clock())
+                # FOP-1 keeps its state across a transport reconnect: frames in flight are
+                # retransmitted on T1 as usual (a rover that rebooted says so with its BOOT event,
+                # and _on_frame resynchronises FARM-1); never a failure of commands that may
+                # have reached the rover
                 self._link_up()
             try:
                 self._service_once()
@@ -304,12 +305,20 @@ class Session(GroundLink):
                     return reps
                 if track.fop is not None and track.fop.state == CommandState.FAILED:
                     raise VerificationFailed(
-                        f"{track.describe()}: not accepted by the link (COP-1: {track.fop.reason.value if track.fop.reason else 'failed'})",
+                        f"{track.describe()}: never sent (COP-1: {track.fop.reason.value if track.fop.reason else 'failed'})",
                         EXIT_REJECTED,
                     )
                 left = deadline - time.monotonic()
                 if left <= 0:
                     seen = ", ".join(r.stage for r in reps) or "no report"
+                    if track.fop is not None and track.fop.state == CommandState.UNKNOWN:
+                        why = track.fop.reason.value if track.fop.reason else "unacknowledged"
+                        raise VerificationFailed(
+                            f"{track.describe()}: outcome UNKNOWN after {timeout:g} s (seen: {seen}): sent "
+                            f"{track.fop.transmissions} times, never acknowledged (COP-1: {why}); it may have run "
+                            f"on the rover: check its reports or counters before sending it again",
+                            EXIT_TIMEOUT,
+                        )
                     if not reps and not self.state.link.up:
                         raise FarsideError(f"{track.describe()}: link down ({self.state.link.note})")
                     raise VerificationFailed(

@@ -34,6 +34,7 @@ from hil.gs.state import EventRecord
 from hil.mission.ground import HkSample, LoopGround
 from hil.relay.channel import BitErrors, Relay
 from hil.relay.profile import Schedule, Visibility
+from protocols.cop1 import CommandState
 
 T = TypeVar("T")
 
@@ -185,8 +186,9 @@ class RoverApi(gs_api.FrontDoor):
                 if until == "completed" and track.fop is not None:
                     self.ground.fop.mark_verified(track.fop, self.h.now())
                 return stages
-            if track.fop is not None and track.fop.reason is not None:
-                raise CheckFailed(f"{track.describe()}: not delivered (COP-1: {track.fop.reason.value})")
+            if track.fop is not None and track.fop.state == CommandState.FAILED and track.fop.reason is not None:
+                # never sent (an UNKNOWN one may still have run: its reports may yet arrive)
+                raise CheckFailed(f"{track.describe()}: never sent (COP-1: {track.fop.reason.value})")
             return _MISSING
 
         def describe() -> str:

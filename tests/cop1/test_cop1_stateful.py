@@ -3,7 +3,8 @@
 The channel drops, corrupts (one bit flipped: the frame's CRC catches it), duplicates
 and delays frames (the uplink may reorder them). Whatever happens, the rover accepts
 each AD command at most once and in the order submitted, every command the ground calls
-ACKNOWLEDGED really arrived, and every command that did not arrive is FAILED with a reason.
+ACKNOWLEDGED really arrived, a command the ground gave up on after sending it is UNKNOWN
+(never FAILED: it may have arrived), and only a command never sent is FAILED.
 """
 
 from __future__ import annotations
@@ -226,8 +227,8 @@ class Cop1Link(RuleBasedStateMachine):
         event(f"farm wait seen: {self.fop.stats.clcws > 0 and self.waited}")
         event(f"delivered > 5: {len(self.delivered) > 5}")
         got = set(self.delivered)
-        ambiguous = sum(1 for r in self.fop.records if r.state == CommandState.FAILED and r.payload in got)
-        event(f"failed but delivered > 0: {ambiguous > 0}")
+        ambiguous = sum(1 for r in self.fop.records if r.state == CommandState.UNKNOWN and r.payload in got)
+        event(f"unknown but delivered > 0: {ambiguous > 0}")
         for rec in self.fop.records:
             if rec.kind != FrameKind.AD:
                 continue
@@ -235,13 +236,15 @@ class Cop1Link(RuleBasedStateMachine):
             if rec.payload in got:
                 assert rec.state == CommandState.ACKNOWLEDGED or (
                     # FARM took it after the ground gave up: the standard's inherent
-                    # ambiguity after an alert, never for a command that was not sent
-                    rec.state == CommandState.FAILED
+                    # ambiguity after an alert, said as UNKNOWN, never for a command not sent
+                    rec.state == CommandState.UNKNOWN
                     and rec.transmissions >= 1
                     and rec.reason in (FailReason.TRANSMISSION_LIMIT, FailReason.LOCKOUT, FailReason.INVALID_NR, FailReason.TERMINATED)
                 ), rec
+            elif rec.state == CommandState.FAILED:
+                assert not rec.sent and "never sent" in rec.detail and rec.reason is not None, rec
             else:
-                assert rec.state == CommandState.FAILED and rec.reason is not None, rec
+                assert rec.state == CommandState.UNKNOWN and rec.sent and rec.reason is not None, rec
         if self.fop.stats.alerts == 0 and not any(r.reason == FailReason.TERMINATED for r in self.fop.records):
             ad = [r.payload for r in self.fop.records if r.kind == FrameKind.AD]
             assert self.delivered == ad

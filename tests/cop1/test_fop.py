@@ -75,7 +75,7 @@ def test_retransmit_flag_triggers_one_go_back_n_pass_of_identical_bytes() -> Non
     assert fop.idle and fop.stats.ad_retransmitted == 3
 
 
-def test_t1_expiry_retransmits_then_the_transmission_limit_fails_commands() -> None:
+def test_t1_expiry_retransmits_then_the_transmission_limit_leaves_sent_ones_unknown() -> None:
     fop = Fop1(FopConfig(k=2, t1_s=4, transmission_limit=3))
     fop.initiate_ad(0)
     a, b, c = (fop.submit(x, 0) for x in (b"a", b"b", b"c"))
@@ -86,11 +86,19 @@ def test_t1_expiry_retransmits_then_the_transmission_limit_fails_commands() -> N
     assert [t.ns for t in fop.poll(8)] == [0, 1]
     assert fop.poll(12) == []  # third T1 expiry: limit reached
     assert fop.state == FopState.INITIAL and fop.alert == FailReason.TRANSMISSION_LIMIT
-    assert (a.state, a.reason, a.transmissions) == (CommandState.FAILED, FailReason.TRANSMISSION_LIMIT, 3)
-    assert c.state == CommandState.FAILED and "never sent" in c.detail
+    # sent and never acknowledged: it may have reached FARM; the one never sent waits its turn
+    assert (a.state, a.reason, a.transmissions) == (CommandState.UNKNOWN, FailReason.TRANSMISSION_LIMIT, 3)
+    assert c.state == CommandState.QUEUED and not c.sent and fop.queued_count == 1
+    fop.initiate_ad(20)
+    assert [t.command for t in fop.poll(20)] == [c]
+    # the operator's terminate fails what was never sent, apart from what was
+    d = fop.submit(b"d", 21)
+    fop.terminate(22)
+    assert (c.state, d.state) == (CommandState.UNKNOWN, CommandState.FAILED)
+    assert "never sent" in d.detail and not d.sent
 
 
-def test_lockout_fails_outstanding_and_unlock_plus_set_vr_recovers() -> None:
+def test_lockout_leaves_outstanding_unknown_and_unlock_plus_set_vr_recovers() -> None:
     fop = Fop1(FopConfig(k=3, t1_s=5))
     farm = F.Farm(window=10)
     fop.initiate_ad(0)
@@ -99,7 +107,7 @@ def test_lockout_fails_outstanding_and_unlock_plus_set_vr_recovers() -> None:
     farm.on_frame(0, 0, 100, memoryview(b"stray"))  # something knocks FARM into Lockout
     deliver(farm, fop, txs, 1)
     assert fop.state == FopState.INITIAL and fop.alert == FailReason.LOCKOUT
-    assert all(r.state == CommandState.FAILED and r.reason == FailReason.LOCKOUT for r in recs)
+    assert all(r.state == CommandState.UNKNOWN and r.reason == FailReason.LOCKOUT for r in recs)
     assert farm.vr == 0 and fop.vs == 3
     fop.initiate_ad_unlock(2)
     bc = fop.poll(2)
@@ -126,7 +134,7 @@ def test_late_clcw_after_an_alert_still_acknowledges_what_farm_took() -> None:
     for t in txs:
         farm.on_frame(0, 0, t.ns, memoryview(t.data))  # FARM takes both, CLCW lost
     fop.poll(1)  # T1: limit 1 reached
-    assert a.state == CommandState.FAILED
+    assert a.state == CommandState.UNKNOWN
     fop.on_clcw(farm.clcw(), 2)
     assert (a.state, b.state) == (CommandState.ACKNOWLEDGED, CommandState.ACKNOWLEDGED)
     assert a.reason is None and "after the alert" in a.detail
@@ -172,7 +180,7 @@ def test_initiate_with_clcw_check_waits_for_matching_nr() -> None:
     assert fop.state == FopState.ACTIVE
 
 
-def test_bc_unconfirmed_after_its_limit_fails_initiation() -> None:
+def test_bc_unconfirmed_after_its_limit_fails_initiation_and_the_queue_waits() -> None:
     fop = Fop1(FopConfig(t1_s=2, bc_limit=2))
     q = fop.submit(b"a", 0)
     fop.initiate_ad_set_vr(9, 0)
@@ -180,7 +188,7 @@ def test_bc_unconfirmed_after_its_limit_fails_initiation() -> None:
     assert [t.kind for t in fop.poll(2)] == [FrameKind.BC]
     fop.poll(4)
     assert fop.state == FopState.INITIAL and fop.alert == FailReason.INIT_FAILED
-    assert q.reason == FailReason.INIT_FAILED
+    assert q.state == CommandState.QUEUED and fop.queued_count == 1  # never sent: still queued
 
 
 def test_clcw_of_another_vc_is_ignored_and_words_round_trip() -> None:
