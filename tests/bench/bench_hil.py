@@ -20,13 +20,14 @@ Figures (whole loop: ground + queqiao relay + CPython rover with the sim plant, 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from tests.bench.report import add_json_option, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 MPH = 1.0 / 3600.0
@@ -149,7 +150,7 @@ def _run(name: str, fn: Any, *args: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.bench.bench_hil", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    add_json_option(ap)
     ap.add_argument("--only", choices=("lunation", "traverse", "speed", "loop"), action="append")
     ap.add_argument("--suite", action="store_true", help="also time pytest tests/hil (virtual target)")
     args = ap.parse_args(argv)
@@ -196,9 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite:
         r = out["suite"] = suite()
         print(f"pytest tests/hil: {r['wall_s']:.1f} s wall ({r['result']})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
-        print(f"figures: {args.json}")
+    write_json(args.json, out, "hil")
     return 0
 
 

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.bench.report import add_json_option, write_json
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -108,19 +110,24 @@ def mission(plots: bool = True) -> dict[str, Any]:
             "max_rss_mib": after.ru_maxrss / 1024.0}
 
 
-def _write_json(path: str, out: dict[str, Any]) -> None:
-    try:  # the benchmarks' shared writer, where there is one
-        from tests.bench import write_json  # type: ignore[attr-defined]
-    except ImportError:
-        Path(path).write_text(json.dumps(out, indent=1, default=str))
-    else:
-        write_json(path, out)
+def headline(out: dict[str, Any]) -> dict[str, Any]:
+    """The figures the goals name, flat: the table's row (the printout has the rest)."""
+    fig: dict[str, Any] = {}
+    for key in ("traverse_hour", "idle_hour", "idle_hour_hk600", "hibernating_hour"):
+        if key in out:
+            fig[f"{key}_x_cpu"] = round(out[key]["x_cpu"])
+    if "lunation" in out:
+        fig["lunation_wall_s"] = round(out["lunation"]["wall_s"], 1)
+        fig["lunation_cpu_s"] = round(out["lunation"]["cpu_s"], 1)
+    for r in out.get("mission", []):
+        fig["mission_cpu_s" if r["plots"] else "mission_no_plots_cpu_s"] = round(r["cpu_s"], 2)
+    return fig
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.bench.bench_mission", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    add_json_option(ap)
     ap.add_argument("--only", choices=("traverse", "idle", "lunation", "mission"), action="append")
     args = ap.parse_args(argv)
     want = set(args.only or ("traverse", "idle", "lunation", "mission"))
@@ -149,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"farside mission ({what}): {r['cpu_s']:.2f} s CPU for {r['rover_s'] or 0:.0f} rover s, "
                   f"{r['wall_s']:.2f} s wall, "
                   f"{r['max_rss_mib']:.0f} MiB peak, exit {r['exit']} (goal < 2 s CPU with the report)")
-    if args.json:
-        _write_json(args.json, out)
-        print(f"figures: {args.json}")
+    write_json(args.json, headline(out), "mission")
     return 0
 
 
