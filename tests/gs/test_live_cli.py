@@ -179,6 +179,8 @@ def test_shell_sends_and_reports_errors_in_one_line(rover: str, tmp_path: Path, 
     s = Session.open(rover, M, archive=tmp_path / "a")
     try:
         s.check_dictionary(15)
+        with s.state.cond:  # the hash may come from a BOOT event before any HK
+            s.state.cond.wait_for(lambda: s.state.hk_count > 0, timeout=5)
         sh = GsShell(s, timeout=10)
         sh.onecmd("send PING")
         sh.onecmd("send DRIVE_DISTANCE distance_m=1 speed_mph=5deg")
