@@ -312,6 +312,10 @@ class RemoteSession:
             if names & set(UNTIL[until]):
                 return cmd
             if time.monotonic() >= deadline:
+                if cmd.get("state") == "unknown":  # sent, never acknowledged: it may have run
+                    unknown = next(s for s in reversed(stages) if s["stage"] == "UNKNOWN")
+                    raise VerificationFailed(cmd.get("text") or f"{describe(cmd)}: outcome unknown ({unknown['detail']})",
+                                             EXIT_TIMEOUT)
                 seen = ", ".join(REPORT_STAGES[s["stage"]] for s in stages if s["stage"] in REPORT_STAGES) or "no report"
                 raise VerificationFailed(f"{describe(cmd)}: timed out after {timeout:g} s waiting for '{until}' (seen: {seen})",
                                          EXIT_TIMEOUT)
