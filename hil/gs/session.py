@@ -103,6 +103,10 @@ class Session(GroundLink):
         # A rebooted rover's FARM starts at V(R) = 0: resynchronise it to our V(S) (Set V(R),
         # secured with an ARSN above the mark the rover restored), without an operator.
         st = self.state
+        if self._last_boot is None and "boot_count" in st.hk_raw:
+            # the boot the rover was in when we first heard it: its BOOT event, retrieved from
+            # the packet store afterwards, is no reboot
+            self._last_boot = st.hk_raw["boot_count"]
         if st.event_seq == self._events_seen:
             return
         boots = [e for e in st.events if e.seq > self._events_seen and e.name == "BOOT"]
