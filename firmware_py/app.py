@@ -114,7 +114,10 @@ class Rover:
         self.board = board
         self.hal = hal
         # the packet store's ring first, while the heap still has a block that large
-        self.store = PktStore(board.get("tm_store_octets", 4096), board.get("tm_store_packets", 96))
+        # (HK kept one a minute at 1 Hz: 4 KB then spans a 15-minute relay outage)
+        self.store = PktStore(
+            board.get("tm_store_octets", 4096), board.get("tm_store_packets", 96), board.get("tm_store_hk_every", 60)
+        )
         # set while not napping: ends the tasks' long naps. Never cleared: a nap starts a
         # fresh one, so a task whose wait begins a moment late cannot miss a wake
         self._awake = asyncio.Event()

@@ -19,6 +19,9 @@
 # the ground then knows that what it still misses of the range is not in the store.
 #
 #   PktStore(size=4096, slots=96, hk_every=10)   make it first: the ring is one block
+#       (the rover's: board settings tm_store_octets, tm_store_packets, tm_store_hk_every;
+#       4096, 96 and 60 by default: HK at 1 Hz kept once a minute, so the ring spans a
+#       15-minute relay outage)
 #   .attach(framer)   a firmware_py.tm_frame.TmFramer on the store's virtual channel
 #   .put(pkt, service)   keep one TM packet (a memoryview of exactly the packet; the link
 #                        calls it for each packet it sends)

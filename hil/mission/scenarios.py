@@ -190,10 +190,14 @@ def outage_with_stored_sequence(ctx: MissionContext, outage_s: float = 900.0) ->
         ctx.log.faults.append(fault)
         mark = len(r.history.events)
         r.wait(end - r.now())
+        # events lost on the downlink come back from the packet store later, out of arrival
+        # order: count each kind from the outage on rather than after one another
         first: Any = mark
         for _ in seq:
             first = r.await_event("TT_RELEASED", timeout=300, since=first)
-        r.await_event("DRIVE_COMPLETED", timeout=300, since=first)
+        drives: Any = mark
+        for _ in seq:  # each motion (the turn too) ends with DRIVE_COMPLETED
+            drives = r.await_event("DRIVE_COMPLETED", timeout=300, since=drives)
         r.send_and_assert_command("PING", timeout=300)
         fault.survived = r.await_telemetry("tt_queue_depth", equal_to(0), timeout=60) == 0
         fault.how = f"{len(seq)} time-tagged commands ran on the rover clock; link back, ping answered"
