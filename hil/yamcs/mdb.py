@@ -145,7 +145,12 @@ STAGES = {1: ("Acceptance", "acceptance"), 3: ("Start", "start"), 7: ("Completio
 # the completion window covers the longest drive at the governor's 200 m/h (200 m: 1 h).
 STAGE_WINDOW_S = {1: 300.0, 3: 300.0, 7: 7200.0}
 SENT_SEQ = "/yamcs/cmdHist/ccsds-seqcount"  # set by Yamcs's PUS command postprocessor
-APID_ARG = "apid"
+# the PUS header's arguments every command inherits (assigned per command); named apart from
+# the dictionary's own arguments (TM_RETRIEVE has an `apid`), which may not take these names
+APID_ARG = "ccsds_apid"
+SERVICE_ARG = "pus_service"
+SUBSERVICE_ARG = "pus_subservice"
+HEADER_ARGS = (APID_ARG, SERVICE_ARG, SUBSERVICE_ARG)
 PARAM_ID_ARG = "param_id"  # a command argument naming an onboard parameter (TM/TC 20)
 
 _INT_BITS = {"u8": (8, False), "i8": (8, True), "u16": (16, False), "i16": (16, True),
@@ -419,8 +424,8 @@ class _Writer:
     # --- commands ---
     def commands(self) -> None:
         self.tc_apid_arg = IntegerArgument(APID_ARG, signed=False, bits=16, encoding=_uint(11))
-        service = IntegerArgument("service", signed=False, bits=8, encoding=_uint(8))
-        subservice = IntegerArgument("subservice", signed=False, bits=8, encoding=_uint(8))
+        service = IntegerArgument(SERVICE_ARG, signed=False, bits=8, encoding=_uint(8))
+        subservice = IntegerArgument(SUBSERVICE_ARG, signed=False, bits=8, encoding=_uint(8))
         self.tc = Command(
             self.pus, "tc", abstract=True,
             short_description="PUS-C TC packet (ECSS-E-ST-70-41C 7.4.4); Yamcs fills sequence count, length and CRC",
@@ -442,12 +447,16 @@ class _Writer:
         )
         tc_apid = int(self.mission["tc_apid"])
         for name, cmd in self.d.commands.items():
+            clash = [a.name for a in cmd.args if a.name in HEADER_ARGS]
+            if clash:
+                raise MdbError(f"{name}.{clash[0]}: that argument name is the PUS header's in the XTCE "
+                               f"(reserved: {', '.join(HEADER_ARGS)})")
             args: list[Argument] = []
             for i, a in enumerate(cmd.args):
                 rest = sum(_octets(b) for b in cmd.args[:i])
                 args.append(self.argument(name, a, rest, cmd.args))
             c = Command(self.root, name, base=self.tc, arguments=args,
-                        assignments={APID_ARG: tc_apid, "service": cmd.service, "subservice": cmd.subservice},
+                        assignments={APID_ARG: tc_apid, SERVICE_ARG: cmd.service, SUBSERVICE_ARG: cmd.subservice},
                         short_description=cmd.description or None)
             self.verifiers(c)
 

@@ -42,6 +42,8 @@ except ImportError:
 from hil.cli import main as farside_main
 from hil.errors import FarsideError
 from hil.yamcs.mdb import (
+    APID_ARG,
+    HEADER_ARGS,
     SENT_SEQ,
     STAGE_WINDOW_S,
     STAGES,
@@ -581,7 +583,7 @@ def test_every_command_has_the_three_pus_verifiers_matched_by_request_id(xtce: X
                       for i in alg.findall(f"{X}InputSet/{X}InputParameterInstanceRef")]
             # Pus1Verifier reads its first five inputs by position
             assert inputs[:5] == [
-                ("sentApid", "/yamcs/cmd/arg/apid"), ("sentSeq", SENT_SEQ),
+                ("sentApid", f"/yamcs/cmd/arg/{APID_ARG}"), ("sentSeq", SENT_SEQ),
                 ("rcvdApid", f"{ver}/{prefix}_tc_apid"), ("rcvdSeq", f"{ver}/{prefix}_tc_sequence_count"),
                 ("reportSubType", f"{ver}/report_subtype"),
             ]
@@ -595,7 +597,7 @@ def test_every_command_has_the_three_pus_verifiers_matched_by_request_id(xtce: X
             extra = {x.get("name"): x.text for x in v.findall(f"{X}AncillaryDataSet/{X}AncillaryData")}
             assert extra["yamcs.onFail"] == "FAIL" and extra["yamcs.onTimeout"] == "FAIL"
         # the APID the verifier compares is the one the command is sent with
-        assert xtce.commands[qn].assignments["apid"] == str(D.mission["tc_apid"])
+        assert xtce.commands[qn].assignments[APID_ARG] == str(D.mission["tc_apid"])
 
 
 def _iso(seconds: float) -> str:
@@ -655,6 +657,16 @@ def test_two_hk_packets_sharing_a_parameter_name_is_one_error_line() -> None:
     sid, hk = next(iter(d.housekeeping.items()))
     d.housekeeping[sid + 1] = dataclasses.replace(hk, name="HK_OTHER", sid=sid + 1, parameters=hk.parameters[:1])
     with pytest.raises(MdbError, match=hk.parameters[0].name) as err:
+        build_mdb(d)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("reserved", HEADER_ARGS)
+def test_a_command_argument_named_as_the_pus_header_is_one_error_line(reserved: str) -> None:
+    d = load_dictionary(DEFAULT_PATH)
+    name, cmd = next((n, c) for n, c in d.commands.items() if c.args)
+    d.commands[name] = dataclasses.replace(cmd, args=(dataclasses.replace(cmd.args[0], name=reserved), *cmd.args[1:]))
+    with pytest.raises(MdbError, match=f"{name}.{reserved}: .*reserved") as err:
         build_mdb(d)
     assert "\n" not in str(err.value)
 
