@@ -201,8 +201,9 @@ def render(
         ))
     link_pairs = 2 if width >= 110 else 1
     lt = Table.grid(padding=(0, 2), expand=True)
+    label_width = max(len(label) for label, _ in cells + wide)
     for _ in range(link_pairs):
-        lt.add_column(style="dim", no_wrap=True)
+        lt.add_column(style="dim", no_wrap=True, min_width=label_width)
         lt.add_column(no_wrap=True, overflow="ellipsis")
     for i in range(0, len(cells), link_pairs):
         row: list[Text | str] = []
