@@ -473,26 +473,35 @@ class Drive:
         i0 = self.i0_ma
         ist64 = self.istall_ma >> 6  # (mA x 2) x Q15 x 8 / I_stall = (mA x 2) x 4096 / (I_stall / 64)
         duty = self._duty
+        integ = self._integ
+        tgts = self._tgt
+        caps = self._cap
+        lds = self._ld
+        out = sf.output
+        # the motor's lag fed forward (see below): its factor, and the load filter's
+        # gain, are the same for every wheel
+        lag = self.tau_ms - (dt_ms >> 1)
+        kld = dt_ms if dt_ms < _LOAD_MS else _LOAD_MS
         dsum0 = 0
         dsum1 = 0
         n0 = 0
         n1 = 0
         for i in range(6):
             if st[i] != OK:
-                self._integ[i] = 0
-                self._tgt[i] = 0
+                integ[i] = 0
+                tgts[i] = 0
                 continue
             tgt = vl if i < 3 else vr
-            prev = self._tgt[i]
-            self._tgt[i] = tgt
+            prev = tgts[i]
+            tgts[i] = tgt
             if tgt == 0:
-                self._integ[i] = 0
+                integ[i] = 0
                 duty[i] = 0
-                sf.output(i, 0)
+                out(i, 0)
                 continue
             # the integral is the wheel's position lag (nm): reference travel less encoder
             # travel; it stops growing while the feedback is at its bound (anti-windup)
-            ig0 = self._integ[i]
+            ig0 = integ[i]
             # (a lag is kept to _LAG_MAX: a wheel that started late does not chase the
             # lost distance; a lead up to _INTEG_MAX, so a wheel running ahead is slowed)
             ig = ig0 + prev * dt_ms - trav[i] * 1000
@@ -505,32 +514,33 @@ class Drive:
                 ig = -_LAG_MAX
             elif ig > _INTEG_MAX:
                 ig = _INTEG_MAX
-            c = self._cap[i]
-            if cur[i] > lim_ma:
+            c = caps[i]
+            ci = cur[i]
+            if ci > lim_ma:
                 c = c * 85 // 100
             elif c < _Q15:
                 c += _CAP_RELAX
                 if c > _Q15:
                     c = _Q15
-            self._cap[i] = c
+            caps[i] = c
             # load: the current above no-load as a duty (I / I_stall = duty - speed /
             # free speed for a DC motor), low-passed over _LOAD_MS: at a steady speed it
             # is the duty the load takes; while the wheel lags it grows (an integral of
             # the speed error measured by the current, free of encoder quantization)
             # (x16 for precision; the sensor's whole mA are truncated: + 0.5 mA), less
             # the torque the acceleration feed-forward asked for
-            m = ((cur[i] - i0) * 2 + 1) * 4096 // ist64 if cur[i] > i0 else 0
+            m = ((ci - i0) * 2 + 1) * 4096 // ist64 if ci > i0 else 0
             # the motor's lag: the speed change asked for this period, fed forward
             # (a first-order lag tau under a duty held for the period dt reaches a step
             # Δ when asked for Δ (tau/dt + 1/2): Δ (tau - dt/2) / dt more than the target)
-            acc = (tgt - prev) * (self.tau_ms - (dt_ms >> 1)) // dt_ms if dt_ms > 0 else 0
+            acc = (tgt - prev) * lag // dt_ms if dt_ms > 0 else 0
             acc = acc * 2048 // vf16
             m -= (acc if tgt > 0 else -acc) << 4
-            ld = self._ld[i]  # a magnitude, kept from drive to drive
-            ld += (m - ld) * (dt_ms if dt_ms < _LOAD_MS else _LOAD_MS) // _LOAD_MS
+            ld = lds[i]  # a magnitude, kept from drive to drive
+            ld += (m - ld) * kld // _LOAD_MS
             if ld < 0:
                 ld = 0
-            self._ld[i] = ld
+            lds[i] = ld
             ld >>= 4
             if tgt < 0:
                 ld = -ld
@@ -557,14 +567,14 @@ class Drive:
                 fb = lim
             elif fb < -lim:
                 fb = -lim
-            self._integ[i] = ig
+            integ[i] = ig
             d = ff + acc + ld + fb
             if d > c:
                 d = c
             elif d < -c:
                 d = -c
             duty[i] = d
-            sf.output(i, d)
+            out(i, d)
             if i < 3:
                 dsum0 += d
                 n0 += 1

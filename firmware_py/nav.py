@@ -196,15 +196,19 @@ class Nav:
                 self._enc[i] = enc[i]
             self._enc_ok = True
         moved = False
+        last = self._enc
+        wu = self.wheel_ums
         for i in range(6):
-            di = (enc[i] - self._enc[i]) * upc
-            self._enc[i] = enc[i]
+            e = enc[i]
+            di = (e - last[i]) * upc
+            last[i] = e
             d[i] = di
             if di:
                 moved = True
             if dt_ms > 0:
                 raw = di * 1000 // dt_ms
-                self.wheel_ums[i] += (raw - self.wheel_ums[i]) * 3 // 10
+                u = wu[i]
+                wu[i] = u + (raw - u) * 3 // 10
         dl = self._side(0, st, dt_ms, steady)
         dr = self._side(3, st, dt_ms, steady)
         sc = self.scale_q14

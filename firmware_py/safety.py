@@ -221,30 +221,41 @@ class Safety:
             self._sync()
         oc_ma = self._oc_ma
         stall_ms = self._stall_ms
+        hal_enc = hal.enc
+        hal_cur = hal.current_ma
+        last = self._last_enc
+        state = self.state
+        duty = self.duty
+        oc = self._oc_ms
+        op = self._open_ms
+        still = self._still_ms
         for i in range(6):
-            enc = hal.enc[i]
-            moved = enc != self._last_enc[i]
-            self._last_enc[i] = enc
-            s = self.state[i]
+            enc = hal_enc[i]
+            moved = enc != last[i]
+            last[i] = enc
+            s = state[i]
             if s != OK and s != ENCODER_FAIL:
                 continue
-            d = self.duty[i]
+            d = duty[i]
             if not self.armed or -_CMD_DUTY < d < _CMD_DUTY:
-                self._oc_ms[i] = 0
-                self._open_ms[i] = 0
-                self._still_ms[i] = 0
+                oc[i] = 0
+                op[i] = 0
+                still[i] = 0
                 continue
-            cur = hal.current_ma[i]
-            self._oc_ms[i] = self._oc_ms[i] + dt_ms if cur > oc_ma else 0
-            self._open_ms[i] = self._open_ms[i] + dt_ms if cur < _OPEN_MA else 0
-            self._still_ms[i] = 0 if moved else self._still_ms[i] + dt_ms
-            if self._oc_ms[i] >= _OC_MS:
+            cur = hal_cur[i]
+            o = oc[i] + dt_ms if cur > oc_ma else 0
+            oc[i] = o
+            p = op[i] + dt_ms if cur < _OPEN_MA else 0
+            op[i] = p
+            t = 0 if moved else still[i] + dt_ms
+            still[i] = t
+            if o >= _OC_MS:
                 self._fault(i, OVERCURRENT)
             elif s == ENCODER_FAIL:
                 continue
-            elif self._open_ms[i] >= _OPEN_MS:
+            elif p >= _OPEN_MS:
                 self._fault(i, OPEN_CIRCUIT)
-            elif self._still_ms[i] >= stall_ms:
+            elif t >= stall_ms:
                 ref = self._side_mean_ma(i)
                 if cur > _STALL_MA or (ref > 0 and cur > 2 * ref):
                     self._fault(i, STALL)

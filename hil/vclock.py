@@ -32,6 +32,7 @@ dependency, no monkeypatching and the same behaviour under pytest and the CLI.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import selectors
 from collections import Counter
 from collections.abc import Coroutine
@@ -43,6 +44,14 @@ T = TypeVar("T")
 
 BUSY_POLL_EVERY = 16  # while callbacks are ready, poll the real fds once per this many iterations
 STALL_PASSES = 500_000  # busy loop passes at one virtual time before the loop calls it a stall
+# asyncio's own limits (base_events): a heap this large with this fraction cancelled is rebuilt;
+# the longest select timeout
+_MIN_SCHEDULED = 100
+_MIN_CANCELLED_FRACTION = 0.5
+_MAX_SELECT_TIMEOUT = 24 * 3600
+
+
+_BASE_RUN_ONCE = asyncio.SelectorEventLoop._run_once  # type: ignore[attr-defined]
 
 
 class VirtualTimeStall(FarsideError):
@@ -110,6 +119,67 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._vtime
+
+    def _run_once(self) -> None:
+        # asyncio's iteration, the same steps in the same order (cancelled timers dropped,
+        # a poll, due timers made ready, the ready callbacks run once each), with less
+        # bookkeeping: a busy pass (callbacks ready) counts towards a stall and polls the
+        # real fds only every BUSY_POLL_EVERY passes, without a call into the selector;
+        # the debug loop keeps asyncio's own (its slow-callback warnings)
+        lp: Any = self  # asyncio's private loop state (not in its type stubs)
+        if lp._debug:
+            _BASE_RUN_ONCE(self)
+            return
+        sched = lp._scheduled
+        if lp._timer_cancelled_count:
+            n = len(sched)
+            if n > _MIN_SCHEDULED and lp._timer_cancelled_count / n > _MIN_CANCELLED_FRACTION:
+                keep = []
+                for h in sched:
+                    if h._cancelled:
+                        h._scheduled = False
+                    else:
+                        keep.append(h)
+                heapq.heapify(keep)
+                lp._scheduled = sched = keep
+                lp._timer_cancelled_count = 0
+            else:
+                while sched and sched[0]._cancelled:
+                    lp._timer_cancelled_count -= 1
+                    h = heapq.heappop(sched)
+                    h._scheduled = False
+        ready = lp._ready
+        selector: Any = lp._selector
+        if ready or lp._stopping:
+            if self._vtime != self._stall_t:
+                self._stall_t = self._vtime
+                self._stall_n = 0
+            self._stall_n += 1
+            if self._stall_n >= self.stall_passes:
+                self._stalled()
+            selector._busy += 1
+            if selector._busy >= BUSY_POLL_EVERY:
+                selector._busy = 0
+                events = selectors.DefaultSelector.select(selector, 0)
+                if events:
+                    lp._process_events(events)
+        else:
+            timeout = None
+            if sched:
+                timeout = min(max(0.0, sched[0]._when - self._vtime), _MAX_SELECT_TIMEOUT)
+            events = selector.select(timeout)
+            if events:
+                lp._process_events(events)
+        end_time = self._vtime + lp._clock_resolution
+        while sched and sched[0]._when < end_time:
+            h = heapq.heappop(sched)
+            h._scheduled = False
+            ready.append(h)
+        popleft = ready.popleft
+        for _ in range(len(ready)):
+            h = popleft()
+            if not h._cancelled:
+                h._run()
 
     def _advance(self, dt: float) -> None:
         # jump exactly onto the earliest timer (the base loop computed dt from it)

@@ -214,6 +214,8 @@ class Plant:
         self.pitch_deg = 0.0
         self.roll_deg = 0.0
         self._pitch_g = 0.0  # ground pitch without rocks, rad (the load)
+        self._sin_pg_at = 0.0  # _pitch_g for which _sin_pg = 3 sin(_pitch_g) was computed
+        self._sin_pg = 0.0
         self._zg = [0.0] * _N
         self._zb = [0.0] * _N
         self._grade = [0.0] * _N
@@ -276,12 +278,20 @@ class Plant:
         return (self.seed / 1073741824.0) - 1.0
 
     def _gauss(self):
-        # approximately normal, sigma 1 (three uniforms of variance 1/3)
-        return self._rand() + self._rand() + self._rand()
+        # approximately normal, sigma 1 (three uniforms of variance 1/3): _rand() x 3, inline
+        s = (self.seed * 1103515245 + 12345) & 0x7FFFFFFF
+        a = (s / 1073741824.0) - 1.0
+        s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+        a += (s / 1073741824.0) - 1.0
+        s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+        self.seed = s
+        return a + ((s / 1073741824.0) - 1.0)
 
     # -- faults and terrain (SIM_INJECT and tests) --
     def set_wheel_fault(self, i, fault):
         self.fault[i] = fault
+        if fault == WHEEL_JAM:
+            self.speed[i] = 0.0  # stops at once (the next step would stop it anyway)
 
     def clear_faults(self):
         for i in range(_N):
@@ -565,19 +575,23 @@ class Plant:
         self.t_s += dt
         self._sense()
         k = 1.0 - math.exp(-dt / TAU_S)
-        motor_w = 0.0
         on = self.enabled and self.powered
+        duty = self.duty
         # pushing into a rock too tall to climb: both sides driven towards it (a
         # turn in place is not blocked: rocks are checked against translation only)
-        dl = self.duty[0] + self.duty[1] + self.duty[2]
-        dr = self.duty[3] + self.duty[4] + self.duty[5]
-        push = on and ((self.blocked_fwd and dl > 0 and dr > 0) or (self.blocked_back and dl < 0 and dr < 0))
+        bf = self.blocked_fwd
+        bb = self.blocked_back
+        push = False
+        if on and (bf or bb):
+            dl = duty[0] + duty[1] + duty[2]
+            dr = duty[3] + duty[4] + duty[5]
+            push = (bf and dl > 0 and dr > 0) or (bb and dl < 0 and dr < 0)
         self._side(0, dt, k, on, push)
         self._side(3, dt, k, on, push)
         vl = self.vl
         vr = self.vr
         v = (vl + vr) * 0.5
-        if (self.blocked_fwd and v > 0.0) or (self.blocked_back and v < 0.0):
+        if (bf and v > 0.0) or (bb and v < 0.0):
             # a rock too tall to climb holds the body; it may still turn in place
             vl -= v
             vr -= v
@@ -585,37 +599,48 @@ class Plant:
             self.vr = vr
             v = 0.0
         self.v = v
-        self.omega = (vr - vl) / TRACK_M * SKID_EFF
+        omega = self.omega = (vr - vl) / TRACK_M * SKID_EFF
         # encoders and motor power
+        motor_w = 0.0
+        enc_pos = self.enc_pos
+        enc_out = self.enc_out
+        speed = self.speed
+        fault = self.fault
+        current = self.current
+        cpm = self.counts_per_m
         for i in range(_N):
-            self.enc_pos[i] += self.speed[i] * dt * self.counts_per_m
-            if self.fault[i] != WHEEL_ENC_DEAD:
-                self.enc_out[i] = int(self.enc_pos[i])
+            e = enc_pos[i] + speed[i] * dt * cpm
+            enc_pos[i] = e
+            if fault[i] != WHEEL_ENC_DEAD:
+                enc_out[i] = int(e)
             if on:
-                d = self.duty[i]
-                motor_w += BUS_V * self.current[i] * (d if d > 0 else -d)
+                d = duty[i]
+                motor_w += BUS_V * current[i] * (d if d > 0 else -d)
         self.motor_w = motor_w
         # body
-        h = self.heading + self.omega * dt * 0.5
+        heading = self.heading
+        h = heading + omega * dt * 0.5
         self.x += v * math.cos(h) * dt
         self.y += v * math.sin(h) * dt
-        self.heading += self.omega * dt
+        self.heading = heading + omega * dt
         dist = (v if v > 0 else -v) * dt
         self.travelled += dist
         # IMU
         if not self.imu_stuck:
-            self.pitch_out = self.pitch_deg + IMU_SIGMA_DEG * self._gauss()
-            self.roll_out = self.roll_deg + IMU_SIGMA_DEG * self._gauss()
-            self.gyro_out = self.omega + self.gyro_bias + GYRO_SIGMA * self._gauss()
+            g = self._gauss
+            self.pitch_out = self.pitch_deg + IMU_SIGMA_DEG * g()
+            self.roll_out = self.roll_deg + IMU_SIGMA_DEG * g()
+            self.gyro_out = omega + self.gyro_bias + GYRO_SIGMA * g()
         self._vo(dt, dist)
         # power and thermal: integrated (exactly, for the mean motor power) once
         # POWER_STEP_S of steps has gathered, so a 20-50 Hz loop pays for it once a second
-        self._acc_s += dt
+        acc_s = self._acc_s + dt
         self._acc_motor_j += motor_w * dt
-        if self._acc_s >= POWER_STEP_S:
-            self._power(self._acc_s, self._acc_motor_j / self._acc_s)
-            self._acc_s = 0.0
+        if acc_s >= POWER_STEP_S:
+            self._power(acc_s, self._acc_motor_j / acc_s)
+            acc_s = 0.0
             self._acc_motor_j = 0.0
+        self._acc_s = acc_s
 
     def _side(self, first, dt, k, on, push):
         # One side's ground speed (vl or vr), its wheels' rim speeds and currents.
@@ -623,10 +648,14 @@ class Plant:
         dsum = 0.0
         resist = 0.0
         climb = 0.0
-        for i in range(first, first + 3):
-            f = self.fault[i]
-            d = self.duty[i] if on else 0.0
-            climb += self._grade[i]
+        fault = self.fault
+        duty = self.duty
+        grade = self._grade
+        last = first + 3
+        for i in range(first, last):
+            f = fault[i]
+            d = duty[i] if on else 0.0
+            climb += grade[i]
             if f == WHEEL_JAM:
                 resist += MU_JAM
             elif f == WHEEL_OPEN or d == 0.0:
@@ -646,7 +675,11 @@ class Plant:
         else:
             u = dsum / n * VMAX_MPS  # mean commanded rim speed
             dirn = 1.0 if u > 0 else -1.0
-            c = (resist + dirn * (3.0 * math.sin(self._pitch_g) + climb)) / n
+            pg = self._pitch_g
+            if pg != self._sin_pg_at:
+                self._sin_pg_at = pg
+                self._sin_pg = 3.0 * math.sin(pg)
+            c = (resist + dirn * (self._sin_pg + climb)) / n
             stuck = push or c >= MU_MAX
             if stuck:
                 c = MU_MAX
@@ -669,27 +702,31 @@ class Plant:
         else:
             self.vr = vs
             self.slip[1] = slip
-        for i in range(first, first + 3):
-            f = self.fault[i]
-            d = self.duty[i] if on else 0.0
+        speed = self.speed
+        current = self.current
+        for i in range(first, last):
+            f = fault[i]
+            d = duty[i] if on else 0.0
             if f == WHEEL_JAM:
-                self.speed[i] = 0.0
-                self.current[i] = I_NOLOAD_A + I_STALL_A * (d if d > 0 else -d) if d != 0.0 else 0.0
+                speed[i] = 0.0
+                current[i] = I_NOLOAD_A + I_STALL_A * (d if d > 0 else -d) if d != 0.0 else 0.0
             elif f == WHEEL_OPEN or d == 0.0:
-                self.speed[i] = vs  # rolls with its side
-                self.current[i] = 0.0
+                speed[i] = vs  # rolls with its side
+                current[i] = 0.0
             else:
                 if stuck:
-                    self.speed[i] += (rim_t - self.speed[i]) * k
+                    sp = speed[i]
+                    sp += (rim_t - sp) * k
                 elif slip >= 0:
-                    self.speed[i] = vs / (1.0 - slip)
+                    sp = vs / (1.0 - slip)
                 else:
-                    self.speed[i] = vs * (1.0 + slip)
-                tq = (d * VMAX_MPS - self.speed[i]) / VMAX_MPS
+                    sp = vs * (1.0 + slip)
+                speed[i] = sp
+                tq = (d * VMAX_MPS - sp) / VMAX_MPS
                 if d < 0:
                     tq = -tq
                 tq = 0.0 if tq < 0 else 1.0 if tq > 1 else tq
-                self.current[i] = I_NOLOAD_A + I_STALL_A * tq
+                current[i] = I_NOLOAD_A + I_STALL_A * tq
 
     def _vo(self, dt, dist):
         # Visual-odometry fixes: every VO_STEP_M of travel, and VO_REST_S after

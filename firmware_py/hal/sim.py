@@ -249,14 +249,18 @@ class SimHal:
             raise Reset(RESET_BROWN_OUT)  # held in reset until the battery recovers
         enc = self.enc
         cur = self.current_ma
+        enc_out = p.enc_out
+        pcur = p.current
         for i in range(6):
-            enc[i] = p.enc_out[i]
-            cur[i] = int(p.current[i] * 1000.0)
+            enc[i] = enc_out[i]
+            cur[i] = int(pcur[i] * 1000.0)
         self.pitch_cdeg = int(p.pitch_out * 100)
         self.roll_cdeg = int(p.roll_out * 100)
         self.yaw_urad_s = int(p.gyro_out * 1000000)
         n = p.haz_n
-        for j in range(_HAZ):
+        # rows past both this and the last count are zero already
+        m = n if n > self.haz_n else self.haz_n
+        for j in range(m):
             if j < n:
                 self.haz_h_mm[j] = int(p.haz_h[j] * 1000.0)
                 self.haz_d_mm[j] = int(p.haz_d[j] * 1000.0)

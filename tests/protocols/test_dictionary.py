@@ -208,3 +208,16 @@ def test_every_command_round_trips_through_its_arguments(drawn: tuple[str, dict[
             assert got.value == want
         else:
             assert got.raw == want
+
+
+@given(st.data())
+def test_hk_converters_give_value_ofs_values(data: st.DataObject) -> None:
+    # decode_hk's precomputed per-field converters: the same Value (the same floating-point
+    # result, the same rounding) as value_of, for whole and fractional raw numbers
+    for hk in D.housekeeping.values():
+        for a in hk.parameters:
+            raw = data.draw(st.one_of(st.integers(-(2**31), 2**32), st.floats(-1e6, 1e6), st.just(3.0)))
+            if a.enum is not None:
+                raw = int(raw)
+            got, want = D.converter(a)(raw), D.value_of(a, raw)
+            assert got == want and type(got.value) is type(want.value), (a.name, raw, got, want)
