@@ -79,7 +79,7 @@ class GapTracker:
         settle_s: float = 1.0,
         timeout_s: float = 90.0,
         max_attempts: int = 4,
-        max_count: int = 64,
+        max_count: int = 256,
         window: int = 16384,
     ) -> None:
         self.settle_s = settle_s

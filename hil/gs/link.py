@@ -122,6 +122,10 @@ class GroundLink:
             self.state.tm_security = self._open_tm
         self.archive: ArchiveWriter | None = None
         self.fop = Fop1(fop or FopConfig(vcid=mission.tc_vcid, k=4, t1_s=t1_s), self._build_frame)
+        # a TM_RETRIEVE unanswered this long is asked again (two of FOP-1's T1), as many times
+        # as FOP-1 would transmit a frame (both sized for the link)
+        self.state.gaps.timeout_s = max(30.0, 2 * self.fop.config.t1_s)
+        self.state.gaps.max_attempts = max(4, self.fop.config.transmission_limit)
         self._deframer = TmDeframer(mission.tm_frame_length)
         self._tc_seq = tc_seq & 0x3FFF
         self._lock = threading.RLock()  # FOP-1 and the TC sequence count (link thread vs callers)
