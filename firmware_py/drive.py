@@ -477,7 +477,6 @@ class Drive:
         tgts = self._tgt
         caps = self._cap
         lds = self._ld
-        out = sf.output
         # the motor's lag fed forward (see below): its factor, and the load filter's
         # gain, are the same for every wheel
         lag = self.tau_ms - (dt_ms >> 1)
@@ -486,6 +485,16 @@ class Drive:
         dsum1 = 0
         n0 = 0
         n1 = 0
+        # the terms that depend only on the target and the last one (the same for a side's
+        # wheels): worked out again when they change
+        k_tgt = 0
+        k_prev = 0
+        acc = 0
+        acc16 = 0
+        a = 0
+        ff = 0
+        lim_fb = 0
+        lim_all = 0
         for i in range(6):
             if st[i] != OK:
                 integ[i] = 0
@@ -497,8 +506,28 @@ class Drive:
             if tgt == 0:
                 integ[i] = 0
                 duty[i] = 0
-                out(i, 0)
+                sf.output(i, 0)
                 continue
+            if tgt != k_tgt or prev != k_prev:
+                k_tgt = tgt
+                k_prev = prev
+                # the motor's lag: the speed change asked for this period, fed forward
+                # (a first-order lag tau under a duty held for the period dt reaches a step
+                # Δ when asked for Δ (tau/dt + 1/2): Δ (tau - dt/2) / dt more than the target)
+                acc = (tgt - prev) * lag // dt_ms if dt_ms > 0 else 0
+                acc = acc * 2048 // vf16
+                acc16 = (acc if tgt > 0 else -acc) << 4
+                # proportional and position terms scaled with the speed (encoder
+                # quantization is large against a slow target)
+                a = tgt if tgt >= 0 else -tgt
+                if a > _V_REF:
+                    a = _V_REF
+                ff = tgt * 2048 // vf16
+                # feedback bounded to _FB_PCT of the speed's duty: catching up a lag never
+                # drives the wheel more than that over its target; and within a quarter
+                af = ff if ff >= 0 else -ff
+                lim_fb = af * _FB_PCT // 100 + _FB_MIN
+                lim_all = (af >> 2) + _FB_MIN
             # the integral is the wheel's position lag (nm): reference travel less encoder
             # travel; it stops growing while the feedback is at its bound (anti-windup)
             ig0 = integ[i]
@@ -530,12 +559,7 @@ class Drive:
             # (x16 for precision; the sensor's whole mA are truncated: + 0.5 mA), less
             # the torque the acceleration feed-forward asked for
             m = ((ci - i0) * 2 + 1) * 4096 // ist64 if ci > i0 else 0
-            # the motor's lag: the speed change asked for this period, fed forward
-            # (a first-order lag tau under a duty held for the period dt reaches a step
-            # Δ when asked for Δ (tau/dt + 1/2): Δ (tau - dt/2) / dt more than the target)
-            acc = (tgt - prev) * lag // dt_ms if dt_ms > 0 else 0
-            acc = acc * 2048 // vf16
-            m -= (acc if tgt > 0 else -acc) << 4
+            m -= acc16
             ld = lds[i]  # a magnitude, kept from drive to drive
             ld += (m - ld) * kld // _LOAD_MS
             if ld < 0:
@@ -544,29 +568,19 @@ class Drive:
             ld >>= 4
             if tgt < 0:
                 ld = -ld
-            # proportional and position terms scaled with the speed (encoder quantization
-            # is large against a slow target)
-            a = tgt if tgt >= 0 else -tgt
-            if a > _V_REF:
-                a = _V_REF
-            ff = tgt * 2048 // vf16
-            # feedback bounded to _FB_PCT of the speed's duty: catching up a lag never
-            # drives the wheel more than that over its target
-            # (rounded, not floored: a floor's bias is a whole Q15 step at 1 m/h)
+            # the position term (rounded, not floored: a floor's bias is a whole Q15 step
+            # at 1 m/h), scaled with the speed
             fb = ((ig // 1000) * _KI_NUM + 500) // 1000
             fb = (fb * a + (_V_REF >> 1)) // _V_REF
             # (asymmetric: slowing a wheel that runs ahead is never limited as much)
-            af = ff if ff >= 0 else -ff
-            lim = af * _FB_PCT // 100 + _FB_MIN
-            if tgt > 0 and fb > lim or tgt < 0 and fb < -lim:
-                fb = lim if tgt > 0 else -lim
+            if tgt > 0 and fb > lim_fb or tgt < 0 and fb < -lim_fb:
+                fb = lim_fb if tgt > 0 else -lim_fb
                 if (ig > ig0) == (tgt > 0):
                     ig = ig0
-            lim = (af >> 2) + _FB_MIN
-            if fb > lim:
-                fb = lim
-            elif fb < -lim:
-                fb = -lim
+            if fb > lim_all:
+                fb = lim_all
+            elif fb < -lim_all:
+                fb = -lim_all
             integ[i] = ig
             d = ff + acc + ld + fb
             if d > c:
@@ -574,7 +588,7 @@ class Drive:
             elif d < -c:
                 d = -c
             duty[i] = d
-            out(i, d)
+            sf.output(i, d)
             if i < 3:
                 dsum0 += d
                 n0 += 1

@@ -8,7 +8,8 @@ otherwise sleep: it then jumps exactly to the earliest scheduled callback. Runs 
 deterministic (no wall clock anywhere), so a seeded simulation replays bit for bit.
 
 Real file descriptors still work (the selector is polled without blocking: at every idle
-wait, and every `BUSY_POLL_EVERY` iterations while callbacks keep the loop busy); if the
+wait, and every `BUSY_POLL_EVERY` iterations while callbacks keep the loop busy; when only
+the loop's own wake-up socket is registered, every `BUSY_POLL_EVERY` idle waits); if the
 loop has no timers at all it blocks on them for real, which is the only way it can wait
 on the outside world. Use it for in-process simulations: code running in other processes
 does not follow the virtual clock.
@@ -52,6 +53,8 @@ _MAX_SELECT_TIMEOUT = 24 * 3600
 
 
 _BASE_RUN_ONCE = asyncio.SelectorEventLoop._run_once  # type: ignore[attr-defined]
+_Handle = asyncio.Handle
+_TimerHandle = asyncio.TimerHandle
 
 
 class VirtualTimeStall(FarsideError):
@@ -104,6 +107,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self.stall_passes = STALL_PASSES
         self._stall_t = self._vtime
         self._stall_n = 0
+        self._quiet_jumps = BUSY_POLL_EVERY  # idle jumps since the last poll (the first one polls)
 
     def _stalled(self) -> None:
         # called from the selector with callbacks ready: say what kept the loop busy
@@ -119,6 +123,43 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._vtime
+
+    # asyncio's call_soon, call_later and call_at without the debug loop's checks (the debug
+    # loop keeps asyncio's own): a task's every wake and sleep goes through them
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:  # type: ignore[override]
+        lp: Any = self
+        if lp._debug:
+            return super().call_soon(callback, *args, context=context)
+        if lp._closed:
+            raise RuntimeError("Event loop is closed")
+        handle = _Handle(callback, args, self, context)
+        lp._ready.append(handle)
+        return handle
+
+    def call_later(  # type: ignore[override]
+        self, delay: float, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        lp: Any = self
+        if lp._debug or delay is None:
+            return super().call_later(delay, callback, *args, context=context)
+        return self._timer(self._vtime + delay, callback, args, context)
+
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        lp: Any = self
+        if lp._debug or when is None:
+            return super().call_at(when, callback, *args, context=context)
+        return self._timer(when, callback, args, context)
+
+    def _timer(self, when: float, callback: Any, args: tuple[Any, ...], context: Any) -> asyncio.TimerHandle:
+        lp: Any = self
+        if lp._closed:
+            raise RuntimeError("Event loop is closed")
+        timer: Any = _TimerHandle(when, callback, args, self, context)
+        heapq.heappush(lp._scheduled, timer)
+        timer._scheduled = True
+        return timer  # type: ignore[no-any-return]
 
     def _run_once(self) -> None:
         # asyncio's iteration, the same steps in the same order (cancelled timers dropped,
@@ -167,9 +208,17 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             timeout = None
             if sched:
                 timeout = min(max(0.0, sched[0]._when - self._vtime), _MAX_SELECT_TIMEOUT)
-            events = selector.select(timeout)
-            if events:
-                lp._process_events(events)
+            if timeout and self._quiet_jumps < BUSY_POLL_EVERY and len(selector._fd_to_key) <= 1:
+                # only the loop's own wake-up socket is registered (a thread's
+                # call_soon_threadsafe reaches the ready queue without it): jump without a
+                # poll, and poll now and then to drain it
+                self._quiet_jumps += 1
+                self._advance(timeout)
+            else:
+                self._quiet_jumps = 0
+                events = selector.select(timeout)
+                if events:
+                    lp._process_events(events)
         end_time = self._vtime + lp._clock_resolution
         while sched and sched[0]._when < end_time:
             h = heapq.heappop(sched)

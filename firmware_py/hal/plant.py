@@ -216,6 +216,8 @@ class Plant:
         self._pitch_g = 0.0  # ground pitch without rocks, rad (the load)
         self._sin_pg_at = 0.0  # _pitch_g for which _sin_pg = 3 sin(_pitch_g) was computed
         self._sin_pg = 0.0
+        self._k_dt = 0.0  # the step for which _k = 1 - exp(-dt / TAU_S) was computed
+        self._k = 0.0
         self._zg = [0.0] * _N
         self._zb = [0.0] * _N
         self._grade = [0.0] * _N
@@ -574,7 +576,10 @@ class Plant:
     def _step(self, dt):
         self.t_s += dt
         self._sense()
-        k = 1.0 - math.exp(-dt / TAU_S)
+        if dt != self._k_dt:  # the lag's gain over dt (a fixed-rate loop steps one dt)
+            self._k_dt = dt
+            self._k = 1.0 - math.exp(-dt / TAU_S)
+        k = self._k
         on = self.enabled and self.powered
         duty = self.duty
         # pushing into a rock too tall to climb: both sides driven towards it (a

@@ -104,7 +104,8 @@ def plot_traverse(hk: Table, events: Table, title: str = "traverse") -> Figure:
 
 def save_png(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
+    # zlib's fastest level: a third of the encoding time for PNGs about a quarter larger
+    fig.savefig(path, format="png", dpi=100, pil_kwargs={"compress_level": 1})
     return path
 
 
