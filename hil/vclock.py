@@ -54,7 +54,56 @@ _MAX_SELECT_TIMEOUT = 24 * 3600
 
 _BASE_RUN_ONCE = asyncio.SelectorEventLoop._run_once  # type: ignore[attr-defined]
 _Handle = asyncio.Handle
+# what asyncio.sleep's timer calls (its own future done with its result): such timers are
+# made _Wakes (None if this Python has no such function: then every timer is a TimerHandle)
+_SET_RESULT: Any = getattr(asyncio.futures, "_set_result_unless_cancelled", None)
 _TimerHandle = asyncio.TimerHandle
+
+
+class _Wake:
+    """The timer of an asyncio.sleep: the part of a TimerHandle the loop and asyncio.sleep
+    use, without a Handle's context copy and callback call (a task's every sleep makes one).
+    It orders in the heap exactly as TimerHandles do (by time alone), among them."""
+
+    __slots__ = ("_when", "_fut", "_result", "_loop", "_cancelled", "_scheduled")
+
+    def __init__(self, loop: Any, when: float, fut: asyncio.Future[Any], result: Any) -> None:
+        self._loop = loop
+        self._when = when
+        self._fut = fut
+        self._result = result
+        self._cancelled = False
+        self._scheduled = True
+
+    def __lt__(self, other: Any) -> bool:
+        return bool(self._when < other._when)
+
+    def __gt__(self, other: Any) -> bool:
+        return bool(self._when > other._when)
+
+    def when(self) -> float:
+        return self._when
+
+    def cancel(self) -> None:
+        # as TimerHandle.cancel: a cancelled timer still in the heap is counted
+        if not self._cancelled:
+            if self._scheduled:
+                self._loop._timer_cancelled_count += 1
+            self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def _run(self) -> None:
+        _SET_RESULT(self._fut, self._result)
+
+    @property
+    def _args(self) -> tuple[Any, ...]:  # for waker() and the stall report
+        return (self._fut, self._result)
+
+    @property
+    def _callback(self) -> Any:
+        return _SET_RESULT
 
 
 class VirtualTimeStall(FarsideError):
@@ -142,6 +191,13 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         lp: Any = self
         if lp._debug or delay is None:
             return super().call_later(delay, callback, *args, context=context)
+        if callback is _SET_RESULT and context is None and len(args) == 2:
+            # asyncio.sleep's timer
+            if lp._closed:
+                raise RuntimeError("Event loop is closed")
+            wake: Any = _Wake(self, self._vtime + delay, args[0], args[1])
+            heapq.heappush(lp._scheduled, wake)
+            return wake  # type: ignore[no-any-return]
         return self._timer(self._vtime + delay, callback, args, context)
 
     def call_at(  # type: ignore[override]

@@ -123,3 +123,31 @@ def test_a_busy_burst_that_lets_time_move_is_not_a_stall() -> None:
         assert loop.run_until_complete(main()) == pytest.approx(30.0)
     finally:
         loop.close()
+
+
+def test_sleeps_and_other_timers_share_one_time_order_and_cancel_cleanly() -> None:
+    # asyncio.sleep's timers are the loop's light ones (_Wake), in the same heap as the
+    # TimerHandles of call_later and wait_for; a cancelled sleep's timer is dropped
+    seen: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, s: float) -> None:
+        await asyncio.sleep(s)
+        seen.append((name, asyncio.get_running_loop().time()))
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        doomed = asyncio.create_task(sleeper("cancelled", 0.5))
+        loop.call_later(1.25, lambda: seen.append(("call_later", loop.time())))
+        tasks = [asyncio.create_task(sleeper(n, s)) for n, s in (("2", 2.0), ("1", 1.0), ("1.5", 1.5), ("0", 0.0))]
+        await asyncio.sleep(0.1)
+        doomed.cancel()
+        try:
+            await asyncio.wait_for(asyncio.Event().wait(), 1.75)
+        except asyncio.TimeoutError:
+            seen.append(("wait_for", loop.time()))
+        await asyncio.gather(*tasks)
+        assert doomed.cancelled()
+        return len(loop._scheduled)  # type: ignore[attr-defined]
+
+    assert vclock.run(main()) == 0
+    assert seen == [("0", 0.0), ("1", 1.0), ("call_later", 1.25), ("1.5", 1.5), ("wait_for", 1.85), ("2", 2.0)]
