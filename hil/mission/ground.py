@@ -112,6 +112,10 @@ class LoopGround(GroundLink):
         if st.hk_count != self._seen_hk_count:
             self._seen_hk_count = st.hk_count
             self.history.hk.append(HkSample(self.now(), dict(st.hk)))
+        if self._last_boot is None and "boot_count" in st.hk_raw:
+            # the boot the rover was in when we first heard it: its BOOT event, retrieved from
+            # the packet store afterwards, is no reboot
+            self._last_boot = st.hk_raw["boot_count"]
         if st.event_seq != self._seen_event_seq:
             new = [e for e in st.events if e.seq > self._seen_event_seq]
             self._seen_event_seq = st.event_seq
