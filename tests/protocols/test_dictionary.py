@@ -221,3 +221,18 @@ def test_hk_converters_give_value_ofs_values(data: st.DataObject) -> None:
                 raw = int(raw)
             got, want = D.converter(a)(raw), D.value_of(a, raw)
             assert got == want and type(got.value) is type(want.value), (a.name, raw, got, want)
+
+
+@given(st.data())
+def test_decode_hk_gives_value_ofs_values_field_by_field(data: st.DataObject) -> None:
+    # decode_hk's generated decoder against value_of on the unpacked fields of random reports
+    for sid, hk in D.housekeeping.items():
+        layout = struct.Struct(hk.struct_format)
+        payload = sid.to_bytes(2, "big") + data.draw(st.binary(min_size=layout.size - 2, max_size=layout.size - 2))
+        raws = layout.unpack(payload)[1:]
+        if any(isinstance(r, float) and r != r for r in raws):
+            continue  # a NaN is never equal to itself
+        got = D.decode_hk(payload).values
+        want = tuple(D.value_of(a, r) for a, r in zip(hk.parameters, raws, strict=True))
+        assert got == want
+        assert [type(v.value) for v in got] == [type(v.value) for v in want]
