@@ -5,7 +5,9 @@ virtual-time loop cannot drive. `LoopGround` is the same `hil.gs.link.GroundLink
 deframing, decoding into `GroundState`, FOP-1, SDLS, dictionary-encoded commands, the
 session archive — but takes its octets from a callback and keeps every timer on the
 running loop, so the same code runs in virtual time (hil/vclock.py) and in real time.
-It adds the per-test histories and resynchronises COP-1 when the rover reboots.
+It adds the per-test histories and resynchronises COP-1 when the rover reboots; its
+`commands` is the ground service's own command tracking (hil.gs.commandlog), so the
+harness and `farside mission` see each command's stages as `gs send` and the console do.
 
     ground = LoopGround(mission, write=relay_input, archive=ArchiveWriter(folder))
     ground.feed(octets)            # TM stream octets from the link
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.gs.archive import ArchiveWriter
+from hil.gs.commandlog import CommandLog
 from hil.gs.link import CommandTrack, GroundLink
 from hil.gs.mission import Mission
 from hil.gs.state import EventRecord
@@ -78,6 +81,8 @@ class LoopGround(GroundLink):
         self._seen_event_seq = 0
         self._seen_hk_count = 0
         self._last_boot: Any = None
+        # the service's command tracking (QUEUED .. COMPLETED / FAILED / UNKNOWN), in virtual time
+        self.commands = CommandLog(self)
         self.sent_frames: list[bytes] = []  # TC frames as sent (without the EB90 start)
         self.octets_in = 0
         self.octets_out = 0
@@ -109,6 +114,8 @@ class LoopGround(GroundLink):
 
     def _on_frame(self) -> None:
         st = self.state
+        if self.commands.pending():
+            self.commands.update()
         if st.hk_count != self._seen_hk_count:
             self._seen_hk_count = st.hk_count
             self.history.hk.append(HkSample(self.now(), dict(st.hk)))
@@ -167,8 +174,11 @@ class LoopGround(GroundLink):
         label, label_args = name.upper(), args
         if at is not None:
             label, label_args = "TT_INSERT", {"release_s": at, "command": name.upper(), **args}
+        entry = self.commands.new(label, label_args, "harness", at=at)
         track = self.submit(label, label_args, pkt, rid, bypass=bypass)
+        self.commands.attach(entry, track)
         self.pump()
+        self.commands.update()
         return track
 
     def reports(self, track: CommandTrack) -> list[str]:
