@@ -35,7 +35,7 @@ from hil.gs.keys import resolve_keys
 from hil.gs.mission import Mission
 from hil.mission.ground import LoopGround
 from hil.relay.channel import Relay
-from hil.relay.profile import load_profile
+from hil.relay.profile import Visibility, load_profile
 from protocols.cop1 import FopConfig, size_for_link
 
 T = TypeVar("T")
