@@ -87,6 +87,7 @@ class PacketIndex:
     starts: np.ndarray  # int64 packet start offsets, ascending
     lengths: np.ndarray  # int64 total packet lengths
     ground_time: np.ndarray  # float64 UNIX time of the frame holding each packet's start
+    retrieved: int = 0  # packets from the packet store's virtual channel among them
 
 
 def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray | list[np.ndarray]) -> PacketIndex:
@@ -106,10 +107,99 @@ def index_packets(mission: Mission, times: np.ndarray, frames: np.ndarray | list
     b0, b1 = head[:, 0], head[:, 1]
     scid = ((b0 & 0x3F) << 4) | (b1 >> 4)
     vcid = (b1 >> 1) & 7
-    fhp = ((head[:, 4] & 7) << 8) | head[:, 5]
     bounds = np.cumsum([0] + [len(r) for r in runs]).tolist()
+    ours = scid == mission.scid
+    live = _index_vc(times, runs, head, bounds, np.flatnonzero(ours & (vcid == mission.tm_vcid)), dlen)
+    store_vc = mission.raw["mission"].get("tm_store_vcid")
+    if store_vc is None or store_vc == mission.tm_vcid:
+        return live
+    on_store = ours & (vcid == store_vc)
+    if not on_store.any():  # the common case: nothing was retrieved
+        return live
+    # each packet's frame by row number, to place the retrieved packets among the live ones
+    rows = np.arange(len(head), dtype=np.float64)
+    live = _index_vc(rows, runs, head, bounds, np.flatnonzero(ours & (vcid == mission.tm_vcid)), dlen)
+    store = _index_vc(rows, runs, head, bounds, np.flatnonzero(on_store), dlen)
+    merged = merge_retrieved(live, store)
+    merged.ground_time = times[merged.ground_time.astype(np.int64)]
+    return merged
+
+
+RETRIEVAL_WINDOW = 4096  # packets: how far from where it belongs a retrieved packet is placed and matched
+
+
+def _packet_keys(idx: PacketIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(APID << 14 | sequence count, rover time in seconds or NaN) of each packet."""
+    st, buf = idx.starts, idx.stream
+    last = len(buf) - 1
+
+    def at(off: int) -> np.ndarray:
+        return buf[np.minimum(st + off, last)].astype(np.int64)
+
+    key = (((at(0) << 8) | at(1)) & 0x7FF) << 14 | (((at(2) << 8) | at(3)) & 0x3FFF)
+    coarse = (at(13) << 24) | (at(14) << 16) | (at(15) << 8) | at(16)
+    t = coarse.astype(np.float64) + ((at(17) << 8) | at(18)) / 65536.0
+    t[(idx.lengths < TM_HEADER_OCTETS + 2) | ((at(0) & 0x08) == 0)] = np.nan  # no secondary header
+    return key, t
+
+
+def merge_retrieved(live: PacketIndex, store: PacketIndex, window: int = RETRIEVAL_WINDOW) -> PacketIndex:
+    """The live channel's packets with the packet store's (retrieved) ones among them, in
+    packet time order, without duplicates.
+
+    Both indexes' `ground_time` are frame numbers (archive order). The live packets keep
+    their order; a retrieved packet goes after the last live packet, among the `window` live
+    packets received before it, whose packet time is not later than its own. A retrieved
+    packet is dropped when a packet with its APID, sequence count and octets lies within
+    `window` packets of that place (the 14-bit count wraps), or was retrieved already;
+    idle packets of the store's channel are dropped.
+    """
+    lkey, lt = _packet_keys(live)
+    skey, stime = _packet_keys(store)
+    at = np.searchsorted(live.ground_time, store.ground_time, side="right")
+    n = len(live.starts)
+    place: list[int] = []
+    kept: list[int] = []
+    seen: dict[bytes, int] = {}
+    for j in range(len(store.starts)):
+        if (skey[j] >> 14) == IDLE_APID:
+            continue
+        s0, ln = int(store.starts[j]), int(store.lengths[j])
+        octets = store.stream[s0 : s0 + ln].tobytes()
+        hi = int(at[j])
+        lo = max(0, hi - window)
+        before = np.flatnonzero(lt[lo:hi] <= stime[j])
+        pos = lo + int(before[-1]) + 1 if len(before) else lo
+        if abs(seen.get(octets, -2 * window - 1) - pos) <= window:
+            continue  # retrieved twice
+        same = lo + np.flatnonzero(lkey[lo : min(n, hi + window)] == skey[j])
+        if any(
+            int(live.lengths[i]) == ln and live.stream[int(live.starts[i]) : int(live.starts[i]) + ln].tobytes() == octets
+            for i in same.tolist()
+        ):
+            continue  # the live copy arrived too
+        seen[octets] = pos
+        place.append(pos)
+        kept.append(j)
+    if not kept:
+        return live
+    k = np.asarray(kept, dtype=np.int64)
+    where = np.concatenate((np.arange(n, dtype=np.int64), np.asarray(place, dtype=np.int64)))
+    tier = np.concatenate((np.ones(n, np.int64), np.zeros(len(k), np.int64)))  # retrieved before the live one there
+    order = np.lexsort((np.arange(len(where)), tier, where))
+    stream = np.concatenate((live.stream, store.stream))
+    starts = np.concatenate((live.starts, store.starts[k] + len(live.stream)))[order]
+    lengths = np.concatenate((live.lengths, store.lengths[k]))[order]
+    ground = np.concatenate((live.ground_time, store.ground_time[k]))[order]
+    return PacketIndex(stream, starts, lengths, ground, retrieved=len(k))
+
+
+def _index_vc(
+    times: np.ndarray, runs: list[np.ndarray], head: np.ndarray, bounds: list[int], on_vc: np.ndarray, dlen: int
+) -> PacketIndex:
+    """The packets of one virtual channel, whose frames are rows `on_vc` (ascending) of `runs`."""
+    fhp = ((head[:, 4] & 7) << 8) | head[:, 5]
     fields = TM_FRAME_HEADER, TM_FRAME_HEADER + dlen
-    on_vc = np.flatnonzero((scid == mission.scid) & (vcid == mission.tm_vcid))
     # a frame repeating the previous one of the channel (VC and MC counts, data field) is the
     # link's duplicate: discarded, as the demultiplexer does (its packets were found once)
     mc, vcc = head[on_vc, 2], head[on_vc, 3]
@@ -343,7 +433,7 @@ def _window(
     idx = index_packets(mission, number, [f for _, f in parts])
     keep = (idx.ground_time >= first) & (idx.ground_time < first + len(block[1]))
     row = idx.ground_time[keep].astype(np.int64) - lo
-    return PacketIndex(idx.stream, idx.starts[keep], idx.lengths[keep], times[row])
+    return PacketIndex(idx.stream, idx.starts[keep], idx.lengths[keep], times[row], idx.retrieved)
 
 
 def iter_indexed(
@@ -418,12 +508,17 @@ def export_archive(
     low: dict[str, list[Table]] = {}
     rows: dict[str, int] = {}
     units: dict[str, dict[str, str]] = {}
+    retrieved = False
     with ThreadPoolExecutor(1, thread_name_prefix="export-writer") as pool:
         pending: list[Future[None]] = []
-        for tables in iter_decoded(mission, archive, others, window):
+        for idx in iter_indexed(mission, archive, others, window):
             for f in pending:
                 f.result()
             pending = []
+            if idx.retrieved:
+                retrieved = True  # packets retrieved from the store: placed archive-wide, below
+                break
+            tables = decode_index(mission, idx)
             for name, t in tables.items():
                 if name not in hk_names:
                     low.setdefault(name, []).append(t)
@@ -438,6 +533,8 @@ def export_archive(
     files = []
     for w in writers.values():
         files.append(w.close())
+    if retrieved:
+        return _export_whole(mission, archive, out, fmt, keys)
     final = {name: concat_tables(parts) for name, parts in low.items()}
     final["tc_sent"] = tc_table(mission, [r for r in others if r.kind == KIND_TC], keys or _setting_keys())
     if "verification" in final:
@@ -451,6 +548,16 @@ def export_archive(
             files.append(w.close())
     (out / "units.json").write_text(json.dumps(units, indent=1, sort_keys=True))
     return Exported(rows, files)
+
+
+def _export_whole(mission: Mission, archive: Path | str, out: Path, fmt: str, keys: KeyStore | None) -> Exported:
+    """The export of an archive holding packets retrieved from the rover's packet store: a
+    retrieved packet may belong windows before the one it arrived in, so the archive is
+    decoded whole (as `decode_archive`) and written at once, over the files the streamed
+    attempt began."""
+    tables = decode_archive(mission, archive, keys)
+    files = write_tables(tables, out, fmt)
+    return Exported({t.name: len(t) for t in tables.values() if len(t)}, files)
 
 
 def _setting_keys() -> KeyStore | None:
