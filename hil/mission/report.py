@@ -232,6 +232,8 @@ def summarize(
         **run_section(spec, rover, wall_s, error, link),
         "distance_m": round(distance, 3),
         **pose_section(hk),
+        # housekeeping retrieved from the packet store: archived (and exported), not in `hk`
+        "hk_retrieved": rover.ground.state.hk_late,
         **fault_section(ctx, truth),
         "steps": step_section(ctx, truth),
         "commands": command_section(rover.ground),
