@@ -19,6 +19,12 @@ the next window decodes, so memory stays a few windows whatever the archive's si
 A window reads one frame before it and AHEAD_FRAMES after it, and keeps the packets that
 *start* in it: every packet is found exactly once, as by a decode of the whole archive.
 
+Packets the ground retrieved from the rover's packet store come on their own virtual channel
+(`tm_store_vcid`), reassembled on their own: each goes among the live channel's packets by its
+packet time (`merge_retrieved`; its ground_time stays the time it arrived), and one the ground
+already had is dropped. An archive with none (the common case) costs one comparison more; one
+with some is decoded whole, since a retrieved packet may belong windows before its own.
+
 Tables: one per HK SID; `events` (one `arg_<name>` column per argument name over all event
 kinds: the union of columns, empty where an event has no such argument); `verification`
 (each 1/x report with the command it reports on, joined on the request ID to the TC frames
