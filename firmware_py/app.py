@@ -281,6 +281,14 @@ class Rover:
             self.modes.request(modes.SAFE, modes.R_RESETS)
         else:
             self.modes.request(modes.STANDBY, modes.R_BOOT)
+        if MICROPYTHON:
+            # boot's garbage (files read and parsed, modules loaded on first use) goes now:
+            # HK free_heap is gc.mem_free(), live heap plus garbage not yet collected, so
+            # the first report after BOOT is the heap left to the rover (less about a
+            # second's allocations), not wherever the collector's cycle happens to be
+            import gc
+
+            gc.collect()
         self.watchdog.start()
 
     # -- commands that end the run --

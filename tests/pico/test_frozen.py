@@ -8,6 +8,12 @@ in the user's cache), or taken from ./build when it already holds these sources.
 Arm toolchain or MicroPython's source the slow tests skip, except under CI (CI=true), where
 they fail. Boot time (chip seconds to the BOOT event) and the rover's free heap after boot
 are printed for the frozen modules and for .mpy files.
+
+The heap is HK free_heap, gc.mem_free(): the live heap less the garbage not yet collected, a
+sawtooth of about a minute on an idle rover. It is compared at one defined point, the first
+report after BOOT: the rover collects its boot's garbage as it boots, so that report is the
+heap left to it less about a second's allocations (any other report is wherever the
+collector's cycle happens to be).
 """
 
 from __future__ import annotations
@@ -117,7 +123,8 @@ def _modules(report: FlashReport) -> list[str]:
 
 
 def _measure(image: Path, firmware: Path, folder: Path) -> tuple[float, int]:
-    """Boot a copy of a flashed flash image: chip seconds to the BOOT event, free heap in HK."""
+    """Boot a copy of a flashed flash image: chip seconds to the BOOT event, and free heap in
+    the first HK report after it (the heap left to the rover: see the module docstring)."""
     from hil.mission.api import RoverApi
     from hil.mission.chip import ChipTarget
 
@@ -195,7 +202,7 @@ def test_frozen_firmware_boots_and_flash_keeps_it_current(
             f"\n.mpy files:     BOOT {mpy_boot:.2f} chip s after power-on, free heap {mpy_heap:,} B, "
             f"flash {changed.seconds:.1f} s ({changed.payload_bytes:,} B of files)"
         )
-    assert frozen_heap > mpy_heap + 16_384
+    assert frozen_heap > mpy_heap + 32_768  # about 56 KB of bytecode and constants left in flash
     assert frozen_boot < mpy_boot
 
 
