@@ -30,6 +30,7 @@ import os
 import secrets
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -203,7 +204,7 @@ class GsService:
         """Bind, publish the registry entry and start following the session."""
         self.loop = asyncio.get_running_loop()
         self.session.notify = self._kick
-        app = web.Application(middlewares=[self._auth])
+        app = web.Application(middlewares=[self._errors, self._auth])
         self._routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -447,6 +448,18 @@ class GsService:
             f.write(json.dumps(e.json()) + "\n")
 
     # --- HTTP ------------------------------------------------------------------------------------
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """A fault in a handler answers JSON with one line (clients parse every answer) and
+        leaves its traceback on the service's stderr."""
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            traceback.print_exc()
+            return web.json_response({"error": f"{request.path}: internal error: {type(exc).__name__}: {exc}"}, status=500)
+
     @web.middleware
     async def _auth(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         if request.path.startswith("/static/"):  # the console's scripts and styles hold no data
