@@ -188,11 +188,12 @@ class Rover:
 
     @property
     def time_s(self):
-        return self._t0_s + (self.uptime_ms - self._t0_up_ms) // 1000
+        # the CUC coarse time is a 4-octet counter: it rolls over (CCSDS 301.0), never overflows
+        return (self._t0_s + (self.uptime_ms - self._t0_up_ms) // 1000) & 0xFFFFFFFF
 
     def clock(self):
         ms = self.uptime_ms - self._t0_up_ms
-        return self._t0_s + ms // 1000, ((ms % 1000) * 65536) // 1000
+        return (self._t0_s + ms // 1000) & 0xFFFFFFFF, ((ms % 1000) * 65536) // 1000
 
     def set_time(self, time_s, ms=0):
         self._t0_s = time_s
