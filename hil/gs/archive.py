@@ -259,6 +259,17 @@ def _scan(data: bytes | mmap.mmap, *, offsets: list[np.ndarray] | None = None) -
         o = nxt
 
 
+def good_records(part: Path) -> tuple[mmap.mmap | bytes, np.ndarray] | None:
+    """A part's mapped octets and the offsets of its records whose CRC checks (corrupt spans
+    skipped with a warning); None if it holds none."""
+    data = _map(part)
+    chunks: list[np.ndarray] = []
+    check_part(part, data, chunks)
+    if not chunks:
+        return None
+    return data, np.concatenate(chunks)
+
+
 def check_part(path: Path, data: bytes | mmap.mmap | None = None, offsets: list[np.ndarray] | None = None) -> ScanResult:
     """Scan one part file. Corrupt spans with good records after them are skipped, each
     with an `ArchiveWarning` naming its offset; a part with no good record at all (not an
@@ -394,12 +405,10 @@ def summarise_session(folder: Path) -> SessionSummary:
     records = tm = tc = size = 0
     for part in parts:
         size += part.stat().st_size
-        data = _map(part)
-        chunks: list[np.ndarray] = []
-        check_part(part, data, chunks)
-        if not chunks:
+        checked = good_records(part)
+        if checked is None:
             continue
-        off = np.concatenate(chunks)
+        data, off = checked
         u8 = np.frombuffer(data, dtype=np.uint8)
         kinds = u8[off + 12]
         records += len(off)
@@ -663,12 +672,10 @@ def read_tm_frames(archive: Path | str, frame_length: int, concatenate: bool = T
         [("len", ">u4"), ("time", ">f8"), ("kind", "u1"), ("frame", "u1", (frame_length,)), ("crc", ">u4")]
     )
     for part in part_paths(Path(archive)):
-        data = _map(part)
-        chunks: list[np.ndarray] = []
-        check_part(part, data, chunks)
-        if not chunks:
+        checked = good_records(part)
+        if checked is None:
             continue
-        off = np.concatenate(chunks)
+        data, off = checked
         u8 = np.frombuffer(data, dtype=np.uint8)
         # runs of consecutive fixed-size TM records are read as one structured view each
         lens = (
