@@ -188,12 +188,19 @@ class Rover:
 
     @property
     def time_s(self):
-        # the CUC coarse time is a 4-octet counter: it rolls over (CCSDS 301.0), never overflows
-        return (self._t0_s + (self.uptime_ms - self._t0_up_ms) // 1000) & 0xFFFFFFFF
+        t = self._t0_s + (self.uptime_ms - self._t0_up_ms) // 1000
+        # the CUC coarse time is a 4-octet counter: it rolls over (CCSDS 301.0), never overflows;
+        # compared first, so the common case allocates no long int on a 32-bit port
+        if t > 0xFFFFFFFF:
+            t &= 0xFFFFFFFF
+        return t
 
     def clock(self):
         ms = self.uptime_ms - self._t0_up_ms
-        return (self._t0_s + ms // 1000) & 0xFFFFFFFF, ((ms % 1000) * 65536) // 1000
+        t = self._t0_s + ms // 1000
+        if t > 0xFFFFFFFF:
+            t &= 0xFFFFFFFF
+        return t, ((ms % 1000) * 65536) // 1000
 
     def set_time(self, time_s, ms=0):
         self._t0_s = time_s
