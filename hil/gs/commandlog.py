@@ -114,6 +114,9 @@ class CommandLog:
         self.keep = keep
         self.persist = persist
         self.entries: OrderedDict[int, CommandEntry] = OrderedDict()
+        # the commands being followed (a track, no outcome yet): what every update walks, so a
+        # long history costs nothing per frame
+        self._followed: dict[int, CommandEntry] = {}
         self.next_id = 1
         # commands come in on request threads while the loop updates them
         self._lock = threading.RLock()
@@ -126,7 +129,7 @@ class CommandLog:
             e.add("QUEUED", e.t0)
             self.entries[e.id] = e
             while len(self.entries) > self.keep:
-                self.entries.popitem(last=False)
+                self._followed.pop(self.entries.popitem(last=False)[0], None)
             self._persist(e)
         return e
 
@@ -138,6 +141,7 @@ class CommandLog:
         """A command refused after all (before it reached the link): not in the history."""
         with self._lock:
             self.entries.pop(cid, None)
+            self._followed.pop(cid, None)
 
     def latest(self, limit: int) -> list[CommandEntry]:
         with self._lock:
@@ -148,6 +152,8 @@ class CommandLog:
             for old in self.entries.values():
                 if old is not e and old.outcome is None and old.request_id == track.request_id:
                     old.track = None  # the sequence count wrapped: its reports are the new one's now
+                    self._followed.pop(old.id, None)
+            self._followed[e.id] = e
         e.track = track
         e.request_id = track.request_id
         e.name, e.args = track.name, dict(track.args)  # a time-tagged one is TT_INSERT
@@ -161,7 +167,9 @@ class CommandLog:
 
     def pending(self) -> list[CommandEntry]:
         with self._lock:
-            return [e for e in self.entries.values() if e.outcome is None and e.track is not None]
+            for cid in [cid for cid, e in self._followed.items() if e.outcome is not None or e.track is None]:
+                del self._followed[cid]
+            return list(self._followed.values())
 
     def update(self) -> list[CommandEntry]:
         """Bring every unfinished command's stages up to date; the ones that changed."""
@@ -234,6 +242,7 @@ class CommandLog:
                                             "a report from the rover still resolves it")
                 e.track = CommandTrack(e.name, e.args, e.request_id, b"", e.t0)
                 e.reports_seen = 0
+                self._followed[e.id] = e
                 unresolved.append(e)
         self.compact(path)
         return unresolved
