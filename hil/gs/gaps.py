@@ -8,18 +8,30 @@ Every TM packet the ground decodes passes `note()` first:
   missing;
 - a missing count that arrives (retrieved) fills its place;
 - any other count behind the expected one that is not a duplicate means the rover restarted
-  its count (a reboot): what was missing before is given up (the store is RAM) and the
-  counts below the new one are missing.
+  its count (a reboot of a rover whose store is RAM only): what was missing before is given up
+  and the counts below the new one are missing. A rover with a filesystem carries its count and
+  its reports and events over a reboot (firmware_py.pktstore's journal): no restart is seen,
+  and what it missed before the reboot is asked for like any gap.
 
 `due(now)` gives the next request: from the first missing count to the last one within
 `max_count` of it, once `settle_s` passed since they went missing, one request at a time
 (one command for several gaps: the uplink is the scarce direction; the copies of packets the
 ground already has cost downlink octets only, and are dropped as duplicates). The rover answers
-with its retrieval report (TM 15/10: apid, first, count, packets sent), then TM 1/7;
-`finished()` closes the request with the completion, or without it (refused, or no answer
-within `timeout_s`). When every packet the rover sent arrived, the counts still missing
-were not in the store (housekeeping is stored one in ten, or it was overwritten): given up.
-Otherwise each count gets `max_attempts` requests.
+with the stored packets of the range on the store's virtual channel, then its retrieval report
+(TM 15/10: apid, first, count, packets sent) and TM 1/7; `finished()` closes the request with
+the report (TM 15/10 or 1/7), or without it (refused, or no answer).
+
+No answer: the request or its answer was lost. A request that has had `answer_s` of a live link
+since it was sent (or since its last packet arrived) without its report is taken as lost and
+asked again; the time the link was silent (a relay outage: TM stops, and a relay that stores
+and forwards delivers the request late) does not count, so an outage does not spend attempts.
+`answer_s` is sized for the link (hil.gs.link: FOP-1's T1, itself the time a frame takes to be
+acknowledged: uplink serialisation of the frames ahead, the round trip, a TM frame, a margin).
+
+When every packet the rover sent arrived (counted by distinct sequence count: the link
+duplicates frames), the counts still missing were not in the store (housekeeping is kept one in
+`tm_store_hk_every`, or it was overwritten): given up. Otherwise each count gets `max_attempts`
+requests.
 """
 
 from __future__ import annotations
@@ -41,8 +53,14 @@ class Retrieval:
     count: int
     sent_at: float
     request_id: tuple[int, int] | None = None
-    got: int = 0  # packets of the range that arrived on the store's channel since it was sent
+    seqs: set[int] = field(default_factory=set)  # counts of the range that came on the store's channel
     rover_sent: int | None = None  # what the rover's retrieval report says it sent
+    answered_at: float | None = None  # when its last packet of the range arrived
+
+    @property
+    def got(self) -> int:
+        """Distinct packets of the range that arrived on the store's channel since it was sent."""
+        return len(self.seqs)
 
     def covers(self, apid: int, seq: int) -> bool:
         return apid == self.apid and (seq - self.first) % SEQ_MOD < self.count
@@ -77,13 +95,17 @@ class GapTracker:
         self,
         *,
         settle_s: float = 1.0,
-        timeout_s: float = 90.0,
+        answer_s: float = 30.0,
         max_attempts: int = 4,
         max_count: int = 256,
         window: int = 16384,
+        silence_s: float = 5.0,
+        timeout_s: float = 900.0,
     ) -> None:
         self.settle_s = settle_s
-        self.timeout_s = timeout_s
+        self.answer_s = answer_s
+        self.silence_s = silence_s  # no TM frame this long: the link was down (an outage)
+        self.timeout_s = timeout_s  # a request unanswered this long is lost, live link or not
         self.max_attempts = max_attempts
         self.max_count = max_count
         self.counters = GapCounters()
@@ -92,6 +114,8 @@ class GapTracker:
         self._seen: set[bytes] = set()
         self._order: deque[bytes] = deque()
         self._window = window
+        self._heard: float | None = None  # the last TM packet's arrival
+        self._resumed = -float("inf")  # when TM came back after a silence
 
     # --- input -----------------------------------------------------------------------
     def note(self, apid: int, seq: int, packet: bytes, t: float, retrieved: bool = False) -> bool:
@@ -100,7 +124,8 @@ class GapTracker:
         c = self.counters
         key = bytes(packet)
         if retrieved and self.pending is not None and self.pending.covers(apid, seq):
-            self.pending.got += 1
+            self.pending.seqs.add(seq)
+            self.pending.answered_at = t
         if key in self._seen:
             c.duplicates += 1
             return False
@@ -145,6 +170,13 @@ class GapTracker:
             a.expected = (seq + 1) % SEQ_MOD
         return True
 
+    def heard(self, t: float) -> None:
+        """A TM frame arrived at `t` (any channel, idle frames too): the link is up."""
+        if self._heard is not None and t - self._heard >= self.silence_s:
+            self._resumed = t
+        if self._heard is None or t > self._heard:
+            self._heard = t
+
     def note_store_frame(self) -> None:
         """A frame of the store's virtual channel arrived."""
         self.counters.store_frames += 1
@@ -183,7 +215,17 @@ class GapTracker:
         self.counters.requests += 1
 
     def expired(self, now: float) -> bool:
-        return self.pending is not None and now - self.pending.sent_at >= self.timeout_s
+        """The pending request is lost: `answer_s` of a live link (TM frames `heard`) passed
+        since it was sent, since the link came back after a silence, or since its last packet
+        arrived, and no report; or `timeout_s` passed whatever the link did."""
+        r = self.pending
+        if r is None:
+            return False
+        if now - r.sent_at >= self.timeout_s:
+            return True
+        since = max(r.sent_at, self._resumed, r.answered_at or r.sent_at)
+        live = self._heard is None or now - self._heard < self.silence_s
+        return live and now - since >= self.answer_s
 
     def finished(self, completed: bool) -> None:
         """Close the pending retrieval: `completed` (TM 1/7) or not (refused, or no answer)."""

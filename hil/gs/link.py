@@ -122,9 +122,9 @@ class GroundLink:
             self.state.tm_security = self._open_tm
         self.archive: ArchiveWriter | None = None
         self.fop = Fop1(fop or FopConfig(vcid=mission.tc_vcid, k=4, t1_s=t1_s), self._build_frame)
-        # a TM_RETRIEVE unanswered this long is asked again (two of FOP-1's T1), as many times
+        # a TM_RETRIEVE unanswered for FOP-1's T1 of a live link is asked again, as many times
         # as FOP-1 would transmit a frame (both sized for the link)
-        self.state.gaps.timeout_s = max(30.0, 2 * self.fop.config.t1_s)
+        self.state.gaps.answer_s = self.fop.config.t1_s
         self.state.gaps.max_attempts = max(4, self.fop.config.transmission_limit)
         self._deframer = TmDeframer(mission.tm_frame_length)
         self._tc_seq = tc_seq & 0x3FFF
@@ -197,10 +197,12 @@ class GroundLink:
         st, gaps = self.state, self.state.gaps
         now = self.unix_now()
         with st.cond:
+            if st.link.last_contact is not None:
+                gaps.heard(st.link.last_contact)
             r = gaps.pending
             if r is not None and r.request_id is not None:
                 stages = {v.stage for v in st.verifications.get(r.request_id, [])}
-                if "completed" in stages:
+                if "completed" in stages or r.rover_sent is not None:  # TM 1/7, or the 15/10 before it
                     gaps.finished(True)
                 elif stages & set(FAILURE_STAGES) or gaps.expired(now):
                     gaps.finished(False)

@@ -49,15 +49,55 @@ def test_a_clean_retrieval_gives_up_what_the_store_did_not_hold_else_asks_again(
 
 
 def test_unanswered_requests_give_up_after_the_attempts() -> None:
-    g = GapTracker(settle_s=0.0, timeout_s=10.0, max_attempts=2)
+    g = GapTracker(settle_s=0.0, answer_s=10.0, max_attempts=2, silence_s=1000.0)
     _feed(g, [0, 2])
     for k in range(2):
         r = g.due(100.0 * k)
         assert r is not None
         g.sent(r, (1, k))
-        assert not g.expired(100.0 * k + 5) and g.expired(100.0 * k + 10)
+        g.heard(100.0 * k + 5)
+        assert not g.expired(100.0 * k + 5)
+        g.heard(100.0 * k + 10)
+        assert g.expired(100.0 * k + 10)
         g.finished(False)
     assert g.complete and g.counters.attempts_spent == 1
+
+
+def test_a_silent_link_spends_no_attempt_and_an_answer_restarts_the_wait() -> None:
+    g = GapTracker(settle_s=0.0, answer_s=10.0, silence_s=5.0, timeout_s=500.0)
+
+    def live(t0: float, t1: float) -> None:  # a TM frame every second
+        for k in range(int(t0), int(t1) + 1):
+            g.heard(float(k))
+
+    _feed(g, [0, 9])
+    r = g.due(0.0)
+    assert r is not None
+    g.sent(r, (1, 1))
+    live(0, 3)
+    # a relay outage: no TM from 3 s to 120 s; the request waits in the relay
+    assert not g.expired(60.0)
+    live(120, 129)  # TM again: the wait starts over at 120 s
+    assert not g.expired(129.0)
+    _feed(g, [1, 2], t=129.0, retrieved=True)  # its first packets: the answer is coming
+    live(130, 138)
+    assert not g.expired(138.0)
+    live(139, 139)
+    assert g.expired(139.0)  # then nothing for answer_s of a live link: lost on the way
+    assert g.expired(500.0)  # and whatever the link does, after timeout_s
+
+
+def test_duplicated_store_frames_do_not_pass_for_a_lost_packet() -> None:
+    g = GapTracker(settle_s=0.0)
+    _feed(g, [0, 4])
+    r = g.due(0.0)
+    assert r is not None
+    g.sent(r, (1, 1))
+    _feed(g, [1, 1, 2], retrieved=True)  # the link duplicated the frame with 1; 3 was lost
+    g.report(32, r.first, r.count, 3)
+    assert r.got == 2
+    g.finished(True)
+    assert g.missing() == [3] and g.counters.not_stored == 0  # asked again, not given up
 
 
 def test_a_restarted_count_is_a_reboot_not_a_duplicate() -> None:
