@@ -43,7 +43,8 @@ else:
         return int((loop.time() if loop is not None else _monotonic()) * 1000) & _TICKS_MAX
 
     def ticks_us():
-        return int(_now_s() * 1000000) & _TICKS_MAX
+        loop = _running_loop()
+        return int((loop.time() if loop is not None else _monotonic()) * 1000000) & _TICKS_MAX
 
     def ticks_add(ticks, delta):
         return (ticks + delta) & _TICKS_MAX

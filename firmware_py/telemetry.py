@@ -17,7 +17,7 @@
 #                     wakes at least every 100 ms, sends a .due report)
 import struct
 
-from firmware_py.compat import const
+from firmware_py.compat import MICROPYTHON, const
 
 _LIMITS = {
     "B": (0, 0xFF),
@@ -57,12 +57,33 @@ class Telemetry:
             self.fields.append((">" + c, off, g, _LIMITS[c]))
             off += _SIZES[c]
         self.size = off
+        # CPython packs the whole report in one call (a tuple of the values: no matter
+        # there); MicroPython packs field by field into the buffer, allocating nothing
+        self._whole = None if MICROPYTHON else struct.Struct(fmt)
+        self._vals = [0] * (len(self.fields) + 1)
         self._last = None
         self.sent = 0
         self.due = False  # set to send one report at the next poll (mode changes)
 
     def build(self):
         d = self.data
+        whole = self._whole
+        if whole is not None:
+            vals = self._vals
+            vals[0] = self.sid
+            j = 1
+            for _fmt, _off, g, lim in self.fields:
+                v = g()
+                if lim is not None:
+                    v = int(v)
+                    if v < lim[0]:
+                        v = lim[0]
+                    elif v > lim[1]:
+                        v = lim[1]
+                vals[j] = v
+                j += 1
+            whole.pack_into(d, 0, *vals)
+            return self.size
         struct.pack_into(">H", d, 0, self.sid)
         for fmt, off, g, lim in self.fields:
             v = g()

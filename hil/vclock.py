@@ -58,6 +58,7 @@ _Handle = asyncio.Handle
 # made _Wakes (None if this Python has no such function: then every timer is a TimerHandle)
 _SET_RESULT: Any = getattr(asyncio.futures, "_set_result_unless_cancelled", None)
 _TimerHandle = asyncio.TimerHandle
+_Future = asyncio.Future
 
 
 class _Wake:
@@ -199,6 +200,18 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             heapq.heappush(lp._scheduled, wake)
             return wake  # type: ignore[no-any-return]
         return self._timer(self._vtime + delay, callback, args, context)
+
+    def sleep_future(self, delay: float) -> asyncio.Future[None]:
+        """asyncio.sleep(delay)'s future and timer without its coroutine (delay > 0): the
+        future to await, done at the same virtual time and in the same order as the sleep's.
+        A task cancelled while awaiting it cancels the future; the timer then finds it
+        cancelled and does nothing (as asyncio.wait_for's own timers)."""
+        lp: Any = self
+        if lp._debug or lp._closed or _SET_RESULT is None:
+            return asyncio.ensure_future(asyncio.sleep(delay), loop=self)
+        fut: asyncio.Future[None] = _Future(loop=self)
+        heapq.heappush(lp._scheduled, _Wake(self, self._vtime + delay, fut, None))
+        return fut
 
     def call_at(  # type: ignore[override]
         self, when: float, callback: Any, *args: Any, context: Any = None

@@ -698,11 +698,19 @@ class Dictionary:
         """One function from the HK report's unpacked fields (the sid first) to its Values,
         generated once: each field's converter (see converter()) written out inline for the
         common kinds (an enum, no calibration, a linear one of a whole number), so a report
-        costs one call instead of one per field. The same Values as converter() gives."""
+        costs one call instead of one per field. The same Values as converter() gives.
+
+        A whole-number field keeps its last (raw, Value) pair: a report whose field has not
+        changed since the last one (most of them, report to report) gets the same Value
+        back (frozen, so shared safely) without converting it again. The pair is one tuple,
+        read and replaced whole, so decoders on two threads never pair a raw with another
+        raw's Value."""
         ns: dict[str, Any] = {"V": _value}
-        exprs = []
+        lines = []
+        outs = []
+        never = object()  # equal to no raw number: the first report converts every field
         for i, a in enumerate(hk.parameters):
-            x = f"r[{i + 1}]"
+            x = "x"
             ns[f"N{i}"], ns[f"U{i}"], ns[f"Y{i}"] = a.name, a.unit, a.type
             head = f"V(N{i}, {x}, "
             tail = f", U{i}, Y{i})"
@@ -710,19 +718,33 @@ class Dictionary:
             cal = a.calibration
             if a.enum is not None and whole:
                 ns[f"T{i}"] = self.enums[a.enum]
-                exprs.append(f"{head}T{i}.get({x}, f'?{{{x}}}'){tail}")
+                expr = f"{head}T{i}[{x}] if {x} in T{i} else f'?{{{x}}}'{tail}"
             elif a.enum is None and cal is None:
-                exprs.append(f"{head}{x}{tail}")
+                expr = f"{head}{x}{tail}"
             elif a.enum is None and cal is not None and len(cal) == 2 and whole:
                 c0, c1 = cal
                 ns[f"B{i}"] = 0 + c0 * 1  # value_of's 0 + c0 * raw**0 (raw**0 is 1)
                 ns[f"C{i}"] = c1
                 ns[f"D{i}"] = max(_decimals(c) for c in cal)
-                exprs.append(f"{head}round(float(B{i} + C{i} * {x}), D{i}){tail}")
+                expr = f"{head}round(float(B{i} + C{i} * {x}), D{i}){tail}"
             else:
                 ns[f"F{i}"] = self.converter(a)
-                exprs.append(f"F{i}({x})")
-        src = "def decode(r):\n    return (\n" + "".join(f"        {e},\n" for e in exprs) + "    )\n"
+                expr = f"F{i}({x})"
+            lines.append(f"    x = r[{i + 1}]")
+            if whole:
+                ns[f"K{i}"] = [(never, None)]
+                lines += [
+                    f"    k = K{i}[0]",
+                    "    if k[0] == x:",
+                    f"        v{i} = k[1]",
+                    "    else:",
+                    f"        v{i} = {expr}",
+                    f"        K{i}[0] = (x, v{i})",
+                ]
+            else:
+                lines.append(f"    v{i} = {expr}")
+            outs.append(f"v{i}")
+        src = "def decode(r):\n" + "\n".join(lines) + "\n    return (" + ", ".join(outs) + ",)\n"
         exec(compile(src, f"<hk {hk.name} decoder>", "exec"), ns)
         decode: Callable[[tuple[Any, ...]], tuple[Value, ...]] = ns["decode"]
         return decode

@@ -566,6 +566,9 @@ class Plant:
     def step(self, dt):
         # Advance by dt seconds, any length: split into drive steps of at most
         # DRIVE_STEP_S while anything moves, power/thermal chunks of CHUNK_S at rest.
+        if 1e-9 < dt <= DRIVE_STEP_S:
+            self._step(dt)  # one control period: one step, moving or not
+            return
         while dt > 1e-9:
             h = CHUNK_S if self.at_rest() else DRIVE_STEP_S
             if h > dt:
@@ -632,10 +635,27 @@ class Plant:
         self.travelled += dist
         # IMU
         if not self.imu_stuck:
-            g = self._gauss
-            self.pitch_out = self.pitch_deg + IMU_SIGMA_DEG * g()
-            self.roll_out = self.roll_deg + IMU_SIGMA_DEG * g()
-            self.gyro_out = omega + self.gyro_bias + GYRO_SIGMA * g()
+            # three _gauss() draws, the LCG inline (the same sequence)
+            s = self.seed
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            a = (s / 1073741824.0) - 1.0
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            a += (s / 1073741824.0) - 1.0
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            self.pitch_out = self.pitch_deg + IMU_SIGMA_DEG * (a + ((s / 1073741824.0) - 1.0))
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            a = (s / 1073741824.0) - 1.0
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            a += (s / 1073741824.0) - 1.0
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            self.roll_out = self.roll_deg + IMU_SIGMA_DEG * (a + ((s / 1073741824.0) - 1.0))
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            a = (s / 1073741824.0) - 1.0
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            a += (s / 1073741824.0) - 1.0
+            s = (s * 1103515245 + 12345) & 0x7FFFFFFF
+            self.seed = s
+            self.gyro_out = omega + self.gyro_bias + GYRO_SIGMA * (a + ((s / 1073741824.0) - 1.0))
         self._vo(dt, dist)
         # power and thermal: integrated (exactly, for the mean motor power) once
         # POWER_STEP_S of steps has gathered, so a 20-50 Hz loop pays for it once a second

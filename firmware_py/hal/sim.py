@@ -66,6 +66,7 @@ class SimHal:
         self.temp_motor_cc = 0
         self.temp_board_cc = 0
         self.sun_elev_cdeg = 0
+        self._soc = self._tb = self._tm = self._sw = self._se = -1e9  # the plant's, as last converted
         # hazard camera: up to 4 rocks, nearest first
         self.haz_n = 0
         self.haz_h_mm = [0] * _HAZ
@@ -280,12 +281,23 @@ class SimHal:
             self.vo_y_mm = int(p.vo_y * 1000.0)
             h = int(math.degrees(p.vo_h) * 100.0) % 36000
             self.vo_h_cdeg = h - 36000 if h >= 18000 else h
-        self.battery_pct = int(p.soc * 100.0 + 0.5)
-        self.battery_mv = int(p.battery_v() * 1000.0)
-        self.solar_dw = int(p.solar_w * 10.0)
-        self.sun_elev_cdeg = int(p.sun_elev_deg * 100.0)
-        self.temp_motor_cc = int(p.temp_motor * 100.0)
-        self.temp_board_cc = int(p.temp_board * 100.0)
+        # power and thermal change once per plant power step (a second or more): the
+        # readings are converted again only when one of them has changed
+        soc = p.soc
+        tb = p.temp_board
+        if soc != self._soc or tb != self._tb or p.temp_motor != self._tm or p.solar_w != self._sw \
+                or p.sun_elev_deg != self._se:
+            self._soc = soc
+            self._tb = tb
+            self._tm = p.temp_motor
+            self._sw = p.solar_w
+            self._se = p.sun_elev_deg
+            self.battery_pct = int(soc * 100.0 + 0.5)
+            self.battery_mv = int(p.battery_v() * 1000.0)
+            self.solar_dw = int(p.solar_w * 10.0)
+            self.sun_elev_cdeg = int(p.sun_elev_deg * 100.0)
+            self.temp_motor_cc = int(p.temp_motor * 100.0)
+            self.temp_board_cc = int(tb * 100.0)
 
     def mem_free(self):
         # the unix port and a Pico: gc.mem_free(); CPython: the board's heap

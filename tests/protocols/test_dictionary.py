@@ -236,3 +236,21 @@ def test_decode_hk_gives_value_ofs_values_field_by_field(data: st.DataObject) ->
         want = tuple(D.value_of(a, r) for a, r in zip(hk.parameters, raws, strict=True))
         assert got == want
         assert [type(v.value) for v in got] == [type(v.value) for v in want]
+
+
+def test_decode_hk_reuses_only_unchanged_fields() -> None:
+    # the decoder keeps each whole-number field's last (raw, Value): a report that repeats a
+    # field gets that Value back, a changed field a new one, and a field changed back its
+    # own value again (never another report's)
+    sid, hk = next(iter(D.housekeeping.items()))
+    layout = struct.Struct(hk.struct_format)
+    a = sid.to_bytes(2, "big") + bytes(range(layout.size - 2))
+    b = a[:2] + bytes((x + 1) & 0xFF if i % 2 else x for i, x in enumerate(a[2:]))
+    reports = [a, b, b, a]
+    decoded = [D.decode_hk(p).values for p in reports]
+    for p, got in zip(reports, decoded, strict=True):
+        raws = layout.unpack(p)[1:]
+        assert got == tuple(D.value_of(x, r) for x, r in zip(hk.parameters, raws, strict=True))
+    whole = [i for i, x in enumerate(hk.parameters) if x.type != "f32"]
+    assert all(decoded[1][i] is decoded[2][i] for i in whole)  # unchanged: the same Value
+    assert any(decoded[0][i] != decoded[1][i] for i in whole)

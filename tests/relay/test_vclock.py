@@ -151,3 +151,35 @@ def test_sleeps_and_other_timers_share_one_time_order_and_cancel_cleanly() -> No
 
     assert vclock.run(main()) == 0
     assert seen == [("0", 0.0), ("1", 1.0), ("call_later", 1.25), ("1.5", 1.5), ("wait_for", 1.85), ("2", 2.0)]
+
+
+def test_the_firmwares_sleep_ms_wakes_as_asyncio_sleep_does() -> None:
+    # firmware_py.aio.sleep_ms awaits the loop's sleep_future: the same timers, woken at the
+    # same virtual times and in the same order as asyncio.sleep's; a task cancelled in one
+    # stops there, and its timer then fires harmlessly
+    from firmware_py.aio import sleep_ms
+
+    def order(sleep: Any) -> list[tuple[str, float]]:
+        seen: list[tuple[str, float]] = []
+
+        async def ticker(name: str, ms: int, n: int) -> None:
+            for _ in range(n):
+                await sleep(ms)
+                seen.append((name, asyncio.get_running_loop().time()))
+
+        async def main() -> None:
+            doomed = asyncio.create_task(ticker("doomed", 300, 5))
+            tasks = [asyncio.create_task(ticker(n, ms, 6)) for n, ms in (("a", 100), ("b", 250), ("c", 100))]
+            await asyncio.sleep(0.5)
+            doomed.cancel()
+            await asyncio.gather(*tasks)
+            with pytest.raises(asyncio.CancelledError):
+                await doomed
+            await asyncio.sleep(1.0)  # past the cancelled sleep's timer
+
+        vclock.run(main())
+        return seen
+
+    fast = order(sleep_ms)
+    assert fast == order(lambda ms: asyncio.sleep(ms * 0.001))
+    assert [n for n, _ in fast].count("doomed") == 1 and fast[-1] == ("b", 1.5)

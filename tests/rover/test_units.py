@@ -274,3 +274,21 @@ def test_telemetry_task_sleeps_until_the_next_report_is_due(tmp_path: Path) -> N
     assert tm.wait_ms(1000, 60000) == 1000 and tm.wait_ms(60000, 60000) == 1000
     tm.due = True
     assert tm.wait_ms(1001) == 1
+
+
+@given(st.lists(st.one_of(st.integers(-(2**40), 2**40), st.floats(-1e6, 1e6)), min_size=3, max_size=3))
+def test_hk_report_packs_the_same_octets_whole_as_field_by_field(values: list[Any]) -> None:
+    # CPython packs a report in one struct call, MicroPython field by field: the same octets,
+    # each value clamped to its type's range
+    from firmware_py.telemetry import Telemetry
+
+    fmt, names = ">HBhf", ["a", "b", "c"]
+    sources = {n: (lambda v=v: v) for n, v in zip(names, values, strict=True)}
+    whole, each = bytearray(9), bytearray(9)
+    t = Telemetry(fmt, names, sources, memoryview(whole), lambda *a: None, sid=7)
+    assert t._whole is not None and t.build() == 9
+    t.data, t._whole = memoryview(each), None
+    assert t.build() == 9
+    assert whole == each
+    a, b = int(values[0]), int(values[1])
+    assert whole[2] == min(max(a, 0), 0xFF) and int.from_bytes(whole[3:5], "big", signed=True) == min(max(b, -0x8000), 0x7FFF)
