@@ -10,10 +10,15 @@ if hasattr(asyncio, "sleep_ms"):
 else:
     _running_loop = asyncio._get_running_loop
     _sleep = asyncio.sleep
+    _fast = [None, None]  # the last running loop and its sleep_future (or None)
 
     def sleep_ms(ms):
         if ms > 0:
-            fast = getattr(_running_loop(), "sleep_future", None)
+            loop = _running_loop()
+            if loop is not _fast[0]:
+                _fast[0] = loop
+                _fast[1] = getattr(loop, "sleep_future", None)
+            fast = _fast[1]
             if fast is not None:
                 return fast(ms * 0.001)
         return _sleep(ms * 0.001)
