@@ -968,9 +968,9 @@ def csv_bytes(t: Table, a: int, b: int) -> bytes:
         head = _pair(pv, pos // 2)
         if how == "enum":
             head[:] = sep
-            text = vals.view("<u2")
-            for k in range(w // 2):
-                _pair(pv, pos // 2 + 1 + k)[:] = text[:, k]
+            label = vals.view("<u2")
+            for j in range(w // 2):
+                _pair(pv, pos // 2 + 1 + j)[:] = label[:, j]
         else:
             neg = vals[0]
             if neg is None:
@@ -992,8 +992,14 @@ def csv_bytes(t: Table, a: int, b: int) -> bytes:
         sep = ord(",")
     _pair(pv, pos // 2)[:] = ord("\n")
     np.copyto(turned, words.T)  # to rows of text
-    text = turned.view(np.uint8).reshape(-1)
-    return np.compress(text != 0, text).tobytes()  # the empty octets out (numpy lets go of the GIL)
+    text = turned.view(np.uint8)
+    # the empty octets out (numpy lets go of the GIL), a slice of rows at a time: the
+    # positions np.compress finds take 8 octets per octet kept
+    parts = []
+    for r in range(0, n, 1024):
+        part = text[r : r + 1024].reshape(-1)
+        parts.append(np.compress(part != 0, part))
+    return b"".join(p.data for p in parts)
 
 
 _SCRATCH = threading.local()
