@@ -14,6 +14,10 @@ and TM framer (hil.gs.synth). Timed, each as its own process (wall, CPU, and pea
 Then the two Parquet files are compared column by column: the export must equal ccsdspy's
 independent decode. Goals (issue 16): farside's Parquet throughput >= 1.5x ccsdspy's
 decode-plus-write, its peak RSS <= half of ccsdspy's; CSV >= 300k packets/s.
+
+The CSV export writes about 477 MB: the write alone (the same octets from memory to a new file
+beside it, in the export's blocks, as its own process) is timed too, to tell the part the
+machine's page cache and disk take from the part the export's own work takes.
 """
 
 from __future__ import annotations
@@ -131,6 +135,30 @@ def ccsdspy_worker(raw: Path, out: Path | None) -> None:
                    compression="snappy")
 
 
+WRITE_BLOCK = 4 << 20
+
+
+def write_worker(src: Path, dst: Path) -> None:
+    """Write `src`'s octets (read first, untimed) to `dst` in blocks; print the write's wall
+    and system CPU seconds."""
+    data = memoryview(src.read_bytes())
+    dst.unlink(missing_ok=True)
+    t0, c0 = time.perf_counter(), os.times()
+    with open(dst, "wb") as f:
+        for i in range(0, len(data), WRITE_BLOCK):
+            f.write(data[i : i + WRITE_BLOCK])
+    wall, c1 = time.perf_counter() - t0, os.times()
+    print(f"{wall} {c1.system - c0.system} {c1.user - c0.user}")
+
+
+def write_alone(src: Path, dst: Path) -> Run:
+    """The write alone of the CSV export's octets, measured inside its own process."""
+    cmd = [sys.executable, "-m", "tests.bench.bench_export", "--write-worker", str(src), str(dst)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    dst.unlink(missing_ok=True)
+    return Run(float(out[0]), float(out[1]) + float(out[2]), 0.0)
+
+
 def compare(ours: Path, theirs: Path) -> int:
     """Columns both files have must be equal (calibrated floats to the last bit of float32
     input, enums by their codes). Returns the number of columns compared."""
@@ -160,8 +188,12 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="keep the generated archive in this folder between runs")
     ap.add_argument("--repeat", type=int, default=3, help="runs per process; the fastest is kept")
     ap.add_argument("--ccsdspy-worker", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
+    ap.add_argument("--write-worker", nargs=2, type=Path, metavar="PATH", help=argparse.SUPPRESS)
     add_json_option(ap)
     args = ap.parse_args()
+    if args.write_worker:
+        write_worker(*args.write_worker)
+        return
     if args.ccsdspy_worker:
         ccsdspy_worker(Path(args.ccsdspy_worker[0]), Path(args.ccsdspy_worker[1]) if len(args.ccsdspy_worker) > 1 else None)
         return
@@ -191,24 +223,33 @@ def main() -> None:
                 r = run_process(cmd)
                 if name not in runs or r.wall_s < runs[name].wall_s:
                     runs[name] = r
+            w = write_alone(tmp / "csv" / "hk_rover.csv", tmp / "write-alone.csv")
+            if "csv_write_alone" not in runs or w.wall_s < runs["csv_write_alone"].wall_s:
+                runs["csv_write_alone"] = w
+        csv_octets = (tmp / "csv" / "hk_rover.csv").stat().st_size
         compared = compare(tmp / "pq" / "hk_rover.parquet", tmp / "ccsdspy.parquet")
     print(f"\nfastest of {args.repeat} runs each, interleaved")
     print(f"{'process':18} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>13} {'packets/s':>11}")
     for name, r in runs.items():
-        print(f"{name:18} {r.wall_s:7.2f} {r.cpu_s:7.2f} {r.rss_mib:13.0f} {r.rate(n):11,.0f}")
+        if name != "csv_write_alone":
+            print(f"{name:18} {r.wall_s:7.2f} {r.cpu_s:7.2f} {r.rss_mib:13.0f} {r.rate(n):11,.0f}")
     fp, cp, fc, cd = runs["farside_parquet"], runs["ccsdspy_parquet"], runs["farside_csv"], runs["ccsdspy_decode"]
+    wa = runs.pop("csv_write_alone")
     speedup = cp.wall_s / fp.wall_s
     rss_ratio = fp.rss_mib / cp.rss_mib
     print(f"\nParquet throughput: {speedup:.2f}x ccsdspy's decode + write (goal >= 1.5x); "
           f"CPU {cp.cpu_s / fp.cpu_s:.2f}x")
     print(f"Parquet peak RSS: {rss_ratio:.2f} of ccsdspy's (goal <= 0.5)")
     print(f"CSV: {fc.rate(n):,.0f} packets/s (goal >= 300,000), {fc.wall_s / cd.wall_s:.2f}x ccsdspy's decode alone")
+    print(f"CSV write alone: {csv_octets / 1e6:.0f} MB in {wa.wall_s:.2f} s wall ({wa.cpu_s:.2f} s CPU, "
+          f"{csv_octets / 1e6 / wa.wall_s:,.0f} MB/s) of the export's {fc.wall_s:.2f} s")
     print(f"equality: {compared} HK columns of the Parquet export equal ccsdspy's decode, row for row")
     figures: dict[str, Any] = {"packets": n, "archive_mb": size / 1e6, "columns_equal": compared}
     for name, r in runs.items():
         figures.update({f"{name}_wall_s": r.wall_s, f"{name}_cpu_s": r.cpu_s, f"{name}_rss_mib": r.rss_mib})
     figures.update(parquet_speedup_vs_ccsdspy=speedup, parquet_rss_vs_ccsdspy=rss_ratio,
-                   csv_packets_per_s=fc.rate(n), parquet_packets_per_s=fp.rate(n))
+                   csv_packets_per_s=fc.rate(n), parquet_packets_per_s=fp.rate(n), csv_mb=csv_octets / 1e6,
+                   csv_write_alone_wall_s=wa.wall_s, csv_write_alone_cpu_s=wa.cpu_s)
     write_json(args.json, figures, "export")
 
 
