@@ -794,16 +794,25 @@ class _CsvWriter(_Writer):
         self._w: Any = None
         self._f: Any = None
         self._fast: Any = None
+        self._squeezer: Any = None
+        self._pending: Future[None] | None = None
+        self._chunks = 0
 
     def write(self, t: Table) -> None:
         if self._w is None and self._f is None and (self._fast is not None or csv_plan(t) is not None):
             if self._fast is None:
                 self._fast = open(self.path, "wb")
                 self._fast.write((",".join(_quote(h) for h in _header(t)) + "\n").encode())
-            # one thread: the streamed export decodes the next window in another, and a second
-            # formatting thread measured no faster (numpy's many short calls contend for the GIL)
+                self._squeezer = ThreadPoolExecutor(1, thread_name_prefix="csv-squeeze")
+            # a chunk's text is laid out here while the one before is squeezed and written in
+            # a second thread (a few long numpy calls and the write: little contention for the
+            # GIL); a second thread laying out chunks measured no faster
             for a in range(0, len(t), CSV_CHUNK_ROWS):
-                self._fast.writelines(p.data for p in csv_parts(t, a, a + CSV_CHUNK_ROWS))
+                rows = csv_rows(t, a, a + CSV_CHUNK_ROWS, spare=self._chunks % 2)
+                self._chunks += 1
+                if self._pending is not None:
+                    self._pending.result()  # also: the scratch `rows` takes the turn after is free
+                self._pending = self._squeezer.submit(self._put, rows)
             return
         try:
             import pyarrow.csv as pacsv
@@ -824,8 +833,16 @@ class _CsvWriter(_Writer):
         if self._w is not None:
             self._w.close()
         if self._fast is not None:
-            self._fast.close()
+            try:
+                if self._pending is not None:
+                    self._pending.result()
+            finally:
+                self._squeezer.shutdown()
+                self._fast.close()
         return self.path
+
+    def _put(self, rows: np.ndarray) -> None:
+        self._fast.writelines(p.data for p in squeeze(rows))
 
 
 # --- CSV text in bulk ----------------------------------------------------------------------------
@@ -917,6 +934,13 @@ def csv_bytes(t: Table, a: int, b: int) -> bytes:
 
 def csv_parts(t: Table, a: int, b: int) -> list[np.ndarray]:
     """Rows [a, b) of `t` as CSV text in a few uint8 arrays, to be written in turn."""
+    return squeeze(csv_rows(t, a, b))
+
+
+def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
+    """Rows [a, b) of `t` as CSV text padded with empty (zero) octets to one width: an
+    (rows, width) uint8 matrix in this thread's scratch `spare` (0 or 1), good until the
+    thread's next call with the same `spare`. `squeeze` makes it the text."""
     plan = csv_plan(t)
     assert plan is not None
     n = len(next(iter(t.columns.values()))[a:b])
@@ -964,7 +988,7 @@ def csv_parts(t: Table, a: int, b: int) -> list[np.ndarray]:
     # Built transposed, a row of n 8-octet words per 4 pairs (each write runs along a row),
     # turned word by word at the end (a quarter of the elements a pair-wise turn would move).
     width = sum(w for _, _, w in pieces) + 2 * len(pieces) + 2
-    words, turned = _scratch(-(-width // 8), n)
+    words, turned = _scratch(-(-width // 8), n, spare)
     words[-1] = 0  # pairs past the newline in the last word; every other pair is written below
     pv = words.view(np.uint16).reshape(len(words), n, 4)
     pos = 0  # in octets, always even
@@ -997,12 +1021,16 @@ def csv_parts(t: Table, a: int, b: int) -> list[np.ndarray]:
         sep = ord(",")
     _pair(pv, pos // 2)[:] = ord("\n")
     np.copyto(turned, words.T)  # to rows of text
-    text = turned.view(np.uint8)
-    # the empty octets out (numpy lets go of the GIL), a slice of rows at a time: the
-    # positions np.compress finds take 8 octets per octet kept
+    return turned.view(np.uint8)
+
+
+def squeeze(rows: np.ndarray) -> list[np.ndarray]:
+    """Padded rows of text (`csv_rows`) as the text: the empty octets out (numpy lets go of
+    the GIL), a slice of rows at a time (the positions np.compress finds take 8 octets per
+    octet kept)."""
     parts: list[np.ndarray] = []
-    for r in range(0, n, 1024):
-        part = text[r : r + 1024].reshape(-1)
+    for r in range(0, len(rows), 1024):
+        part = rows[r : r + 1024].reshape(-1)
         parts.append(np.compress(part != 0, part))
     return parts
 
@@ -1010,14 +1038,15 @@ def csv_parts(t: Table, a: int, b: int) -> list[np.ndarray]:
 _SCRATCH = threading.local()
 
 
-def _scratch(words: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _scratch(words: int, n: int, spare: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """This thread's (words, n) uint64 text matrix for a chunk and the (n, words) one it is
-    turned into, reused chunk after chunk (fresh memory costs page faults every time)."""
+    turned into (one of two, by `spare`), reused chunk after chunk (fresh memory costs page
+    faults every time)."""
     size = words * n
     bufs = getattr(_SCRATCH, "bufs", None)
     if bufs is None or len(bufs[0]) < size:
-        bufs = _SCRATCH.bufs = np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.uint64)
-    return bufs[0][:size].reshape(words, n), bufs[1][:size].reshape(n, words)
+        bufs = _SCRATCH.bufs = [np.empty(size, dtype=np.uint64) for _ in range(3)]
+    return bufs[0][:size].reshape(words, n), bufs[1 + spare][:size].reshape(n, words)
 
 
 class _JsonlWriter(_Writer):
