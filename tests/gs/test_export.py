@@ -372,6 +372,24 @@ def test_bulk_csv_text_is_each_value_exactly(ints: list[int], raws: list[int], p
         assert r[4] == f"{v:.6f}"
 
 
+def test_csv_written_chunk_by_chunk_is_the_whole_tables_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks laid out in turn in two scratch buffers while the one before is squeezed and
+    written in another thread: the file holds every chunk once, in order."""
+    from hil.gs import export
+
+    frames = frames_of(M, synth_packets(M, 700, events_every=50, seed=5)[0])
+    synth_archive(tmp_path / "s", M, frames)
+    whole = decode_archive(M, tmp_path / "s")["hk_rover"]
+    monkeypatch.setattr(export, "CSV_CHUNK_ROWS", 23)  # 700 rows over several windows: many chunks
+    done = export.export_archive(M, tmp_path / "s", tmp_path / "out", "csv", window=64)
+    assert done.rows["hk_rover"] == len(whole) == 700
+    text = (tmp_path / "out" / "hk_rover.csv").read_bytes()
+    header, body = text.split(b"\n", 1)
+    assert header.startswith(b"packet_time_s [s],ground_time [s],")
+    assert body == export.csv_bytes(whole, 0, len(whole))
+    assert body.count(b"\n") == 700 and b"\0" not in body
+
+
 def test_streamed_export_skips_a_corrupt_record_like_the_whole_decode(tmp_path: Path) -> None:
     import warnings
 
