@@ -182,7 +182,8 @@ def _scan_run(
             return ScanResult(o, n, count, f"record length {ln} at offset {o} is impossible")
         stride = ln + 8
         k = min((n - o) // stride, _SCAN_PIECE)
-        if k >= 16:
+        run = 0
+        if k >= 16 and bytes(mv[o + stride : o + stride + 4]) == bytes(mv[o : o + 4]):
             # how many records of this same length follow back to back
             offs = o + stride * np.arange(k, dtype=np.int64)
             lens = (
@@ -191,6 +192,9 @@ def _scan_run(
             )
             differ = np.flatnonzero(lens != ln)
             run = int(differ[0]) if len(differ) else k
+        if run >= 16:
+            # a run long enough for the bulk check (records of mixed lengths go one by one:
+            # a bulk step per record costs a numpy pass per 4 octets of it)
             offs = offs[:run]
             crcs = (
                 u8[offs + stride - 4].astype(np.uint32) << 24 | u8[offs + stride - 3].astype(np.uint32) << 16
