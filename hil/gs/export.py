@@ -847,19 +847,19 @@ class _CsvWriter(_Writer):
 
 # --- CSV text in bulk ----------------------------------------------------------------------------
 # Each chunk of rows is laid out as a byte matrix, a fixed-width slot per field: sign, digits
-# (two at a time from a 100-entry table), decimal point, fraction, separator; unused octets are
+# (four at a time from a 10,000-entry table), decimal point, fraction, separator; unused octets are
 # zero and one boolean mask drops them all, leaving the CSV text. Values print exactly: integers
 # as integers, a `raw * 10**-k` calibration as a k-place decimal of the raw value, times to the
 # microsecond.
 
 CSV_CHUNK_ROWS = 8192
-_PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype="<u2")  # "00".."99"
-# a pair of digits by (value + 100 if it is the leading pair): the leading pair drops its zeros
-_LEAD = np.frombuffer(b"".join(b"\0" + str(i).encode() if i < 10 else str(i).encode() for i in range(100)),
-                      dtype="<u2")
-_PAIRS_LAST = np.concatenate((_PAIRS, _LEAD))  # the units pair: a lone 0 stays "0"
-_PAIRS_MID = np.concatenate((_PAIRS, _LEAD))
-_PAIRS_MID[100] = 0  # a pair left of the leading digits: nothing
+# four digits at a time: "0000".."9999", then each value without its leading zeros
+# (right-aligned, empty octets before it), for the group that holds a number's first digit
+_QUADS = np.frombuffer("".join(f"{i:04d}" for i in range(10000)).encode(), dtype="<u4")
+_QUADS_LAST = np.concatenate((_QUADS, np.frombuffer(b"".join(str(i).encode().rjust(4, b"\0") for i in range(10000)),
+                                                    dtype="<u4")))
+_QUADS_MID = _QUADS_LAST.copy()
+_QUADS_MID[10000] = 0  # a group left of the first digit: nothing
 
 
 def _quote(text: str) -> str:
@@ -887,32 +887,50 @@ def _pair(pv: np.ndarray, j: int) -> np.ndarray:
     return pv[j >> 2, :, j & 3]
 
 
-def _digits(pv: np.ndarray, slot: int, width: int, mag: np.ndarray, strip: bool) -> None:
-    """`mag` (non-negative, uint32 or uint64) as `width` digits (even) into the octet pairs
-    from `slot` (see `_pair`); leading zeros are empty octets when `strip` (a lone 0 stays "0")."""
+def _quad(qv: np.ndarray, j: int) -> np.ndarray:
+    """Octets 4j..4j+3 of every text row: a (n,) uint32 view into the (words, n, 2) matrix."""
+    return qv[j >> 1, :, j & 1]
+
+
+def _groups_of_digits(qv: np.ndarray, first: int, groups: int, mag: np.ndarray) -> None:
+    """`mag` (non-negative, uint32 or uint64) in `groups` groups of 4 digits from 4-octet
+    group `first` (see `_quad`), leading zeros as empty octets (a lone 0 stays "0")."""
     v = mag
-    last = width // 2 - 1
-    for j in range(last, -1, -1):
-        q = v // 100  # a division by a constant (np.divmod is several times slower)
-        r = v - q * 100
-        if not strip:
-            np.take(_PAIRS, r, out=_pair(pv, slot + j))
-        else:
-            np.add(r, 100, out=r, where=q == 0)  # the leading pair
-            np.take(_PAIRS_LAST if j == last else _PAIRS_MID, r, out=_pair(pv, slot + j))
+    for j in range(groups - 1, -1, -1):
+        q = v // 10000  # a division by a constant (np.divmod is several times slower)
+        r = v - q * 10000
+        np.add(r, 10000, out=r, where=q == 0)  # the leading group
+        np.take(_QUADS_LAST if j == groups - 1 else _QUADS_MID, r, out=_quad(qv, first + j))
         v = q
+
+
+def _fraction(qv: np.ndarray, first: int, groups: int, fp: np.ndarray, scale: int) -> None:
+    """"." and `fp` (< 10**scale) as `scale` digits, right-aligned in `groups` 4-octet groups."""
+    v = fp
+    for j in range(groups - 1, 0, -1):
+        q = v // 10000
+        np.take(_QUADS, v - q * 10000, out=_quad(qv, first + j))
+        v = q
+    top = _quad(qv, first)
+    k = scale - 4 * (groups - 1)  # places in the first group (0-3), after the "."
+    if k == 0:
+        top[:] = ord(".") << 24
+        return
+    np.take(_QUADS, v, out=top)  # "0ddd" and the like: the zeros before the places give way
+    top &= (0xFFFFFFFF << (8 * (4 - k))) & 0xFFFFFFFF
+    top |= ord(".") << (8 * (3 - k))
 
 
 @functools.lru_cache(maxsize=64)
 def _label_table(labels: tuple[str, ...]) -> np.ndarray:
-    """Enum labels as rows of octets (quoted where CSV needs it), zero-padded to one even width."""
+    """Enum labels (quoted where CSV needs it) zero-padded to a width of 4-octet groups, as
+    (groups, labels) uint32: group g of every label in a row."""
     encoded = [_quote(x).encode() for x in labels]
     w = max(len(x) for x in encoded)
-    w += w % 2
-    table = np.zeros((len(encoded), w), dtype=np.uint8)
+    table = np.zeros((len(encoded), -(-w // 4) * 4), dtype=np.uint8)
     for i, x in enumerate(encoded):
         table[i, : len(x)] = np.frombuffer(x, dtype=np.uint8)
-    return table
+    return np.ascontiguousarray(table.view("<u4").T)
 
 
 def _narrow(v: np.ndarray) -> np.ndarray:
@@ -920,11 +938,10 @@ def _narrow(v: np.ndarray) -> np.ndarray:
     return v.astype(np.uint32) if not len(v) or int(v.max()) < 1 << 32 else v.astype(np.uint64)
 
 
-def _width(mag: np.ndarray) -> int:
-    """Digits (rounded up to even) for the largest of `mag`."""
+def _groups(mag: np.ndarray) -> int:
+    """Groups of 4 digits for the largest of `mag`."""
     top = int(mag.max()) if len(mag) else 0
-    n = len(str(top))
-    return n + n % 2
+    return -(-len(str(top)) // 4)
 
 
 def csv_bytes(t: Table, a: int, b: int) -> bytes:
@@ -944,12 +961,12 @@ def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
     plan = csv_plan(t)
     assert plan is not None
     n = len(next(iter(t.columns.values()))[a:b])
-    pieces: list[tuple[str, Any, int]] = []  # (how, values, width in octets)
+    pieces: list[tuple[str, Any, int]] = []  # (how, values, width in octets after the separator pair)
     for k, how in plan:
         col = t.columns[k][a:b]
         if how == "enum":
             table = _label_table(tuple(t.enums[k]))
-            pieces.append((how, table[col.astype(np.intp)], table.shape[1]))
+            pieces.append((how, (table, col.astype(np.intp)), 4 * len(table)))
             continue
         scale = 0 if how == "int" else t.decimals[k]
         if how == "int" and col.dtype.kind != "i":
@@ -965,8 +982,8 @@ def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
             mag = np.abs(v).astype(np.uint32)
             ip = mag // 10**scale  # a division by a constant: far cheaper than np.divmod
             fp = mag - ip * 10**scale
-            wi, wf = _width(ip), scale + scale % 2
-            pieces.append(("dec", (neg, ip, fp, wi, wf, scale), wi + 2 + wf))
+            gi, gf = _groups(ip), (scale + 4) // 4  # "." and the places, right-aligned
+            pieces.append(("dec", (neg, ip, fp, gi, gf, scale), 4 * (gi + gf)))
             continue
         else:  # large values (times): the fraction split off in floating point, exactly
             unit = 10.0**scale
@@ -979,45 +996,51 @@ def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
             neg = (col < 0) & ((ipf > 0) | (fpf > 0))  # no "-0.000"
             fp = fpf.astype(np.uint32)
             ip = _narrow(ipf.astype(np.uint64))
-            wi, wf = _width(ip), scale + scale % 2
-            pieces.append(("dec", (neg, ip, fp, wi, wf, scale), wi + 2 + wf))
+            gi, gf = _groups(ip), (scale + 4) // 4
+            pieces.append(("dec", (neg, ip, fp, gi, gf, scale), 4 * (gi + gf)))
             continue
-        wi = _width(mag)
-        pieces.append(("int", (neg, mag, wi), wi))
+        gi = _groups(mag)
+        pieces.append(("int", (neg, mag, gi), 4 * gi))
     # per field: a pair of (the separator before it, its sign), then its text; then "\n".
-    # Built transposed, a row of n 8-octet words per 4 pairs (each write runs along a row),
+    # Digits and labels go four octets at a time (a 4-octet group from a table), so a field's
+    # text starts on a 4-octet boundary (an empty pair before it where needed). Built
+    # transposed, a row of n 8-octet words per 8 octets of text (each write runs along a row),
     # turned word by word at the end (a quarter of the elements a pair-wise turn would move).
-    width = sum(w for _, _, w in pieces) + 2 * len(pieces) + 2
+    width = 0
+    for _, _, w in pieces:
+        width += 2
+        width += (width % 4) + w
+    width += 2
     words, turned = _scratch(-(-width // 8), n, spare)
-    words[-1] = 0  # pairs past the newline in the last word; every other pair is written below
+    words[-1] = 0  # octets past the newline in the last word; every other one is written below
     pv = words.view(np.uint16).reshape(len(words), n, 4)
+    qv = words.view(np.uint32).reshape(len(words), n, 2)
     pos = 0  # in octets, always even
     sep = 0
     for how, vals, w in pieces:
         head = _pair(pv, pos // 2)
-        if how == "enum":
+        pos += 2
+        neg = vals[0] if how != "enum" else None
+        if neg is None:
             head[:] = sep
-            label = vals.view("<u2")
-            for j in range(w // 2):
-                _pair(pv, pos // 2 + 1 + j)[:] = label[:, j]
         else:
-            neg = vals[0]
-            if neg is None:
-                head[:] = sep
-            else:
-                np.multiply(neg, ord("-") << 8, out=head, casting="unsafe")
-                head |= sep
-            if how == "int":
-                _, mag, wi = vals
-                _digits(pv, pos // 2 + 1, wi, mag, strip=True)
-            else:
-                _, ip, fp, wi, wf, scale = vals
-                _digits(pv, pos // 2 + 1, wi, ip, strip=True)
-                _pair(pv, (pos + 2 + wi) // 2)[:] = ord(".")
-                _digits(pv, (pos + 4 + wi) // 2, wf, fp, strip=False)
-                if wf != scale:  # an odd number of places: the pair's first digit is not one
-                    _pair(pv, (pos + 4 + wi) // 2)[:] &= 0xFF00
-        pos += 2 + w
+            np.multiply(neg, ord("-") << 8, out=head, casting="unsafe")
+            head |= sep
+        if pos % 4:
+            _pair(pv, pos // 2)[:] = 0
+            pos += 2
+        if how == "enum":
+            table, codes = vals
+            for j in range(len(table)):
+                np.take(table[j], codes, out=_quad(qv, pos // 4 + j))
+        elif how == "int":
+            _, mag, gi = vals
+            _groups_of_digits(qv, pos // 4, gi, mag)
+        else:
+            _, ip, fp, gi, gf, scale = vals
+            _groups_of_digits(qv, pos // 4, gi, ip)
+            _fraction(qv, pos // 4 + gi, gf, fp, scale)
+        pos += w
         sep = ord(",")
     _pair(pv, pos // 2)[:] = ord("\n")
     np.copyto(turned, words.T)  # to rows of text
