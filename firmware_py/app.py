@@ -97,6 +97,7 @@ _P_LINK_TIMEOUT = const(5)
 _P_RESET_SAFE = const(11)
 _P_AUTH_PERIOD = const(20)
 _EV_SA_STATUS = const(30)
+_EV_STORE_RAM_ONLY = const(33)
 _TIME_SAVE_S = const(60)
 _TIME_SAVE_HIB_S = const(900)  # while hibernating (a flash write a minute was most of a night's cost)
 # The rover thread's stack. rp2: from the heap, 512 octets of it kept to recover from an
@@ -264,6 +265,13 @@ class Rover:
         except OSError:
             pass
         self.reset_cause = cause
+        # the packet store's journal, on a board with a filesystem: what the last boots sent
+        # goes back into the store, and the packet count goes on where it was
+        jo = self.board.get("tm_store_journal_octets", 0)
+        if jo:
+            from firmware_py.pktjournal import Journal
+
+            self.link.tm.seq_count = Journal(self.store, jo).open(self.root)
         self.params.load()
         rec = read_json(join(self.root, "boot.json")) or {}
         self.boot_count = (rec.get("count", 0) + 1) & 0xFFFF
@@ -341,6 +349,10 @@ class Rover:
 
     def housekeeping(self, dt_s):
         self.power.step(dt_s)
+        note = self.store.ram_note
+        if note:  # the packet store lost its journal (no filesystem, a write error): said once
+            self.store.ram_note = ()
+            self.events.emit(_EV_STORE_RAM_ONLY, note[0], note[1] & 0xFFFF)
         self.link.auth_period_ms = int(self.params.v[_P_AUTH_PERIOD] * 1000)
         self.sequencer.poll(self.time_s)
         hib = self.modes.mode == modes.HIBERNATE
@@ -567,6 +579,8 @@ class Rover:
             for t in tasks:
                 t.cancel()
             self.safety.disarm()
+            if self.store.journal is not None:
+                self.store.journal.close()
         await sleep_ms(0)  # let the cancelled tasks unwind
         tasks = None
         fail = self._fail
@@ -624,11 +638,27 @@ class Rover:
             "pitch_filt_deg": lambda: sf.pitch_f,
             "roll_filt_deg": lambda: sf.roll_f,
             "heater_on": lambda: 1 if self.power.heater_on else 0,
+            "wheel1_speed_mph": _wheel_speed(dr.wheel_v16, 0),
+            "wheel1_current_a": _item(hal.current_ma, 0),
+            "wheel1_state": _item(sf.state, 0),
+            "wheel2_speed_mph": _wheel_speed(dr.wheel_v16, 1),
+            "wheel2_current_a": _item(hal.current_ma, 1),
+            "wheel2_state": _item(sf.state, 1),
+            "wheel3_speed_mph": _wheel_speed(dr.wheel_v16, 2),
+            "wheel3_current_a": _item(hal.current_ma, 2),
+            "wheel3_state": _item(sf.state, 2),
+            "wheel4_speed_mph": _wheel_speed(dr.wheel_v16, 3),
+            "wheel4_current_a": _item(hal.current_ma, 3),
+            "wheel4_state": _item(sf.state, 3),
+            "wheel5_speed_mph": _wheel_speed(dr.wheel_v16, 4),
+            "wheel5_current_a": _item(hal.current_ma, 4),
+            "wheel5_state": _item(sf.state, 4),
+            "wheel6_speed_mph": _wheel_speed(dr.wheel_v16, 5),
+            "wheel6_current_a": _item(hal.current_ma, 5),
+            "wheel6_state": _item(sf.state, 5),
         }
-        for i in range(6):
-            src["wheel%d_speed_mph" % (i + 1)] = _wheel_speed(dr.wheel_v16, i)
-            src["wheel%d_current_a" % (i + 1)] = _item(hal.current_ma, i)
-            src["wheel%d_state" % (i + 1)] = _item(sf.state, i)
+        # one literal: the dict is made at its full size, one block, and never grows (after a
+        # reboot the heap is in pieces: growing it needed a second, larger block at once)
         return src
 
 

@@ -60,6 +60,7 @@ package(  # noqa: F821
         "nav.py",
         "otar.py",
         "params.py",
+        "pktjournal.py",
         "pktstore.py",
         "power.py",
         "safety.py",

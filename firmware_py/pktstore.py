@@ -6,8 +6,11 @@
 # Where: one preallocated ring of `size` octets holding the packets back to back, and
 # an index of `slots` entries (sequence count, offset, length) in arrays: nothing is
 # allocated per packet. When the ring or the index is full the oldest packets go.
-# Not across a reboot: the store is RAM (MicroPython keeps no RAM region over a
-# reset); the ground sees the sequence count restart and forgets what it missed before.
+#
+# Across a reboot, where the board has a filesystem: firmware_py.pktjournal journals the
+# reports and events as they are sent, and at boot reloads them into the ring and gives the
+# sequence count to continue from (board setting tm_store_journal_octets; 0 or absent: RAM
+# only, and the count restarts at each boot).
 #
 # Retrieval (TM_RETRIEVE apid first_seq count): the stored packets whose sequence count
 # lies in [first_seq, first_seq + count) (mod 2^14) are sent again, unchanged (their
@@ -30,6 +33,10 @@
 #   .find(seq) -> the slot index of a stored sequence count, or -1
 #   .on_done(token)  set by the app: reports the retrieval and completes TM_RETRIEVE
 #   .sent            packets of the last retrieval sent again
+#   .journal         a firmware_py.pktjournal.Journal, or None (RAM only)
+#   .ram_note        None, or (why, errno) when a journal was lost (why: 1 no filesystem,
+#                    2 write error); the app reports it (event TM_STORE_RAM_ONLY) and
+#                    sets it to () so it is said once
 #   Counters: stored, evicted, retrieved (packets sent again), count (packets held)
 from array import array
 
@@ -66,6 +73,8 @@ class PktStore:
         self._n = 0
         self._next = 0  # distance from _first of the next sequence count to send
         self.sent = 0
+        self.journal = None
+        self.ram_note = None  # (why, errno): the journal failed, not yet reported
 
     def attach(self, framer):
         self.framer = framer
@@ -76,8 +85,15 @@ class PktStore:
         self.count -= 1
         self.evicted += 1
 
-    # Keep one packet; a housekeeping report only one time in hk_every.
+    # Keep one packet; a housekeeping report only one time in hk_every (the journal, if
+    # any, sees every packet first).
     def put(self, pkt, service):
+        j = self.journal
+        if j is not None:
+            j.put(pkt, service)
+        self._keep(pkt, service)
+
+    def _keep(self, pkt, service):
         if service == _HK_SERVICE:
             self._hk += 1
             if self._hk < self.hk_every:
@@ -86,6 +102,12 @@ class PktStore:
         n = len(pkt)
         if n > self.size or n < 6:
             return
+        w = self._place(n)
+        self._mv[w : w + n] = pkt
+        self._commit(w, n)
+
+    # Where the next n octets go: the oldest packets in the way are dropped.
+    def _place(self, n):
         w = self._w
         if w + n > self.size:
             # the rest of the ring is too short: its packets are the oldest, drop them
@@ -96,9 +118,13 @@ class PktStore:
             self._evict()
         if self.count == self.slots:
             self._evict()
-        self._mv[w : w + n] = pkt
+        return w
+
+    # The packet now at ring offset w (n octets) joins the index.
+    def _commit(self, w, n):
+        r = self._ring
         i = (self._tail + self.count) % self.slots
-        self._seq[i] = ((pkt[2] << 8) | pkt[3]) & _SEQ_MASK
+        self._seq[i] = ((r[w + 2] << 8) | r[w + 3]) & _SEQ_MASK
         self._off[i] = w
         self._len[i] = n
         self.count += 1

@@ -10,7 +10,7 @@ Every TM packet the ground decodes passes `note()` first:
 - any other count behind the expected one that is not a duplicate means the rover restarted
   its count (a reboot of a rover whose store is RAM only): what was missing before is given up
   and the counts below the new one are missing. A rover with a filesystem carries its count and
-  its reports and events over a reboot (firmware_py.pktstore's journal): no restart is seen,
+  its reports and events over a reboot (firmware_py.pktjournal): no restart is seen,
   and what it missed before the reboot is asked for like any gap.
 
 `due(now)` gives the next request: from the first missing count to the last one within
