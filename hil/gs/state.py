@@ -111,6 +111,7 @@ class GroundState:
     sa_reports: int = 0  # SA_STATUS events and HK sa_arsn values seen
     auth_rejected_seen: int = 0  # the last HK tc_auth_rejected
     hk_late: int = 0  # retrieved housekeeping reports (older than the latest)
+    completed_reports: int = 0  # TM 1/7 received, each once, live or retrieved (a running total)
 
     def __post_init__(self) -> None:
         # TM SDLS (the key file's tm_spi): the frame's header and data field -> the plain data
@@ -229,6 +230,8 @@ class GroundState:
                 rid = (int.from_bytes(data[0:2], "big"), int.from_bytes(data[2:4], "big"))
                 code = int(dec.value("failure").raw) if sub in VERIFICATION_FAILURES else None
                 self.verifications.setdefault(rid, []).append(Verification(t, dec.name.lower(), code))
+                if sub == 7:
+                    self.completed_reports += 1
             elif dec.kind == "parameter" and dec.id is not None:
                 self.param_reports[dec.id] = float(dec.values[0].raw)
             elif dec.kind == "ping":

@@ -315,8 +315,10 @@ def command_section(g: LoopGround) -> dict[str, Any]:
         "sent": len(g.tracks),
         "verified": sum(1 for s in stages if "completed" in s),
         "verified_request_ids": [list(t.request_id) for t, st in zip(g.tracks, stages, strict=True) if "completed" in st],
-        # every TM 1/7 received, including those of time-tagged commands the rover released
-        "completed_reports": sum(1 for reps in g.state.verifications.values() for r in reps if r.stage == "completed"),
+        # every TM 1/7 received, each once, live or retrieved from the packet store (the ground's
+        # own TM_RETRIEVE and time-tagged commands the rover released included): a running total,
+        # so reports the ground forgot later (a request id reused, a retrieval closed) still count
+        "completed_reports": g.state.completed_reports,
         "failed": len(failures),
         "failures": failures,
         "by_name": dict(Counter(t.name for t in g.tracks)),

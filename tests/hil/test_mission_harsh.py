@@ -38,6 +38,8 @@ def agrees_with_its_archive(s: dict[str, Any]) -> None:
     assert a["hk_reports"] == s["hk_reports"] + s["hk_retrieved"]
     assert a["distance_m"] == pytest.approx(s["distance_m"], abs=0.002)
     assert a["events"] == s["events"]  # events lost live and retrieved: in both
+    # every TM 1/7, each once, live or retrieved: the summary's running total is the archive's count
+    assert a["completed_reports"] == s["commands"]["completed_reports"]
     assert {tuple(r) for r in s["commands"]["verified_request_ids"]} <= a["completed_request_ids"]
     assert a["tc_frames_sent"] == s["link"]["tc_frames_sent"]
 
