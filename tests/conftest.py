@@ -32,11 +32,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 # The ground's persisted state (ARSN ledgers) and per-board key files live in a temp folder
 # for the whole session, so tests never touch the user's home; a user's $FARSIDE_KEYS is
-# ignored (tests choose their keys).
+# ignored (tests choose their keys). So do running virtual boards (FARSIDE_RUNTIME_DIR), one
+# folder per pytest process: an xdist worker's boards never meet the other worker's, another
+# session's or the user's (two starts at once in one runtime dir chose the same name `sim0`).
 _GROUND_HOME = tempfile.mkdtemp(prefix="farside-test-home-")
 atexit.register(shutil.rmtree, _GROUND_HOME, True)
 os.environ["FARSIDE_STATE_DIR"] = os.path.join(_GROUND_HOME, "state")
 os.environ["FARSIDE_CONFIG_DIR"] = os.path.join(_GROUND_HOME, "config")
+os.environ["FARSIDE_RUNTIME_DIR"] = os.path.join(_GROUND_HOME, "runtime")
 os.environ.pop("FARSIDE_KEYS", None)
 
 # The Pico's heap budget for firmware under the unix port (RP2040 has ~210 KB free at boot):

@@ -23,7 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hil.board.runtime import BoardState, control, find_board, list_boards, read_state, runtime_dir
+from hil.board.runtime import (
+    NAME_TAKEN_EXIT,
+    BoardState,
+    control,
+    find_board,
+    list_boards,
+    name_held,
+    read_state,
+    runtime_dir,
+)
 from hil.errors import FarsideError
 
 __all__ = [
@@ -196,7 +205,10 @@ def _next_name(prefix: str = "sim") -> str:
     taken = {p.name for p in runtime_dir().iterdir()}
     live = {b.name for b in list_boards()}
     n = 0
-    while f"{prefix}{n}" in live or (f"{prefix}{n}" in taken and read_state(f"{prefix}{n}") is not None):
+    while (
+        f"{prefix}{n}" in live
+        or (f"{prefix}{n}" in taken and (read_state(f"{prefix}{n}") is not None or name_held(f"{prefix}{n}")))
+    ):
         n += 1
     return f"{prefix}{n}"
 
@@ -232,7 +244,36 @@ def start_board(
         exe = ""
     else:
         exe = find_micropython(micropython)
-    name = name or _next_name("pico" if emulated else "sim")
+    chosen = name is None
+    for _attempt in range(8):
+        board_name = name or _next_name("pico" if emulated else "sim")
+        started = _start_supervisor(
+            board, board_name, flash_dir, exe, heapsize, serial_number, reenumerate, timeout_s, emulated,
+            firmware, pace,
+        )
+        if started is not None:
+            return started
+        if not chosen:
+            break
+        # Another `board start` at the same moment chose the same free name and its supervisor
+        # holds it: choose again.
+    raise FarsideError(f"virtual board {name or board_name} is already running")
+
+
+def _start_supervisor(
+    board: str,
+    name: str,
+    flash_dir: str | Path | None,
+    exe: str,
+    heapsize: str | None,
+    serial_number: str | None,
+    reenumerate: bool,
+    timeout_s: float,
+    emulated: bool,
+    firmware: str | None,
+    pace: str,
+) -> VirtualBoard | None:
+    """Start one supervisor for board `name`; None when another supervisor holds the name."""
     if not _NAME_RE.match(name):
         raise FarsideError(f"expected a board name of letters, digits, '_', '.', '-', got {name!r}")
     existing = find_board(name)
@@ -287,6 +328,8 @@ def start_board(
         if state is not None and state.pid == proc.pid:
             return VirtualBoard(state)
         if proc.poll() is not None:
+            if proc.returncode == NAME_TAKEN_EXIT:
+                return None
             log_text = (folder / "supervisor.log").read_text(errors="replace").strip().splitlines()
             raise FarsideError(
                 f"virtual board {name}: supervisor exited with {proc.returncode}: "

@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from hil.board.emulated import EmulatedPico
-from hil.board.runtime import BoardState, runtime_dir, serve_control, write_state
+from hil.board.runtime import (
+    NAME_TAKEN_EXIT,
+    BoardState,
+    NameTakenError,
+    claim_name,
+    runtime_dir,
+    serve_control,
+    write_state,
+)
 from hil.board.supervisor import _set_nonblocking, _set_raw, drain
 
 _OUT_BUFFER_MAX = 1 << 16
@@ -340,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace", choices=("realtime", "free"), default="realtime")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    try:
+        lock = claim_name(args.name)  # held until this process ends
+    except NameTakenError as exc:
+        print(exc, flush=True)
+        return NAME_TAKEN_EXIT
     folder = Path(args.folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     sup = PicoSupervisor(
@@ -349,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sys.stdout.flush()
     sup.run()
+    os.close(lock)
     return 0
 
 

@@ -7,10 +7,12 @@ supervisor's control socket `ctl` and its log. The runtime dir is
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,6 +68,50 @@ class BoardState:
                 return f.read().rsplit(")", 1)[1].split()[0] != "Z"
         except (OSError, IndexError):
             return True
+
+
+# A supervisor that finds its board name held by another exits with this code (start_board
+# then picks another name when it chose the name itself).
+NAME_TAKEN_EXIT = 75
+
+
+class NameTakenError(FarsideError):
+    """Another live supervisor holds this board name."""
+
+
+def claim_name(name: str) -> int:
+    """Hold board `name` for this process's lifetime: an exclusive lock on its folder's `lock`
+    file, let go when the process ends however it ends. Two `farside board start` at once may
+    choose the same free name; only one supervisor gets it, so two boards never share a control
+    socket or a state.json. Returns the lock's fd (keep it open); NameTakenError if held."""
+    folder = runtime_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + 0.5  # name_held's probe holds it for a moment only
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise NameTakenError(f"virtual board {name} is already running (its name is held)") from None
+        time.sleep(0.01)
+
+
+def name_held(name: str) -> bool:
+    """True when a live supervisor holds board `name` (claim_name)."""
+    try:
+        fd = os.open(runtime_dir() / name / "lock", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def state_path(name: str) -> Path:

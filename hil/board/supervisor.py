@@ -56,7 +56,15 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from hil.board.runtime import BoardState, runtime_dir, serve_control, write_state
+from hil.board.runtime import (
+    NAME_TAKEN_EXIT,
+    BoardState,
+    NameTakenError,
+    claim_name,
+    runtime_dir,
+    serve_control,
+    write_state,
+)
 
 LINK_DEVICE_ENV = "FARSIDE_LINK_DEVICE"  # firmware_py.hal.stdio.LINK_DEVICE_ENV
 
@@ -685,6 +693,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the rover's link on a second pty (link_port), the REPL alone on the first",
     )
     args = parser.parse_args(argv)
+    try:
+        lock = claim_name(args.name)  # held until this process ends
+    except NameTakenError as exc:
+        print(exc, flush=True)
+        return NAME_TAKEN_EXIT
     flash_dir = Path(args.flash_dir).resolve()
     flash_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(
@@ -699,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sys.stdout.flush()
     sup.run()
+    os.close(lock)
     return 0
 
 
