@@ -21,8 +21,11 @@
 # Wear, at the file level: each journaled packet (about 20-40 octets) and each mark (5
 # octets) is one append and one flush (on littlefs, one metadata commit). An idle rover (HK
 # at 1 Hz, nothing else) writes a mark every SEQ_AHEAD/2 s: 56 marks, 280 octets an hour; a
-# rover commanded every 20 s (3-4 reports and events a command) about 700 records, 22 KB an
-# hour (tests/bench/bench_store.py measures it: journal_octets_per_hour).
+# rover commanded every 20 s through a lossy relay, with the ground's TM_RETRIEVE and their
+# reports, 1,100-1,400 appends and 26-34 KB an hour (tests/bench/bench_store.py measures it:
+# journal_octets_per_hour). On rp2 littlefs programs whole 256-octet pages, a data page and a
+# metadata commit a flush: up to about 0.7 MB an hour reach the chip, which littlefs spreads
+# over the filesystem's blocks (about 1.4 MB at 100,000 erase cycles: some 20 years).
 # No filesystem, or a write that fails: the store stays RAM only from then on (the count
 # restarts at the next boot), and its `ram_note` says why, once (event TM_STORE_RAM_ONLY).
 #

@@ -12,7 +12,8 @@ a rover answering a PING every 20 s and reporting HK at 1 Hz for an hour:
 2. the time from each outage's end until every verification report and event the rover sent
    before it is on the ground;
 3. what retrieval costs: the store's frames against all downlink frames, and the TM_RETRIEVE
-   frames' bits against the uplink's capacity over the run (its rate: the scarce direction).
+   frames' bits against the uplink's capacity over the run (its rate: the scarce direction);
+4. what the store's journal writes to flash (firmware_py.pktjournal): octets and appends an hour.
 With --missions N, also `farside mission --relay harsh` for seeds 1..N: how many pass with
 every command resolved.
 """
@@ -116,6 +117,8 @@ def run(relay: str, seed: int, duration_s: float) -> dict[str, Any]:
         # TM_RETRIEVE goes Type-BD (bypass, not control): the only such frames the ground sends
         bd = [f for f in w.ground.sent_frames if f[0] & 0x30 == 0x20]
         c = st.gaps.counters
+        j = w.rover.store.journal  # the packet store's journal on the sim board's flash (None: RAM only)
+        hours = (w.now() - t0) / 3600
         kinds = {"reports_events": lambda s: s in (1, 5), "hk": lambda s: s == 3}
         frac = {}
         for k, pred in kinds.items():
@@ -136,6 +139,8 @@ def run(relay: str, seed: int, duration_s: float) -> dict[str, Any]:
             # the uplink's capacity over the run (its rate x the time) that TM_RETRIEVE frames took
             "retrieval_uplink_fraction": sum(len(f) + 2 for f in bd) * 8 / (up_bps * (w.now() - t0)) if up_bps else 0.0,
             "end_wait_s": tail_s,
+            "journal_octets_per_hour": j.written / hours if j is not None else 0.0,
+            "journal_records_per_hour": j.records / hours if j is not None else 0.0,
             "missing_seen": c.missing_seen,
             "filled": c.filled,
             "not_stored": c.not_stored,
@@ -189,6 +194,8 @@ def main() -> None:
                 "retrieve_commands_per_hour": statistics.mean(r["retrieve_commands"] for r in runs) * 60 / args.minutes,
                 "retrieval_uplink_fraction_mean": statistics.mean(r["retrieval_uplink_fraction"] for r in runs),
                 "end_wait_s_max": max(r["end_wait_s"] for r in runs),
+                "journal_octets_per_hour": statistics.mean(r["journal_octets_per_hour"] for r in runs),
+                "journal_records_per_hour": statistics.mean(r["journal_records_per_hour"] for r in runs),
                 "attempts_spent": sum(r["attempts_spent"] for r in runs),
                 "not_stored": sum(r["not_stored"] for r in runs),
                 "wall_s": sum(r["wall_s"] for r in runs),
@@ -202,6 +209,8 @@ def main() -> None:
                 print(f"   ground complete after an outage's end: median {f['complete_after_outage_s_median']:.1f} s, "
                       f"max {f['complete_after_outage_s_max']:.1f} s ({len(after)} of {f['outages']} outages)")
             print(f"   after the run, the ground was complete within {f['end_wait_s_max']:.0f} s (worst seed)")
+            print(f"   packet store journal (flash): {f['journal_octets_per_hour']:,.0f} octets in "
+                  f"{f['journal_records_per_hour']:,.0f} appends an hour")
             print(f"   retrieval cost: {f['retrieval_bandwidth_fraction_mean']:.2%} of downlink frames, "
                   f"{f['retrieval_uplink_fraction_mean']:.2%} of the uplink's capacity; "
                   f"{f['retrieve_commands_per_hour']:.1f} TM_RETRIEVE per hour; {f['attempts_spent']} counts given up "
