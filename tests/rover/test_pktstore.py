@@ -101,8 +101,8 @@ for i in range(200):
 d = gc.mem_alloc() - a
 print(json.dumps({"cost": cost, "alloc": d}))
 """)
-    # the rover's store: 4 KB ring + 96-entry index + the journal's buffers + the store's framer:
-    # 7,008 octets measured on the 64-bit unix port at the Pico's heap budget (object headers
-    # are half that on the RP2040)
-    assert 4096 <= r["cost"] <= 4096 + 3072, r
+    # the rover's store: 4 KB ring + 96-entry index + the store's framer: 6,528 octets measured
+    # on the 64-bit unix port at the Pico's heap budget (object headers are half that on the
+    # RP2040); the journal (firmware_py.pktjournal) adds 608 octets and its code
+    assert 4096 <= r["cost"] <= 4096 + 2560, r
     assert r["alloc"] == 0, r

@@ -181,3 +181,20 @@ print(json.dumps({"alloc": d, "records": st.journal.records}))
 """)
     assert r["records"] > 50
     assert r["alloc"] == 0, r
+
+
+def test_the_rover_says_once_that_its_store_is_ram_only_when_the_journal_cannot_be_written(tmp_path: Path) -> None:
+    """The app's side, on CPython (the same firmware code): the journal's files cannot be made
+    (folders stand where they go), so the rover reports TM_STORE_RAM_ONLY (NO_FILESYSTEM) once,
+    and its packet count restarts at each boot as before."""
+    from tests.rover.ground import make_root
+    from tests.rover.mpy_runner import Runner
+
+    root = make_root(tmp_path / "rover")
+    for name in ("pktstore.0", "pktstore.1"):
+        (tmp_path / "rover" / name).mkdir()
+    r = Runner(root, board={"watchdog": {"timeout_ms": 5000}, "tm_store_journal_octets": 2048})
+    r.run_s(5)
+    said = [args for eid, args in r.events if eid == 33]
+    assert len(said) == 1 and said[0][0] == 1, r.events  # NO_FILESYSTEM, once
+    assert r.rover.store.journal is None and r.rover.store.count > 0  # RAM only, still keeping TM
