@@ -197,4 +197,6 @@ def test_the_rover_says_once_that_its_store_is_ram_only_when_the_journal_cannot_
     r.run_s(5)
     said = [args for eid, args in r.events if eid == 33]
     assert len(said) == 1 and said[0][0] == 1, r.events  # NO_FILESYSTEM, once
-    assert r.rover.store.journal is None and r.rover.store.count > 0  # RAM only, still keeping TM
+    rover = r.rover
+    assert rover is not None
+    assert rover.store.journal is None and rover.store.count > 0  # RAM only, still keeping TM
