@@ -182,6 +182,14 @@ class VirtualBoard:
         value < 0 clears a wheel fault), where a rover on rp2 refuses SIM_INJECT."""
         self.control("inject", fault=fault, wheel=wheel, value=value)
 
+    def log_tail(self, lines: int = 6) -> str:
+        """The last lines of the supervisor's log (restarts of MicroPython, power cuts), on one line."""
+        try:
+            text = (runtime_dir() / self.name / "supervisor.log").read_text(errors="replace")
+        except OSError:
+            return "none"
+        return " | ".join(text.strip().splitlines()[-lines:]) or "empty"
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the supervisor (and MicroPython)."""
         try:

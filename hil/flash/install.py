@@ -49,7 +49,7 @@ from hil.firmware.frozen import FrozenRecord
 from hil.flash.agent import minified
 from hil.flash.bootfiles import ROOT_FILES, is_rover_state
 from hil.flash.image import Image, board_boot_timeout, build_image, load_board_definition
-from hil.flash.link import BootEvent, command_bytes, reported_arsn, wait_boot_event
+from hil.flash.link import BootEvent, command_bytes, console_text, reported_arsn, wait_boot_event
 from hil.flash.ports import BoardPort, refind, resolve_port
 from hil.flash.repl import PortBusyError, PortGoneError, RawRepl, RawReplError, open_port
 
@@ -676,11 +676,10 @@ class Flasher:
             ser.close()
         report.boot = event
         if event is None:
-            text = seen.decode(errors="replace").strip().splitlines()
-            last = text[-1][-100:] if text else "nothing"
+            log = f"; board log: {VirtualBoard(port.virtual).log_tail()}" if port.virtual is not None else ""
             raise FarsideError(
                 f"expected the rover's BOOT event within {self.boot_timeout_s:g} s after the reset, "
-                f"saw none (last output: {last})"
+                f"saw none (console: {console_text(seen)}){log}"
             )
         if event.version != self.image.version or event.dict_hash != self.image.dict_hash:
             raise FarsideError(

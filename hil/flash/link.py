@@ -96,6 +96,20 @@ class BootEvent:
         return d
 
 
+def console_text(data: bytes, limit: int = 800) -> str:
+    """What a board printed, on one line: the text among the link's octets (binary TM frames
+    left out), lines joined by " | ", the last `limit` characters. For errors that must show
+    the whole console (a boot that ended at the REPL says why only in the lines before `>>>`)."""
+    text = data.decode("ascii", errors="replace")
+    lines = []
+    for raw in text.replace("\r", "\n").split("\n"):
+        line = "".join(c for c in raw if c.isprintable() and c != "\ufffd").strip()
+        if line and sum(c.isalnum() or c in " >.:,()'_-/" for c in line) >= 0.8 * len(line):
+            lines.append(line)
+    joined = " | ".join(lines) or "nothing"
+    return joined if len(joined) <= limit else "..." + joined[-limit:]
+
+
 class BootWatcher:
     """Feeds raw link bytes through the TM deframer and demultiplexer; finds BOOT events."""
 

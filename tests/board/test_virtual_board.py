@@ -56,10 +56,11 @@ def test_ctrl_c_interrupts_a_busy_main_py(vboard: VirtualBoard) -> None:
         "import time\nprint('busy')\nwhile True:\n    time.sleep_ms(10)\n"
     )
     with _reset_and_open(vboard) as ser:
-        assert b"busy" in read_for(ser, 15, b"busy")
+        boot = read_for(ser, 15, b"busy")
+        assert b"busy" in boot, f"{boot!r}; board log: {vboard.log_tail()}"
         ser.write(b"\x03")
         text = read_for(ser, 15, b">>> ")
-    assert b"KeyboardInterrupt" in text and text.endswith(b">>> ")
+    assert b"KeyboardInterrupt" in text and text.endswith(b">>> "), f"{text!r}; board log: {vboard.log_tail()}"
 
 
 def test_ctrl_c_racing_the_end_of_code_lands_at_the_repl_not_in_main_py(

@@ -91,3 +91,24 @@ def test_flash_waits_as_long_as_the_board_file_says(
         flash(FlashOptions(board="sim", port=vboard.port, source=src))
     report = flash(FlashOptions(board="sim", port=vboard.port, source=src, boot_timeout_s=15))
     assert report.boot_timeout_s == 15 and report.boot is not None
+
+
+@pytest.mark.micropython
+def test_a_boot_that_ends_at_the_repl_shows_the_whole_console_in_one_line(
+    vboard: VirtualBoard, src: Path
+) -> None:
+    # The rover fails before its BOOT event: why is in the lines before the `>>>` (the
+    # error used to show the last line alone, `>>>`, which says nothing).
+    main_py = src / "main.py"
+    text = main_py.read_text()
+    head = "def main(root=\"\", board=None, link=None, seed=1, escape_ms=1000, background=None):\n"
+    assert head in text
+    main_py.write_text(text.replace(head, head + "    raise RuntimeError('broken before BOOT')\n", 1))
+    with pytest.raises(FarsideError) as caught:
+        flash(FlashOptions(board="sim", port=vboard.port, source=src, boot_timeout_s=3))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "expected the rover's BOOT event within 3 s" in message
+    assert "farside: escape window" in message and "RuntimeError: broken before BOOT" in message
+    assert message.index("RuntimeError: broken before BOOT") < message.rindex(">>>")
+    assert "board log:" in message

@@ -15,7 +15,7 @@ import serial
 
 from hil.board import VirtualBoard, start_board
 from hil.flash import FlashOptions, flash
-from hil.flash.link import command_bytes, reported_arsn
+from hil.flash.link import command_bytes, console_text, reported_arsn
 from hil.gs.keys import DEV_KEYS
 from hil.gs.mission import Mission
 from hil.gs.state import GroundState
@@ -51,7 +51,7 @@ def _state(stream: bytes) -> GroundState:
     return state
 
 
-def _reporting(port: serial.Serial, boot: bool, seconds: float = 30.0) -> bytes:
+def _reporting(port: serial.Serial, board: VirtualBoard, boot: bool, seconds: float = 30.0) -> bytes:
     """The link octets until the rover's HK (and with `boot`, its BOOT event) came down."""
     data = b""
     end = time.monotonic() + seconds
@@ -60,14 +60,17 @@ def _reporting(port: serial.Serial, boot: bool, seconds: float = 30.0) -> bytes:
         state = _state(data)
         if "sa_arsn" in state.hk_raw and (not boot or any(e.name == "BOOT" for e in state.events)):
             return data
-    raise AssertionError(f"the rover did not {'boot and ' if boot else ''}report within {seconds:.0f} s")
+    raise AssertionError(
+        f"the rover did not {'boot and ' if boot else ''}report within {seconds:.0f} s; "
+        f"console: {console_text(data, limit=2000)}; board log: {board.log_tail()}"
+    )
 
 
 @pytest.mark.parametrize("how", ["reset", "power_cycle"])
 def test_a_recorded_enter_repl_is_refused_after_a_reset_and_the_rover_runs_on(board: VirtualBoard, how: str) -> None:
     keys = DEV_KEYS.read_bytes()
     with serial.serial_for_url(board.port, baudrate=115200, timeout=0.05) as port:
-        heard = _reporting(port, boot=False)
+        heard = _reporting(port, board, boot=False)
         recorded = command_bytes(keys, 200, 10, above=reported_arsn(heard))  # ENTER_REPL, Type-BD
         port.write(recorded)
         seen = _listen(port, 15, b">>> ")
@@ -77,7 +80,7 @@ def test_a_recorded_enter_repl_is_refused_after_a_reset_and_the_rover_runs_on(bo
     else:
         board.power_cycle(off_s=0.5)
     with serial.serial_for_url(board.port, baudrate=115200, timeout=0.05) as port:
-        _reporting(port, boot=True)
+        _reporting(port, board, boot=True)
         port.write(recorded)  # the recording, sent again at once after the boot
         after = _listen(port, 6)
     state = _state(after)
