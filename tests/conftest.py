@@ -98,6 +98,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "marked micropython but not using the `micropython` fixture (ask for the fixture "
             "instead of marking): " + ", ".join(stray)
         )
+    _longest_files_first(items)
+
+
+# The files that take minutes (`--durations`: an emulated chip or a second pytest inside),
+# longest first. With `-n 2 --dist loadfile` a file runs whole on one worker, and xdist hands
+# files out in collection order: one of these started last leaves the other worker idle for
+# minutes at the end. So they start first, then the other files with slow tests, then the rest.
+LONGEST_FILES = (
+    "tests/pico/test_hil_on_chip.py",
+    "tests/hil/test_mpy_target.py",
+    "tests/pico/test_emulated_board.py",
+    "tests/pico/test_frozen.py",
+    "tests/yamcs/test_server_flight_pico.py",
+    "tests/yamcs/test_server_flight.py",
+)
+
+
+def _longest_files_first(items: list[pytest.Item]) -> None:
+    """Reorder (stably, whole files) so the long files start first: see LONGEST_FILES."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        rel = item.path.relative_to(ROOT).as_posix() if item.path.is_relative_to(ROOT) else ""
+        if rel in LONGEST_FILES:
+            return (0, LONGEST_FILES.index(rel))
+        return (1, 0) if item.path in slow_files else (2, 0)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

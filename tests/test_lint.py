@@ -35,3 +35,11 @@ def test_mypy_passes_on_host_code() -> None:
         [_tool("mypy"), "--no-error-summary"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_files_the_suite_starts_first_exist() -> None:
+    # tests/conftest.py starts the minutes-long files first so the two workers end together;
+    # a renamed one would silently fall back to its place in the alphabet
+    from tests.conftest import LONGEST_FILES
+
+    assert LONGEST_FILES and all((ROOT / f).is_file() for f in LONGEST_FILES), LONGEST_FILES

@@ -29,6 +29,7 @@ ON_CHIP = (
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the inner run's own limit, not the suite's 300 s per test
 def test_hil_scenarios_pass_on_the_emulated_pico(tmp_path: Path) -> None:
     need_emulator()
     env = dict(os.environ, FARSIDE_RUNTIME_DIR=str(tmp_path / "runtime"))
