@@ -80,23 +80,32 @@ _SIGINT_EXIT_S = 2.0
 # rp2's littlefs gives os.ilistdir() entries of (name, type, inode, size); the unix port's
 # VfsPosix gives (name, type, inode), so `mpremote fs ls` showed every file as 0 bytes. The
 # root is remounted as a VfsPosix whose ilistdir adds the size (0 for a directory, as on
-# littlefs), and the working directory (the board's flash folder) is kept.
+# littlefs), and the working directory (the board's flash folder) is kept. It is the first
+# code MicroPython runs, when a flash tool's Ctrl-C burst arrives: with Ctrl-C on, one landing
+# between umount and mount left a board with no filesystem at all (no boot.py, no main.py).
+# So Ctrl-C is off for those few lines (a 0x03 then passes as data, as with kbd_intr(-1) on
+# rp2), and a failed mount puts the plain root back.
 FS_SHIM = (
-    "import os\n"
+    "import os, micropython\n"
     "class _FarsideVfs(os.VfsPosix):\n"
     "    def ilistdir(self, path):\n"
     "        base = (path or '.').rstrip('/') + '/'\n"
     "        for e in super().ilistdir(path or '.'):\n"
     "            yield (e[0], e[1], e[2], super().stat(base + e[0])[6] if e[1] == 0x8000 else 0)\n"
+    "micropython.kbd_intr(-1)\n"
     "try:\n"
     "    _cwd = os.getcwd()\n"
     "    os.umount('/')\n"
-    "    os.mount(_FarsideVfs(), '/')\n"
+    "    try:\n"
+    "        os.mount(_FarsideVfs(), '/')\n"
+    "    except OSError:\n"
+    "        os.mount(os.VfsPosix(), '/')\n"
     "    os.chdir(_cwd)\n"
     "    del _cwd\n"
     "except (AttributeError, OSError):\n"
     "    pass\n"
-    "del _FarsideVfs\n"
+    "micropython.kbd_intr(3)\n"
+    "del _FarsideVfs, micropython\n"
 )
 
 

@@ -87,6 +87,28 @@ def test_ctrl_c_racing_the_end_of_code_lands_at_the_repl_not_in_main_py(
     assert vboard.status()["boots"] == boots
 
 
+def test_ctrl_c_bursts_from_the_reset_on_never_leave_the_board_without_its_files(
+    vboard: VirtualBoard,
+) -> None:
+    # A flash tool resets and sends Ctrl-C every few ms: the first code MicroPython runs is
+    # the remount of its root (sizes for `mpremote fs ls`), and a Ctrl-C between its umount
+    # and mount left a board with no filesystem (no main.py, no files for the flash tool).
+    import time
+
+    (vboard.flash_dir / "main.py").write_text("print('main-ran')\n")
+    for i in range(8):
+        with _reset_and_open(vboard) as ser:
+            time.sleep(0.01 * i)
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end:
+                ser.write(b"\x03")
+                time.sleep(0.002)
+            repl = RawRepl(ser)
+            repl.enter()
+            out, err = repl.exec_raw("import os\nprint(sorted(os.listdir()), os.getcwd())")
+        assert b"'main.py'" in out and str(vboard.flash_dir).encode() in out, (i, out, err)
+
+
 def test_line_is_8bit_clean_when_kbd_intr_is_off(vboard: VirtualBoard) -> None:
     # The rover's link after boot: every byte value both ways, 0x03 and \n untouched.
     (vboard.flash_dir / "main.py").write_text(
