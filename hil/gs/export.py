@@ -943,6 +943,11 @@ def _narrow(v: np.ndarray) -> np.ndarray:
     return v.astype(np.uint32) if not len(v) or int(v.max()) < 1 << 32 else v.astype(np.uint64)
 
 
+def _fits_raw(raw: np.ndarray) -> bool:
+    """Whether scaled values (`col * 10**places`) are all below 2**31 in magnitude."""
+    return len(raw) > 0 and max(float(raw.max()), -float(raw.min())) < 2.0**31
+
+
 def _groups(mag: np.ndarray) -> int:
     """Groups of 4 digits for the largest of `mag`."""
     top = int(mag.max()) if len(mag) else 0
@@ -976,15 +981,15 @@ def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
         scale = 0 if how == "int" else t.decimals[k]
         if how == "int" and col.dtype.kind != "i":
             neg: np.ndarray | None = None  # unsigned: no sign to write
-            mag = col.astype(np.uint32)
+            mag = col.astype(np.uint32, copy=False)
         elif how == "int":
             neg = col < 0
             mag = _narrow(np.abs(col.astype(np.int64)))
-        elif len(col) and float(np.abs(col).max()) * 10.0**scale < 2.0**31:
+        elif _fits_raw(raw := col * 10.0**scale):
             # a calibrated raw value: back to the raw integer, exactly, and split in integers
-            v = np.rint(col * 10.0**scale).astype(np.int64)
-            neg = v < 0
-            mag = np.abs(v).astype(np.uint32)
+            np.rint(raw, out=raw)
+            neg = raw < 0
+            mag = np.abs(raw, out=raw).astype(np.uint32)
             ip = mag // 10**scale  # a division by a constant: far cheaper than np.divmod
             fp = mag - ip * 10**scale
             gi, gf = _groups(ip), (scale + 4) // 4  # "." and the places, right-aligned
