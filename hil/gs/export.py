@@ -860,6 +860,10 @@ _QUADS_LAST = np.concatenate((_QUADS, np.frombuffer(b"".join(str(i).encode().rju
                                                     dtype="<u4")))
 _QUADS_MID = _QUADS_LAST.copy()
 _QUADS_MID[10000] = 0  # a group left of the first digit: nothing
+# a number's first two digits (a pair, beside the separator and sign): 0-99 without leading zeros
+_TOPS_LAST = np.frombuffer(b"".join(str(i).encode().rjust(2, b"\0") for i in range(100)), dtype="<u2")
+_TOPS_MID = _TOPS_LAST.copy()
+_TOPS_MID[0] = 0  # digits follow in groups: a zero here is nothing
 
 
 def _quote(text: str) -> str:
@@ -897,16 +901,20 @@ def _quad(qv: np.ndarray, j: int) -> np.ndarray:
     return qv[j >> 2, :, j & 3]
 
 
-def _groups_of_digits(qv: np.ndarray, first: int, groups: int, mag: np.ndarray) -> None:
-    """`mag` (non-negative, uint32 or uint64) in `groups` groups of 4 digits from 4-octet
-    group `first` (see `_quad`), leading zeros as empty octets (a lone 0 stays "0")."""
+def _number(qv: np.ndarray, at: int, groups: int, mag: np.ndarray) -> None:
+    """`mag` (non-negative, uint32 or uint64) in the field at 4-octet group `at` (see `_quad`):
+    its first two digits in the group's second pair (the first holds the separator and the
+    sign), the rest in the `groups` groups after it, four digits each; leading zeros are empty
+    octets (a lone 0 stays "0")."""
     v = mag
-    for j in range(groups - 1, -1, -1):
+    for j in range(groups, 0, -1):
         q = v // 10000  # a division by a constant (np.divmod is several times slower)
         r = v - q * 10000
         np.add(r, 10000, out=r, where=q == 0)  # the leading group
-        np.take(_QUADS_LAST if j == groups - 1 else _QUADS_MID, r, out=_quad(qv, first + j))
+        np.take(_QUADS_LAST if j == groups else _QUADS_MID, r, out=_quad(qv, at + j))
         v = q
+    pv = qv.view(np.uint16)
+    np.take(_TOPS_LAST if groups == 0 else _TOPS_MID, v, out=pv[at >> 2, :, 2 * (at & 3) + 1])
 
 
 def _fraction(qv: np.ndarray, first: int, groups: int, fp: np.ndarray, scale: int) -> None:
@@ -928,9 +936,10 @@ def _fraction(qv: np.ndarray, first: int, groups: int, fp: np.ndarray, scale: in
 
 @functools.lru_cache(maxsize=64)
 def _label_table(labels: tuple[str, ...]) -> np.ndarray:
-    """Enum labels (quoted where CSV needs it) zero-padded to a width of 4-octet groups, as
-    (groups, labels) uint32: group g of every label in a row."""
-    encoded = [_quote(x).encode() for x in labels]
+    """Enum labels (quoted where CSV needs it) after two empty octets (the separator's pair),
+    zero-padded to a width of 4-octet groups, as (groups, labels) uint32: group g of every
+    label in a row."""
+    encoded = [b"\0\0" + _quote(x).encode() for x in labels]
     w = max(len(x) for x in encoded)
     table = np.zeros((len(encoded), -(-w // 4) * 4), dtype=np.uint8)
     for i, x in enumerate(encoded):
@@ -949,9 +958,9 @@ def _fits_raw(raw: np.ndarray) -> bool:
 
 
 def _groups(mag: np.ndarray) -> int:
-    """Groups of 4 digits for the largest of `mag`."""
+    """Groups of 4 digits after the first two for the largest of `mag`."""
     top = int(mag.max()) if len(mag) else 0
-    return -(-len(str(top)) // 4)
+    return max(0, -(-(len(str(top)) - 2) // 4))
 
 
 def csv_bytes(t: Table, a: int, b: int) -> bytes:
@@ -971,7 +980,7 @@ def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
     plan = csv_plan(t)
     assert plan is not None
     n = len(next(iter(t.columns.values()))[a:b])
-    pieces: list[tuple[str, Any, int]] = []  # (how, values, width in octets after the separator pair)
+    pieces: list[tuple[str, Any, int]] = []  # (how, values, width in octets)
     for k, how in plan:
         col = t.columns[k][a:b]
         if how == "enum":
@@ -993,7 +1002,7 @@ def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
             ip = mag // 10**scale  # a division by a constant: far cheaper than np.divmod
             fp = mag - ip * 10**scale
             gi, gf = _groups(ip), (scale + 4) // 4  # "." and the places, right-aligned
-            pieces.append(("dec", (neg, ip, fp, gi, gf, scale), 4 * (gi + gf)))
+            pieces.append(("dec", (neg, ip, fp, gi, gf, scale), 4 * (1 + gi + gf)))
             continue
         else:  # large values (times): the fraction split off in floating point, exactly
             unit = 10.0**scale
@@ -1007,49 +1016,43 @@ def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
             fp = fpf.astype(np.uint32)
             ip = _narrow(ipf.astype(np.uint64))
             gi, gf = _groups(ip), (scale + 4) // 4
-            pieces.append(("dec", (neg, ip, fp, gi, gf, scale), 4 * (gi + gf)))
+            pieces.append(("dec", (neg, ip, fp, gi, gf, scale), 4 * (1 + gi + gf)))
             continue
         gi = _groups(mag)
-        pieces.append(("int", (neg, mag, gi), 4 * gi))
-    # per field: a pair of (the separator before it, its sign), then its text; then "\n".
-    # Digits and labels go four octets at a time (a 4-octet group from a table), so a field's
-    # text starts on a 4-octet boundary (an empty pair before it where needed). Built
-    # transposed, a row of n 16-octet words per 16 octets of text (each write runs along a
-    # row), turned word by word at the end (an eighth of the elements a pair-wise turn moves).
-    width = 0
-    for _, _, w in pieces:
-        width += 2
-        width += (width % 4) + w
-    width += 2
+        pieces.append(("int", (neg, mag, gi), 4 * (1 + gi)))
+    # per field, from a 4-octet boundary: a pair of (the separator before it, its sign), a
+    # pair of its first two digits, then its other digits four at a time (a 4-octet group from
+    # a table); a label's octets four at a time after an empty pair. Built transposed, a row
+    # of n 16-octet words per 16 octets of text (each write runs along a row), turned word by
+    # word at the end (an eighth of the elements a pair-wise turn moves).
+    width = sum(w for _, _, w in pieces) + 2
     words, turned = _scratch(-(-width // _WORD.itemsize), n, spare)
     words[-1] = 0  # octets past the newline in the last word; every other one is written below
     pv = words.view(np.uint16).reshape(len(words), n, _WORD.itemsize // 2)
     qv = words.view(np.uint32).reshape(len(words), n, _WORD.itemsize // 4)
-    pos = 0  # in octets, always even
+    pos = 0  # in octets, a multiple of 4
     sep = 0
     for how, vals, w in pieces:
         head = _pair(pv, pos // 2)
-        pos += 2
-        neg = vals[0] if how != "enum" else None
-        if neg is None:
-            head[:] = sep
-        else:
-            np.multiply(neg, ord("-") << 8, out=head, casting="unsafe")
-            head |= sep
-        if pos % 4:
-            _pair(pv, pos // 2)[:] = 0
-            pos += 2
         if how == "enum":
             table, codes = vals
             for j in range(len(table)):
                 np.take(table[j], codes, out=_quad(qv, pos // 4 + j))
-        elif how == "int":
-            _, mag, gi = vals
-            _groups_of_digits(qv, pos // 4, gi, mag)
+            head[:] = sep
         else:
-            _, ip, fp, gi, gf, scale = vals
-            _groups_of_digits(qv, pos // 4, gi, ip)
-            _fraction(qv, pos // 4 + gi, gf, fp, scale)
+            neg = vals[0]
+            if neg is None:
+                head[:] = sep
+            else:
+                np.multiply(neg, ord("-") << 8, out=head, casting="unsafe")
+                head |= sep
+            if how == "int":
+                _, mag, gi = vals
+                _number(qv, pos // 4, gi, mag)
+            else:
+                _, ip, fp, gi, gf, scale = vals
+                _number(qv, pos // 4, gi, ip)
+                _fraction(qv, pos // 4 + 1 + gi, gf, fp, scale)
         pos += w
         sep = ord(",")
     _pair(pv, pos // 2)[:] = ord("\n")
