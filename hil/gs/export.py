@@ -786,8 +786,9 @@ class _ParquetWriter(_Writer):
 
 
 class _CsvWriter(_Writer):
-    """Tables of integers, enums and exact decimals are formatted by `csv_bytes` (numpy, a
-    chunk of rows at a time); any other table by pyarrow's CSV writer (or the csv module)."""
+    """Tables of integers, enums and exact decimals are formatted by numpy a chunk of rows at a
+    time (`csv_rows`, then `squeeze` and the write in a second thread); any other table by
+    pyarrow's CSV writer (or the csv module)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -846,11 +847,13 @@ class _CsvWriter(_Writer):
 
 
 # --- CSV text in bulk ----------------------------------------------------------------------------
-# Each chunk of rows is laid out as a byte matrix, a fixed-width slot per field: sign, digits
-# (four at a time from a 10,000-entry table), decimal point, fraction, separator; unused octets are
-# zero and one boolean mask drops them all, leaving the CSV text. Values print exactly: integers
-# as integers, a `raw * 10**-k` calibration as a k-place decimal of the raw value, times to the
-# microsecond.
+# Each chunk of rows is laid out as a byte matrix, a fixed-width slot per field: separator,
+# sign, digits (four at a time from a 10,000-entry table), decimal point, fraction; unused octets
+# are zero and one mask drops them all (np.compress), leaving the CSV text. Values print exactly:
+# integers as integers, a `raw * 10**-k` calibration as a k-place decimal of the raw value, times
+# to the microsecond. On the bench's million HK packets (61 columns, 477 MB of text) this and
+# the decode take about 2.8 s of CPU, where the csv module took minutes and pyarrow's CSV writer
+# (which also prints floats by their shortest repr, 2572.1000000000004) 7 s for the writing alone.
 
 CSV_CHUNK_ROWS = 8192
 # four digits at a time: "0000".."9999", then each value without its leading zeros
