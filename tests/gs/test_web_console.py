@@ -470,6 +470,7 @@ def test_the_page_follows_the_service_through_a_restart(console: Console) -> Non
     """kill -9 the service and start it again: the page reconnects by itself, marks the new run
     in its events, and commands again through it (FOP-1 and SDLS resumed by the service)."""
     c = console
+    send_and_wait(c, "PING")  # a history to keep, whichever tests ran before
     history = c.page.locator("#cmd-history li").count()
     last_id = max(int(i) for i in c.page.locator("#cmd-history li").evaluate_all("els => els.map(e => e.dataset.id)"))
     c.service.kill()
