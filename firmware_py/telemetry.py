@@ -60,7 +60,7 @@ class Telemetry:
         # CPython packs the whole report in one call (a tuple of the values: no matter
         # there); MicroPython packs field by field into the buffer, allocating nothing
         self._whole = None if MICROPYTHON else struct.Struct(fmt)
-        self._vals = [0] * (len(self.fields) + 1)
+        self._vals = None if MICROPYTHON else [0] * (len(self.fields) + 1)
         self._last = None
         self.sent = 0
         self.due = False  # set to send one report at the next poll (mode changes)
