@@ -805,15 +805,18 @@ class _CsvWriter(_Writer):
                 self._fast = open(self.path, "wb")
                 self._fast.write((",".join(_quote(h) for h in _header(t)) + "\n").encode())
                 self._squeezer = ThreadPoolExecutor(1, thread_name_prefix="csv-squeeze")
-            # a chunk's text is laid out here while the one before is squeezed and written in
-            # a second thread (a few long numpy calls and the write: little contention for the
-            # GIL); a second thread laying out chunks measured no faster
+            # a chunk's text is laid out here, and the first part of it squeezed, while the one
+            # before is written in a second thread, which squeezes the rest of it first (a few
+            # long numpy calls and the write: little contention for the GIL); a second thread
+            # laying out chunks measured no faster
             for a in range(0, len(t), CSV_CHUNK_ROWS):
                 rows = csv_rows(t, a, a + CSV_CHUNK_ROWS, spare=self._chunks % 2)
                 self._chunks += 1
+                cut = int(len(rows) * CSV_SQUEEZED_HERE) // SQUEEZE_ROWS * SQUEEZE_ROWS
+                ready = squeeze(rows[:cut])
                 if self._pending is not None:
                     self._pending.result()  # also: the scratch `rows` takes the turn after is free
-                self._pending = self._squeezer.submit(self._put, rows)
+                self._pending = self._squeezer.submit(self._put, ready, rows[cut:])
             return
         try:
             import pyarrow.csv as pacsv
@@ -842,7 +845,8 @@ class _CsvWriter(_Writer):
                 self._fast.close()
         return self.path
 
-    def _put(self, rows: np.ndarray) -> None:
+    def _put(self, ready: list[np.ndarray], rows: np.ndarray) -> None:
+        self._fast.writelines(p.data for p in ready)
         self._fast.writelines(p.data for p in squeeze(rows))
 
 
@@ -856,6 +860,8 @@ class _CsvWriter(_Writer):
 # prints floats by their shortest repr: 2572.1000000000004).
 
 CSV_CHUNK_ROWS = 8192
+CSV_SQUEEZED_HERE = 0.4  # of a chunk's rows squeezed by the thread laying them out, the rest by the writer's
+SQUEEZE_ROWS = 1024  # rows per np.compress: its positions take 8 octets per octet kept
 # four digits at a time: "0000".."9999", then each value without its leading zeros
 # (right-aligned, empty octets before it), for the group that holds a number's first digit
 _QUADS = np.frombuffer("".join(f"{i:04d}" for i in range(10000)).encode(), dtype="<u4")
@@ -1065,11 +1071,10 @@ def csv_rows(t: Table, a: int, b: int, spare: int = 0) -> np.ndarray:
 
 def squeeze(rows: np.ndarray) -> list[np.ndarray]:
     """Padded rows of text (`csv_rows`) as the text: the empty octets out (numpy lets go of
-    the GIL), a slice of rows at a time (the positions np.compress finds take 8 octets per
-    octet kept)."""
+    the GIL), SQUEEZE_ROWS rows at a time."""
     parts: list[np.ndarray] = []
-    for r in range(0, len(rows), 1024):
-        part = rows[r : r + 1024].reshape(-1)
+    for r in range(0, len(rows), SQUEEZE_ROWS):
+        part = rows[r : r + SQUEEZE_ROWS].reshape(-1)
         parts.append(np.compress(part != 0, part))
     return parts
 

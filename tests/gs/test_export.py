@@ -373,14 +373,16 @@ def test_bulk_csv_text_is_each_value_exactly(ints: list[int], raws: list[int], p
 
 
 def test_csv_written_chunk_by_chunk_is_the_whole_tables_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks laid out in turn in two scratch buffers while the one before is squeezed and
-    written in another thread: the file holds every chunk once, in order."""
+    """Chunks laid out in turn in two scratch buffers, each squeezed partly there and partly in
+    the thread that writes it, while the one before is written: the file holds every chunk
+    once, in order."""
     from hil.gs import export
 
     frames = frames_of(M, synth_packets(M, 700, events_every=50, seed=5)[0])
     synth_archive(tmp_path / "s", M, frames)
     whole = decode_archive(M, tmp_path / "s")["hk_rover"]
     monkeypatch.setattr(export, "CSV_CHUNK_ROWS", 23)  # 700 rows over several windows: many chunks
+    monkeypatch.setattr(export, "SQUEEZE_ROWS", 4)  # each chunk squeezed partly by either thread
     done = export.export_archive(M, tmp_path / "s", tmp_path / "out", "csv", window=64)
     assert done.rows["hk_rover"] == len(whole) == 700
     text = (tmp_path / "out" / "hk_rover.csv").read_bytes()
