@@ -5,10 +5,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,51 @@ def find_micropython() -> str | None:
     if here.exists():
         return str(here)
     return shutil.which("micropython")
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """What every child of this pytest process inherits and a test could leave changed: SIGINT
+    blocked or ignored (a virtual board's MicroPython, a terminal's shell then never see a
+    Ctrl-C), the working directory, and farside's own environment."""
+
+    sigint_blocked: bool
+    sigint_ignored: bool
+    cwd: str
+    env: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def now(cls) -> ProcessState:
+        return cls(
+            sigint_blocked=signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []),
+            sigint_ignored=signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+            cwd=os.getcwd(),
+            env=tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("FARSIDE_"))),
+        )
+
+    def restore(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK if self.sigint_blocked else signal.SIG_UNBLOCK, [signal.SIGINT])
+        if self.sigint_ignored != (signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+            signal.signal(signal.SIGINT, signal.SIG_IGN if self.sigint_ignored else signal.default_int_handler)
+        os.chdir(self.cwd)
+        for key in [k for k in os.environ if k.startswith("FARSIDE_")]:
+            del os.environ[key]
+        os.environ.update(dict(self.env))
+
+
+@pytest.fixture(autouse=True)
+def _leaves_the_process_as_it_found_it() -> Iterator[None]:
+    """A test that leaves this (xdist worker) process changed fails, named, and the state is
+    put back: the tests after it on the same worker would inherit it through every board and
+    terminal they start, and fail far from the cause."""
+    before = ProcessState.now()
+    yield
+    after = ProcessState.now()
+    if after == before:
+        return
+    before.restore()
+    changed = [f.name for f in fields(before) if getattr(before, f.name) != getattr(after, f.name)]
+    pytest.fail(f"the test left this process changed ({', '.join(changed)}); put back for the next tests")
 
 
 @pytest.fixture(scope="session")
