@@ -24,9 +24,23 @@ def runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
 
 @pytest.fixture
 def vboard(micropython: str, tmp_path: Path, runtime_dir: Path) -> Iterator[VirtualBoard]:
-    """A running virtual board with an empty flash folder."""
+    """A running virtual board with an empty flash folder, its first boot over (at `>>> `).
+
+    start_board returns once the port exists, before MicroPython has run its bootstrap: a
+    main.py a test writes at once could run in that first boot too, and its output, drained
+    from the board at the test's reset, would pass for the output of the boot after it."""
     board = start_board(board="sim", flash_dir=tmp_path / "flash", micropython=micropython)
     try:
+        with serial.serial_for_url(board.port, baudrate=115200, timeout=0.05) as ser:
+            ser.write(b"\r")  # (opening the port flushed what came before) a prompt once at the REPL
+            first = read_for(ser, 15, b">>> ")
+            end = time.monotonic() + 15
+            while time.monotonic() < end:  # every prompt read, the line quiet
+                more = read_for(ser, 0.3)
+                first += more
+                if not more and first.endswith(b">>> "):
+                    break
+        assert first.endswith(b">>> "), f"the board's first boot did not reach its REPL: {first!r}"
         yield board
     finally:
         board.stop()
