@@ -47,12 +47,23 @@ class Terminal:
                 return m
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"expected {pattern!r} within {timeout} s, the terminal shows:\n{self.seen[-2000:]}")
+                raise AssertionError(f"expected {pattern!r} within {timeout} s ({self.signals()}), "
+                                     f"the terminal shows:\n{self.seen[-2000:]}")
             if select.select([self.fd], [], [], min(left, 0.2))[0]:
                 try:
                     self.seen += os.read(self.fd, 65536).decode(errors="replace")
                 except OSError:  # EIO: the child closed the terminal
                     time.sleep(0.05)
+
+    def signals(self) -> str:
+        """The child's state and signal masks (a Ctrl-C that does nothing: SIGINT blocked,
+        ignored or not caught, or a child busy elsewhere)."""
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                keep = ("State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+                return "; ".join(line.strip().replace("\t", " ") for line in f if line.startswith(keep))
+        except OSError as exc:
+            return f"no status: {exc}"
 
     def type(self, text: str) -> None:
         os.write(self.fd, text.encode())
