@@ -25,6 +25,7 @@ MPY_SUBSET = (
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the inner run's own limit, not the suite's 300 s per test
 def test_scenarios_pass_on_the_micropython_virtual_board(tmp_path: Path, micropython: str) -> None:
     # the micropython fixture: skipped without the unix port, failed under CI
     env = dict(os.environ, FARSIDE_RUNTIME_DIR=str(tmp_path / "runtime"), FARSIDE_MICROPYTHON=micropython)
