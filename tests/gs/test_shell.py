@@ -96,6 +96,10 @@ def test_shell_in_a_terminal_units_errors_history_and_ctrl_c(rover: str, tmp_pat
         t.expect(r"heading_deg = [-\d.e]+ deg")
         t.type("tm battery_pc\r")
         t.expect(r"error: unknown telemetry 'battery_pc'; did you mean battery_pct, battery_v\?")
+        # typed at the prompt, as an operator does: a Ctrl-C that lands while Python's readline
+        # is starting its next wait is only acted on at the next key (CPython's readline loop
+        # checks for signals when its select is interrupted)
+        t.expect(r"gs> ")
         t.type("send PIN")  # half a line, then Ctrl-C: the line goes, the shell stays
         t.expect(r"send PIN")
         t.type("\x03")
