@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 SEQ_MOD = 1 << 14
 MAX_JUMP = 4096  # a count further ahead than this is a restart, not a gap
-FIRST_LOOKBACK = 256  # the counts just below the first one heard that are asked for (the store holds fewer)
+FIRST_LOOKBACK = 256  # the first count heard below this: the counts before it are missing
 
 
 @dataclass
@@ -135,11 +135,9 @@ class GapTracker:
             self._seen.discard(self._order.popleft())
         a = self._apids.setdefault(apid, _Apid())
         if a.expected is None:
-            # the first packet heard: the rover may still hold what came before it (a ground
-            # started after the rover, or the first frames lost). Its count need not start at
-            # 0 (a journaled store carries it on over reboots), so the counts just below
-            # are asked for; the retrieval report says what the store no longer has
-            for s in range(max(0, seq - FIRST_LOOKBACK), seq):
+            # the first packet heard: a rover that started its count lately may still hold
+            # what came before it (a ground started after the rover, or the first frames lost)
+            for s in range(seq if seq < FIRST_LOOKBACK else 0):
                 a.missing[s] = t
                 c.missing_seen += 1
             a.expected = (seq + 1) % SEQ_MOD
