@@ -74,13 +74,15 @@ class Terminal:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 return os.waitstatus_to_exitcode(status)
-            try:
-                os.read(self.fd, 65536)
-            except OSError:
-                pass
-            time.sleep(0.05)
+            if select.select([self.fd], [], [], 0.05)[0]:
+                try:
+                    self.seen += os.read(self.fd, 65536).decode(errors="replace")
+                except OSError:  # EIO: the child closed the terminal
+                    time.sleep(0.05)
+        state = self.signals()
         os.kill(self.pid, 9)
-        raise AssertionError(f"the shell did not exit within {timeout} s")
+        raise AssertionError(f"the shell did not exit within {timeout} s ({state}), "
+                             f"the terminal shows:\n{self.seen[-2000:]}")
 
 
 def test_shell_in_a_terminal_units_errors_history_and_ctrl_c(rover: str, tmp_path: Path) -> None:
