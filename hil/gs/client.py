@@ -38,7 +38,6 @@ from hil.gs.session import (
     VerificationFailed,
 )
 from hil.gs.state import GroundState, Verification
-from hil.threads import background
 from protocols.clcw import Clcw
 
 EXIT_BY_OUTCOME = {"REJECTED": EXIT_REJECTED, "START_FAILED": EXIT_START_FAILED,
@@ -114,7 +113,8 @@ class Stream:
         self.on_message = on_message
         self.closed = threading.Event()
         self.loop = asyncio.new_event_loop()
-        self._thread = background(self.loop.run_forever, "gs-stream")
+        self._thread = threading.Thread(target=self.loop.run_forever, name="gs-stream", daemon=True)
+        self._thread.start()
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         try:

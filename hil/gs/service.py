@@ -44,7 +44,6 @@ from hil.gs.archive import part_paths, read_records
 from hil.gs.commandlog import CommandEntry, CommandLog
 from hil.gs.registry import Entry, Registration, claim, new_token, read_json, write_atomic
 from hil.gs.session import Session
-from hil.threads import background
 from protocols.errors import ProtocolError
 
 WEB_DIR = Path(__file__).with_name("web")
@@ -745,7 +744,8 @@ class EmbeddedService:
     def __init__(self, service: GsService) -> None:
         self.service = service
         self.loop = asyncio.new_event_loop()
-        self._thread = background(self.loop.run_forever, "gs-service")
+        self._thread = threading.Thread(target=self.loop.run_forever, name="gs-service", daemon=True)
+        self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(service.start(), self.loop)
         try:
             self.entry: Entry = fut.result(timeout=10)

@@ -31,7 +31,6 @@ from hil.gs.archive import DEFAULT_ROTATE_BYTES, KIND_LINK, ArchiveWriter, new_s
 from hil.gs.link import CommandTrack, GroundLink
 from hil.gs.mission import Mission
 from hil.gs.state import Verification
-from hil.threads import background
 from protocols.cop1 import CommandState, FopConfig, FopState
 
 # `farside gs send` exit codes, by the verification stage that failed
@@ -144,7 +143,8 @@ class Session(GroundLink):
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
-        self._thread = background(self._run, "gs-link")
+        self._thread = threading.Thread(target=self._run, name="gs-link", daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
         if self._stop.is_set():

@@ -34,7 +34,6 @@ from pathlib import Path
 import serial
 
 from hil.errors import FarsideError
-from hil.threads import background
 
 RECONNECT_S = 0.5
 
@@ -122,7 +121,8 @@ class SerialEndpoint(Endpoint):
         except (serial.SerialException, OSError, ValueError) as exc:
             raise FarsideError(f"endpoint {self.url}: cannot open: {exc}") from None
         self.connected = True
-        self._thread = background(self._reader, f"relay:{self.url}")
+        self._thread = threading.Thread(target=self._reader, name=f"relay:{self.url}", daemon=True)
+        self._thread.start()
 
     def _reader(self) -> None:
         while not self._stop.is_set():
