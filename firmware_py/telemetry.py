@@ -68,23 +68,8 @@ class Telemetry:
     def build(self):
         d = self.data
         whole = self._whole
-        if whole is not None:
-            vals = self._vals
-            vals[0] = self.sid
-            j = 1
-            for _fmt, _off, g, lim in self.fields:
-                v = g()
-                if lim is not None:
-                    v = int(v)
-                    if v < lim[0]:
-                        v = lim[0]
-                    elif v > lim[1]:
-                        v = lim[1]
-                vals[j] = v
-                j += 1
-            whole.pack_into(d, 0, *vals)
-            return self.size
-        struct.pack_into(">H", d, 0, self.sid)
+        vals = self._vals
+        j = 1
         for fmt, off, g, lim in self.fields:
             v = g()
             if lim is not None:
@@ -93,7 +78,16 @@ class Telemetry:
                     v = lim[0]
                 elif v > lim[1]:
                     v = lim[1]
-            struct.pack_into(fmt, d, off, v)
+            if whole is None:
+                struct.pack_into(fmt, d, off, v)
+            else:
+                vals[j] = v
+                j += 1
+        if whole is None:
+            struct.pack_into(">H", d, 0, self.sid)
+        else:
+            vals[0] = self.sid
+            whole.pack_into(d, 0, *vals)
         return self.size
 
     def send(self):
