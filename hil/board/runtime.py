@@ -7,7 +7,6 @@ supervisor's control socket `ctl` and its log. The runtime dir is
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import FarsideError
+from hil.locks import lock_held, try_lock
 
 
 def runtime_dir() -> Path:
@@ -86,32 +86,17 @@ def claim_name(name: str) -> int:
     socket or a state.json. Returns the lock's fd (keep it open); NameTakenError if held."""
     folder = runtime_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     deadline = time.monotonic() + 0.5  # name_held's probe holds it for a moment only
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except OSError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                raise NameTakenError(f"virtual board {name} is already running (its name is held)") from None
+    while (fd := try_lock(folder / "lock")) is None:
+        if time.monotonic() > deadline:
+            raise NameTakenError(f"virtual board {name} is already running (its name is held)")
         time.sleep(0.01)
+    return fd
 
 
 def name_held(name: str) -> bool:
     """True when a live supervisor holds board `name` (claim_name)."""
-    try:
-        fd = os.open(runtime_dir() / name / "lock", os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return lock_held(runtime_dir() / name / "lock")
 
 
 def state_path(name: str) -> Path:

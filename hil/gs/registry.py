@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import FarsideError
+from hil.locks import lock_held, try_lock
 
 
 def run_dir() -> Path:
@@ -81,22 +82,6 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _lock_free(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    finally:
-        os.close(fd)
-
-
 def lookup(url: str) -> Entry | None:
     """The live service for a link, or None (a stale file, dead pid or free lock, is not one)."""
     d, key = run_dir(), link_key(url)
@@ -106,7 +91,7 @@ def lookup(url: str) -> Entry | None:
         entry = Entry(str(data["url"]), int(data["pid"]), str(data["http"]), str(data["token"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _pid_alive(entry.pid) or _lock_free(d / f"{key}.lock"):
+    if not _pid_alive(entry.pid) or not lock_held(d / f"{key}.lock"):
         return None
     return entry
 
@@ -124,11 +109,8 @@ class Registration:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.dir / f"{self.key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_lock(self.dir / f"{self.key}.lock")
+        if fd is None:
             other = lookup(self.url)
             where = other.describe() if other is not None else "another process (starting up)"
             raise FarsideError(f"link {self.url} is already served by {where}") from None
