@@ -148,16 +148,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _longest_files_first(items)
 
 
-# The files that take minutes (`--durations`: an emulated chip or a second pytest inside),
-# longest first. With `-n 2 --dist loadfile` a file runs whole on one worker, and xdist hands
-# files out in collection order: one of these started last leaves the other worker idle for
-# minutes at the end. So they start first, then the other files with slow tests, then the rest.
+# The files that take minutes (`--durations`: an emulated chip or a second pytest inside), in
+# the order they start. With `-n 3 --dist loadfile` a file runs whole on one worker, and xdist
+# hands files out in collection order (pyproject's addopts turn off its reordering by test count,
+# which put these one-test files last and left the suite waiting minutes on one of them): the
+# first three start at once, the next three follow on the same workers. The Pico flown from Yamcs
+# runs paced to the wall clock, so it starts beside one emulated chip only (the other chip tests
+# run on the chip's own clock and do not mind the load).
 LONGEST_FILES = (
     "tests/pico/test_hil_on_chip.py",
+    "tests/yamcs/test_server_flight_pico.py",
     "tests/hil/test_mpy_target.py",
     "tests/pico/test_emulated_board.py",
     "tests/pico/test_frozen.py",
-    "tests/yamcs/test_server_flight_pico.py",
     "tests/yamcs/test_server_flight.py",
 )
 

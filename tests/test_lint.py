@@ -38,7 +38,7 @@ def test_mypy_passes_on_host_code() -> None:
 
 
 def test_the_files_the_suite_starts_first_exist() -> None:
-    # tests/conftest.py starts the minutes-long files first so the two workers end together;
+    # tests/conftest.py starts the minutes-long files first so the workers end together;
     # a renamed one would silently fall back to its place in the alphabet
     from tests.conftest import LONGEST_FILES
 
