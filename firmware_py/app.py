@@ -124,7 +124,6 @@ class Rover:
         self._awake = asyncio.Event()
         self._awake.set()
         self._virtual = getattr(hal, "virtual", False)  # a virtual-time loop: idle naps allowed
-        self._link_ev = asyncio.Event()  # virtual time: the quiet link's wake (_link_quiet)
         self.root = root
         d = self.dictionary = dictionary or Dictionary(join(root, "dictionary.json"))
         table = []
@@ -154,8 +153,6 @@ class Rover:
             TmFramer(self.link.scid, m.get("tm_store_vcid", 1), fr.frame_len, fr.write, self.farm.clcw)
         )
         self.link.store = self.store
-        if self._virtual:
-            self.link.wake = self._link_ev.set
         self.dispatcher = Dispatcher(self, d, self.link.send_data, self.link.data)
         self.store.on_done = self._retrieved
         self.drive.on_done = self.dispatcher.done
@@ -411,9 +408,7 @@ class Rover:
                 await sleep_ms(CONTROL_MS if self.safety.armed or self.drive.v16 > 16 or self.drive.v16 < -16 else _IDLE_MS)
 
     def rouse(self):
-        # end every task's nap (not hibernation's: the mode change does that); called by the
-        # virtual loop when octets arrive, so it wakes the quiet link too
-        self._link_ev.set()
+        # end every task's nap (not hibernation's: the mode change does that)
         if not self._awake.is_set() and self.modes.mode != modes.HIBERNATE:
             self._awake.set()
             if self._virtual:
@@ -493,21 +488,7 @@ class Rover:
                 await self._nap(self._nap_ms())  # nothing to send, nothing arriving
             else:
                 self._busy()
-                if ms >= _LINK_QUIET_MS and self._virtual:
-                    await self._link_quiet(self.link.quiet_ms(self.uptime_ms))
-                else:
-                    await sleep_ms(ms)
-
-    async def _link_quiet(self, ms):
-        # Virtual time only: a quiet link (nothing queued, nothing arrived lately) waits for
-        # its next octets or packet (the loop's delivery and Link.send set the event) or its
-        # own next idle frame, instead of polling an empty port every 100 ms. A board polls.
-        ev = self._link_ev
-        ev.clear()
-        try:
-            await asyncio.wait_for(ev.wait(), ms / 1000)
-        except asyncio.TimeoutError:
-            pass
+                await sleep_ms(ms)
 
     async def _telemetry_task(self):
         tm = self.telemetry

@@ -102,7 +102,6 @@ class Link:
         self._rx_ms = None
         self.bytes_out = 0
         self.store = None
-        self.wake = None  # called when a packet is queued (virtual time: wakes the quiet link)
 
     @property
     def frames_bad(self):
@@ -127,8 +126,6 @@ class Link:
         self.tm_packets += 1
         if self.store is not None:
             self.store.put(pkt, service)
-        if self.wake is not None:
-            self.wake()
 
     def send_data(self, service, subservice, n):
         pkt = self.tm.finish(service, subservice, n)
@@ -136,8 +133,6 @@ class Link:
         self.tm_packets += 1
         if self.store is not None:
             self.store.put(pkt, service)
-        if self.wake is not None:
-            self.wake()
 
     # -- uplink --
     def _frame(self, f):
@@ -240,15 +235,6 @@ class Link:
             st = self.store
             if st is not None and st.active:  # a retrieval: below live TM, a frame a poll
                 st.pump()
-
-    def quiet_ms(self, now_ms):
-        # ms until a quiet link next acts on its own: an idle frame, the end of an auth period
-        ms = _IDLE_MS - (now_ms - self._last_tx)
-        if self._auth_t is not None:
-            a = self.auth_period_ms - (now_ms - self._auth_t)
-            if a < ms:
-                ms = a
-        return ms if ms > _BUSY_POLL_MS else _BUSY_POLL_MS
 
     def poll_ms(self, now_ms):
         if self._kick or self.framer.pending or (self.store is not None and self.store.active):
