@@ -105,8 +105,6 @@ class FrontDoor:
         """Wait until check() returns something other than _MISSING; raise failure on timeout."""
         raise NotImplementedError
 
-    _test_mark_time = 0.0  # the live rover time at the test mark (late events before it are not this test's)
-
     def _mark_now(self) -> int:
         """A history mark: events after it are the ones arriving from now on."""
         raise NotImplementedError
@@ -119,9 +117,7 @@ class FrontDoor:
         """The mark where this test case's history starts (clear_histories)."""
         raise NotImplementedError
 
-    def _events_after(self, mark: int, made_after: float | None = None) -> list[EventRecord]:
-        """Events arrived after `mark`; those retrieved late only if the rover made them at
-        or after `made_after` (default: the mark's own time)."""
+    def _events_after(self, mark: int) -> list[EventRecord]:
         raise NotImplementedError
 
     def send_command(self, name: str, args: Any = None, *a: Any, **kw: Any) -> CommandTrack:
@@ -192,7 +188,7 @@ class FrontDoor:
     def assert_event(self, name: str, predicate: Callable[[dict[str, Any]], bool] | None = None) -> EventRecord:
         """The latest event `name` of this test case (since the last clear_histories())."""
         with self.state.cond:
-            events = self._events_after(self._test_mark(), self._test_mark_time)
+            events = self._events_after(self._test_mark())
         for e in reversed(events):
             if _matches(e, name, predicate):
                 return e
@@ -276,7 +272,6 @@ class GroundApi(FrontDoor):
         self.session = session
         self.default_timeout = default_timeout
         self._event_mark = 0
-        self._mark_time: dict[int, float] = {}  # a mark's live rover time (see _mark_now)
         # the history mark just before the latest command was sent: `await_event(name,
         # since=gs.command_mark)` finds an event that command caused even if it came already
         self.command_mark = 0
@@ -319,27 +314,18 @@ class GroundApi(FrontDoor):
         """Forget events seen so far (searches start after this point)."""
         with self.state.cond:
             self._event_mark = self.state.event_seq
-            self._test_mark_time = self.state.live_rover_time_s
 
-    # A mark is an arrival number. An event retrieved from the rover's packet store arrives
-    # after packets the rover sent later (a previous boot's BOOT, read back from its journal,
-    # can arrive after a REBOOT is sent): such a late event counts as after a mark only when
-    # the rover made it no earlier than the newest packet heard live when the mark was taken.
     def _mark_now(self) -> int:
-        mark = self.state.event_seq
-        self._mark_time[mark] = self.state.live_rover_time_s
-        return mark
+        return self.state.event_seq
 
     def _mark_after(self, event: EventRecord) -> int:
-        self._mark_time[event.seq] = max(self._mark_time.get(event.seq, 0.0), event.rover_time_s)
         return event.seq
 
     def _test_mark(self) -> int:
         return self._event_mark
 
-    def _events_after(self, mark: int, made_after: float | None = None) -> list[EventRecord]:
-        t = self._mark_time.get(mark, 0.0) if made_after is None else made_after
-        return [e for e in self.state.events if e.seq > mark and not (e.late and e.rover_time_s < t)]
+    def _events_after(self, mark: int) -> list[EventRecord]:
+        return [e for e in self.state.events if e.seq > mark]
 
     # --- commands --------------------------------------------------------------
     def _need_session(self) -> Session:

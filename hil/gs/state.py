@@ -40,7 +40,6 @@ class EventRecord:
     args: dict[str, int | float]
     message: str
     seq: int  # arrival number, for "since" searches
-    late: bool = False  # it filled a gap (retrieved from the rover's store): older than packets heard before it
 
 
 @dataclass
@@ -126,7 +125,6 @@ class GroundState:
         )
         self.gaps = GapTracker()
         self._hk_late = False  # the packet being decoded is a retrieved one (older than the latest)
-        self.live_rover_time_s = 0.0  # the rover time of the newest packet heard live (not filling a gap)
 
     # --- input ---------------------------------------------------------------
     def on_frame(self, frame: bytes, t: float | None = None) -> list[bytes]:
@@ -188,8 +186,6 @@ class GroundState:
     def _dispatch(self, pkt: TmPacket, t: float) -> None:
         svc, sub, data = pkt.service, pkt.subservice, pkt.data
         rover_t = int.from_bytes(pkt.time[:4], "big") + int.from_bytes(pkt.time[4:6], "big") / 65536
-        if not self._hk_late and rover_t > self.live_rover_time_s:
-            self.live_rover_time_s = rover_t
         try:
             dec = self.mission.pd.decode_tm(svc, sub, data)
             if dec.kind == "hk" and self._hk_late:
@@ -216,8 +212,7 @@ class GroundState:
                 args = {v.name: v.raw for v in dec.values}
                 self.event_seq += 1
                 self.events.append(
-                    EventRecord(t, rover_t, dec.name, dec.severity, args, dec.message, self.event_seq,  # type: ignore[arg-type]
-                                self._hk_late)
+                    EventRecord(t, rover_t, dec.name, dec.severity, args, dec.message, self.event_seq)  # type: ignore[arg-type]
                 )
                 if dec.name == "BOOT":
                     self.rover_dict_hash = int(args.get("dict_hash", 0))  # type: ignore[arg-type]

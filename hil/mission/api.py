@@ -85,7 +85,6 @@ class RoverApi(gs_api.FrontDoor):
         self.default_timeout = default_timeout
         self.test_case = ""
         self._marks = (0, 0, 0)
-        self._mark_time: dict[int, float] = {}  # a mark's live rover time (gs_api.GroundApi._mark_now)
 
     @property
     def target(self) -> str:
@@ -103,7 +102,6 @@ class RoverApi(gs_api.FrontDoor):
         h = self.ground.history
         self.test_case = name
         self._marks = (len(h.events), len(h.hk), len(self.ground.tracks))
-        self._test_mark_time = self.state.live_rover_time_s
 
     clear_histories = start_test_case
 
@@ -119,25 +117,18 @@ class RoverApi(gs_api.FrontDoor):
     def commands(self) -> list[CommandTrack]:
         return self.ground.tracks[self._marks[2]:]
 
-    # marks and late events: as gs_api.GroundApi's (a late event counts after a mark only if
-    # the rover made it no earlier than the newest packet heard live at the mark)
     def _mark_now(self) -> int:
-        mark = len(self.ground.history.events)
-        self._mark_time[mark] = self.state.live_rover_time_s
-        return mark
+        return len(self.ground.history.events)
 
     def _mark_after(self, event: EventRecord) -> int:
         hist = self.ground.history.events
-        mark = next((i + 1 for i in range(len(hist) - 1, -1, -1) if hist[i] is event), len(hist))
-        self._mark_time[mark] = max(self._mark_time.get(mark, 0.0), event.rover_time_s)
-        return mark
+        return next((i + 1 for i in range(len(hist) - 1, -1, -1) if hist[i] is event), len(hist))
 
     def _test_mark(self) -> int:
         return self._marks[0]
 
-    def _events_after(self, mark: int, made_after: float | None = None) -> list[EventRecord]:
-        t = self._mark_time.get(mark, 0.0) if made_after is None else made_after
-        return [e for e in self.ground.history.events[mark:] if not (e.late and e.rover_time_s < t)]
+    def _events_after(self, mark: int) -> list[EventRecord]:
+        return self.ground.history.events[mark:]
 
     # --- time ----------------------------------------------------------------------------
     def now(self) -> float:

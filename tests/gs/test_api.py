@@ -61,26 +61,3 @@ def test_events_are_searched_since_clear_histories_and_awaited_from_now() -> Non
     with pytest.raises(FarsideError, match="read-only"):
         api.send_command("PING")
 
-
-def test_an_event_retrieved_late_from_before_a_mark_is_not_awaited_as_new() -> None:
-    """A previous boot's event, read back from the rover's packet store after a command was
-    sent, arrived after the mark but was made before it: awaiting "from now on" skips it, and
-    takes the live event that follows (the emulated Pico once took a retrieved BOOT of the
-    flash's boot for the BOOT of its REBOOT)."""
-    now = [100]
-    b = TmPacketBuilder(apid=M.tm_apid, clock=lambda: (now[0], 0))
-    old_boot = _event(b, "MODE_CHANGE", 0, 1, 0)  # count 0, made at rover time 100
-    now[0] = 200
-    state = GroundState(M)
-    _feed(state, _hk_packet(b, mode=1))  # count 1, live: count 0 is a gap
-    api = GroundApi(state, default_timeout=5)
-    with state.cond:
-        mark = api._mark_now()
-    state.on_packet(old_boot, 1001.0, retrieved=True)  # the gap filled, after the mark
-    assert [e.late for e in state.events] == [True]
-    with pytest.raises(CheckFailed, match=r"within 0\.2 s \(received: none\)$"):
-        api.await_event("MODE_CHANGE", timeout=0.2, since=mark)
-    assert api.assert_event("MODE_CHANGE").rover_time_s == 100  # the history still holds it
-    now[0] = 300
-    _feed(state, _event(b, "MODE_CHANGE", 1, 2, 0))
-    assert api.await_event("MODE_CHANGE", timeout=1, since=mark).rover_time_s == 300
