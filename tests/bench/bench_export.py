@@ -65,13 +65,22 @@ def run_process(cmd: list[str]) -> Run:
 
 
 def prepare(folder: Path, n: int) -> tuple[Path, Path]:
-    """The archive (frames) and the HK packets alone end to end (ccsdspy's input)."""
+    """The archive (frames) and the HK packets alone end to end (ccsdspy's input), made in a
+    process of its own: Linux carries a process's peak RSS over fork and exec into its children's
+    `ru_maxrss`, so a bench that had built the archive itself (about 485 MiB) would lend that
+    peak to every export it then timed."""
+    arch, raw = folder / f"hk-{n}", folder / f"hk-{n}.packets"
+    if not (arch.exists() and raw.exists()):
+        subprocess.run([sys.executable, "-m", "tests.bench.bench_export", "--prepare-worker", str(folder), str(n)],
+                       cwd=ROOT, check=True)
+    return arch, raw
+
+
+def prepare_worker(folder: Path, n: int) -> None:
     from hil.gs.mission import Mission
     from hil.gs.synth import bulk_hk_packets, frames_of, synth_archive
 
     arch, raw = folder / f"hk-{n}", folder / f"hk-{n}.packets"
-    if arch.exists() and raw.exists():
-        return arch, raw
     shutil.rmtree(arch, ignore_errors=True)
     m = Mission.load()
     packets = bulk_hk_packets(m, n, events_every=1000)
@@ -81,7 +90,6 @@ def prepare(folder: Path, n: int) -> tuple[Path, Path]:
     frames = frames_of(m, packets)
     del packets
     synth_archive(arch, m, frames)
-    return arch, raw
 
 
 # --- the ccsdspy side, run as its own process --------------------------------------------------
@@ -189,8 +197,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per process; the fastest is kept")
     ap.add_argument("--ccsdspy-worker", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
     ap.add_argument("--write-worker", nargs=2, type=Path, metavar="PATH", help=argparse.SUPPRESS)
+    ap.add_argument("--prepare-worker", nargs=2, metavar=("FOLDER", "N"), help=argparse.SUPPRESS)
     add_json_option(ap)
     args = ap.parse_args()
+    if args.prepare_worker:
+        prepare_worker(Path(args.prepare_worker[0]), int(args.prepare_worker[1]))
+        return
     if args.write_worker:
         write_worker(*args.write_worker)
         return
