@@ -43,3 +43,12 @@ def test_the_files_the_suite_starts_first_exist() -> None:
     from tests.conftest import LONGEST_FILES
 
     assert LONGEST_FILES and all((ROOT / f).is_file() for f in LONGEST_FILES), LONGEST_FILES
+
+
+def test_xdist_keeps_the_order_the_suite_gives() -> None:
+    # xdist sorts loadfile's files by test count unless told not to: the minutes-long one-test
+    # files then start last, and the suite waits on one of them alone at the end
+    import tomllib
+
+    opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    assert "--no-loadscope-reorder" in opts.split(), opts
