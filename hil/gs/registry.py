@@ -11,7 +11,6 @@ For a link it holds, under a key made from the canonical URL (device paths resol
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -130,8 +129,7 @@ class Registration:
                 self.path.unlink()
         except (OSError, ValueError):
             pass
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
+        os.close(self._fd)  # lets go of the lock (hil.locks: the fd is its only holder)
         self._fd = None
 
 

@@ -69,18 +69,22 @@ def prepare(folder: Path, n: int) -> tuple[Path, Path]:
     process of its own: Linux carries a process's peak RSS over fork and exec into its children's
     `ru_maxrss`, so a bench that had built the archive itself (about 485 MiB) would lend that
     peak to every export it then timed."""
-    arch, raw = folder / f"hk-{n}", folder / f"hk-{n}.packets"
+    arch, raw = _archive_paths(folder, n)
     if not (arch.exists() and raw.exists()):
         subprocess.run([sys.executable, "-m", "tests.bench.bench_export", "--prepare-worker", str(folder), str(n)],
                        cwd=ROOT, check=True)
     return arch, raw
 
 
+def _archive_paths(folder: Path, n: int) -> tuple[Path, Path]:
+    return folder / f"hk-{n}", folder / f"hk-{n}.packets"
+
+
 def prepare_worker(folder: Path, n: int) -> None:
     from hil.gs.mission import Mission
     from hil.gs.synth import bulk_hk_packets, frames_of, synth_archive
 
-    arch, raw = folder / f"hk-{n}", folder / f"hk-{n}.packets"
+    arch, raw = _archive_paths(folder, n)
     shutil.rmtree(arch, ignore_errors=True)
     m = Mission.load()
     packets = bulk_hk_packets(m, n, events_every=1000)

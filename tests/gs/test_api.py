@@ -60,4 +60,3 @@ def test_events_are_searched_since_clear_histories_and_awaited_from_now() -> Non
         api.await_event("WARP")
     with pytest.raises(FarsideError, match="read-only"):
         api.send_command("PING")
-
