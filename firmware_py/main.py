@@ -24,17 +24,19 @@
 # main() returns at once; Ctrl-C stays on (no escape window needed).
 #
 # For the flash engineer, two ways back to the REPL:
-#   1. Boot-time escape window: for `escape_ms` (default 1000 ms) after boot,
-#      Ctrl-C (0x03) still raises KeyboardInterrupt and main() returns to the
-#      REPL before the flight software starts. After the window Ctrl-C is off
-#      (micropython.kbd_intr(-1)) so 0x03 octets inside frames are data.
-#   2. The ENTER_REPL command (200/10): the rover completes the command, flushes
-#      TM, restores Ctrl-C (kbd_intr(3)) and main() returns to the REPL. On rp2
-#      the started machine.WDT cannot be stopped, so the rover instead writes the
-#      flag file `enter_repl` and resets; at that boot main() removes the flag and
-#      returns to the REPL at once (no watchdog, no flight software).
-# mpremote/`farside flash` therefore: reset the board (or start the port), send
-# Ctrl-C repeatedly during the first second, then use the raw REPL as usual.
+#   1. Boot-time escape window: the board's main.py (hil/flash/bootfiles.py) reads the
+#      console for 200 ms after boot with Ctrl-C off, before importing the firmware. An
+#      operator's Ctrl-C (0x03 as the first octet but CR and LF) leaves it at the REPL;
+#      any other first octet is the ground's link and is handed to main(pending=...), so
+#      0x03 octets inside frames stay data, then and after (Ctrl-C stays off while the
+#      rover runs: micropython.kbd_intr(-1)).
+#   2. The ENTER_REPL command (200/10): the rover completes the command, flushes TM,
+#      restores Ctrl-C (kbd_intr(3)) and main() returns to the REPL. On rp2 the started
+#      machine.WDT cannot be stopped, so the rover instead writes the flag file
+#      `enter_repl` and resets; at that boot main() removes the flag and returns to the
+#      REPL at once (no watchdog, no flight software).
+# mpremote/`farside flash` therefore: reset the board (or start the port), send Ctrl-C
+# repeatedly during main.py's window, then use the raw REPL as usual.
 #
 # The unix-port virtual board takes path 1 by default. With FARSIDE_REPL_BY_RESET=1 in
 # its environment it takes rp2's path instead: main() writes the same two flag files
@@ -45,7 +47,7 @@
 # keeping the root folder (app.boot_loop); on rp2 machine.reset() resets the chip.
 #
 # CPython / unix port command line:
-#   python -m firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N] [--escape-ms MS]
+#   python -m firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N]
 #   micropython -X heapsize=192K -m firmware_py.main ...   (same options)
 import sys
 
@@ -96,17 +98,11 @@ def _kbd_intr(c):
         micropython.kbd_intr(c)
 
 
-async def _escape_window(ms):
-    from firmware_py.aio import sleep_ms
-
-    await sleep_ms(ms)
-
-
-def main(root="", board=None, link=None, seed=1, escape_ms=1000, background=None):
-    # Returns only on ENTER_REPL (or Ctrl-C in the escape window); at once when the
-    # rover runs in the background (default on MicroPython when the board's link has
-    # its own interface: the REPL stays free, see app.start_background).
-    import asyncio
+def main(root="", board=None, link=None, seed=1, background=None, pending=b""):
+    # Returns only on ENTER_REPL; at once when the rover runs in the background (default
+    # on MicroPython when the board's link has its own interface: the REPL stays free,
+    # see app.start_background). pending: link octets main.py's escape window read from
+    # the console (they go first to a link on the console).
     import gc
 
     from firmware_py.dictionary import Dictionary
@@ -129,20 +125,17 @@ def main(root="", board=None, link=None, seed=1, escape_ms=1000, background=None
 
     hal = make_hal(board, link, seed)
     sys.stderr.write("farside rover %d.%d.%d on %s\n" % (MAJOR, MINOR, PATCH, board.get("name")))
-    if background is None:
-        import boards
+    import boards
 
-        background = MICROPYTHON and link is None and boards.own_link(board)
+    own = boards.own_link(board)
+    if pending and not own:
+        hal.link.pending = pending
+    if background is None:
+        background = MICROPYTHON and link is None and own
     if background:
         from firmware_py.app import start_background
 
         start_background(board, hal, root or os.getcwd(), hal.link, dictionary)
-        return None
-    try:
-        if escape_ms > 0:
-            asyncio.run(_escape_window(escape_ms))
-    except KeyboardInterrupt:
-        sys.stderr.write("farside: REPL\n")
         return None
     _kbd_intr(-1)
     try:
@@ -191,18 +184,16 @@ def _reset_to_repl(root):
 
 
 def _cli(argv):
-    opts = {"--board": None, "--root": "", "--seed": "1", "--escape-ms": "0"}
+    opts = {"--board": None, "--root": "", "--seed": "1"}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a not in opts or i + 1 >= len(argv):
-            sys.stderr.write(
-                "usage: firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N] [--escape-ms MS]\n"
-            )
+            sys.stderr.write("usage: firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N]\n")
             sys.exit(2)
         opts[a] = argv[i + 1]
         i += 2
-    main(opts["--root"], opts["--board"], None, int(opts["--seed"]), int(opts["--escape-ms"]), False)
+    main(opts["--root"], opts["--board"], None, int(opts["--seed"]), False)
 
 
 if __name__ == "__main__":

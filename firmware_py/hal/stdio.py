@@ -54,11 +54,18 @@ class StdioLink:
         self._poll.register(self.stdin, select.POLLIN)
         self._one = bytearray(1)
         self.eof = False
+        # octets read before the link existed (main.py's escape window): they come first
+        self.pending = b""
         self._fd = self.stdin.fileno() if _os_read is not None else -1
         if self._fd >= 0:
             _raw(self._fd)
 
     def read_into(self, buf):
+        if self.pending:
+            n = len(self.pending)
+            buf[0:n] = self.pending
+            self.pending = b""
+            return n
         if self._fd >= 0:
             if not self._poll.poll(0):
                 return 0

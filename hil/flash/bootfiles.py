@@ -35,6 +35,11 @@ from __future__ import annotations
 BOOT_PY = """\
 # farside boot: choose the complete firmware slot and put it on sys.path.
 # Written by `farside flash`; see hil/flash/bootfiles.py for the layout.
+import micropython
+
+# Ctrl-C off from the first line: an octet 0x03 arriving now, an operator's or inside a
+# ground frame, waits in the console's buffer for main.py's escape window to judge.
+micropython.kbd_intr(-1)
 import os
 import sys
 
@@ -77,15 +82,25 @@ if FARSIDE_SLOT is not None and FARSIDE_SLOT not in sys.path:
 del _farside_pick, _farside_complete
 """
 
-# The escape window: Ctrl-C during it lands at the REPL before the firmware is even
-# imported (the rover's main() has its own window after that; the flash tool resets the
-# board and sends Ctrl-C until it sees the REPL).
+# The escape window: the first 200 ms of main.py, before the firmware is even imported.
+# Ctrl-C stays off (0x03 is data on the link, which shares the console on a USB CDC board);
+# the window reads the console itself and takes an operator's Ctrl-C, 0x03 as the first
+# octet but CR and LF (as `farside flash` and mpremote send it), for the REPL. Any other
+# octet first is the ground's link: a frame (a COP-1 retransmission after a power cut,
+# say) whose MAC happens to hold 0x03 must not keep the rover at the REPL. That octet goes
+# on to the rover's link (main(pending=...)), so the frame arrives whole. The flash tool
+# resets the board and sends Ctrl-C until it sees the REPL.
 ESCAPE_MS = 200
 
 MAIN_PY = """\
 # farside main: a short escape window (Ctrl-C: stop at the REPL), then the rover.
 # Written by `farside flash`; see hil/flash/bootfiles.py.
+import micropython
+
+micropython.kbd_intr(-1)  # the window below judges each octet (0x03 in a frame is data)
 import os
+import select
+import sys
 import time
 
 try:
@@ -103,27 +118,40 @@ def _farside_repl_flag(slot):
     return True
 
 
+def _farside_window(ms):
+    # None for an operator's Ctrl-C (0x03 first, but CR and LF); else the first octet of
+    # the ground's link for the rover (b"" if nothing came within the window).
+    inb = getattr(sys.stdin, "buffer", sys.stdin)
+    poll = select.poll()
+    poll.register(sys.stdin, select.POLLIN)
+    one = bytearray(1)
+    end = time.ticks_add(time.ticks_ms(), ms)
+    while True:
+        left = time.ticks_diff(end, time.ticks_ms())
+        if left <= 0 or not poll.poll(left) or not inb.readinto(one):
+            return b""
+        if one[0] == 3:
+            return None
+        if one[0] not in (10, 13):
+            return bytes(one)
+
+
 def _farside_main(slot):
     if _farside_repl_flag(slot):
         print("farside: REPL (ENTER_REPL)")
         return
     print("farside: escape window %d ms (Ctrl-C for the REPL)" % ESCAPE_MS)
-    try:
-        time.sleep_ms(ESCAPE_MS)
-    except KeyboardInterrupt:
+    first = _farside_window(ESCAPE_MS)
+    if first is None:
         print("farside: stopped at the REPL")
+        micropython.kbd_intr(3)
         return
-    # The window is over: from here 0x03 is data (a ground frame, an encrypted one above
-    # all, may carry it while the firmware is still loading).
-    import micropython
-
-    micropython.kbd_intr(-1)
     root = os.getcwd()
     os.chdir(slot)
     try:
         from firmware_py.main import main
 
-        main()
+        main(pending=first)
     except KeyboardInterrupt:
         print("farside: rover stopped, at the REPL")
     finally:
@@ -131,11 +159,12 @@ def _farside_main(slot):
 
 
 if _slot is None:
+    micropython.kbd_intr(3)
     print("farside: no complete firmware slot; at the REPL (run `farside flash`)")
 else:
     _farside_main(_slot)
-del _slot, _farside_main, _farside_repl_flag
-""".replace("ESCAPE_MS)", f"{ESCAPE_MS})").replace("% ESCAPE_MS", f"% {ESCAPE_MS}")
+del _slot, _farside_main, _farside_repl_flag, _farside_window
+""".replace("% ESCAPE_MS", f"% {ESCAPE_MS}").replace("(ESCAPE_MS)", f"({ESCAPE_MS})")
 
 # What the rover writes at run time in its working directory, the slot (firmware_py/app.py,
 # params.py, sequencer.py, main.py), each also as `<name>.new` (written, then renamed).

@@ -101,7 +101,7 @@ def test_a_boot_that_ends_at_the_repl_shows_the_whole_console_in_one_line(
     # error used to show the last line alone, `>>>`, which says nothing).
     main_py = src / "main.py"
     text = main_py.read_text()
-    head = "def main(root=\"\", board=None, link=None, seed=1, escape_ms=1000, background=None):\n"
+    head = "def main(root=\"\", board=None, link=None, seed=1, background=None, pending=b\"\"):\n"
     assert head in text
     main_py.write_text(text.replace(head, head + "    raise RuntimeError('broken before BOOT')\n", 1))
     with pytest.raises(FarsideError) as caught:

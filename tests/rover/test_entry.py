@@ -99,5 +99,5 @@ def test_enter_repl_flag_keeps_the_next_boot_at_the_repl(tmp_path: Path) -> None
 
     root = make_root(tmp_path / "r")
     (Path(root) / "enter_repl").write_text("1")
-    assert main(root=root, escape_ms=0) is None
+    assert main(root=root) is None
     assert not (Path(root) / "enter_repl").exists()
