@@ -189,7 +189,9 @@ def _cli(argv):
     while i < len(argv):
         a = argv[i]
         if a not in opts or i + 1 >= len(argv):
-            sys.stderr.write("usage: firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N]\n")
+            sys.stderr.write(
+                "usage: firmware_py.main [--board NAME|PATH] [--root DIR] [--seed N]\n"
+            )
             sys.exit(2)
         opts[a] = argv[i + 1]
         i += 2

@@ -22,7 +22,7 @@ from hil.flash.repl import TM_ASM, open_port
 pytestmark = pytest.mark.micropython
 
 
-def _frame_with_ctrl_c(above: int) -> bytes:
+def frame_with_ctrl_c(above: int) -> bytes:
     """ENTER_REPL as a BD frame whose octets after the first hold 0x03 (its ARSN, and so
     its MAC, chosen until one does)."""
     keys = load_keys(None)
@@ -33,7 +33,17 @@ def _frame_with_ctrl_c(above: int) -> bytes:
     raise AssertionError("no ARSN in 4096 gave a frame holding 0x03")
 
 
-def _reset_and_send(board: VirtualBoard, data: bytes, limit_s: float = 20.0) -> bytes:
+def listen_arsn(board: VirtualBoard, limit_s: float = 10.0) -> int:
+    """The ARSN mark the running rover reports (HK), 0 if it reports none within `limit_s`."""
+    heard = b""
+    with open_port(board.port) as ser:
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end and heard.count(TM_ASM) < 3:
+            heard += ser.read(ser.in_waiting or 1)
+    return reported_arsn(heard)
+
+
+def reset_and_send(board: VirtualBoard, data: bytes, limit_s: float = 20.0) -> bytes:
     """Reset the board, write `data` as soon as main.py opens its window, and read the
     console until the REPL prompt (or `limit_s`)."""
     with open_port(board.port) as ser:
@@ -56,11 +66,7 @@ def test_a_frame_holding_ctrl_c_in_the_window_reaches_the_rover_whole(
 ) -> None:
     report = flash(FlashOptions(board="sim", port=vboard.port, source=src))
     assert report.boot is not None
-    with open_port(vboard.port) as ser:
-        time.sleep(2.5)  # an HK or two, which report the rover's ARSN mark
-        heard = ser.read(ser.in_waiting)
-    frame = _frame_with_ctrl_c(reported_arsn(heard))
-    seen = _reset_and_send(vboard, frame)
+    seen = reset_and_send(vboard, frame_with_ctrl_c(listen_arsn(vboard)))
     # Not taken for Ctrl-C: the rover started, took the frame whole (the octet the window
     # read first included) and ran it: ENTER_REPL, back at the REPL after its TM.
     assert b"stopped at the REPL" not in seen, seen[-300:]
@@ -73,6 +79,6 @@ def test_an_operators_ctrl_c_in_the_window_stops_at_the_repl(
     vboard: VirtualBoard, src, keys: bytes
 ) -> None:
     flash(FlashOptions(board="sim", port=vboard.port, source=src))
-    seen = _reset_and_send(vboard, keys)
+    seen = reset_and_send(vboard, keys)
     assert b"farside: stopped at the REPL" in seen, seen[-300:]
     assert TM_ASM not in seen.split(b"escape window")[-1], seen[-300:]
