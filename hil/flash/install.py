@@ -413,7 +413,7 @@ class Flasher:
         return changed
 
     def _reset_for_escape(self, repl: RawRepl) -> RawRepl:
-        """Reset a virtual board and Ctrl-C through main.py's and the rover's escape windows."""
+        """Reset a virtual board and Ctrl-C into main.py's escape window."""
         assert self.port is not None and self.port.virtual is not None
         VirtualBoard(self.port.virtual).reset()
         if self._follow_port():

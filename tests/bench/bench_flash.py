@@ -133,7 +133,7 @@ def main() -> None:
             )
         print(
             f"\n(median of {args.runs} runs; 'cold' = empty board, 'incremental' = version.py changed, "
-            "'unchanged' = nothing to move; boot includes main.py's 200 ms and the rover's 1 s escape windows)"
+            "'unchanged' = nothing to move; boot includes main.py's escape window, 200 ms when the line is quiet)"
         )
     write_json(args.json, figures, "flash")
 
