@@ -111,7 +111,9 @@ FS_SHIM = (
 
 def bootstrap_code(run_main: bool) -> str:
     """The code MicroPython runs at start: boot.py, then main.py (unless `run_main` is
-    False, as after a soft reboot from the raw REPL), each like rp2's pyexec_file."""
+    False, as after a soft reboot from the raw REPL), each like rp2's pyexec_file, which
+    compiles from the file and keeps no copy of its text on the heap: the text is dropped
+    before the code runs (main.py runs the rover, for as long as the board is on)."""
     files = "('boot.py', 'main.py')" if run_main else "('boot.py',)"
     return FS_SHIM + (
         "import sys\n"
@@ -121,7 +123,9 @@ def bootstrap_code(run_main: bool) -> str:
         "    except OSError:\n"
         "        return\n"
         "    try:\n"
-        "        exec(src, globals())\n"
+        "        code = compile(src, f, 'exec')\n"
+        "        src = None\n"
+        "        exec(code, globals())\n"
         "    except SystemExit:\n"
         "        pass\n"
         "    except BaseException as e:\n"

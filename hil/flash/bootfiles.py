@@ -90,6 +90,11 @@ del _farside_pick, _farside_complete
 # say) whose MAC happens to hold 0x03 must not keep the rover at the REPL. That octet goes
 # on to the rover's link (main(pending=...)), so the frame arrives whole. The flash tool
 # resets the board and sends Ctrl-C until it sees the REPL.
+#
+# In the board's text, _farside_window returns None for an operator's Ctrl-C, else the link's
+# first octet (b"" if none came in the window); _farside_repl_flag consumes the flag rp2's
+# ENTER_REPL leaves before its reset. Comments stay out of that text: on the virtual board it
+# is compiled on the heap the rover then runs in.
 ESCAPE_MS = 200
 
 MAIN_PY = """\
@@ -97,7 +102,7 @@ MAIN_PY = """\
 # Written by `farside flash`; see hil/flash/bootfiles.py.
 import micropython
 
-micropython.kbd_intr(-1)  # the window below judges each octet (0x03 in a frame is data)
+micropython.kbd_intr(-1)
 import os
 import select
 import sys
@@ -110,7 +115,6 @@ except NameError:
 
 
 def _farside_repl_flag(slot):
-    # ENTER_REPL on rp2 left this flag and reset the board: consume it, stay at the REPL.
     try:
         os.remove(slot + "/enter_repl")
     except OSError:
@@ -119,8 +123,6 @@ def _farside_repl_flag(slot):
 
 
 def _farside_window(ms):
-    # None for an operator's Ctrl-C (0x03 first, but CR and LF); else the first octet of
-    # the ground's link for the rover (b"" if nothing came within the window).
     inb = getattr(sys.stdin, "buffer", sys.stdin)
     poll = select.poll()
     poll.register(sys.stdin, select.POLLIN)
