@@ -49,7 +49,7 @@ os.environ.pop("FARSIDE_KEYS", None)
 PICO_HEAPSIZE = "192K"
 # The sim board's heap (boards/sim.json): the rover with its plant under the 64-bit unix
 # port. The flight software alone meets the Pico's real heap on the emulated RP2040.
-SIM_HEAPSIZE = "256K"
+SIM_HEAPSIZE = "320K"
 
 
 def need(ok: bool, why: str) -> None:

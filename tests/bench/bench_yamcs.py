@@ -106,7 +106,7 @@ def commands_per_minute(root: Path, n: int, profile: str) -> None:
     os.environ.setdefault("FARSIDE_RUNTIME_DIR", str(root / "rt"))
     os.environ.setdefault("FARSIDE_KEYS", str(DEV_KEYS))
     folder = _folder(root, "cmd", sdls_key=key)
-    with Station(folder, profile=profile, heapsize="256K") as st:
+    with Station(folder, profile=profile, heapsize="320K") as st:
         print(f"  Yamcs up in {st.yamcs_start_s:.1f} s beside the board and the relay")
         FIGURES["station_yamcs_start_s"] = st.yamcs_start_s or 0.0
         flight = Flight(st.url, st.instance)

@@ -215,13 +215,13 @@ def test_cli_starts_lists_and_stops_a_board(tmp_path: Path, micropython: str) ->
 
 
 def test_heap_is_limited_to_the_board_budget(vboard: VirtualBoard) -> None:
-    assert vboard.state.heapsize == "256K"  # boards/sim.json heap_budget_kb
+    assert vboard.state.heapsize == "320K"  # boards/sim.json heap_budget_kb
     with open_port(vboard.port) as ser:
         repl = RawRepl(ser)
         repl.enter()
         out, err = repl.exec_raw("b = bytearray(100 * 1024)\nprint(len(b))")
         assert out == b"102400\n"
-        out, err = repl.exec_raw("del b\nb = bytearray(256 * 1024)")
+        out, err = repl.exec_raw("del b\nb = bytearray(320 * 1024)")
         assert b"MemoryError" in err
 
 

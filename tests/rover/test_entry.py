@@ -75,9 +75,9 @@ def test_cpython_rover_answers_a_ping_over_a_pty(tmp_path: Path) -> None:
 def test_unix_port_rover_answers_a_ping_on_stdio(micropython: str, tmp_path: Path) -> None:
     root = make_root(tmp_path / "r")
     # From source, so MicroPython compiles every module on its own heap first (a flashed
-    # board runs mpy-cross output and fits the board's 256 KB): 320 KB leaves room for that.
+    # board runs mpy-cross output and fits the board's 320 KB): 384 KB leaves room for that.
     proc = subprocess.Popen(
-        [micropython, "-X", "heapsize=320K", "-m", "firmware_py.main", "--root", root],
+        [micropython, "-X", "heapsize=384K", "-m", "firmware_py.main", "--root", root],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
     )
     assert proc.stdin is not None and proc.stdout is not None

@@ -61,7 +61,7 @@ def station(yamcs_tools: None, micropython: str, tmp_path_factory: pytest.TempPa
         mp.setenv("FARSIDE_RUNTIME_DIR", str(runtime))
         mp.setenv("FARSIDE_KEYS", str(DEV_KEYS))
         # these tests are about the ground: a roomy heap (the board's own budget is the HIL suite's to prove)
-        st = Station(folder / "yamcs", profile=str(lab_bench(folder, 0.0)), seed=SEED, heapsize="256K")
+        st = Station(folder / "yamcs", profile=str(lab_bench(folder, 0.0)), seed=SEED, heapsize="320K")
         st.start()
         try:
             yield st
