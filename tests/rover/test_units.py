@@ -233,13 +233,13 @@ def test_free_heap_on_cpython_reports_the_board_budget_not_zero() -> None:
 
 def test_free_heap_in_hk_is_the_budget_on_cpython(tmp_path: Path) -> None:
     rig = RoverRig(make_root(tmp_path / "r"))
-    from tests.rover.ground import run_vt
+    from tests.rover.ground import load_board, run_vt
 
     async def script(rig: RoverRig) -> None:
         await rig.wait_for(lambda: "free_heap" in rig.hk(), 5)
 
     run_vt(rig, script)
-    assert rig.hk()["free_heap"] == 256 * 1024
+    assert rig.hk()["free_heap"] == load_board("sim")["heap_budget_kb"] * 1024 == 320 * 1024
 
 
 def test_link_polls_fast_while_the_uplink_is_busy_and_slowly_when_quiet(tmp_path: Path) -> None:
