@@ -112,6 +112,10 @@ def test_shell_in_a_terminal_units_errors_history_and_ctrl_c(rover: str, tmp_pat
         t.type("history\r")
         listing = t.expect(r"1  tm battery_pct heading_deg\s+2  tm battery_pc\s+3  send PING\s+4  history")
         assert "PIN\r" not in listing.group(0)
+        # at the prompt again, as an operator types it: a Ctrl-D typed ahead, while the terminal
+        # is still in cooked mode between two readline calls, reaches readline as a NUL, and
+        # the shell waits on (measured on a bare `input()` under readline in a pty)
+        t.expect(r"gs> ")
         t.type("\x04")  # Ctrl-D leaves
         assert t.wait() == 0
     finally:
