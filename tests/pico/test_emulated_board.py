@@ -173,15 +173,10 @@ def test_farside_flash_puts_the_rover_on_it_then_keeps_it_current(board: Virtual
     assert changed.boot is not None and changed.boot.version == v2 != v1
     assert changed.plan.staging != first.plan.staging
     assert len(changed.plan.paths("upload")) >= 1
-
-
-def test_a_ground_frame_holding_ctrl_c_at_boot_does_not_stop_the_rover(board: VirtualBoard, src: Path) -> None:
-    """A frame the ground sends in main.py's escape window (a COP-1 retransmission after a
-    brown-out) with 0x03 in its MAC: the rover starts and runs it (ENTER_REPL here, so the
-    board ends at the REPL by the rp2 way), where Ctrl-C on the chip's USB would have
-    stopped it before it started."""
-    first = flash(FlashOptions(board="pico", port=board.port, source=src))
-    assert first.boot is not None
+    # At the next boot, a frame the ground sends in main.py's escape window (a COP-1
+    # retransmission after a brown-out, say) with 0x03 in its MAC: the rover starts and runs
+    # it (ENTER_REPL here, so the board ends at the REPL by the rp2 way), where Ctrl-C on the
+    # chip's USB had stopped it before it started (tests/flash/test_escape_window.py).
     seen = reset_and_send(board, frame_with_ctrl_c(listen_arsn(board)), limit_s=60.0)
     assert b"stopped at the REPL" not in seen, seen[-300:]
     assert b"farside: REPL (ENTER_REPL)" in seen, seen[-300:]
