@@ -10,6 +10,7 @@ a reboot, never to send BOOT."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -62,7 +63,7 @@ def reset_and_send(board: VirtualBoard, data: bytes, limit_s: float = 20.0) -> b
 
 
 def test_a_frame_holding_ctrl_c_in_the_window_reaches_the_rover_whole(
-    vboard: VirtualBoard, src
+    vboard: VirtualBoard, src: Path
 ) -> None:
     report = flash(FlashOptions(board="sim", port=vboard.port, source=src))
     assert report.boot is not None
@@ -76,7 +77,7 @@ def test_a_frame_holding_ctrl_c_in_the_window_reaches_the_rover_whole(
 
 @pytest.mark.parametrize("keys", [b"\x03", b"\r\x03", b"\r\n\x03\x03\x03"], ids=repr)
 def test_an_operators_ctrl_c_in_the_window_stops_at_the_repl(
-    vboard: VirtualBoard, src, keys: bytes
+    vboard: VirtualBoard, src: Path, keys: bytes
 ) -> None:
     flash(FlashOptions(board="sim", port=vboard.port, source=src))
     seen = reset_and_send(vboard, keys)
