@@ -267,10 +267,27 @@ def test_pwm_frequency(chip: ChipRepl) -> None:
 # ---- encoders ---------------------------------------------------------------------------
 
 
-def test_encoders_follow_the_plant(chip: ChipRepl) -> None:
+def _count_with(chip: ChipRepl, handler: str) -> None:
+    """Count the edges with `hal.encoders.<handler>` from now on: "handler" (the viper one the
+    HAL installed on rp2) or "edge" (the bytecode one, for a port without a native emitter)."""
+    chip.exec(f"for p in hal.encoders.pins: p.irq(hal.encoders.{handler}, p.IRQ_RISING | p.IRQ_FALLING, hard=True)")
+
+
+@pytest.mark.parametrize("handler", ["handler", "edge"])
+def test_encoders_follow_the_plant(chip: ChipRepl, handler: str) -> None:
     """Turn on the spot for 3 s: hal.enc read while moving lies between the plant's counts
     at the ticks around the read (the chip's edges trail the plant by one tick); stopped,
-    hal.enc equals the plant's counts."""
+    hal.enc equals the plant's counts. Counted by the native (viper) handler the HAL
+    installs, then by the bytecode one."""
+    assert chip.eval("hal.encoders.native") is True
+    _count_with(chip, handler)
+    try:
+        _follow_the_plant(chip)
+    finally:
+        _count_with(chip, "handler")
+
+
+def _follow_the_plant(chip: ChipRepl) -> None:
     chip.pico.plant.slope_deg = 0.0
     start = list(chip.pico.plant.enc_out)
     set_duties(chip, [16384, 26000, 9000, -20000, -12000, -30000])
