@@ -31,6 +31,10 @@ _MPU_GYRO_Z = 0x47
 _INA_SHUNT = 0x01
 _INA_BUS = 0x02
 _QUAD = (0, -1, 1, 0, 1, 0, 0, -1, -1, 0, 0, 1, 0, 1, -1, 0)
+_HYPOT_MAX = const(23170)  # below this, two squares sum to a small int (under 2^30)
+_MPU_TEMP_OFS = const(1242020)  # 36.53 C x 100 x 340 LSB/C
+# atan(k / 64) for k = 0..64 in thousandths of a degree (built once, at import)
+_ATAN_MDEG = array("H", [int(math.degrees(math.atan(k / 64)) * 1000 + 0.5) for k in range(65)])
 _BATT_EMPTY_MV = 10800
 _BATT_FULL_MV = 12600
 _F_CLEAR = const(0)
@@ -173,7 +177,7 @@ class Rp2Hal:
         ic = board["i2c"]
         self.i2c = I2C(ic["bus"], sda=Pin(ic["sda"]), scl=Pin(ic["scl"]), freq=ic["freq_hz"])
         self.imu_addr = ic["imu"]["addr"]
-        self.ina = [(c["addr"], c["shunt_ohm"]) for c in ic["current"]]
+        self.ina = [(c["addr"], int(c["shunt_ohm"] * 1000000 + 0.5)) for c in ic["current"]]  # shunts in uohm
         self._buf6 = bytearray(6)
         self._buf2 = bytearray(2)
         self.imu_ok = self._imu_init()
@@ -308,19 +312,27 @@ class Rp2Hal:
         self._read_currents()
 
     def _read_imu(self):
+        # in small integers only: a float is a heap object on the rp2 port, and this runs
+        # in every control period
         b = self._buf6
         try:
             self.i2c.readfrom_mem_into(self.imu_addr, _MPU_ACCEL, b)
             ax = _s16(b, 0)
             ay = _s16(b, 2)
             az = _s16(b, 4)
-            self.pitch_cdeg = int(math.degrees(math.atan2(-ax, math.sqrt(ay * ay + az * az))) * 100)
-            self.roll_cdeg = int(math.degrees(math.atan2(ay, az)) * 100)
+            if not (-_HYPOT_MAX < ay < _HYPOT_MAX and -_HYPOT_MAX < az < _HYPOT_MAX):
+                ax >>= 1  # over 1.4 g: halved, so the squares' sum stays a small int
+                ay >>= 1
+                az >>= 1
+            self.pitch_cdeg = _atan2_cdeg(-ax, _hypot(ay, az))
+            self.roll_cdeg = _atan2_cdeg(ay, az)
             g = self._buf2
             self.i2c.readfrom_mem_into(self.imu_addr, _MPU_GYRO_Z, g)
             self.yaw_urad_s = _s16(g, 0) * 13323 // 100  # 131 LSB per deg/s
             self.i2c.readfrom_mem_into(self.imu_addr, _MPU_TEMP, g)
-            t = int((_s16(g, 0) / 340.0 + 36.53) * 100)
+            # (raw / 340 + 36.53) C in hundredths, truncated towards zero
+            n = _s16(g, 0) * 100 + _MPU_TEMP_OFS
+            t = n // 340 if n >= 0 else -(-n // 340)
             self.temp_board_cc = t
             self.temp_motor_cc = t
         except OSError:
@@ -329,11 +341,11 @@ class Rp2Hal:
     def _read_currents(self):
         g = self._buf2
         for i in range(6):
-            addr, shunt = self.ina[i]
+            addr, shunt_uohm = self.ina[i]
             try:
                 self.i2c.readfrom_mem_into(addr, _INA_SHUNT, g)
                 uv = _s16(g, 0) * 10  # 10 uV per LSB
-                self.current_ma[i] = abs(int(uv / shunt / 1000))
+                self.current_ma[i] = (uv if uv >= 0 else -uv) * 1000 // shunt_uohm
                 if i == 0:
                     self.i2c.readfrom_mem_into(addr, _INA_BUS, g)
                     mv = ((g[0] << 8 | g[1]) >> 3) * 4
@@ -347,6 +359,47 @@ class Rp2Hal:
 def _dir_pins(pins):
     in2 = Pin(pins[1], Pin.OUT, value=0) if len(pins) > 1 else None
     return (Pin(pins[0], Pin.OUT, value=0), in2)
+
+
+def _atan_q14(r):
+    # atan of r / 2^14 (0 <= r <= 2^14) in thousandths of a degree: the table, interpolated
+    k = r >> 8
+    if k >= 64:
+        return _ATAN_MDEG[64]
+    t = _ATAN_MDEG[k]
+    return t + ((_ATAN_MDEG[k + 1] - t) * (r & 255) >> 8)
+
+
+def _hypot(a, b):
+    # floor(sqrt(a^2 + b^2)) for |a|, |b| < _HYPOT_MAX: Newton's method from max + min / 2,
+    # never below the root, so it descends to it in a few steps
+    a = a if a >= 0 else -a
+    b = b if b >= 0 else -b
+    n = a * a + b * b
+    if n == 0:
+        return 0
+    x = (a + (b >> 1) if a >= b else b + (a >> 1)) + 1
+    y = (x + n // x) >> 1
+    while y < x:
+        x = y
+        y = (x + n // x) >> 1
+    return x
+
+
+def _atan2_cdeg(y, x):
+    # atan2(y, x) in hundredths of a degree, truncated towards zero as int(degrees(...) * 100)
+    # would be (within 0.001 deg), from small integers: |x|, |y| < 2^16
+    ay = y if y >= 0 else -y
+    ax = x if x >= 0 else -x
+    if ay <= ax:
+        a = _atan_q14((ay << 14) // ax) if ax else 0
+    else:
+        a = 90000 - _atan_q14((ax << 14) // ay)
+    if x < 0:
+        a = 180000 - a
+    if y < 0:
+        a = -a
+    return a // 10 if a >= 0 else -(-a // 10)
 
 
 def _s16(b, off):

@@ -370,6 +370,37 @@ def test_i2c_sensors_match_the_plant(chip: ChipRepl) -> None:
     assert 0 <= low < 4.0, f"battery {battery_mv} mV: {low:.2f} mV below the plant's"
 
 
+def test_hal_update_allocates_nothing(chip: ChipRepl) -> None:
+    """Rp2Hal.update, the sensors read in every control period (encoder counts, the IMU and
+    six INA219s over I2C), allocates nothing on the chip while the wheels turn and the
+    rover stands on a slope: no float (a heap object on the rp2 port) and no long int."""
+    plant = chip.pico.plant
+    plant.slope_deg = 9.0
+    set_duties(chip, [16384, 13107, 20000, -16384, -20000, -9830])
+    chip.run(0.5)
+    try:
+        out = chip.exec(
+            "import gc\n"
+            "def _alloc(f):\n"
+            "    gc.collect()\n"
+            "    gc.disable()\n"
+            "    a = gc.mem_alloc()\n"
+            "    for _ in range(50):\n"
+            "        f(0)\n"
+            "    b = gc.mem_alloc()\n"
+            "    gc.enable()\n"
+            "    return b - a\n"
+            "print(_alloc(hal.update) - _alloc(lambda t: None), hal.pitch_cdeg, hal.current_ma)",
+            chip_s=30,
+        ).split(maxsplit=2)
+    finally:
+        set_duties(chip, [0] * 6)
+        plant.slope_deg = 0.0
+    assert int(out[0]) == 0, f"50 calls of hal.update allocated {out[0]} octets"
+    assert abs(int(out[1]) / 100 - 9.0) < 2.0, f"pitch {out[1]} cdeg on a 9 deg slope"
+    assert "0, 0, 0, 0, 0, 0" not in out[2], f"no current read: {out[2]}"
+
+
 def test_i2c_missing_device_raises(chip: ChipRepl) -> None:
     """A read from an address with no device is an OSError on the chip; the IMU answers."""
     out = chip.exec(
