@@ -177,7 +177,8 @@ class Rp2Hal:
         ic = board["i2c"]
         self.i2c = I2C(ic["bus"], sda=Pin(ic["sda"]), scl=Pin(ic["scl"]), freq=ic["freq_hz"])
         self.imu_addr = ic["imu"]["addr"]
-        self.ina = [(c["addr"], int(c["shunt_ohm"] * 1000000 + 0.5)) for c in ic["current"]]  # shunts in uohm
+        # (address, shunt in micro-ohms) per motor
+        self.ina = [(c["addr"], int(c["shunt_ohm"] * 1000000 + 0.5)) for c in ic["current"]]
         self._buf6 = bytearray(6)
         self._buf2 = bytearray(2)
         self.imu_ok = self._imu_init()
