@@ -36,14 +36,23 @@ SEED = 7
 LOSS_SEED = 2  # the relay's draws for this seed lose the second TC frame
 
 
+# Each way, as a ground network's latency. With none, a command's reports can reach Yamcs
+# before the command's own sequence count does (Yamcs hands that to the verifiers through its
+# command history, on another thread): the acceptance verifier then finds only the later start
+# report, and completion cancels it ("Acceptance CANCELLED, Start OK, Completion OK"), as it
+# did under load. No link to a rover answers within this.
+LATENCY_S = 0.1
+
+
 def lab_bench(folder: Path, loss: float) -> Path:
-    """The lab bench with frames duplicated both ways and TC frames lost at `loss`."""
+    """The lab bench with LATENCY_S each way, frames duplicated both ways and TC frames lost
+    at `loss`."""
     from hil.relay.profile import builtin_profile_text
 
     profile = json.loads(builtin_profile_text("lab"))
     profile["name"] = f"lab-dup-loss{loss:g}"
-    profile["uplink"].update(frame_loss=loss, frame_duplication=DUPLICATION)
-    profile["downlink"].update(frame_duplication=DUPLICATION)
+    profile["uplink"].update(frame_loss=loss, frame_duplication=DUPLICATION, delay_s=LATENCY_S)
+    profile["downlink"].update(frame_duplication=DUPLICATION, delay_s=LATENCY_S)
     path = folder / f"{profile['name']}.json"
     path.write_text(json.dumps(profile))
     return path
