@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from hil.board import board_heapsize
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # CI replays the same examples every run (derandomize) so a red build is reproducible;
@@ -46,10 +48,10 @@ os.environ.pop("FARSIDE_KEYS", None)
 
 # The Pico's heap budget for firmware under the unix port (RP2040 has ~210 KB free at boot):
 # the codec's benchmarks run at it.
-PICO_HEAPSIZE = "192K"
+PICO_HEAPSIZE = board_heapsize("pico")
 # The sim board's heap (boards/sim.json): the rover with its plant under the 64-bit unix
 # port. The flight software alone meets the Pico's real heap on the emulated RP2040.
-SIM_HEAPSIZE = "320K"
+SIM_HEAPSIZE = board_heapsize("sim")
 
 
 def need(ok: bool, why: str) -> None:

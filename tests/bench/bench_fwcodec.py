@@ -28,8 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import boards
-from hil.board import find_micropython
+from hil.board import board_heapsize, find_micropython
 from hil.errors import FarsideError
 from protocols.dictionary import load_dictionary
 from protocols.sdls import SecuritySender
@@ -39,7 +38,7 @@ from tests.bench.report import add_json_option, write_json
 # (not from tests.conftest: importing it sets the test session's environment, dropping the
 # user's $FARSIDE_KEYS, which bench_pico, importing this module, still needs)
 ROOT = Path(__file__).resolve().parents[2]
-PICO_HEAPSIZE = f"{boards.load('pico')['heap_budget_kb']}K"  # a Pico's heap budget
+PICO_HEAPSIZE = board_heapsize("pico")
 
 KEY = bytes(range(32))
 
