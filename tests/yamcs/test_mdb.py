@@ -921,6 +921,14 @@ def _history(command: Any) -> dict[str, str]:
     return {k: str(v) for k, v in command.attributes.items()}
 
 
+def _answerable(command: Any) -> None:
+    """Wait until Yamcs's command history holds the command's sequence count, which its PUS 1
+    verifiers match reports on. The fake rover answers in microseconds; a report that reached
+    Yamcs before the count reached the verifiers (on another thread) was missed, and the
+    command never completed. Any real link takes longer than this wait."""
+    assert _wait(lambda: "ccsds-seqcount" in command.attributes), _history(command)
+
+
 @pytest.mark.slow
 @pytest.mark.yamcs
 def test_verifiers_pass_on_the_request_ids_reports_and_only_those(yamcs: Any, yamcs_server: Any, rover: FakeRover) -> None:
@@ -930,6 +938,7 @@ def test_verifiers_pass_on_the_request_ids_reports_and_only_those(yamcs: Any, ya
         tc = rover.receive_command()
         assert (tc.apid, tc.service, tc.subservice) == (D.mission["tc_apid"], 17, 1)
         pid, psc = tc.request_id
+        _answerable(cmd)
         # reports for another command (the next sequence count) complete nothing here
         other = struct.pack(">HH", pid, (psc & 0xC000) | ((psc + 1) & 0x3FFF))
         rover.send([rover.report(1, 1, other), rover.report(1, 3, other), rover.report(1, 7, other)])
@@ -956,6 +965,7 @@ def test_a_rejection_fails_the_command_with_its_failure_code(yamcs: Any, yamcs_s
         tc = rover.receive_command()
         assert tc.app_data == bytes([3])
         pid, psc = tc.request_id
+        _answerable(cmd)
         rover.send([rover.report(1, 2, struct.pack(">HHH", pid, psc, code))])
         assert _wait(cmd.is_complete)
         assert not cmd.is_success()
