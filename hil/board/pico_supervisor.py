@@ -109,10 +109,10 @@ class PicoSupervisor:
         self.log = open(runtime_dir() / name / "chip.log", "ab")  # noqa: SIM115
         self.pico = EmulatedPico(folder, self.definition, firmware=firmware, seed=seed, log=self.log,
                                  unique_id=bytes.fromhex(serial_number))
-        self.pico.on_usb = self.usb.write
+        self.said = False  # the chip sent octets to a port in the current tick
+        self.pico.on_usb = self._usb_out
         if self.uart is not None:
-            uart = self.uart
-            self.pico.on_uart = uart.write
+            self.pico.on_uart = self._uart_out
         self.pico.chip.on_reset = self._on_reset
         self.usb_up = False
         self.replugs = 0  # USB re-enumerations that gave a new port
@@ -152,7 +152,6 @@ class PicoSupervisor:
         old = self.usb
         self.usb = _Port(self.sel, "usb")
         old.close()
-        self.pico.on_usb = self.usb.write
         self.publish()
 
     def _power(self, op: str) -> None:
@@ -166,7 +165,16 @@ class PicoSupervisor:
             self.cut_after = None
         self.publish()
 
-    # ---- octets from the user --------------------------------------------------------
+    # ---- octets between the chip and the user ----------------------------------------
+
+    def _usb_out(self, data: bytes) -> None:
+        self.said = True
+        self.usb.write(data)
+
+    def _uart_out(self, data: bytes) -> None:
+        self.said = True
+        assert self.uart is not None
+        self.uart.write(data)
 
     def _from_user(self, port: _Port, data: bytes) -> None:
         if self.power == "off":
@@ -291,7 +299,14 @@ class PicoSupervisor:
                     return
                 self.pico.tick(due - self.pico.now)
             else:
+                # free: a burst ends once the chip has said something or the user has (a
+                # raw-paste upload's every 128-octet window is such a round trip: ending
+                # the burst at once keeps it at about a tick, as a real Pico's is about a
+                # USB frame, instead of a whole burst)
+                self.said = False
                 self.pico.tick()
+                if self.said or self.sel.select(0):
+                    return
         # the chip lags the wall: don't let the debt grow without bound
         if self.pace == "realtime":
             lag = self.chip0 + (time.monotonic() - self.wall0) - self.pico.now
