@@ -65,8 +65,10 @@ def _fmt(args):
 
 
 # Top-level members of a JSON object: [(key, start, end)] spans of each value in raw.
-# One pass over the octets; strings and nesting are skipped properly.
-def _members(raw):
+# One pass over the octets; strings and nesting are skipped properly. On MicroPython the
+# pass runs as native code (viper, compiled at import as crc16's loop): in bytecode it
+# was half of the rover's dictionary load on a Pico (0.3 s of 0.57 s for 23 KB).
+def _members_py(raw):
     out = []
     depth = 0
     in_str = False
@@ -102,6 +104,96 @@ def _members(raw):
             out.append((key, vstart, i))
             key = None
     return out
+
+
+_MEMBERS_MAX = const(32)  # top-level members the native pass has room for
+
+# The same pass; each member as four int32s in `spans`: the key's quotes, the value's
+# start and end. The member count, or -1 when there are more than _MEMBERS_MAX (or a
+# member without a key): the caller then takes the Python pass.
+_VIPER = """
+@micropython.viper
+def _scan_viper(raw, n: int, spans, cap: int) -> int:
+    p = ptr8(raw)
+    o = ptr32(spans)
+    depth = 0
+    in_str = 0
+    esc = 0
+    ks = -1
+    ke = -1
+    vs = -1
+    k = 0
+    i = 0
+    while i < n:
+        c = p[i]
+        if in_str:
+            if esc:
+                esc = 0
+            elif c == 0x5C:
+                esc = 1
+            elif c == 0x22:
+                in_str = 0
+                if depth == 1 and ke == -1:
+                    ke = i
+        elif c == 0x22:
+            in_str = 1
+            if depth == 1 and ke == -1:
+                ks = i
+        elif c == 0x3A and depth == 1:
+            vs = i + 1
+        elif c == 0x7B or c == 0x5B:
+            depth += 1
+        elif c == 0x7D or c == 0x5D:
+            depth -= 1
+            if depth == 0 and ke != -1:
+                if k >= cap:
+                    return -1
+                o[4 * k] = ks
+                o[4 * k + 1] = ke
+                o[4 * k + 2] = vs
+                o[4 * k + 3] = i
+                k += 1
+        elif c == 0x2C and depth == 1:
+            if k >= cap or ke == -1:
+                return -1
+            o[4 * k] = ks
+            o[4 * k + 1] = ke
+            o[4 * k + 2] = vs
+            o[4 * k + 3] = i
+            k += 1
+            ke = -1
+        i += 1
+    return k
+"""
+
+_scan = None
+NATIVE = False
+if MICROPYTHON:
+    try:
+        import micropython
+
+        _g = {"micropython": micropython}
+        exec(_VIPER, _g)
+        _scan = _g["_scan_viper"]
+        NATIVE = True
+        _g = None
+    except Exception:  # no native emitter on this build: the Python pass
+        pass
+
+
+def _members(raw):
+    if _scan is not None:
+        from array import array
+
+        spans = array("i", bytes(16 * _MEMBERS_MAX))
+        k = _scan(raw, len(raw), spans, _MEMBERS_MAX)
+        if k >= 0:
+            out = []
+            for j in range(0, 4 * k, 4):
+                key = bytes(raw[spans[j] + 1 : spans[j + 1]]).decode()
+                out.append((key, spans[j + 2], spans[j + 3]))
+            return out
+    return _members_py(raw)
 
 
 # Each section is parsed and reduced inside its own function, so no stale reference

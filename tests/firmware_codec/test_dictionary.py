@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware_py.dictionary import (
@@ -18,6 +18,7 @@ from firmware_py.dictionary import (
     FAIL_BAD_LENGTH,
     FAIL_OUT_OF_RANGE,
     Dictionary,
+    _members_py,
 )
 from protocols.dictionary import SEVERITIES, STRUCT_CODES, TC_TYPE, load_dictionary
 from protocols.dictionary import Dictionary as GroundDictionary
@@ -232,3 +233,47 @@ def test_loads_in_a_small_heap(run_mpy: Callable[..., Any], canonical: Path) -> 
     """The parse is done one section at a time, so the peak stays small."""
     out = run_mpy(_MPY_SCRIPT.format(path=str(canonical)), heapsize="80K").stdout.splitlines()
     assert int(out[0].split()[0]) == GROUND.short_hash()
+
+
+# JSON objects as the member scan meets them: nesting, and strings holding the scan's own
+# delimiters, escaped quotes and backslashes, and non-ASCII.
+_JSON_TEXT = st.text(alphabet=st.sampled_from('ab{}[]:,"\\ é\n'), max_size=8)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_JSON_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+_JSON_OBJECTS = st.dictionaries(_JSON_TEXT, _JSON_VALUES, max_size=6)
+
+_MEMBERS_SCRIPT = """
+import sys
+from firmware_py import dictionary as d
+print(d.NATIVE)
+for line in sys.stdin:
+    raw = bytes.fromhex(line.strip())
+    print(repr(d._members(memoryview(raw))))
+"""
+
+
+@settings(max_examples=4, deadline=None)
+@given(objects=st.lists(_JSON_OBJECTS, min_size=40, max_size=40))
+def test_native_member_scan_finds_every_top_level_value_under_micropython(
+    run_mpy: Callable[..., Any], canonical: Path, objects: list[dict[str, Any]]
+) -> None:
+    """The viper scan (what runs on a Pico) against the JSON each member came from."""
+    import ast
+    import json
+
+    texts = [canonical.read_bytes()]
+    for i, obj in enumerate(objects):
+        compact = (",", ":") if i % 2 else (", ", ": ")  # the canonical form, and spaces
+        texts.append(json.dumps(obj, sort_keys=True, separators=compact, ensure_ascii=bool(i % 3)).encode())
+    out = run_mpy(_MEMBERS_SCRIPT, stdin="\n".join(t.hex() for t in texts) + "\n").stdout.splitlines()
+    assert out[0] == "True"  # the native scan ran, not the Python pass compared with itself
+    for raw, line in zip(texts, out[1:], strict=True):
+        spans = ast.literal_eval(line)
+        assert spans == _members_py(raw)
+        whole = json.loads(raw)
+        keys = [json.loads(f'"{k}"') for k, _, _ in spans]  # the keys as written, unescaped
+        assert keys == list(whole)
+        assert [json.loads(raw[a:b]) for _, a, b in spans] == list(whole.values())
