@@ -127,9 +127,11 @@ class Rover:
         self.root = root
         d = self.dictionary = dictionary or Dictionary(join(root, "dictionary.json"))
         table = []
-        for pid in d.params:
-            e = d.params[pid]
+        params = d.params  # decoded on each access: once here
+        for pid in params:
+            e = params[pid]
             table.append((pid, e[1], e[2], e[3]))
+        params = None
         self.params = Params(tuple(table), root)
         self.events = Events(table_from(d), self._send_event)
         self.modes = Modes(self._mode_changed)

@@ -66,8 +66,9 @@ def _fmt(args):
 
 # Top-level members of a JSON object: [(key, start, end)] spans of each value in raw.
 # One pass over the octets; strings and nesting are skipped properly. On MicroPython the
-# pass runs as native code (viper, compiled at import as crc16's loop): in bytecode it
-# was half of the rover's dictionary load on a Pico (0.3 s of 0.57 s for 23 KB).
+# pass runs as native code (viper, compiled from source for the load as crc16's loop is
+# at import): in bytecode it was half of the rover's dictionary load on a Pico (0.3 s of
+# 0.57 s for 23 KB).
 def _members_py(raw):
     out = []
     depth = 0
@@ -166,27 +167,29 @@ def _scan_viper(raw, n: int, spans, cap: int) -> int:
     return k
 """
 
-_scan = None
-NATIVE = False
-if MICROPYTHON:
+
+def native_scan():
+    # The viper pass compiled, or None (CPython, or a port without the native emitter).
+    # Compiled for a load and dropped after it: the native code would otherwise stay on a
+    # Pico's heap for the rover's whole run.
+    if not MICROPYTHON:
+        return None
     try:
         import micropython
 
-        _g = {"micropython": micropython}
-        exec(_VIPER, _g)
-        _scan = _g["_scan_viper"]
-        NATIVE = True
-        _g = None
+        g = {"micropython": micropython}
+        exec(_VIPER, g)
+        return g["_scan_viper"]
     except Exception:  # no native emitter on this build: the Python pass
-        pass
+        return None
 
 
-def _members(raw):
-    if _scan is not None:
+def _members(raw, scan=None):
+    if scan is not None:
         from array import array
 
         spans = array("i", bytes(16 * _MEMBERS_MAX))
-        k = _scan(raw, len(raw), spans, _MEMBERS_MAX)
+        k = scan(raw, len(raw), spans, _MEMBERS_MAX)
         if k >= 0:
             out = []
             for j in range(0, 4 * k, 4):
@@ -311,14 +314,16 @@ def _mission(raw, spans):
 
 class Dictionary:
     def __init__(self, path="dictionary.json"):
+        scan = native_scan()  # compiled before the file's octets take their block
         with open(path, "rb") as f:
             raw = f.read()
         self.hash = struct.unpack(">I", hashlib.sha256(raw).digest()[0:4])[0]
         # One section at a time: the whole parsed tree would be several times the
         # file's size on the heap.
         spans = {}
-        for key, a, b in _members(memoryview(raw)):
+        for key, a, b in _members(memoryview(raw), scan):
             spans[key] = (a, b)
+        scan = None
         self._cmd, self._cmds_b = _commands(raw, spans, _enums(raw, spans))
         self._last = None  # (key, entry): the last command decoded
         self._hk = _housekeeping(raw, spans)
@@ -412,11 +417,6 @@ class Dictionary:
             name, f = _name(b, o + 3)
             fmt, o = _name(b, f)
             yield name, (eid, sub, ">H" + fmt)
-
-    @property
-    def _events(self):
-        # the event names, in dictionary order (firmware_py.events iterates them)
-        return tuple(n for n, _ in self._event_records())
 
     def event(self, name):
         for n, e in self._event_records():

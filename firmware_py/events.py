@@ -60,9 +60,9 @@ class Events:
 
 
 def table_from(dictionary):
-    # {event id: (subservice, format)} from a firmware_py.dictionary.Dictionary
+    # {event id: (subservice, format)} from a firmware_py.dictionary.Dictionary, in one
+    # pass over its records (a lookup per name was quadratic: 0.27 s of a Pico's boot)
     t = {}
-    for name in dictionary._events:
-        eid, sub, fmt = dictionary.event(name)
-        t[eid] = (sub, fmt)
+    for e in dictionary.events().values():
+        t[e[0]] = (e[1], e[2])
     return t

@@ -248,10 +248,11 @@ _JSON_OBJECTS = st.dictionaries(_JSON_TEXT, _JSON_VALUES, max_size=6)
 _MEMBERS_SCRIPT = """
 import sys
 from firmware_py import dictionary as d
-print(d.NATIVE)
+scan = d.native_scan()
+print(scan is not None)
 for line in sys.stdin:
     raw = bytes.fromhex(line.strip())
-    print(repr(d._members(memoryview(raw))))
+    print(repr(d._members(memoryview(raw), scan)))
 """
 
 
