@@ -290,23 +290,22 @@ class PicoSupervisor:
         )
 
     def _run_chip(self) -> None:
-        """Run the chip up to the wall clock (paced) or for one burst (free)."""
+        """Run the chip up to the wall clock (paced) or for one burst (free). Either ends
+        early once the chip has said something or the user has: a raw-paste upload's every
+        128-octet window is such a round trip, which then takes about a tick (a real Pico's
+        takes about a USB frame) instead of a whole burst."""
         start = time.monotonic()
         while time.monotonic() - start < _MAX_BURST_S:
+            self.said = False
             if self.pace == "realtime":
                 due = self.chip0 + (time.monotonic() - self.wall0)
                 if self.pico.now >= due:
                     return
                 self.pico.tick(due - self.pico.now)
             else:
-                # free: a burst ends once the chip has said something or the user has (a
-                # raw-paste upload's every 128-octet window is such a round trip: ending
-                # the burst at once keeps it at about a tick, as a real Pico's is about a
-                # USB frame, instead of a whole burst)
-                self.said = False
                 self.pico.tick()
-                if self.said or self.sel.select(0):
-                    return
+            if self.said or self.sel.select(0):
+                break
         # the chip lags the wall: don't let the debt grow without bound
         if self.pace == "realtime":
             lag = self.chip0 + (time.monotonic() - self.wall0) - self.pico.now
