@@ -123,6 +123,7 @@ def _scan_viper(raw, n: int, spans, cap: int) -> int:
     ks = -1
     ke = -1
     vs = -1
+    end = -1
     k = 0
     i = 0
     while i < n:
@@ -147,22 +148,21 @@ def _scan_viper(raw, n: int, spans, cap: int) -> int:
         elif c == 0x7D or c == 0x5D:
             depth -= 1
             if depth == 0 and ke != -1:
-                if k >= cap:
-                    return -1
-                o[4 * k] = ks
-                o[4 * k + 1] = ke
-                o[4 * k + 2] = vs
-                o[4 * k + 3] = i
-                k += 1
+                end = i
         elif c == 0x2C and depth == 1:
-            if k >= cap or ke == -1:
+            if ke == -1:
+                return -1
+            end = i
+        if end != -1:
+            if k >= cap:
                 return -1
             o[4 * k] = ks
             o[4 * k + 1] = ke
             o[4 * k + 2] = vs
-            o[4 * k + 3] = i
+            o[4 * k + 3] = end
             k += 1
             ke = -1
+            end = -1
         i += 1
     return k
 """
