@@ -68,6 +68,18 @@ class Terminal:
     def type(self, text: str) -> None:
         os.write(self.fd, text.encode())
 
+    def interrupt(self) -> None:
+        """Ctrl-C, pressed again if the first shows nothing within 2 s, as an operator does.
+        CPython's readline acts on a signal only when it interrupts its select: a Ctrl-C that
+        lands between one key's echo and the next wait is kept pending until the next key or
+        signal (the same in the python REPL); under a loaded machine a test can hit that gap."""
+        self.type("\x03")
+        try:
+            self.expect(r"\^C", timeout=2.0)
+        except AssertionError:
+            self.type("\x03")
+            self.expect(r"\^C")
+
     def wait(self, timeout: float = 15.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -98,14 +110,10 @@ def test_shell_in_a_terminal_units_errors_history_and_ctrl_c(rover: str, tmp_pat
         t.expect(r"heading_deg = [-\d.e]+ deg")
         t.type("tm battery_pc\r")
         t.expect(r"error: unknown telemetry 'battery_pc'; did you mean battery_pct, battery_v\?")
-        # typed at the prompt, as an operator does: a Ctrl-C that lands while Python's readline
-        # is starting its next wait is only acted on at the next key (CPython's readline loop
-        # checks for signals when its select is interrupted)
         t.expect(r"gs> ")
         t.type("send PIN")  # half a line, then Ctrl-C: the line goes, the shell stays
         t.expect(r"send PIN")
-        t.type("\x03")
-        t.expect(r"\^C")
+        t.interrupt()
         t.expect(r"gs> ")
         t.type("send PING\r")
         t.expect(r"PING: accepted, started, completed")
