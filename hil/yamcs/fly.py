@@ -35,6 +35,7 @@ from hil.yamcs.server import YamcsServer
 
 SPACE = "/farside"
 VERIFIERS = ("Acceptance", "Start", "Completion")
+VERIFIER_SETTLE_S = 5.0  # after CommandComplete, how long a verifier may stay PENDING
 
 
 class RelayProcess:
@@ -266,11 +267,24 @@ class Flight:
         cmd = self.conn.issue(self.qualified(name), args=args or {})
         with contextlib.suppress(YamcsTimeout):
             cmd.await_complete(timeout=timeout_s)
+        stages = self._stages(cmd)
+        # Yamcs can publish CommandComplete before the last word on an earlier verifier (its
+        # verifiers settle on its own threads): give each pending one a moment to be decided
+        settle = time.monotonic() + VERIFIER_SETTLE_S
+        while cmd.is_complete() and time.monotonic() < settle and any(
+                stages.get(f"Verifier_{v}", "PENDING") == "PENDING" for v in VERIFIERS):
+            time.sleep(0.05)
+            stages = self._stages(cmd)
+        return Outcome(name, cmd.id, bool(cmd.is_success()), stages, cmd.error, time.monotonic() - t0)
+
+    @staticmethod
+    def _stages(cmd: Any) -> dict[str, str]:
+        """Every acknowledgment and verifier status the command history holds, by name."""
         stages = {k: str(a.status) for k, a in cmd.acknowledgments.items()}
         for key, value in cmd.attributes.items():
             if key.startswith("Verifier_") and key.endswith("_Status"):
                 stages.setdefault(key[: -len("_Status")], str(value))
-        return Outcome(name, cmd.id, bool(cmd.is_success()), stages, cmd.error, time.monotonic() - t0)
+        return stages
 
     def parameter(self, name: str) -> Any:
         """The latest engineering value Yamcs's realtime processor holds (None if none yet)."""
