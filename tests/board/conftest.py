@@ -1,1 +1,1 @@
-from tests.board.fixtures import runtime_dir, vboard  # noqa: F401
+from tests.board.fixtures import runtime_dir, src, vboard  # noqa: F401

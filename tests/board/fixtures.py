@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,3 +56,13 @@ def read_for(ser: serial.Serial, seconds: float, until: bytes | None = None) -> 
         if until is not None and until in data:
             break
     return data
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    """The committed firmware_py (work in progress in the tree stays out)."""
+    archive = subprocess.run(["git", "archive", "HEAD", "firmware_py"], cwd=ROOT, capture_output=True)
+    if archive.returncode != 0:
+        pytest.skip("not a git checkout")
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
+    return tmp_path / "firmware_py"

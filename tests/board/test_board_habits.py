@@ -9,8 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from hil.board import VirtualBoard, known_boards, list_boards
+from hil.flash import FlashOptions, flash
+from hil.flash.link import wait_boot_event
 from hil.flash.ports import port_holders
+from hil.flash.repl import open_port
 from tests.board.fixtures import ROOT
 
 FARSIDE = [sys.executable, "-m", "hil.cli"]
@@ -64,3 +69,28 @@ def test_mpremote_fs_ls_shows_real_file_sizes(vboard: VirtualBoard) -> None:
     assert rows["data.bin"] == "1234"
     assert rows["lib/"] == "0"  # a directory has no size, as on the Pico's littlefs
     assert rows["mod.py"] == "6"
+
+
+@pytest.mark.micropython
+def test_mpremote_on_a_flashed_board_once_flash_no_reset_has_stopped_the_rover(
+        vboard: VirtualBoard, src: Path) -> None:
+    """The rover holds the board's only port for its link (boards/sim.json as pico.json) and
+    ignores Ctrl-C, so mpremote alone would wait on it. `farside flash --no-reset` stops the
+    rover with the authenticated ENTER_REPL, writes nothing when up to date, and leaves the REPL
+    to mpremote; a reset starts the rover again."""
+    first = flash(FlashOptions(board="sim", port=vboard.port, source=src))
+    assert first.boot is not None
+    again = subprocess.run(FARSIDE + ["flash", "--port", vboard.port, "--source", str(src), "--no-reset"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "up to date" in again.stdout and "rover booted" not in again.stdout
+    ran = subprocess.run([MPREMOTE, "connect", vboard.port, "resume", "exec", "import os; print('ls', os.listdir())"],
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0 and "ls [" in ran.stdout and "'farside'" in ran.stdout, ran.stderr
+    with open_port(vboard.port) as ser:
+        ser.reset_input_buffer()
+        vboard.reset()
+        event, seen = wait_boot_event(ser, 30)
+    assert event is not None, seen
+    assert (event.version, event.dict_hash) == (first.version, first.dict_hash)
+    assert event.boot_count == first.boot.boot_count + 1

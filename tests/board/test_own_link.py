@@ -199,16 +199,6 @@ def test_reenumerating_board_moves_its_link_port_too(micropython: str, tmp_path:
 # ---- the rover flashed onto the board ---------------------------------------------------
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    """The committed firmware_py (work in progress in the tree stays out)."""
-    archive = subprocess.run(["git", "archive", "HEAD", "firmware_py"], cwd=ROOT, capture_output=True)
-    if archive.returncode != 0:
-        pytest.skip("not a git checkout")
-    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
-    return tmp_path / "firmware_py"
-
-
 def _ping(session: Session, timeout: float = 20.0) -> list[str]:
     track = session.send_command("PING")
     return [r.stage for r in session.wait_verification(track, timeout=timeout)]
