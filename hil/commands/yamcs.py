@@ -22,6 +22,7 @@ from hil.yamcs.config import (
     sdls_key_from_setting,
     write_config,
 )
+from hil.yamcs.extension import STOCK_VERIFIER, VERIFIER_CLASS
 
 
 def _mdb() -> Any:
@@ -32,9 +33,10 @@ def _mdb() -> Any:
     return mdb
 
 
-def mdb_xml() -> str:
-    """The XTCE mission database from protocols/dictionary.json (hil.yamcs.mdb)."""
-    return str(_mdb().build_mdb())
+def mdb_xml(verifier: str = VERIFIER_CLASS) -> str:
+    """The XTCE mission database from protocols/dictionary.json (hil.yamcs.mdb), its PUS-1
+    verifiers run by `verifier` (farside's, from the extension its Yamcs folders compile)."""
+    return str(_mdb().build_mdb(verifier=verifier))
 
 
 def event_decoding() -> EventDecoding:
@@ -58,7 +60,7 @@ def export_mdb(out: str, report: bool) -> None:
         for line in _mdb().mdb_report():
             click.echo(line)
         return
-    xml = mdb_xml()
+    xml = mdb_xml(STOCK_VERIFIER)  # for any Yamcs: no farside class on its class path
     if out == "-":
         click.echo(xml, nl=not xml.endswith("\n"))
         return

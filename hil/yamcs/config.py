@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import FarsideError
-from hil.yamcs.extension import LINK_CLASS
+from hil.yamcs.extension import LINK_CLASS, VERIFIER_CLASS
 
 DEFAULT_INSTANCE = "farside"
 DEFAULT_HTTP_PORT = 8090
@@ -329,12 +329,15 @@ def write_config(folder: Path | str, setup: YamcsSetup, mdb_xml: str, events: Ev
         instance = instance_yaml(setup, mdb_path, key_path, templates_path, events)
         (etc / f"yamcs.{setup.instance}.yaml").write_text(_yaml(instance) + "\n")
         (etc / "processor.yaml").write_text(_yaml(processor_yaml()) + "\n")
+        # the farside classes Yamcs loads (hil.yamcs.extension, compiled at start): the secured
+        # link's, and the MDB's verifier when it names farside's
+        classes = ([LINK_CLASS] if setup.sdls_key is not None else []) + \
+            ([VERIFIER_CLASS] if VERIFIER_CLASS in mdb_xml else [])
         summary = {
             "instance": setup.instance, "http_port": setup.http_port, "tm_port": setup.tm_port,
             "tc_port": setup.tc_port, "security": setup.security,
             "relay_ground": f"udp:{setup.tm_port}:{setup.tc_port}",
-            # the farside link class Yamcs loads (compiled at start), when the TC link is secured
-            "extension": LINK_CLASS if setup.sdls_key is not None else None,
+            "extension": classes or None,
         }
         (root / SETUP_FILE).write_text(json.dumps(summary, indent=1) + "\n")
     except OSError as exc:

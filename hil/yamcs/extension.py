@@ -1,4 +1,5 @@
-"""farside's Yamcs extension: a TC frame link whose COP-1 retransmits a frame as first secured.
+"""farside's Yamcs extension: a TC frame link whose COP-1 retransmits a frame as first secured,
+and a PUS-1 verifier that does not miss a report which arrives before the command's sequence count.
 
 Yamcs 5.12.8's COP-1 (`Cop1TcPacketHandler.getFrame`) encodes every frame it takes off its out
 queue, and a retransmission queues the same frame object again: with SDLS on the virtual channel
@@ -8,8 +9,13 @@ and the rover's FARM-1 accepts a frame that opens to ciphertext. `farside.yamcs.
 virtual channel that encodes a frame once and gives a retransmission its first octets, as FOP-1
 (CCSDS 232.1-B-2) retransmits.
 
+`farside.yamcs.Pus1ReportVerifier` is Yamcs's `Pus1Verifier` that remembers its stage's recent
+reports: the stock one compares only the latest report with the sequence count the PUS
+postprocessor assigned, which reaches it through the command history on another thread; when a
+busy server delivers the report first, the stage misses it and completion cancels it.
+
 It is compiled against the bundle's jars into DIR/ext/classes the first time Yamcs starts on a
-secured folder, and again only when the source or the Yamcs jars change. The compiler is `javac`
+folder that uses it (every folder farside writes, since its MDB uses the verifier), and again only when the source or the Yamcs jars change. The compiler is `javac`
 ($JAVA_HOME/bin, next to the java that runs Yamcs, else on PATH; Debian: openjdk-17-jdk-headless),
 else the runtime's own jdk.compiler module (Debian's JRE has it).
 """
@@ -26,6 +32,8 @@ from pathlib import Path
 from hil.errors import FarsideError
 
 LINK_CLASS = "farside.yamcs.Cop1UdpTcFrameLink"
+VERIFIER_CLASS = "farside.yamcs.Pus1ReportVerifier"
+STOCK_VERIFIER = "org.yamcs.pus.Pus1Verifier"  # the Yamcs class it extends, for an MDB any Yamcs runs
 JDK_PACKAGE = "openjdk-17-jdk-headless"
 SOURCE_DIR = Path(__file__).resolve().parent / "java"
 EXT_DIR = "ext"

@@ -40,7 +40,9 @@ CRC-16-CCIIT, the CRC-16/CCITT-FALSE of protocols.crc). Arguments are typed and 
 the dictionary declares (else to the type's bounds); an enum argument lists only the labels its
 range allows (MODE_SET offers no BOOT). Every command carries the PUS service-1 verifiers:
 Acceptance (1/1, failing on 1/2), Start (1/3, failing on 1/4) and Completion (1/7, failing on
-1/8), each a `org.yamcs.pus.Pus1Verifier` matching the report's request id (APID and sequence
+1/8), each a PUS-1 verifier algorithm (`org.yamcs.pus.Pus1Verifier`, or farside's
+`farside.yamcs.Pus1ReportVerifier`, which also finds a report that arrived before the command's
+sequence count: hil.yamcs.extension) matching the report's request id (APID and sequence
 count) to the command's APID argument and the sequence count the postprocessor assigned
 (`/yamcs/cmdHist/ccsds-seqcount`). Each stage reads its own request-id parameters, so one
 command's report never completes another's verifier. Check windows run from release
@@ -117,6 +119,7 @@ from yamcs.pymdb.verifiers import Verifier
 from yamcs.pymdb.xtce import XTCEGenerator
 
 from hil.errors import FarsideError
+from hil.yamcs.extension import STOCK_VERIFIER
 from protocols.dictionary import (
     BYTES_TYPE,
     SEVERITIES,
@@ -218,8 +221,9 @@ def _number(x: float) -> float | int:
 class _Writer:
     """Builds the pymdb System from a validated Dictionary."""
 
-    def __init__(self, d: Dictionary) -> None:
+    def __init__(self, d: Dictionary, verifier: str = STOCK_VERIFIER) -> None:
         self.d = d
+        self.verifier = verifier
         self.mission = d.mission
         self.gaps: list[Gap] = []
         name = str(self.mission.get("name") or "farside")
@@ -464,7 +468,7 @@ class _Writer:
         for ok, (label, _) in STAGES.items():
             apid, seq = self.stage_params[ok]
             algorithm = UnnamedJavaAlgorithm(
-                f"org.yamcs.pus.Pus1Verifier({{stage: {ok}, template: \"failure {{failureCode}}\"}})",
+                f"{self.verifier}({{stage: {ok}, template: \"failure {{failureCode}}\"}})",
                 inputs=[
                     InputParameter(f"/yamcs/cmd/arg/{APID_ARG}", name="sentApid"),
                     InputParameter(SENT_SEQ, name="sentSeq"),
@@ -540,9 +544,9 @@ def _octets(a: Arg) -> int:
 DictionarySource = Dictionary | str | Path | None
 
 
-def _build(dictionary: DictionarySource) -> _Writer:
+def _build(dictionary: DictionarySource, verifier: str = STOCK_VERIFIER) -> _Writer:
     d = dictionary if isinstance(dictionary, Dictionary) else load_dictionary(dictionary)
-    w = _Writer(d)
+    w = _Writer(d, verifier)
     try:
         w.headers()
         w.housekeeping()
@@ -556,11 +560,13 @@ def _build(dictionary: DictionarySource) -> _Writer:
     return w
 
 
-def build_mdb(dictionary: DictionarySource = None) -> str:
-    """The dictionary (a Dictionary, or a path; default: protocols/dictionary.json) as XTCE 1.2 XML.
+def build_mdb(dictionary: DictionarySource = None, verifier: str = STOCK_VERIFIER) -> str:
+    """The dictionary (a Dictionary, or a path; default: protocols/dictionary.json) as XTCE 1.2 XML,
+    its PUS-1 verifiers run by the Java algorithm class `verifier` (Yamcs's own by default, for
+    any Yamcs; hil.yamcs.extension.VERIFIER_CLASS where farside's extension is on the class path).
 
     Raises MdbError (one line) for a field XTCE cannot express."""
-    w = _build(dictionary)
+    w = _build(dictionary, verifier)
     comment = f" generated from the {w.root.name} dictionary (hash 0x{w.d.short_hash():08x}); do not edit "
     try:
         return _Generator(w.root, version="1.2", indent="  ", top_comment=comment).to_xtce()

@@ -4,9 +4,9 @@ Yamcs is AGPL; farside never imports it. It runs as
 
     java -cp "<fprime_yamcs_bundle.LIB_DIR>/*" org.yamcs.YamcsServer --etc-dir DIR/etc
 
-with the configuration `hil.yamcs.config.write_config` wrote, its log in DIR/yamcs.log; a
-secured folder adds farside's TC link (hil.yamcs.extension, compiled into DIR/ext on first start)
-to the class path.
+with the configuration `hil.yamcs.config.write_config` wrote, its log in DIR/yamcs.log; a folder
+that names farside's classes (the MDB's PUS-1 verifier; the TC link when secured) adds them
+(hil.yamcs.extension, compiled into DIR/ext on first start) to the class path.
 Java comes from $JAVA_HOME/bin/java, else `java` on PATH (Debian: openjdk-17-jre-headless).
 
     server = YamcsServer(folder)      # checks Java, the jars and the ports: FarsideError if not

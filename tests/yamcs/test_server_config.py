@@ -55,7 +55,10 @@ def test_init_writes_frame_links_facing_the_relay_with_cop1_and_the_aes_gcm_sa(t
     assert time_encoding["epochUTC"] == mission["epoch"] and time_encoding["implicitPField"] == 0x2E
     # secured: farside's UdpTcFrameLink, whose COP-1 retransmits a frame as first secured
     assert (tc["class"], tc["host"], tc["port"]) == ("farside.yamcs.Cop1UdpTcFrameLink", "127.0.0.1", 18918)
-    assert json.loads((tmp_path / "y" / "farside-yamcs.json").read_text())["extension"] == tc["class"]
+    # and farside's PUS-1 verifier, which the MDB farside writes names
+    assert json.loads((tmp_path / "y" / "farside-yamcs.json").read_text())["extension"] == [
+        tc["class"], "farside.yamcs.Pus1ReportVerifier"]
+    assert "farside.yamcs.Pus1ReportVerifier({stage: 1," in (tmp_path / "y" / "mdb" / "farside.xml").read_text()
     assert tc["spacecraftId"] == mission["scid"] and tc["maxFrameLength"] == mission["tc_frame_max"]
     vc = tc["virtualChannels"][0]
     assert vc["vcId"] == mission["tc_vcid"] and vc["useCop1"] is True and vc["clcwStream"] == "clcw"
@@ -80,8 +83,10 @@ def test_init_clear_says_so_and_writes_no_security_association(tmp_path: Path) -
     assert "TC security: clear mode (no SDLS security association)" in r.stdout
     tc = _links(_instance(tmp_path, clear=True))["tc-frames"]
     assert "encryption" not in tc and "encryptionSpi" not in tc["virtualChannels"][0]
-    assert tc["class"] == "org.yamcs.tctm.ccsds.UdpTcFrameLink"  # nothing to compile in clear mode
-    assert json.loads((tmp_path / "y" / "farside-yamcs.json").read_text())["extension"] is None
+    assert tc["class"] == "org.yamcs.tctm.ccsds.UdpTcFrameLink"  # Yamcs's own link in clear mode
+    # the extension still holds the MDB's verifier
+    assert json.loads((tmp_path / "y" / "farside-yamcs.json").read_text())["extension"] == [
+        "farside.yamcs.Pus1ReportVerifier"]
     assert not list((tmp_path / "y" / "etc").glob("sdls-key-*"))
 
 

@@ -1,4 +1,5 @@
-"""farside's Yamcs extension (the TC link whose COP-1 retransmits a frame as first secured):
+"""farside's Yamcs extension (the TC link whose COP-1 retransmits a frame as first secured, and
+the PUS-1 verifier that keeps early reports):
 compiled against the bundle's jars once per folder and source, and a missing compiler is one
 line naming the JDK package. That it fixes COP-1 under SDLS is test_server_flight's loss test."""
 
@@ -13,7 +14,7 @@ import pytest
 
 from hil.gs.keys import DEV_KEYS
 from hil.yamcs.config import sdls_key_from_setting
-from hil.yamcs.extension import LINK_CLASS, STAMP, build, sources
+from hil.yamcs.extension import LINK_CLASS, STAMP, VERIFIER_CLASS, build, sources
 from tests.yamcs.conftest import no_java_env, write_folder
 
 pytestmark = [pytest.mark.yamcs]
@@ -22,11 +23,13 @@ pytestmark = [pytest.mark.yamcs]
 def test_the_extension_compiles_once_and_again_only_when_stale(yamcs_tools: None, tmp_path: Path) -> None:
     from hil.yamcs.server import find_java, jar_dir
 
-    assert {p.name for p in sources()} == {"Cop1UdpTcFrameLink.java", "SecureOnceFrameFactory.java"}
+    assert {p.name for p in sources()} == {"Cop1UdpTcFrameLink.java", "SecureOnceFrameFactory.java",
+                                           "Pus1ReportVerifier.java"}
     out = build(tmp_path, find_java(), jar_dir())
     link = out / (LINK_CLASS.replace(".", "/") + ".class")
     assert link.read_bytes()[:4] == b"\xca\xfe\xba\xbe"
     assert (out / "farside" / "yamcs" / "SecureOnceFrameFactory.class").is_file()
+    assert (out / (VERIFIER_CLASS.replace(".", "/") + ".class")).is_file()
     stamp = (out / STAMP).read_text()
     os.utime(link, (1, 1))
     assert build(tmp_path, find_java(), jar_dir()) == out and link.stat().st_mtime == 1  # current: not compiled

@@ -1,0 +1,154 @@
+"""Yamcs's PUS-1 verifiers when a command's reports reach Yamcs before its own sequence count.
+
+Yamcs's PUS postprocessor assigns a command's sequence count when COP-1 takes the command's
+frame to send, and the verifiers learn it through the command history, on another thread than
+the telemetry. On a busy server a report can come first (a clean-clone CI run of the Yamcs
+flight saw "Acceptance CANCELLED, Start OK, Completion OK"). Here that order is made certain,
+with no rover and no relay: COP-1 holds the command until it has a CLCW, the reports go in as TM
+frames without an OCF (so they give COP-1 none), and only then a frame with a CLCW lets the
+command go. Yamcs's own Pus1Verifier misses the earlier stages and completion cancels them;
+farside's Pus1ReportVerifier (hil.yamcs.extension) decides every stage from the reports it kept.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil.commands.yamcs import event_decoding, mdb_xml
+from hil.yamcs.config import YamcsSetup, write_config
+from hil.yamcs.extension import STOCK_VERIFIER, VERIFIER_CLASS
+from protocols.clcw import Clcw
+from protocols.dictionary import load_dictionary
+from protocols.pus import build_tm_packet
+from protocols.spacepacket import build_idle_packet
+from protocols.tm_frame import TmMultiplexer
+from tests.yamcs.conftest import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.yamcs]
+
+D = load_dictionary()
+FIRST_SEQ = 1  # the PUS postprocessor's first sequence count for an APID
+FAILURE = min(D.failure_codes)
+
+
+class Ground:
+    """Yamcs on a fresh folder, its TM port fed by hand; COP-1 waits for its first CLCW."""
+
+    def __init__(self, folder: Path, verifier: str) -> None:
+        from hil.yamcs.fly import Flight
+        from hil.yamcs.server import YamcsServer
+
+        self.setup = YamcsSetup.from_dictionary(http_port=free_port(), tm_port=free_port(socket.SOCK_DGRAM),
+                                                tc_port=free_port(socket.SOCK_DGRAM))
+        write_config(folder, self.setup, mdb_xml(verifier), event_decoding())
+        self.server = YamcsServer(folder)
+        self.server.start()
+        try:
+            self.server.wait_ready(120)
+            self.flight = Flight(self.server.url, self.server.instance)
+        except BaseException:
+            self.server.stop()
+            raise
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.frames = 0  # frames sent, for the VC and MC frame counts
+        self.tm_seq = 0
+
+    def send(self, *packets: bytes, clcw: int | None = None) -> None:
+        """The packets (none: an idle packet) in TM frames to Yamcs, each frame's OCF `clcw`
+        (None: frames without an OCF, which give COP-1 no CLCW)."""
+        m = D.mission
+        mux = TmMultiplexer(int(m["scid"]), int(m["tm_vcid"]), int(m["tm_frame_length"]), clcw=clcw,
+                            mc_count=self.frames & 0xFF, vc_count=self.frames & 0xFF)
+        for p in packets or (build_idle_packet(mux.data_length),):
+            mux.push(p)
+        for frame in mux.flush():
+            self.sock.sendto(frame, ("127.0.0.1", self.setup.tm_port))
+            self.frames += 1
+
+    def report(self, subservice: int, seq: int, code: int | None = None) -> bytes:
+        """A TM 1/x report on the command with sequence count `seq` (`code`: a failure's)."""
+        packet_id = 0x1800 | int(D.mission["tc_apid"])
+        data = packet_id.to_bytes(2, "big") + (0xC000 | seq).to_bytes(2, "big")
+        if code is not None:
+            data += code.to_bytes(2, "big")
+        self.tm_seq += 1
+        return build_tm_packet(int(D.mission["tm_apid"]), self.tm_seq, 1, subservice, data)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.flight.close()
+        self.server.stop()
+
+
+@pytest.fixture
+def ground(request: pytest.FixtureRequest, yamcs_tools: None, tmp_path: Path) -> Iterator[Ground]:
+    g = Ground(tmp_path / "yamcs", request.param)
+    try:
+        yield g
+    finally:
+        g.close()
+
+
+def _wait(what: Callable[[], Any], timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := what()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
+
+
+STAGE_OF = {1: "acceptance", 2: "acceptance", 3: "start", 4: "start", 7: "completion", 8: "completion"}
+
+
+def _ping_with_early_reports(g: Ground, reports: list[tuple[int, int, int | None]]) -> tuple[Any, dict[str, str]]:
+    """Issue PING, deliver `reports` (subservice, sequence count, failure code) while COP-1
+    holds it, then let it go; the command and its stages once every verifier is decided."""
+    from hil.yamcs.fly import VERIFIERS, Flight
+
+    f = g.flight
+    cmd = f.conn.issue(f.qualified("PING"))
+    assert _wait(lambda: Flight._stages(cmd).get("Verifier_Completion") == "PENDING"), Flight._stages(cmd)
+    g.send(*(g.report(*r) for r in reports))
+    sub, seq, _ = reports[-1]
+    assert _wait(lambda: f.parameter(f"verification/{STAGE_OF[sub]}_tc_sequence_count") == seq
+                 and f.parameter("verification/report_subtype") == sub)
+    assert "ccsds-seqcount" not in cmd.attributes  # the reports are in, the sequence count is not
+    g.send(clcw=Clcw(vcid=int(D.mission["tc_vcid"])).to_int())  # COP-1 goes active on its first CLCW,
+    assert _wait(lambda: g.server.api(f"/cop1/{f.instance}/tc-frames.vc1/status").get("state") == "ACTIVE")
+    f.conn.issue(f.qualified("PING"))  # and a next command moves its wait queue: the first one goes
+    assert _wait(lambda: "ccsds-seqcount" in cmd.attributes)
+    assert cmd.attributes["ccsds-seqcount"] == FIRST_SEQ
+    cmd.await_complete(timeout=30)
+
+    def decided() -> dict[str, str] | None:
+        stages = Flight._stages(cmd)
+        return stages if all(stages.get(f"Verifier_{v}", "PENDING") != "PENDING" for v in VERIFIERS) else None
+
+    return cmd, _wait(decided) or Flight._stages(cmd)
+
+
+@pytest.mark.parametrize("ground", [VERIFIER_CLASS, STOCK_VERIFIER], indirect=True)
+def test_reports_before_the_sequence_count_decide_every_stage_with_farsides_verifier(ground: Ground) -> None:
+    cmd, stages = _ping_with_early_reports(ground, [(1, FIRST_SEQ, None), (3, FIRST_SEQ, None), (7, FIRST_SEQ, None)])
+    verifiers = [stages.get(f"Verifier_{v}") for v in ("Acceptance", "Start", "Completion")]
+    assert cmd.is_success()
+    if ground.server.summary["extension"]:
+        assert verifiers == ["OK", "OK", "OK"], stages
+    else:  # Yamcs's own: the stages whose reports came first are cancelled by completion
+        assert verifiers == ["CANCELLED", "CANCELLED", "OK"], stages
+
+
+@pytest.mark.parametrize("ground", [VERIFIER_CLASS], indirect=True)
+def test_an_early_failure_report_fails_the_command_and_another_commands_report_completes_nothing(
+        ground: Ground) -> None:
+    cmd, stages = _ping_with_early_reports(
+        ground, [(1, FIRST_SEQ, None), (4, FIRST_SEQ, FAILURE), (7, FIRST_SEQ + 4, None)])
+    assert not cmd.is_success()
+    assert stages.get("Verifier_Acceptance") == "OK" and stages.get("Verifier_Start") == "NOK", stages
+    assert stages.get("Verifier_Completion") != "OK", stages  # 1/7 on another sequence count
+    assert D.failure_codes[FAILURE] in (cmd.error or ""), cmd.error
