@@ -15,9 +15,10 @@ postprocessor assigned, which reaches it through the command history on another 
 busy server delivers the report first, the stage misses it and completion cancels it.
 
 It is compiled against the bundle's jars into DIR/ext/classes the first time Yamcs starts on a
-folder that uses it (every folder farside writes, since its MDB uses the verifier), and again only when the source or the Yamcs jars change. The compiler is `javac`
-($JAVA_HOME/bin, next to the java that runs Yamcs, else on PATH; Debian: openjdk-17-jdk-headless),
-else the runtime's own jdk.compiler module (Debian's JRE has it).
+folder that uses it (every folder farside writes, since its MDB names the verifier), and again
+only when the source or the Yamcs jars change. The compiler is `javac` ($JAVA_HOME/bin, next to
+the java that runs Yamcs, else on PATH; Debian: openjdk-17-jdk-headless), else the runtime's own
+jdk.compiler module (Debian's JRE has it).
 """
 
 from __future__ import annotations
