@@ -267,15 +267,21 @@ class Flight:
         cmd = self.conn.issue(self.qualified(name), args=args or {})
         with contextlib.suppress(YamcsTimeout):
             cmd.await_complete(timeout=timeout_s)
-        stages = self._stages(cmd)
-        # Yamcs can publish CommandComplete before the last word on an earlier verifier (its
-        # verifiers settle on its own threads): give each pending one a moment to be decided
+        stages = self.settled_stages(cmd)
+        return Outcome(name, cmd.id, bool(cmd.is_success()), stages, cmd.error, time.monotonic() - t0)
+
+    @classmethod
+    def settled_stages(cls, cmd: Any) -> dict[str, str]:
+        """The command's stages (see _stages). Yamcs publishes CommandComplete before it cancels
+        the verifiers still pending (its verifiers settle on its own threads): once the command
+        is complete, each pending one gets up to VERIFIER_SETTLE_S to be decided."""
+        stages = cls._stages(cmd)
         settle = time.monotonic() + VERIFIER_SETTLE_S
         while cmd.is_complete() and time.monotonic() < settle and any(
                 stages.get(f"Verifier_{v}", "PENDING") == "PENDING" for v in VERIFIERS):
             time.sleep(0.05)
-            stages = self._stages(cmd)
-        return Outcome(name, cmd.id, bool(cmd.is_success()), stages, cmd.error, time.monotonic() - t0)
+            stages = cls._stages(cmd)
+        return stages
 
     @staticmethod
     def _stages(cmd: Any) -> dict[str, str]:

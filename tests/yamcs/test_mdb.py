@@ -69,6 +69,7 @@ from protocols.dictionary import (
 )
 from protocols.errors import DictionaryError
 from protocols.pus import TC_OVERHEAD, TM_OVERHEAD, build_tc_packet
+from tests.yamcs.conftest import wait_until
 
 X = "{http://www.omg.org/spec/XTCE/20180204}"
 D = load_dictionary()
@@ -800,17 +801,6 @@ def _close(subscription: Any) -> None:
     threading.Thread(target=subscription.cancel, daemon=True).start()
 
 
-def _wait(cond: Any, timeout_s: float = 30.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return bool(cond())
-
-
 @pytest.mark.slow
 @pytest.mark.yamcs
 def test_yamcs_loads_every_item_of_the_xtce(yamcs_server: Any, xtce: Xtce) -> None:
@@ -853,8 +843,8 @@ def test_yamcs_decodes_rover_hk_and_events_to_gs_export_values(
     try:
         frames = rover.send(packets)
         complete = lambda: sum(hk_names[-1] in u for u in updates.values()) >= n  # noqa: E731
-        assert _wait(complete), f"Yamcs decoded {sum(hk_names[-1] in u for u in updates.values())} of {n} HK packets"
-        assert _wait(lambda: sum(boot_names[0] in u for u in updates.values()) >= n // 10)
+        assert wait_until(complete), f"Yamcs decoded {sum(hk_names[-1] in u for u in updates.values())} of {n} HK packets"
+        assert wait_until(lambda: sum(boot_names[0] in u for u in updates.values()) >= n // 10)
     finally:
         _close(sub)
 
@@ -923,10 +913,9 @@ def _history(command: Any) -> dict[str, str]:
 
 def _answerable(command: Any) -> None:
     """Wait until Yamcs's command history holds the command's sequence count, which its PUS 1
-    verifiers match reports on. The fake rover answers in microseconds; a report that reached
-    Yamcs before the count reached the verifiers (on another thread) was missed, and the
-    command never completed. Any real link takes longer than this wait."""
-    assert _wait(lambda: "ccsds-seqcount" in command.attributes), _history(command)
+    verifiers match reports on, so these tests see reports matched in the usual order (reports
+    that come first are test_server_verifier's)."""
+    assert wait_until(lambda: "ccsds-seqcount" in command.attributes), _history(command)
 
 
 @pytest.mark.slow
@@ -944,11 +933,11 @@ def test_verifiers_pass_on_the_request_ids_reports_and_only_those(yamcs: Any, ya
         rover.send([rover.report(1, 1, other), rover.report(1, 3, other), rover.report(1, 7, other)])
         mine = struct.pack(">HH", pid, psc)
         rover.send([rover.report(1, 1, mine)])
-        assert _wait(lambda: _history(cmd).get("Verifier_Acceptance_Status") == "OK")
+        assert wait_until(lambda: _history(cmd).get("Verifier_Acceptance_Status") == "OK")
         assert _history(cmd).get("Verifier_Start_Status") == "PENDING"
         assert _history(cmd).get("Verifier_Completion_Status") == "PENDING"
         rover.send([rover.report(1, 3, mine), rover.report(17, 2, b""), rover.report(1, 7, mine)])
-        assert _wait(cmd.is_complete)
+        assert wait_until(cmd.is_complete)
         assert cmd.is_success(), _history(cmd)
         assert _history(cmd)["ccsds-seqcount"] == str(tc.seq_count)
     finally:
@@ -967,7 +956,7 @@ def test_a_rejection_fails_the_command_with_its_failure_code(yamcs: Any, yamcs_s
         pid, psc = tc.request_id
         _answerable(cmd)
         rover.send([rover.report(1, 2, struct.pack(">HHH", pid, psc, code))])
-        assert _wait(cmd.is_complete)
+        assert wait_until(cmd.is_complete)
         assert not cmd.is_success()
         history = _history(cmd)
         assert history["Verifier_Acceptance_Status"] == "NOK"
@@ -1000,7 +989,7 @@ def test_yamcs_turns_event_reports_into_events_with_the_dictionarys_messages(
             sent.append((e, data, rover.clock[0]))
             rover.send([packet])
         mine = lambda: [ev for ev in seen if ev.event_type in by_name]  # noqa: E731
-        assert _wait(lambda: len(mine()) >= len(reports)), [ev.message for ev in seen]
+        assert wait_until(lambda: len(mine()) >= len(reports)), [ev.message for ev in seen]
     finally:
         _close(sub)
     for ev, (e, data, coarse) in zip(mine(), sent, strict=True):
@@ -1024,7 +1013,7 @@ def test_yamcs_reads_each_onboard_parameter_report_into_its_own_parameter(
         list(names.values()), on_data=lambda data: got.update({p.name: p.eng_value for p in data.parameters}))
     try:
         rover.send([rover.report(20, 2, struct.pack(">Hf", pid, v)) for pid, v in values.items()])
-        assert _wait(lambda: len(got) == len(values)), sorted(got)
+        assert wait_until(lambda: len(got) == len(values)), sorted(got)
     finally:
         _close(sub)
     assert got == {names[pid]: v for pid, v in values.items()}

@@ -15,42 +15,39 @@ every stage from the reports it kept, a failure report included.
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Callable, Iterator
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hil.commands.yamcs import event_decoding, mdb_xml
-from hil.yamcs.config import YamcsSetup, write_config
-from hil.yamcs.extension import VERIFIER_CLASS
+from hil.yamcs.mdb import STAGES
 from protocols.clcw import Clcw
 from protocols.dictionary import load_dictionary
-from protocols.pus import build_tm_packet
+from protocols.pus import TcPacket, build_tm_packet
 from protocols.spacepacket import build_idle_packet
 from protocols.tm_frame import TmMultiplexer
-from tests.yamcs.conftest import free_port
+from tests.yamcs.conftest import wait_until, write_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.yamcs]
 
 D = load_dictionary()
 FIRST_SEQ = 1  # the PUS postprocessor's first sequence count for an APID
 FAILURE = min(D.failure_codes)
+PING = D.commands["PING"]
 
 
 class Ground:
     """Yamcs on a fresh folder, its TM port fed by hand; COP-1 waits for its first CLCW."""
 
-    def __init__(self, folder: Path, verifier: str) -> None:
+    def __init__(self, folder: Path) -> None:
         from hil.yamcs.fly import Flight
         from hil.yamcs.server import YamcsServer
 
         # a sliding window of one frame, and no retransmission while a test runs: with no rover,
         # no frame is acknowledged but by the CLCWs the test sends
-        self.setup = YamcsSetup.from_dictionary(http_port=free_port(), tm_port=free_port(socket.SOCK_DGRAM),
-                                                tc_port=free_port(socket.SOCK_DGRAM), cop1_window=1, cop1_t1_s=300)
-        write_config(folder, self.setup, mdb_xml(verifier), event_decoding())
+        self.setup = write_folder(folder, cop1_window=1, cop1_t1_s=300)
         self.server = YamcsServer(folder)
         self.server.start()
         try:
@@ -76,9 +73,8 @@ class Ground:
             self.frames += 1
 
     def report(self, subservice: int, seq: int, code: int | None = None) -> bytes:
-        """A TM 1/x report on the command with sequence count `seq` (`code`: a failure's)."""
-        packet_id = 0x1800 | int(D.mission["tc_apid"])
-        data = packet_id.to_bytes(2, "big") + (0xC000 | seq).to_bytes(2, "big")
+        """A TM 1/x report on the PING with sequence count `seq` (`code`: a failure's)."""
+        data = struct.pack(">HH", *TcPacket(int(D.mission["tc_apid"]), seq, PING.service, PING.subservice).request_id)
         if code is not None:
             data += code.to_bytes(2, "big")
         self.tm_seq += 1
@@ -92,21 +88,16 @@ class Ground:
 
 @pytest.fixture(scope="module")
 def ground(yamcs_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ground]:
-    g = Ground(tmp_path_factory.mktemp("verifier") / "yamcs", VERIFIER_CLASS)
+    g = Ground(tmp_path_factory.mktemp("verifier") / "yamcs")
     try:
         yield g
     finally:
         g.close()
 
 
-def _wait(what: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := what()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
-
-
-STAGE_OF = {1: "acceptance", 2: "acceptance", 3: "start", 4: "start", 7: "completion", 8: "completion"}
+def _stage(subservice: int) -> str:
+    """The parameter prefix of the stage a 1/x report decides (its success subservice's)."""
+    return STAGES[subservice if subservice in STAGES else subservice - 1][1]
 
 
 def _deliver(g: Ground, reports: list[tuple[int, int, int | None]]) -> None:
@@ -115,21 +106,16 @@ def _deliver(g: Ground, reports: list[tuple[int, int, int | None]]) -> None:
     f = g.flight
     g.send(*(g.report(*r) for r in reports))
     sub, seq, _ = reports[-1]
-    assert _wait(lambda: f.parameter(f"verification/{STAGE_OF[sub]}_tc_sequence_count") == seq
-                 and f.parameter("verification/report_subtype") == sub)
+    assert wait_until(lambda: f.parameter(f"verification/{_stage(sub)}_tc_sequence_count") == seq
+                      and f.parameter("verification/report_subtype") == sub)
 
 
 def _decided(cmd: Any) -> dict[str, str]:
-    """The command's stages once Yamcs has completed it and decided every verifier."""
-    from hil.yamcs.fly import VERIFIERS, Flight
+    """The command's stages once Yamcs has completed it."""
+    from hil.yamcs.fly import Flight
 
     cmd.await_complete(timeout=30)
-
-    def decided() -> dict[str, str] | None:
-        stages = Flight._stages(cmd)
-        return stages if all(stages.get(f"Verifier_{v}", "PENDING") != "PENDING" for v in VERIFIERS) else None
-
-    return _wait(decided) or Flight._stages(cmd)
+    return Flight.settled_stages(cmd)
 
 
 def test_reports_that_come_before_the_sequence_count_decide_their_stages(ground: Ground) -> None:
@@ -139,15 +125,15 @@ def test_reports_that_come_before_the_sequence_count_decide_their_stages(ground:
     vcid = int(D.mission["tc_vcid"])
     # 1. COP-1 holds the first command until it has a CLCW; its three reports come first
     first = f.conn.issue(f.qualified("PING"))
-    assert _wait(lambda: Flight._stages(first).get("Verifier_Completion") == "PENDING"), Flight._stages(first)
+    assert wait_until(lambda: Flight._stages(first).get("Verifier_Completion") == "PENDING"), Flight._stages(first)
     _deliver(g, [(1, FIRST_SEQ, None), (3, FIRST_SEQ, None), (7, FIRST_SEQ, None)])
     assert "ccsds-seqcount" not in first.attributes  # the reports are in, the sequence count is not
     g.send(clcw=Clcw(vcid=vcid, report_value=0).to_int())  # COP-1 goes active on its first CLCW
-    assert _wait(lambda: g.server.api(f"/cop1/{f.instance}/tc-frames.vc1/status").get("state") == "ACTIVE")
+    assert wait_until(lambda: g.server.api(f"/cop1/{f.instance}/tc-frames.vc1/status").get("state") == "ACTIVE")
     # a next command moves COP-1's wait queue: the first goes, the second waits behind a
     # sliding window of one frame until the first frame is acknowledged
     second = f.conn.issue(f.qualified("PING"))
-    assert _wait(lambda: "ccsds-seqcount" in first.attributes)
+    assert wait_until(lambda: "ccsds-seqcount" in first.attributes)
     assert first.attributes["ccsds-seqcount"] == FIRST_SEQ
     stages = _decided(first)
     assert [stages.get(f"Verifier_{v}") for v in ("Acceptance", "Start", "Completion")] == ["OK"] * 3, stages
@@ -158,7 +144,7 @@ def test_reports_that_come_before_the_sequence_count_decide_their_stages(ground:
     assert "ccsds-seqcount" not in second.attributes
     _deliver(g, [(1, FIRST_SEQ + 1, None), (4, FIRST_SEQ + 1, FAILURE), (7, FIRST_SEQ + 5, None)])
     g.send(clcw=Clcw(vcid=vcid, report_value=1).to_int())  # acknowledges the first frame
-    assert _wait(lambda: "ccsds-seqcount" in second.attributes)
+    assert wait_until(lambda: "ccsds-seqcount" in second.attributes)
     assert second.attributes["ccsds-seqcount"] == FIRST_SEQ + 1
     stages = _decided(second)
     assert stages.get("Verifier_Acceptance") == "OK" and stages.get("Verifier_Start") == "NOK", stages
