@@ -146,8 +146,8 @@ def start(folder: str, timeout_s: float) -> None:
 @click.option("--board", default="sim", show_default=True, help="The virtual board to start.")
 @click.option("--heapsize", default=None, help="The virtual board's heap, e.g. 256K (default: the board's budget).")
 @click.option("--keys", default=None,
-              help="Key file or board, for a folder `init` has not written yet; with --emulated, the Pico's "
-                   "(default: $FARSIDE_KEYS, else fresh keys).")
+              help="Key file or board the rover is flashed with, and a folder `init` has not written yet gets "
+                   "(default: $FARSIDE_KEYS, else the dev keys; with --emulated, else fresh keys).")
 @click.option("--emulated", is_flag=True, help="The rover on an emulated Pico (--board pico unless given).")
 @click.option("--distance", "distance_m", default=3.0, show_default=True, help="Metres each drive goes.")
 def fly(folder: str, profile: str, seed: int, rover_port: str | None, board: str, heapsize: str | None,
@@ -176,7 +176,7 @@ def fly(folder: str, profile: str, seed: int, rover_port: str | None, board: str
         click.echo(f"wrote {folder}: TC security {setup.security} ({'the Pico keys' if emulated else why})", err=True)
     console = Console()
     with Station(Path(folder), rover_port=rover_port, profile=profile, seed=seed, board=board,
-                 heapsize=heapsize, emulated=emulated, keys=keys if emulated else None) as st:
+                 heapsize=heapsize, emulated=emulated, keys=keys) as st:
         where = f"an emulated Pico ({st.rover_port}, keys {st.key_file})" if emulated else st.rover_port
         console.print(f"Yamcs up in {st.yamcs_start_s:.1f} s at http://{st.url}; rover on {where}; relay {profile}")
         flight = Flight(st.url, st.instance)

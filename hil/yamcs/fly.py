@@ -106,28 +106,51 @@ class RelayProcess:
             proc.wait(5)
 
 
-def install_sdls_key(folder: Path, key_file: Path) -> None:
-    """Give the Yamcs configuration in `folder` the AES-256-GCM keys of `key_file` (each SA
-    it has a key for), so it commands a rover flashed with that key file."""
+def _folder_keys(folder: Path, key_file: Path) -> list[tuple[Path, bytes]]:
+    """Each SDLS key file of the Yamcs configuration in `folder`, with the key `key_file`
+    holds for its SA. A folder in clear mode is refused: farside's rover authenticates every
+    TC frame, so it would drop each one and every command would wait out its verifiers."""
     from hil.yamcs.config import sdls_key_from_setting
 
     key_paths = sorted((Path(folder) / "etc").glob("sdls-key-*.bin"))
     if not key_paths:
         raise FarsideError(f"{folder}: Yamcs is set up in clear mode, which the rover refuses: "
                            "write the folder without --clear")
+    out = []
     for path in key_paths:
         spi = int(path.stem.rsplit("-", 1)[1])
         key, why = sdls_key_from_setting(key_file, spi)
         if key is None:
             raise FarsideError(f"{why}: Yamcs cannot command this rover")
+        out.append((path, key))
+    return out
+
+
+def install_sdls_key(folder: Path, key_file: Path) -> None:
+    """Give the Yamcs configuration in `folder` the AES-256-GCM keys of `key_file` (each SA
+    it has a key for), so it commands a rover flashed with that key file."""
+    for path, key in _folder_keys(folder, key_file):
         path.write_bytes(key)
         path.chmod(0o600)
+
+
+def check_sdls_key(folder: Path, key_file: Path) -> None:
+    """Refuse, in one line, a Yamcs folder whose keys are not those of `key_file`, the keys
+    a virtual board is about to be flashed with (or a folder in clear mode)."""
+    for path, key in _folder_keys(folder, key_file):
+        if path.read_bytes() != key:
+            spi = path.stem.rsplit("-", 1)[1]
+            raise FarsideError(f"{folder}: Yamcs holds another key for SA {spi} than {key_file}, the keys the rover "
+                               "is flashed with: give fly the folder's keys (--keys), or write the folder again "
+                               f"with `farside yamcs init --keys {key_file}`")
 
 
 @dataclass
 class Station:
     """Yamcs, the relay and (unless `rover_port` is given) a flashed virtual board, or with
-    `emulated` an emulated Pico (`keys`: its key setting; none: $FARSIDE_KEYS, else fresh keys)."""
+    `emulated` an emulated Pico. `keys`: the key setting the board is flashed with (none:
+    $FARSIDE_KEYS, else the dev keys, or fresh keys for a Pico); a virtual board's must be
+    the keys the Yamcs folder holds."""
 
     folder: Path
     rover_port: str | None = None
@@ -138,7 +161,7 @@ class Station:
     emulated: bool = False
     keys: str | Path | None = None
     pace: str = "realtime"  # the emulated Pico's clock against the wall's
-    key_file: Path | None = None  # the keys the emulated Pico was flashed with
+    key_file: Path | None = None  # the keys the rover this station started was flashed with
     server: YamcsServer | None = None
     relay: RelayProcess | None = None
     vboard: Any = None
@@ -162,6 +185,11 @@ class Station:
         if self.emulated and self.rover_port is None:
             self.key_file = self._pico_keys()
             install_sdls_key(self.folder, self.key_file)
+        elif self.rover_port is None:  # a virtual board, flashed with the key setting
+            from hil.gs.keys import SIM_BOARDS, resolve_keys
+
+            self.key_file = resolve_keys(self.keys, board=self.board, allow_dev=self.board in SIM_BOARDS).path
+            check_sdls_key(self.folder, self.key_file)
         self.server = YamcsServer(self.folder)
         self.server.start()
         try:
@@ -179,7 +207,7 @@ class Station:
 
                 self.vboard = start_board(board=self.board, flash_dir=self.folder / "board-flash",
                                           heapsize=self.heapsize)
-                flash(FlashOptions(board=self.board, port=self.vboard.port))
+                flash(FlashOptions(board=self.board, port=self.vboard.port, keys=self.key_file))
                 self.rover_port = self.vboard.link_port or self.vboard.port
             s = self.server.summary
             self.relay = RelayProcess(f"udp:{s['tm_port']}:{s['tc_port']}", str(self.rover_port), self.profile,

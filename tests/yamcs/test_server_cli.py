@@ -56,3 +56,35 @@ def test_start_on_a_folder_that_was_never_initialised_is_one_line(tmp_path: Path
 def test_init_bad_options_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     line = _one_line_error(_farside(["yamcs", "init", str(tmp_path / "y"), *args]))
     assert message in line
+
+
+def _keys_env(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "FARSIDE_KEYS"}  # the dev keys are the setting
+    env["FARSIDE_CONFIG_DIR"] = str(tmp_path / "config")
+    return env
+
+
+def test_fly_refuses_a_clear_folder_before_starting_anything(tmp_path: Path) -> None:
+    """The rover fly starts authenticates every TC frame: a clear-mode Yamcs would see every
+    command wait out its verifiers (minutes each); fly says so at once."""
+    env = _keys_env(tmp_path)
+    subprocess.run([sys.executable, "-m", "hil.cli", "yamcs", "init", str(tmp_path / "y"), "--clear"],
+                   check=True, capture_output=True, env=env, timeout=60)
+    line = _one_line_error(_farside(["yamcs", "fly", str(tmp_path / "y")], env=env))
+    assert "clear mode, which the rover refuses" in line and "without --clear" in line
+    assert not (tmp_path / "y" / "board-flash").exists()  # no board was started
+    assert not list((tmp_path / "y").glob("relay.*"))
+
+
+def test_fly_refuses_a_folder_keyed_for_other_keys_than_the_board_gets(tmp_path: Path) -> None:
+    env = _keys_env(tmp_path)
+    subprocess.run([sys.executable, "-m", "hil.cli", "keys", "new", "--board", "rover7"],
+                   check=True, capture_output=True, env=env, timeout=60)
+    subprocess.run([sys.executable, "-m", "hil.cli", "yamcs", "init", str(tmp_path / "y"), "--keys", "rover7"],
+                   check=True, capture_output=True, env=env, timeout=60)
+    line = _one_line_error(_farside(["yamcs", "fly", str(tmp_path / "y")], env=env))  # the dev keys
+    assert "Yamcs holds another key for SA 1 than" in line and "dev" in line
+    assert "farside yamcs init --keys" in line
+    assert not (tmp_path / "y" / "board-flash").exists()
