@@ -6,7 +6,8 @@
 
 Figures (ground + queqiao relay + CPython rover with the sim plant, on hil.vclock's loop;
 rover seconds per CPU second of this process, `time.process_time`):
-- traverse: an hour of rover time driving at 200 m/h (goal: 3000x CPU);
+- traverse: an hour of rover time driving at 200 m/h (goal: 3000x CPU), then the same hour
+  again with its parts timed (SPLIT_PARTS): microseconds of CPU per 100 ms control period;
 - idle: an hour standing in STANDBY with HK every second (the default: the rover's tasks
   keep their periods), an hour in STANDBY with HK once per 600 s (the idle rover naps in
   virtual time and the loop jumps), and an hour hibernating (goal for an idle or
@@ -65,6 +66,66 @@ def traverse_hour() -> dict[str, float]:
         return _hour(w, rover)
     finally:
         w.close()
+
+
+# Where a traverse's CPU goes: each part's time, summed over the hour by wrapping its method
+# (a parent's time includes its indented children's); "the rest" is the event loop and the
+# rover's task bodies (naps, watchdog check-ins, the clock) around them
+SPLIT_PARTS = (
+    ("rover control step", "firmware_py.app", "Rover", "control"),
+    ("  sensors and plant", "firmware_py.hal.sim", "SimHal", "update"),
+    ("  nav, safety, wheel loops", "firmware_py.drive", "Drive", "step"),
+    ("rover link (TC in, TM out)", "firmware_py.link", "Link", "poll"),
+    ("rover HK build", "firmware_py.telemetry", "Telemetry", "send"),
+    ("relay and ground", "hil.mission.loop", "RelayedTarget", "_deliver"),
+    ("  ground (decode, archive, COP-1)", "hil.mission.ground", "LoopGround", "feed"),
+)
+
+
+def traverse_split() -> dict[str, Any]:
+    """The traverse hour with each of SPLIT_PARTS timed: microseconds of CPU per control
+    period and the share of the hour's CPU. The wrappers cost about a microsecond a call,
+    so this hour runs slower than traverse_hour's."""
+    import importlib
+
+    spent = {label: 0.0 for label, *_ in SPLIT_PARTS}
+    calls = {label: 0 for label, *_ in SPLIT_PARTS}
+    saved = []
+    clock = time.process_time
+    for label, module, cls_name, method in SPLIT_PARTS:
+        cls = getattr(importlib.import_module(module), cls_name)
+        inner = getattr(cls, method)
+
+        def timed(*args: Any, _inner: Any = inner, _label: str = label, **kw: Any) -> Any:
+            t = clock()
+            try:
+                return _inner(*args, **kw)
+            finally:
+                spent[_label] += clock() - t
+                calls[_label] += 1
+
+        saved.append((cls, method, inner))
+        setattr(cls, method, timed)
+    try:
+        w, rover, _ = _loop()
+        try:
+            rover.await_mode("STANDBY", timeout=60)
+            rover.send_command("DRIVE_DISTANCE", distance_m=200.0, speed_mph=200.0)
+            for label in spent:
+                spent[label], calls[label] = 0.0, 0
+            r = _hour(w, rover)
+        finally:
+            w.close()
+    finally:
+        for cls, method, inner in saved:
+            setattr(cls, method, inner)
+    periods = calls[SPLIT_PARTS[0][0]] or 1
+    top = [label for label, *_ in SPLIT_PARTS if not label.startswith(" ")]
+    parts = {label: {"us_per_period": spent[label] / periods * 1e6, "share": spent[label] / r["cpu_s"]}
+             for label in spent}
+    rest = r["cpu_s"] - sum(spent[label] for label in top)
+    parts["the rest (event loop, task bodies)"] = {"us_per_period": rest / periods * 1e6, "share": rest / r["cpu_s"]}
+    return {"periods": periods, "cpu_s": r["cpu_s"], "us_per_period": r["cpu_s"] / periods * 1e6, "parts": parts}
 
 
 def idle_hour(hk_period_s: float = 1.0, hibernate: bool = False) -> dict[str, float]:
@@ -129,6 +190,11 @@ def headline(out: dict[str, Any]) -> dict[str, Any]:
     for key in ("traverse_hour", "idle_hour", "idle_hour_hk600", "hibernating_hour"):
         if key in out:
             fig[f"{key}_x_cpu"] = round(out[key]["x_cpu"])
+    if "traverse_split" in out:
+        sp = out["traverse_split"]
+        fig["traverse_us_per_period"] = round(sp["us_per_period"], 1)
+        for key, label in (("control", "rover control step"), ("ground", "  ground (decode, archive, COP-1)")):
+            fig[f"traverse_{key}_us"] = round(sp["parts"][label]["us_per_period"], 1)
     if "lunation" in out:
         fig["lunation_wall_s"] = round(out["lunation"]["wall_s"], 1)
         fig["lunation_cpu_s"] = round(out["lunation"]["cpu_s"], 1)
@@ -154,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     if "traverse" in want:
         r = out["traverse_hour"] = max((traverse_hour() for _ in range(n)), key=lambda x: x["x_cpu"])
         print(f"  traverse hour (200 m/h)        {r['x_cpu']:9.0f}x CPU {r['x_wall']:9.0f}x wall  (goal 3000x CPU)")
+        sp = out["traverse_split"] = traverse_split()
+        print(f"  where a traverse's CPU goes ({sp['periods']} control periods, timed: "
+              f"{sp['us_per_period']:.0f} us each; 3000x is 33 us):")
+        for label, part in sp["parts"].items():
+            print(f"    {label:36} {part['us_per_period']:6.1f} us  {100 * part['share']:3.0f} %")
     if "idle" in want:
         for key, label, kw in (
             ("idle_hour", "idle hour, HK 1 s", {}),
