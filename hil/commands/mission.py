@@ -89,7 +89,7 @@ def cli(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from hil.gs.keys import SIM_BOARDS, resolve_keys
-    from hil.mission.report import MissionSpec, run_mission
+    from hil.mission.report import MissionSpec, make_report_folder, run_mission
     from hil.mission.scenarios import SCENARIOS, StepRecord
 
     # one key setting for the whole run: the rover's flash and the ground read it
@@ -109,6 +109,7 @@ def cli(
         clear_report(out)
     if target == "mpy":
         check_micropython()
+    make_report_folder(out)
     spec = MissionSpec(scenario, seed, out, target, port, board, relay, real_time, plots=not no_plots)
     console = Console(stderr=True)
     with Progress(

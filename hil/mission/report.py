@@ -86,10 +86,20 @@ def _pace_real_time(harness: Any) -> None:
     harness.loop.create_task(pace(), name="real-time pacing")
 
 
+def make_report_folder(out: Path) -> None:
+    """Make the report folder (and its parents), or say in one line why it cannot be one."""
+    if out.exists() and not out.is_dir():
+        raise FarsideError(f"{out}: expected a folder for the report, found something else there")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FarsideError(f"{out}: cannot make the report folder: {exc.strerror or exc}") from None
+
+
 def run_mission(spec: MissionSpec, on_step: Callable[[StepRecord], None] | None = None) -> MissionResult:
     """Run the scenario, then write the report folder (also when the scenario failed)."""
     run = scenario(spec.scenario)
-    spec.out.mkdir(parents=True, exist_ok=True)
+    make_report_folder(spec.out)
     if (spec.out / "archive").exists() and any((spec.out / "archive").iterdir()):
         raise FarsideError(f"expected an empty report folder, {spec.out / 'archive'} already holds an archive")
     wall0 = time.perf_counter()

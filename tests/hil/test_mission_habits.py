@@ -43,6 +43,21 @@ def test_a_second_run_into_a_report_folder_says_how_to_proceed(tmp_path: Path, c
     assert any(f["kind"] == "relay outage" and "900 s" in f["detail"] for f in s["faults"])
 
 
+
+def test_a_report_folder_that_cannot_be_one_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A device (`--out /dev/null`) or a path under a file: one line naming the path, and no
+    run started (no progress shown first)."""
+    (tmp_path / "afile").write_text("x\n")
+    for out, why in (("/dev/null", "expected a folder for the report"),
+                     (str(tmp_path / "afile" / "sub"), "cannot make the report folder: Not a directory")):
+        assert main(["mission", "--out", out, "--no-plots"]) == 2
+        line = _one_line(capsys)
+        assert line == f"farside: error: {out}: {why}" + ("" if "Not a" in why else ", found something else there")
+    assert (tmp_path / "afile").read_text() == "x\n"
+
+
 def test_target_mpy_without_micropython_names_what_to_do(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
