@@ -41,6 +41,7 @@ except ImportError:
 
 from hil.cli import main as farside_main
 from hil.errors import FarsideError
+from hil.yamcs.fly import close_subscription
 from hil.yamcs.mdb import (
     APID_ARG,
     HEADER_ARGS,
@@ -793,14 +794,6 @@ def rover(yamcs_server: Any) -> Any:
     r.close()
 
 
-def _close(subscription: Any) -> None:
-    """Close a yamcs-client subscription without waiting: its websocket's orderly close takes
-    about 10 s, the test has nothing more to read from it."""
-    import threading
-
-    threading.Thread(target=subscription.cancel, daemon=True).start()
-
-
 @pytest.mark.slow
 @pytest.mark.yamcs
 def test_yamcs_loads_every_item_of_the_xtce(yamcs_server: Any, xtce: Xtce) -> None:
@@ -846,7 +839,7 @@ def test_yamcs_decodes_rover_hk_and_events_to_gs_export_values(
         assert wait_until(complete), f"Yamcs decoded {sum(hk_names[-1] in u for u in updates.values())} of {n} HK packets"
         assert wait_until(lambda: sum(boot_names[0] in u for u in updates.values()) >= n // 10)
     finally:
-        _close(sub)
+        close_subscription(sub)
 
     synth_archive(tmp_path / "archive", mission, frames)
     tables = decode_archive(mission, tmp_path / "archive")
@@ -941,7 +934,7 @@ def test_verifiers_pass_on_the_request_ids_reports_and_only_those(yamcs: Any, ya
         assert cmd.is_success(), _history(cmd)
         assert _history(cmd)["ccsds-seqcount"] == str(tc.seq_count)
     finally:
-        _close(conn)
+        close_subscription(conn)
 
 
 @pytest.mark.slow
@@ -962,7 +955,7 @@ def test_a_rejection_fails_the_command_with_its_failure_code(yamcs: Any, yamcs_s
         assert history["Verifier_Acceptance_Status"] == "NOK"
         assert "WRONG_MODE" in (cmd.error or "") + history.get("Verifier_Acceptance_Message", "")
     finally:
-        _close(conn)
+        close_subscription(conn)
 
 
 @pytest.mark.slow
@@ -991,7 +984,7 @@ def test_yamcs_turns_event_reports_into_events_with_the_dictionarys_messages(
         mine = lambda: [ev for ev in seen if ev.event_type in by_name]  # noqa: E731
         assert wait_until(lambda: len(mine()) >= len(reports)), [ev.message for ev in seen]
     finally:
-        _close(sub)
+        close_subscription(sub)
     for ev, (e, data, coarse) in zip(mine(), sent, strict=True):
         assert ev.event_type == e.name
         assert ev.message == D.decode_event(SEVERITIES[e.severity], data).message
@@ -1015,7 +1008,7 @@ def test_yamcs_reads_each_onboard_parameter_report_into_its_own_parameter(
         rover.send([rover.report(20, 2, struct.pack(">Hf", pid, v)) for pid, v in values.items()])
         assert wait_until(lambda: len(got) == len(values)), sorted(got)
     finally:
-        _close(sub)
+        close_subscription(sub)
     assert got == {names[pid]: v for pid, v in values.items()}
 
 
