@@ -36,6 +36,8 @@ from hil.yamcs.server import YamcsServer
 SPACE = "/farside"
 VERIFIERS = ("Acceptance", "Start", "Completion")
 VERIFIER_SETTLE_S = 5.0  # after CommandComplete, how long a verifier may stay PENDING
+AUTH_GRACE_S = 30.0  # a command with no report this long while the rover rejects TC frames: refused
+COMMAND_POLL_S = 1.0  # how often a command's wait looks at the rover's rejections
 
 
 class RelayProcess:
@@ -268,9 +270,10 @@ class Outcome:
 class Flight:
     """The operator at Yamcs, through yamcs-client (see the module docstring)."""
 
-    def __init__(self, url: str, instance: str, space: str = SPACE) -> None:
+    def __init__(self, url: str, instance: str, space: str = SPACE, auth_grace_s: float = AUTH_GRACE_S) -> None:
         from yamcs.client import YamcsClient
 
+        self.auth_grace_s = auth_grace_s
         self.client = YamcsClient(url)
         self.instance = instance
         self.space = space
@@ -288,13 +291,36 @@ class Flight:
         return name if name.startswith("/") else f"{self.space}/{name}"
 
     def command(self, name: str, args: dict[str, Any] | None = None, timeout_s: float = 120.0) -> Outcome:
-        """Issue a command and wait until Yamcs calls it complete (every verifier decided)."""
+        """Issue a command and wait until Yamcs calls it complete (every verifier decided).
+
+        A rover that keeps rejecting TC frames by authentication (its HK tc_auth_rejected
+        rising) while the command has gone `auth_grace_s` with no verifier decided (no report
+        from the rover) is a one-line FarsideError: Yamcs's TC security is not the rover's (a
+        folder in clear mode, or another key), and every command would otherwise wait out its
+        whole timeout. (A retransmitted frame the rover already took is rejected as a replay
+        too, but then the command's reports come.)"""
         from yamcs.client import TimeoutError as YamcsTimeout
 
         t0 = time.monotonic()
+        rejected0 = self._rejected()
         cmd = self.conn.issue(self.qualified(name), args=args or {})
-        with contextlib.suppress(YamcsTimeout):
-            cmd.await_complete(timeout=timeout_s)
+        deadline = t0 + timeout_s
+        while not cmd.is_complete() and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(YamcsTimeout):
+                cmd.await_complete(timeout=min(COMMAND_POLL_S, left))
+            if time.monotonic() - t0 < self.auth_grace_s or cmd.is_complete():
+                continue
+            stages = self._stages(cmd)
+            if any(stages.get(f"Verifier_{v}", "PENDING") not in ("PENDING", "SCHEDULED") for v in VERIFIERS):
+                continue  # a report came: the rover took the command
+            rejected = self._rejected()
+            if rejected is not None and rejected0 is None:
+                rejected0 = rejected  # the first HK heard since the command went: the baseline
+            elif rejected is not None and rejected0 is not None and rejected > rejected0:
+                raise FarsideError(
+                    f"{name}: the rover rejected {rejected - rejected0} TC frames since it was sent (HK "
+                    f"tc_auth_rejected) and reported nothing in {time.monotonic() - t0:.0f} s: Yamcs's TC security is "
+                    "not the rover's (a folder in clear mode, or another key than the rover's key file)")
         stages = self.settled_stages(cmd)
         return Outcome(name, cmd.id, bool(cmd.is_success()), stages, cmd.error, time.monotonic() - t0)
 
@@ -319,6 +345,11 @@ class Flight:
             if key.startswith("Verifier_") and key.endswith("_Status"):
                 stages.setdefault(key[: -len("_Status")], str(value))
         return stages
+
+    def _rejected(self) -> int | None:
+        """The rover's count of TC frames rejected by authentication (HK), None before any HK."""
+        value = self.parameter("tc_auth_rejected")
+        return None if value is None else int(value)
 
     def parameter(self, name: str) -> Any:
         """The latest engineering value Yamcs's realtime processor holds (None if none yet)."""

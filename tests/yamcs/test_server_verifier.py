@@ -80,6 +80,19 @@ class Ground:
         self.tm_seq += 1
         return build_tm_packet(int(D.mission["tm_apid"]), self.tm_seq, 1, subservice, data)
 
+    def hk(self, rejected: int) -> bytes:
+        """An HK_ROVER report whose tc_auth_rejected is `rejected` (the other fields a seeded draw)."""
+        import random
+
+        from hil.gs.mission import Mission
+        from hil.gs.synth import random_hk_values
+
+        sid, hk = next((sid, hk) for sid, hk in D.housekeeping.items() if hk.name == "HK_ROVER")
+        values = random_hk_values(Mission.load(), sid, random.Random(1))
+        values[[a.name for a in hk.parameters].index("tc_auth_rejected")] = rejected
+        self.tm_seq += 1
+        return build_tm_packet(int(D.mission["tm_apid"]), self.tm_seq, 3, 25, struct.pack(hk.struct_format, sid, *values))
+
     def close(self) -> None:
         self.sock.close()
         self.flight.close()
@@ -150,3 +163,51 @@ def test_reports_that_come_before_the_sequence_count_decide_their_stages(ground:
     assert stages.get("Verifier_Acceptance") == "OK" and stages.get("Verifier_Start") == "NOK", stages
     assert stages.get("Verifier_Completion") != "OK", stages
     assert not second.is_success() and D.failure_codes[FAILURE] in (second.error or ""), second.error
+
+
+def test_a_rover_that_rejects_every_tc_frame_fails_the_command_in_one_line(ground: Ground) -> None:
+    """A rover whose keys are not Yamcs's (or a folder in clear mode) rejects each TC frame: its
+    HK tc_auth_rejected rises and no report of the command comes. Flight.command says so once its
+    grace has passed, instead of waiting out the command's timeout (5 minutes each in fly); with
+    the count steady it waits as before. (COP-1 holds this PING behind the last test's frame:
+    what reaches the rover does not matter here, only what it reports.)"""
+    import threading
+    import time
+
+    from hil.errors import FarsideError
+
+    g, f = ground, ground.flight
+    grace, f.auth_grace_s = f.auth_grace_s, 2.0
+    g.send(g.hk(3))
+    assert wait_until(lambda: f.parameter("tc_auth_rejected") == 3)
+    stop = threading.Event()
+    count = [3]
+
+    def rover() -> None:  # HK every half second, its count as `count` says
+        while not stop.wait(0.5):
+            g.send(g.hk(count[0]))
+
+    player = threading.Thread(target=rover, daemon=True)
+    player.start()
+    try:
+        quiet = f.command("PING", timeout_s=5)  # nothing rejected: the wait runs its course
+        assert not quiet.success and quiet.seconds >= 5, quiet
+        count[0] = 4  # from now on every frame is rejected
+        t0 = time.monotonic()
+
+        def rejecting() -> None:
+            while not stop.wait(0.5):
+                count[0] += 1
+
+        threading.Thread(target=rejecting, daemon=True).start()
+        with pytest.raises(FarsideError) as err:
+            f.command("PING", timeout_s=120)
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        player.join(5)
+        f.auth_grace_s = grace
+    msg = str(err.value)
+    assert msg.startswith("PING: the rover rejected ") and "(HK tc_auth_rejected) and reported nothing" in msg, msg
+    assert "a folder in clear mode, or another key" in msg and "\n" not in msg
+    assert 2.0 <= took < 15, took
