@@ -505,8 +505,7 @@ def export_archive(
 ) -> Exported:
     """Archive -> out/<table>.<fmt>, streamed: HK rows are written window by window (in a
     second thread, while the next window decodes); the low-rate tables at the end."""
-    if fmt not in WRITERS:
-        raise FarsideError(f"export format must be csv, jsonl or parquet, got {fmt!r}")
+    check_format(fmt)
     out.mkdir(parents=True, exist_ok=True)
     hk_names = {hk.name.lower() for hk in mission.hk_packets.values()}
     others: list[Record] = []
@@ -1107,10 +1106,24 @@ class _JsonlWriter(_Writer):
 
 
 WRITERS: dict[str, type[_Writer]] = {"csv": _CsvWriter, "jsonl": _JsonlWriter, "parquet": _ParquetWriter}
+PARQUET_NEEDS = "--format parquet needs pyarrow: pip install 'farside[parquet]'"
+
+
+def check_format(fmt: str) -> None:
+    """Refuse an export format this install cannot write (an unknown one, or Parquet without
+    pyarrow, which `pip install -e .` leaves out) before anything is read or written."""
+    if fmt not in WRITERS:
+        raise FarsideError(f"export format must be csv, jsonl or parquet, got {fmt!r}")
+    if fmt == "parquet":
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            raise FarsideError(PARQUET_NEEDS) from None
 
 
 def write_tables(tables: dict[str, Table], out: Path, fmt: str) -> list[Path]:
     """Write each non-empty table as out/<name>.<ext>; returns the files written."""
+    check_format(fmt)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     schema: dict[str, dict[str, str]] = {}
@@ -1118,8 +1131,6 @@ def write_tables(tables: dict[str, Table], out: Path, fmt: str) -> list[Path]:
         if len(t) == 0:
             continue
         schema[t.name] = t.units
-        if fmt not in WRITERS:
-            raise FarsideError(f"export format must be csv, jsonl or parquet, got {fmt!r}")
         w = WRITERS[fmt](out / f"{t.name}.{fmt}")  # the streamed export's writers, one chunk
         w.write(t)
         written.append(w.close())
@@ -1131,7 +1142,7 @@ def _arrow_table(t: Table, decode_enums: bool = False) -> Any:
     try:
         import pyarrow as pa
     except ImportError:
-        raise FarsideError("Parquet export needs pyarrow (pip install pyarrow)") from None
+        raise FarsideError(PARQUET_NEEDS) from None
     fields = []
     arrays = []
     for k, v in t.columns.items():

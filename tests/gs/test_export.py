@@ -184,6 +184,27 @@ def test_plot_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert (tmp_path / "t.png").exists()
 
 
+def test_parquet_without_pyarrow_is_one_line_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pip install -e .` leaves pyarrow out (it is the `parquet` extra): the README's Parquet
+    export then names the extra in one line, and writes no folder (it raised an ImportError
+    traceback after making it)."""
+    import sys
+
+    from hil.cli import main
+
+    synth_archive(tmp_path / "s", M, traverse_frames())
+    for name in ("pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import pyarrow...` now raises ImportError
+    out = tmp_path / "tables"
+    assert main(["gs", "export", str(tmp_path / "s"), "--format", "parquet", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == "farside: error: --format parquet needs pyarrow: pip install 'farside[parquet]'\n"
+    assert not out.exists()
+    assert main(["gs", "export", str(tmp_path / "s"), "--format", "csv", "--out", str(out)]) == 0  # CSV needs none
+    assert (out / "hk_rover.csv").exists()
+
+
 # --- watch ----------------------------------------------------------------------------------
 
 
