@@ -28,7 +28,7 @@ import aiohttp
 
 from hil.errors import FarsideError
 from hil.gs.link import CommandTrack
-from hil.gs.mission import Mission
+from hil.gs.mission import Mission, command_text
 from hil.gs.registry import Entry, lookup
 from hil.gs.session import (
     EXIT_COMPLETION_FAILED,
@@ -324,7 +324,8 @@ class RemoteSession:
     def send_command(self, name: str, args: dict[str, Any] | None = None, *, at: int | None = None) -> CommandTrack:
         cmd = self.submit(name, dict(args or {}), at)
         rid = tuple(cmd["request_id"]) if cmd.get("request_id") else (0, int(cmd["id"]))
-        track = CommandTrack(cmd["name"], cmd["args"], (int(rid[0]), int(rid[1])), b"", float(cmd["t0"]))
+        track = CommandTrack(cmd["name"], cmd["args"], (int(rid[0]), int(rid[1])), b"", float(cmd["t0"]),
+                             label=describe(cmd))
         track.fop = None
         self.by_request[track.request_id] = int(cmd["id"])
         return track
@@ -350,8 +351,8 @@ class RemoteSession:
 
 
 def describe(cmd: dict[str, Any]) -> str:
-    a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cmd["args"].items())
-    return f"{cmd['name']} {a}".strip()
+    """The service's command object as the operator reads it (its label, enums by name)."""
+    return str(cmd.get("label") or command_text(cmd["name"], cmd["args"]))
 
 
 def connect(opts: dict[str, Any], *, topics: Iterable[str] = ("packets", "link", "commands"), client: str = "") -> RemoteSession:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.gs.link import CommandTrack, GroundLink
+from hil.gs.mission import command_text
 from protocols.cop1 import CommandState
 
 FINAL_STAGES = ("COMPLETED", "REJECTED", "START_FAILED", "COMPLETION_FAILED", "FAILED")
@@ -62,6 +63,7 @@ class CommandEntry:
     at: int | None = None  # release time (rover s) of a time-tagged command
     track: CommandTrack | None = field(default=None, repr=False, compare=False)
     reports_seen: int = 0
+    label: str = ""  # the command as the operator reads it, enums by name (command_text)
 
     @property
     def state(self) -> str:
@@ -74,8 +76,7 @@ class CommandEntry:
         return "active"
 
     def describe(self) -> str:
-        a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
-        return f"{self.name} {a}".strip()
+        return self.label or command_text(self.name, self.args)
 
     def add(self, stage: str, t: float, detail: str = "") -> Stage:
         """A new stage at `t` (UNIX s on the ground link's clock)."""
@@ -90,7 +91,7 @@ class CommandEntry:
             "id": self.id, "name": self.name, "args": self.args, "client": self.client, "t0": self.t0,
             "request_id": list(self.request_id) if self.request_id else None, "at": self.at,
             "stages": [s.json() for s in self.stages], "state": self.state, "outcome": self.outcome,
-            "text": self.text,
+            "text": self.text, "label": self.describe(),
         }
 
     @classmethod
@@ -99,7 +100,7 @@ class CommandEntry:
         e = cls(int(d["id"]), str(d["name"]), dict(d.get("args") or {}), str(d.get("client") or ""),
                 float(d["t0"]), (int(rid[0]), int(rid[1])) if rid else None, at=d.get("at"))
         e.stages = [Stage(s["stage"], float(s["t"]), float(s["elapsed_s"]), s.get("detail", "")) for s in d["stages"]]
-        e.outcome, e.text = d.get("outcome"), d.get("text", "")
+        e.outcome, e.text, e.label = d.get("outcome"), d.get("text", ""), d.get("label", "")
         return e
 
 
@@ -124,7 +125,8 @@ class CommandLog:
     def new(self, name: str, args: dict[str, Any], client: str, at: int | None = None) -> CommandEntry:
         """A command taken in: QUEUED, not yet on the link (`attach` gives it its track)."""
         with self._lock:
-            e = CommandEntry(self.next_id, name, dict(args), client, self.link.unix_now(), at=at)
+            e = CommandEntry(self.next_id, name, dict(args), client, self.link.unix_now(), at=at,
+                             label=command_text(name, args, self.link.mission))
             self.next_id += 1
             e.add("QUEUED", e.t0)
             self.entries[e.id] = e
@@ -157,6 +159,7 @@ class CommandLog:
         e.track = track
         e.request_id = track.request_id
         e.name, e.args = track.name, dict(track.args)  # a time-tagged one is TT_INSERT
+        e.label = track.label or command_text(track.name, track.args, self.link.mission)
 
     def fail(self, e: CommandEntry, detail: str) -> None:
         """A held command the ground could not send after all (bad ARSN, link down)."""
@@ -240,7 +243,7 @@ class CommandLog:
                 if not any(s.stage == "UNKNOWN" for s in e.stages):  # not already (two restarts)
                     e.add("UNKNOWN", self.link.unix_now(), "the ground station restarted with this command in flight; "
                                             "a report from the rover still resolves it")
-                e.track = CommandTrack(e.name, e.args, e.request_id, b"", e.t0)
+                e.track = CommandTrack(e.name, e.args, e.request_id, b"", e.t0, label=e.describe())
                 e.reports_seen = 0
                 self._followed[e.id] = e
                 unresolved.append(e)

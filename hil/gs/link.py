@@ -37,7 +37,7 @@ from hil.errors import FarsideError
 from hil.gs.archive import KIND_META, KIND_TC, KIND_TM, ArchiveWriter
 from hil.gs.arsn import ArsnLedger
 from hil.gs.keys import DEV_KEYS, KeySetting, load_store, resolve_keys
-from hil.gs.mission import Mission
+from hil.gs.mission import Mission, command_text
 from hil.gs.state import GroundState, Verification
 from protocols.cop1 import CommandRecord, Fop1, FopConfig, FopState, FrameKind
 from protocols.errors import AuthError, ProtocolError
@@ -73,10 +73,10 @@ class CommandTrack:
     sent_at: float
     fop: CommandRecord | None = None
     reports: list[Verification] = field(default_factory=list)
+    label: str = ""  # the command as the operator reads it (command_text), when made with the dictionary
 
     def describe(self) -> str:
-        a = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items())
-        return f"{self.name} {a}".strip()
+        return self.label or command_text(self.name, self.args)
 
     def failure(self) -> Verification | None:
         """The failure report among those received (TM 1/2, 1/4 or 1/8), if any."""
@@ -393,7 +393,7 @@ class GroundLink:
         """Queue a packet on COP-1 (Type-AD, or Type-BD with `bypass`) and track it as `label`;
         old reports of a reused request id are forgotten."""
         self.check_arsn(label)
-        track = CommandTrack(label, label_args, rid, pkt, self.unix_now())
+        track = CommandTrack(label, label_args, rid, pkt, self.unix_now(), label=command_text(label, label_args, self.mission))
         with self.state.cond:
             self.state.verifications.pop(rid, None)
         with self._lock:

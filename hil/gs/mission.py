@@ -262,3 +262,18 @@ def _is_number(text: str) -> bool:
         return True
     except FarsideError:
         return False
+
+
+def command_text(name: str, args: Mapping[str, Any], mission: GroundDictionary | None = None) -> str:
+    """A command as an operator reads it, `NAME a=1 b=2.5`: with `mission`, an enum argument by
+    its label (the typed arguments hold the number the packet carries: `mode=DRIVE`, not 3)."""
+    enums: dict[str, str] = {}
+    if mission is not None and name.upper() in mission.pd.commands:
+        enums = {a.name: a.enum for a in mission.pd.commands[name.upper()].args if a.enum is not None}
+    words = [name]
+    for k, v in args.items():
+        if mission is not None and k in enums and isinstance(v, int):
+            words.append(f"{k}={mission.enum_label(enums[k], v)}")
+        else:
+            words.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+    return " ".join(words)

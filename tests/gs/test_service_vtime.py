@@ -12,6 +12,7 @@ import pytest
 
 from hil.gs.commandlog import CommandEntry, CommandLog
 from hil.gs.link import CommandTrack
+from hil.gs.mission import Mission
 from hil.gs.state import Verification
 from hil.mission.loop import LoopConfig, WholeLoop
 
@@ -60,6 +61,7 @@ class _Link:
         self.reports: dict[tuple[int, int], list[Verification]] = {}
         self._lock = threading.RLock()
         self.fop = None
+        self.mission = Mission.load()
 
     def unix_now(self) -> float:
         return time.time()
@@ -109,3 +111,30 @@ def test_a_restarted_log_marks_what_was_in_flight_unknown_until_a_report_resolve
     assert [x.id for x in after.update()] == [flying.id]
     assert e.outcome == "COMPLETED" and e.state == "done"
     assert path.read_text().count("\n") == 2  # compacted: one line per command, the torn one gone
+
+
+def test_a_command_reads_with_its_enum_arguments_by_name_before_and_after_a_restart(tmp_path: Path) -> None:
+    """The typed arguments hold the number the packet carries (MODE_SET mode=2); what the
+    operator reads (gs send, the shell, the console's list) names it, as they wrote it."""
+    link = _Link()
+    path = tmp_path / "commands.jsonl"
+
+    def persist(e: CommandEntry) -> None:
+        with path.open("a") as f:
+            f.write(json.dumps(e.json()) + "\n")
+
+    log = CommandLog(link, persist=persist)  # type: ignore[arg-type]
+    e = log.new("MODE_SET", {"mode": 2}, "a")
+    log.attach(e, CommandTrack("MODE_SET", e.args, (6145, 3), b"", e.t0))
+    assert e.describe() == "MODE_SET mode=STANDBY" and e.json()["label"] == "MODE_SET mode=STANDBY"
+    link.reports[(6145, 3)] = [Verification(time.time(), "accepted", None)]
+    log.update()
+    link2 = _Link()
+    after = CommandLog(link2)  # type: ignore[arg-type]
+    assert [x.id for x in after.restore(path)] == [e.id]
+    restored = after.get(e.id)
+    assert restored is not None and restored.track is not None
+    assert restored.describe() == restored.track.describe() == "MODE_SET mode=STANDBY"
+    link2.reports[(6145, 3)] = [Verification(time.time(), s, None) for s in ("accepted", "started", "completed")]
+    after.update()
+    assert restored.text.startswith("MODE_SET mode=STANDBY: ") and restored.outcome == "COMPLETED", restored.text
