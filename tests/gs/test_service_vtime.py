@@ -80,15 +80,20 @@ class _Link:
         return f"{track.describe()}: {r.stage} (OUT_OF_RANGE)"
 
 
-def test_a_restarted_log_marks_what_was_in_flight_unknown_until_a_report_resolves_it(tmp_path: Path) -> None:
-    link = _Link()
-    path = tmp_path / "commands.jsonl"
+def _persisted_log(link: _Link, path: Path) -> CommandLog:
+    """A command log on `link` that appends each changed entry to `path`, as the service's does."""
 
     def persist(e: CommandEntry) -> None:
         with path.open("a") as f:
             f.write(json.dumps(e.json()) + "\n")
 
-    before = CommandLog(link, persist=persist)  # type: ignore[arg-type]
+    return CommandLog(link, persist=persist)  # type: ignore[arg-type]
+
+
+def test_a_restarted_log_marks_what_was_in_flight_unknown_until_a_report_resolves_it(tmp_path: Path) -> None:
+    link = _Link()
+    path = tmp_path / "commands.jsonl"
+    before = _persisted_log(link, path)
     done = before.new("PING", {}, "a")
     before.attach(done, CommandTrack("PING", {}, (6145, 1), b"", done.t0))
     flying = before.new("DRIVE_DISTANCE", {"distance_m": 5.0, "speed_mph": 200.0}, "b")
@@ -118,12 +123,7 @@ def test_a_command_reads_with_its_enum_arguments_by_name_before_and_after_a_rest
     operator reads (gs send, the shell, the console's list) names it, as they wrote it."""
     link = _Link()
     path = tmp_path / "commands.jsonl"
-
-    def persist(e: CommandEntry) -> None:
-        with path.open("a") as f:
-            f.write(json.dumps(e.json()) + "\n")
-
-    log = CommandLog(link, persist=persist)  # type: ignore[arg-type]
+    log = _persisted_log(link, path)
     e = log.new("MODE_SET", {"mode": 2}, "a")
     log.attach(e, CommandTrack("MODE_SET", e.args, (6145, 3), b"", e.t0))
     assert e.describe() == "MODE_SET mode=STANDBY" and e.json()["label"] == "MODE_SET mode=STANDBY"
