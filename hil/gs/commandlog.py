@@ -237,6 +237,7 @@ class CommandLog:
         unresolved = []
         for i in sorted(last)[-self.keep:]:
             e = CommandEntry.from_json(last[i])
+            e.label = e.label or command_text(e.name, e.args, self.link.mission)  # a journal from before labels
             self.entries[e.id] = e
             self.next_id = max(self.next_id, e.id + 1)
             if e.outcome is None and e.request_id is not None:

@@ -138,3 +138,11 @@ def test_a_command_reads_with_its_enum_arguments_by_name_before_and_after_a_rest
     link2.reports[(6145, 3)] = [Verification(time.time(), s, None) for s in ("accepted", "started", "completed")]
     after.update()
     assert restored.text.startswith("MODE_SET mode=STANDBY: ") and restored.outcome == "COMPLETED", restored.text
+
+    # a journal written before commands carried their label: named again from the dictionary
+    older = tmp_path / "older.jsonl"
+    older.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "label"}) + "\n"
+                             for line in path.read_text().splitlines()))
+    again = CommandLog(_Link())  # type: ignore[arg-type]
+    again.restore(older)
+    assert again.get(e.id).describe() == "MODE_SET mode=STANDBY"  # type: ignore[union-attr]
