@@ -100,7 +100,7 @@ class CommandEntry:
         e = cls(int(d["id"]), str(d["name"]), dict(d.get("args") or {}), str(d.get("client") or ""),
                 float(d["t0"]), (int(rid[0]), int(rid[1])) if rid else None, at=d.get("at"))
         e.stages = [Stage(s["stage"], float(s["t"]), float(s["elapsed_s"]), s.get("detail", "")) for s in d["stages"]]
-        e.outcome, e.text, e.label = d.get("outcome"), d.get("text", ""), d.get("label", "")
+        e.outcome, e.text = d.get("outcome"), d.get("text", "")
         return e
 
 
@@ -125,8 +125,8 @@ class CommandLog:
     def new(self, name: str, args: dict[str, Any], client: str, at: int | None = None) -> CommandEntry:
         """A command taken in: QUEUED, not yet on the link (`attach` gives it its track)."""
         with self._lock:
-            e = CommandEntry(self.next_id, name, dict(args), client, self.link.unix_now(), at=at,
-                             label=command_text(name, args, self.link.mission))
+            e = CommandEntry(self.next_id, name, dict(args), client, self.link.unix_now(), at=at)
+            self._label(e)
             self.next_id += 1
             e.add("QUEUED", e.t0)
             self.entries[e.id] = e
@@ -159,7 +159,11 @@ class CommandLog:
         e.track = track
         e.request_id = track.request_id
         e.name, e.args = track.name, dict(track.args)  # a time-tagged one is TT_INSERT
-        e.label = track.label or command_text(track.name, track.args, self.link.mission)
+        self._label(e)
+
+    def _label(self, e: CommandEntry) -> None:
+        # the entry as the operator reads it: its name and arguments, enums by label
+        e.label = command_text(e.name, e.args, self.link.mission)
 
     def fail(self, e: CommandEntry, detail: str) -> None:
         """A held command the ground could not send after all (bad ARSN, link down)."""
@@ -237,7 +241,7 @@ class CommandLog:
         unresolved = []
         for i in sorted(last)[-self.keep:]:
             e = CommandEntry.from_json(last[i])
-            e.label = e.label or command_text(e.name, e.args, self.link.mission)  # a journal from before labels
+            self._label(e)  # named from the dictionary, also in a journal written before labels
             self.entries[e.id] = e
             self.next_id = max(self.next_id, e.id + 1)
             if e.outcome is None and e.request_id is not None:

@@ -1139,10 +1139,8 @@ def write_tables(tables: dict[str, Table], out: Path, fmt: str) -> list[Path]:
 
 
 def _arrow_table(t: Table, decode_enums: bool = False) -> Any:
-    try:
-        import pyarrow as pa
-    except ImportError:
-        raise FarsideError(PARQUET_NEEDS) from None
+    import pyarrow as pa  # present: check_format refused Parquet without it, pyarrow's CSV path has it
+
     fields = []
     arrays = []
     for k, v in t.columns.items():

@@ -308,19 +308,8 @@ class Flight:
         while not cmd.is_complete() and (left := deadline - time.monotonic()) > 0:
             with contextlib.suppress(YamcsTimeout):
                 cmd.await_complete(timeout=min(COMMAND_POLL_S, left))
-            if time.monotonic() - t0 < self.auth_grace_s or cmd.is_complete():
-                continue
-            stages = self._stages(cmd)
-            if any(stages.get(f"Verifier_{v}", "PENDING") not in ("PENDING", "SCHEDULED") for v in VERIFIERS):
-                continue  # a report came: the rover took the command
-            rejected = self._rejected()
-            if rejected is not None and rejected0 is None:
-                rejected0 = rejected  # the first HK heard since the command went: the baseline
-            elif rejected is not None and rejected0 is not None and rejected > rejected0:
-                raise FarsideError(
-                    f"{name}: the rover rejected {rejected - rejected0} TC frames since it was sent (HK "
-                    f"tc_auth_rejected) and reported nothing in {time.monotonic() - t0:.0f} s: Yamcs's TC security is "
-                    "not the rover's (a folder in clear mode, or another key than the rover's key file)")
+            if time.monotonic() - t0 >= self.auth_grace_s and not cmd.is_complete():
+                rejected0 = self._check_refused(name, cmd, rejected0, t0)
         stages = self.settled_stages(cmd)
         return Outcome(name, cmd.id, bool(cmd.is_success()), stages, cmd.error, time.monotonic() - t0)
 
@@ -345,6 +334,20 @@ class Flight:
             if key.startswith("Verifier_") and key.endswith("_Status"):
                 stages.setdefault(key[: -len("_Status")], str(value))
         return stages
+
+    def _check_refused(self, name: str, cmd: Any, rejected0: int | None, t0: float) -> int | None:
+        """Raise when the rover has rejected TC frames since `rejected0` and reported nothing of
+        `cmd` (see command); returns the baseline, the first count heard when there was none."""
+        stages = self._stages(cmd)
+        if any(stages.get(f"Verifier_{v}", "PENDING") not in ("PENDING", "SCHEDULED") for v in VERIFIERS):
+            return rejected0  # a report came: the rover took the command
+        rejected = self._rejected()
+        if rejected0 is None or rejected is None or rejected <= rejected0:
+            return rejected0 if rejected0 is not None else rejected
+        raise FarsideError(
+            f"{name}: the rover rejected {rejected - rejected0} TC frames since it was sent (HK "
+            f"tc_auth_rejected) and reported nothing in {time.monotonic() - t0:.0f} s: Yamcs's TC security is "
+            "not the rover's (a folder in clear mode, or another key than the rover's key file)")
 
     def _rejected(self) -> int | None:
         """The rover's count of TC frames rejected by authentication (HK), None before any HK."""

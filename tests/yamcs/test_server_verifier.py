@@ -181,25 +181,21 @@ def test_a_rover_that_rejects_every_tc_frame_fails_the_command_in_one_line(groun
     g.send(g.hk(3))
     assert wait_until(lambda: f.parameter("tc_auth_rejected") == 3)
     stop = threading.Event()
-    count = [3]
+    rejecting = threading.Event()
 
-    def rover() -> None:  # HK every half second, its count as `count` says
+    def rover() -> None:  # HK every half second; its count rises once `rejecting` is set
+        count = 3
         while not stop.wait(0.5):
-            g.send(g.hk(count[0]))
+            count += rejecting.is_set()
+            g.send(g.hk(count))
 
     player = threading.Thread(target=rover, daemon=True)
     player.start()
     try:
         quiet = f.command("PING", timeout_s=5)  # nothing rejected: the wait runs its course
         assert not quiet.success and quiet.seconds >= 5, quiet
-        count[0] = 4  # from now on every frame is rejected
+        rejecting.set()  # from now on every frame is rejected
         t0 = time.monotonic()
-
-        def rejecting() -> None:
-            while not stop.wait(0.5):
-                count[0] += 1
-
-        threading.Thread(target=rejecting, daemon=True).start()
         with pytest.raises(FarsideError) as err:
             f.command("PING", timeout_s=120)
         took = time.monotonic() - t0
