@@ -8,9 +8,13 @@ import java.util.List;
 import org.yamcs.algorithms.AlgorithmExecutionContext;
 import org.yamcs.algorithms.AlgorithmExecutionResult;
 import org.yamcs.mdb.ProcessingContext;
+import org.yamcs.parameter.ParameterValue;
+import org.yamcs.parameter.ParameterValueList;
 import org.yamcs.parameter.RawEngValue;
 import org.yamcs.pus.Pus1Verifier;
 import org.yamcs.xtce.Algorithm;
+import org.yamcs.xtce.InputParameter;
+import org.yamcs.xtce.ParameterInstanceRef;
 
 /**
  * Yamcs's PUS-1 verifier that keeps the reports it has seen until the command's own sequence
@@ -38,6 +42,7 @@ public class Pus1ReportVerifier extends Pus1Verifier {
 
     @Override
     public synchronized AlgorithmExecutionResult execute(long acqTime, long genTime, ProcessingContext pctx) {
+        takePacket(pctx);
         remember();
         AlgorithmExecutionResult now = super.execute(acqTime, genTime, pctx);
         if (now != NO_RESULT || inputValues.get(0) == null || inputValues.get(1) == null) {
@@ -60,6 +65,29 @@ public class Pus1ReportVerifier extends Pus1Verifier {
             }
         }
         return NO_RESULT;
+    }
+
+    /**
+     * Takes the report inputs the packet being processed carries. Yamcs 5.12.8 now and then runs
+     * a verifier on a report packet with its inputs still holding the previous report: with the
+     * inputs logged, the acceptance verifier run on a 1/1 packet kept the last 1/7's request id
+     * and subtype although the packet carried the new ones (the start verifier, run on the same
+     * packet, had its subtype). The next packet's subtype then hid the report, and completion
+     * cancelled the stage (a CI run's "Acceptance CANCELLED, Start OK, Completion OK").
+     */
+    private void takePacket(ProcessingContext pctx) {
+        ParameterValueList tm = pctx == null ? null : pctx.getTmParams();
+        if (tm == null || tm.isEmpty()) {
+            return;
+        }
+        List<InputParameter> inputs = algorithmDef.getInputList();
+        for (int i = FIRST_REPORT_INPUT; i < inputs.size(); i++) {
+            ParameterInstanceRef ref = inputs.get(i).getParameterInstance();
+            ParameterValue pv = ref == null ? null : tm.getLastInserted(ref.getParameter());
+            if (pv != null) {
+                inputValues.set(i, pv);
+            }
+        }
     }
 
     /** Keeps the report inputs when they hold a report not yet kept (new values each packet). */
