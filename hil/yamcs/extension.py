@@ -12,7 +12,9 @@ virtual channel that encodes a frame once and gives a retransmission its first o
 `farside.yamcs.Pus1ReportVerifier` is Yamcs's `Pus1Verifier` that remembers its stage's recent
 reports: the stock one compares only the latest report with the sequence count the PUS
 postprocessor assigned, which reaches it through the command history on another thread; when a
-busy server delivers the report first, the stage misses it and completion cancels it.
+busy server delivers the report first, the stage misses it and completion cancels it. It also
+reads its report inputs from the packet being processed, as Yamcs now and then runs a verifier
+on a report with the previous report's inputs.
 
 It is compiled against the bundle's jars into DIR/ext/classes the first time Yamcs starts on a
 folder that uses it (every folder farside writes, since its MDB names the verifier), and again
