@@ -46,6 +46,12 @@ os.environ["FARSIDE_CONFIG_DIR"] = os.path.join(_GROUND_HOME, "config")
 os.environ["FARSIDE_RUNTIME_DIR"] = os.path.join(_GROUND_HOME, "runtime")
 os.environ.pop("FARSIDE_KEYS", None)
 
+# Ctrl-C reaches the programs the tests start: a suite started in the background (`nohup
+# pytest ... &` from a script) inherits SIGINT ignored, its children inherit that, and the tests
+# that press Ctrl-C in them (gs send, the shell) saw nothing happen.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # The Pico's heap budget for firmware under the unix port (RP2040 has ~210 KB free at boot):
 # the codec's benchmarks run at it.
 PICO_HEAPSIZE = board_heapsize("pico")
