@@ -143,22 +143,28 @@ class GsShell(cmd.Cmd):
         return complete_words(self.session.mission, words, text)
 
     def tm_line(self, name: str) -> str:
-        """`name = value unit` for one housekeeping parameter; FarsideError for an unknown name."""
+        """`name = value unit  (N s ago)` for one housekeeping parameter, N the seconds since its
+        latest report came (through an outage the values grow old in plain sight); FarsideError
+        for an unknown name."""
         params = self.session.mission.hk_parameters
         p = params.get(name)
         if p is None:
             raise FarsideError(f"unknown telemetry {name!r}{did_you_mean(name, params)}")
-        v = self.session.state.value(name)
+        state = self.session.state
+        v = state.value(name)
         if v is None:
             return f"{name}: no report yet"
+        age = state.value_age(name)
         if name in ("dict_hash", "clcw") and isinstance(v, int):
-            return f"{name} = 0x{v:08x}"
-        value, unit = shown_quantity(self.session.mission, v, p.unit) if isinstance(v, int | float) else (v, p.unit)
-        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        return f"{name} = {shown} {unit}".rstrip()
+            text = f"{name} = 0x{v:08x}"
+        else:
+            value, unit = shown_quantity(self.session.mission, v, p.unit) if isinstance(v, int | float) else (v, p.unit)
+            shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+            text = f"{name} = {shown} {unit}".rstrip()
+        return text if age is None else f"{text}  ({age:.1f} s ago)"
 
     def do_tm(self, line: str) -> None:
-        """tm [NAME ...]: latest value of telemetry parameters, with units (all of them without NAME)."""
+        """tm [NAME ...]: latest value of telemetry parameters, with units and the age of the report (all of them without NAME)."""
         names = line.split() or list(self.session.mission.hk_parameters)
         for name in names:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def test_shell_sends_and_reports_errors_in_one_line(rover: str, tmp_path: Path, 
         out = capsys.readouterr().out.splitlines()
         assert out[0] == "PING: accepted, started, completed"
         assert out[1] == "error: unit mismatch: expected a speed (m/h), got deg (angle)"
-        assert out[2] == "mode = STANDBY"
+        assert re.fullmatch(r"mode = STANDBY  \(\d+\.\d s ago\)", out[2]), out[2]
         assert "speed_mph=" in sh.complete_send("", "send DRIVE_DISTANCE distance_m=1 ", 33, 33)
     finally:
         s.close()

@@ -146,9 +146,12 @@ def test_shell_commands_show_units_and_name_unknowns(rover: str, tmp_path: Path,
         for line in ("tm x_m obstacle_mm dict_hash mode", "tm xm", "sned PING", "send PONG", "history 2", "history x"):
             sh.onecmd(sh.precmd(line))
         out = capsys.readouterr().out.splitlines()
-        assert re.fullmatch(r"x_m = -?[\d.e-]+ m", out[0])
-        assert re.fullmatch(r"obstacle_mm = [\d.e-]+ m", out[1])  # raw mm, shown in metres like x_m
-        assert out[2] == f"dict_hash = 0x{M.hash:08x}" and out[3] == "mode = STANDBY"
+        ago = r"  \((\d+\.\d) s ago\)"  # the age of the latest report: HK comes every few seconds
+        assert re.fullmatch(r"x_m = -?[\d.e-]+ m" + ago, out[0])
+        assert re.fullmatch(r"obstacle_mm = [\d.e-]+ m" + ago, out[1])  # raw mm, shown in metres like x_m
+        assert re.fullmatch(f"dict_hash = 0x{M.hash:08x}" + ago, out[2])
+        age = re.fullmatch("mode = STANDBY" + ago, out[3])
+        assert age is not None and float(age.group(1)) < 15, out[3]
         assert out[4] == "error: unknown telemetry 'xm'; did you mean x_m?"
         assert out[5].startswith("error: unknown verb 'sned'") and out[5].endswith("did you mean send?")
         assert out[6] == "error: unknown command 'PONG'; did you mean PING?"
@@ -162,3 +165,24 @@ def test_shell_commands_show_units_and_name_unknowns(rover: str, tmp_path: Path,
 def test_did_you_mean_is_empty_when_nothing_is_near() -> None:
     assert did_you_mean("zzzz", M.hk_parameters) == ""
     assert did_you_mean("battery_pc", M.hk_parameters) == "; did you mean battery_pct, battery_v?"
+
+
+def test_tm_says_how_old_each_value_is() -> None:
+    """A value shows with the time since its latest report came: an operator sees values that
+    have stopped coming (an outage) for what they are."""
+    from types import SimpleNamespace
+
+    from hil.gs.state import GroundState
+    from hil.gs.synth import frames_of
+    from tests.gs.test_api import _builder
+    from tests.gs.test_export import _hk_packet
+
+    state = GroundState(M)
+    sh = GsShell(SimpleNamespace(mission=M, state=state))  # type: ignore[arg-type]
+    assert sh.tm_line("mode") == "mode: no report yet"
+    now = time.time()
+    for f in frames_of(M, [_hk_packet(_builder(), mode=3, x_m=1.5)]):
+        state.on_frame(f, now - 4.25)
+    assert sh.tm_line("mode") in ("mode = DRIVE  (4.2 s ago)", "mode = DRIVE  (4.3 s ago)")
+    assert state.value_age("x_m", now=now) == pytest.approx(4.25)
+    assert state.value_age("no_such") is None
