@@ -164,7 +164,7 @@ class GsShell(cmd.Cmd):
         return text if age is None else f"{text}  ({age:.1f} s ago)"
 
     def do_tm(self, line: str) -> None:
-        """tm [NAME ...]: latest value of telemetry parameters, with units and the age of the report (all of them without NAME)."""
+        """tm [NAME ...]: latest telemetry values, with units and report age (all without NAME)."""
         names = line.split() or list(self.session.mission.hk_parameters)
         for name in names:
             try:
