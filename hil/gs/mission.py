@@ -52,8 +52,9 @@ class GroundDictionary:
     """The ground station's dictionary: the validated, typed model (`pd`,
     protocols.dictionary.Dictionary), which holds every rule, with the views an operator's tools
     need, read-only and typed: `commands_by_name` (Command), `hk_packets` (HkPacket by sid),
-    `hk_parameters` (each housekeeping parameter's Arg by name), `events_by_id` and
-    `events_by_name` (Event), `parameters_by_name` (the onboard Parameter, PARAM_GET/SET)."""
+    `hk_parameters` (each housekeeping parameter's Arg by name), `hk_packet_of` (the name of the
+    HK packet that carries it), `events_by_id` and `events_by_name` (Event), `parameters_by_name`
+    (the onboard Parameter, PARAM_GET/SET)."""
 
     raw: dict[str, Any]
     path: Path | None = None
@@ -69,6 +70,9 @@ class GroundDictionary:
         self.hk_packets: Mapping[int, HkPacket] = MappingProxyType(pd.housekeeping)
         self.hk_parameters: Mapping[str, Arg] = MappingProxyType(
             {p.name: p for h in pd.housekeeping.values() for p in h.parameters}
+        )
+        self.hk_packet_of: Mapping[str, str] = MappingProxyType(
+            {p.name: h.name for h in pd.housekeeping.values() for p in h.parameters}
         )
         self.events_by_id: Mapping[int, Event] = MappingProxyType(pd.events)
         self.events_by_name: Mapping[str, Event] = MappingProxyType({e.name: e for e in pd.events.values()})

@@ -94,7 +94,7 @@ class GroundState:
     hk_raw: dict[str, int | float] = field(default_factory=dict)
     hk: dict[str, float | int | str] = field(default_factory=dict)  # engineering / enum labels
     hk_time: float | None = None
-    hk_at: dict[str, float] = field(default_factory=dict)  # when each parameter's latest report came
+    hk_packet_at: dict[str, float] = field(default_factory=dict)  # when each HK packet's latest report came
     hk_count: int = 0
     events: deque[EventRecord] = field(default_factory=lambda: deque(maxlen=2000))
     event_seq: int = 0
@@ -195,7 +195,7 @@ class GroundState:
                 for v in dec.values:
                     self.hk_raw[v.name] = v.raw  # type: ignore[assignment]
                     self.hk[v.name] = v.value
-                    self.hk_at[v.name] = t
+                self.hk_packet_at[dec.name] = t
                 self.hk_time = t
                 self.hk_count += 1
                 if "dict_hash" in self.hk_raw:
@@ -270,8 +270,8 @@ class GroundState:
         return self.hk.get(name)
 
     def value_age(self, name: str, now: float | None = None) -> float | None:
-        """Seconds since the latest report of `name` came (None before any)."""
-        at = self.hk_at.get(name)
+        """Seconds since the latest report of `name` (its HK packet) came (None before any)."""
+        at = self.hk_packet_at.get(self.mission.hk_packet_of.get(name, ""))
         return None if at is None else max(0.0, (time.time() if now is None else now) - at)
 
     def snapshot(self) -> dict[str, Any]:
